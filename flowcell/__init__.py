@@ -1,0 +1,1 @@
+"""flowcell: the in-line experiment, simulator, live state of charge and command line."""

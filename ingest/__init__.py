@@ -1,0 +1,1 @@
+"""ingest: read NMR and EPR instrument files and turn spectra into observables."""

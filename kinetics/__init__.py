@@ -1,0 +1,1 @@
+"""kinetics: reaction networks written once, sympy-generated models, lmfit fits."""
