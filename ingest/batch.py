@@ -1,0 +1,300 @@
+"""Batch path: a folder of finished files → one tidy table.
+
+``ingest_folder(folder)`` finds every acquisition under a folder
+(:func:`ingest.completion.discover`: Bruker expnos, Spinsolve folders, BES3T
+and ESP pairs, single files), reads each with ``ingest.read.read_rows``,
+extracts one row per spectrum with ``ingest.observables.Extractor`` and
+returns a tidy pandas table (one row per spectrum, tz-aware UTC times, ``t_s``
+seconds since the first spectrum, units in the column names, see
+docs/architecture.md).  A file that cannot be read (truncated fid, empty
+.DTA, .DSC missing a key, wrong format …) never stops the batch: it is listed
+in ``BatchResult.skipped`` with the reason, which names the file.
+
+The same :func:`process_acquisition` is used by the live watcher, so both
+paths give the same rows for the same files.
+
+Command line::
+
+    python -m ingest.batch FOLDER -o table.parquet [--config obs.toml]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
+
+import pandas as pd
+
+from ingest.completion import Acquisition, acquisition_for, check_complete, discover, sort_key
+from ingest.store import tidy, write_table
+from ingest.types import IngestError
+
+__all__ = [
+    "BatchResult",
+    "find_acquisitions",
+    "ingest_folder",
+    "ingest_paths",
+    "process_acquisition",
+    "make_extractor",
+    "main",
+]
+
+Reader = Callable[[Path], list]
+Extractor = Callable[[Any], dict]
+
+
+@dataclass
+class BatchResult:
+    """Result of a batch ingest.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per spectrum (docs/architecture.md columns), sorted by
+        ``time_mid``, with ``t_s`` (s since the first spectrum).
+    skipped : list of (Path, str)
+        Acquisitions set aside and why (the reason names the file).
+    """
+
+    table: pd.DataFrame
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+    def summary(self) -> str:
+        """A few lines for a terminal: counts, time span, skipped files."""
+        t = self.table
+        lines = [f"{len(t)} spectra"]
+        if len(t) and "kind" in t.columns:
+            lines[0] += " (" + ", ".join(f"{k}: {v}" for k, v in t["kind"].value_counts().sort_index().items()) + ")"
+        if len(t) and "time_mid" in t.columns and t["time_mid"].notna().any():
+            lines.append(f"from {t['time_mid'].min()} to {t['time_mid'].max()} ({t['t_s'].max():.1f} s)")
+        lines.append(f"{len(self.skipped)} skipped")
+        lines += [f"  skipped {p}: {r}" for p, r in self.skipped]
+        return "\n".join(lines)
+
+
+def make_extractor(cfg: Any = None) -> Extractor:
+    """The default row extractor: ``ingest.observables.Extractor(cfg)``.
+
+    ``cfg`` may be an ``ObservablesConfig``, a path to its TOML, or None
+    (package default).
+    """
+    from ingest.observables import Extractor as _Extractor, ObservablesConfig
+
+    if isinstance(cfg, (str, Path)):
+        cfg = ObservablesConfig.from_toml(cfg)
+    return _Extractor(cfg)
+
+
+def _default_reader(path: Path) -> list:
+    from ingest.read import read_rows
+
+    return read_rows(path)
+
+
+def find_acquisitions(folder: str | Path) -> list[Path]:
+    """Acquisitions under ``folder`` in acquisition order.
+
+    Returns
+    -------
+    list of Path
+        The path to read each one by (expno folder, Spinsolve folder, .DTA,
+        .spc or file), ordered by header time then natural path order.
+    """
+    return [a.read_path for a in sorted(discover(folder), key=sort_key)]
+
+
+def process_acquisition(
+    acq: Acquisition | str | Path,
+    extractor: Extractor,
+    *,
+    reader: Reader | None = None,
+) -> list[dict]:
+    """Read one acquisition and extract its rows.
+
+    Parameters
+    ----------
+    acq : Acquisition or path-like
+    extractor : callable
+        spectrum → row dict.
+    reader : callable, optional
+        path → list of 1D spectra (default ``ingest.read.read_rows``).
+
+    Returns
+    -------
+    list of dict
+        One row per spectrum; ``source`` set to the acquisition path when the
+        extractor leaves it empty.
+
+    Raises
+    ------
+    IngestError
+        For any failure, naming the file (reader errors pass through; other
+        exceptions from the extractor are wrapped with their type).
+    """
+    if not isinstance(acq, Acquisition):
+        a = acquisition_for(acq)
+        if a is None:
+            raise IngestError(acq, "not an acquisition (unknown or side file)")
+        acq = a
+    reader = reader or _default_reader
+    try:
+        spectra = reader(acq.read_path)
+    except IngestError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a reader bug must not stop the batch
+        raise IngestError(acq.read_path, f"could not be read ({type(e).__name__}: {e})") from e
+    if not spectra:
+        raise IngestError(acq.read_path, "no spectra in file")
+    rows = []
+    for s in spectra:
+        try:
+            row = dict(extractor(s))
+        except IngestError:
+            raise
+        except Exception as e:  # noqa: BLE001
+            raise IngestError(acq.read_path, f"observables failed ({type(e).__name__}: {e})") from e
+        row.setdefault("source", str(acq.key))
+        if not row.get("source"):
+            row["source"] = str(acq.key)
+        rows.append(row)
+    return rows
+
+
+def _progress(it: Sequence, enabled: bool, desc: str) -> Iterable:
+    if not enabled:
+        return it
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:  # pragma: no cover
+        return it
+    return tqdm(it, desc=desc, unit="acq", leave=False)
+
+
+def ingest_paths(
+    paths: Iterable[str | Path | Acquisition],
+    cfg: Any = None,
+    *,
+    progress: bool = False,
+    extractor: Extractor | None = None,
+    reader: Reader | None = None,
+) -> BatchResult:
+    """Ingest given acquisitions (paths or :class:`Acquisition`) into one table.
+
+    Parameters
+    ----------
+    paths : iterable
+        Acquisition paths (expno folder, .DSC/.DTA, .par/.spc, file) or
+        Acquisition objects.
+    cfg : ObservablesConfig, path or None
+        Observables configuration (ignored when ``extractor`` is given).
+    progress : bool
+        Show a tqdm progress bar.
+    extractor, reader : callable, optional
+        Replace the default extractor / reader (tests, other pipelines).
+
+    Returns
+    -------
+    BatchResult
+    """
+    acqs: list[Acquisition] = []
+    skipped: list[tuple[Path, str]] = []
+    for p in paths:
+        if isinstance(p, Acquisition):
+            acqs.append(p)
+            continue
+        a = acquisition_for(p)
+        if a is None:
+            skipped.append((Path(p), f"{p}: not an acquisition (unknown or side file)"))
+        else:
+            acqs.append(a)
+    if extractor is None:
+        extractor = make_extractor(cfg)
+    rows: list[dict] = []
+    for a in _progress(acqs, progress, "ingest"):
+        missing = [f.name for f in a.files if not f.exists()]
+        if missing:
+            skipped.append((a.read_path, f"{a.read_path}: incomplete acquisition, missing {', '.join(missing)}"))
+            continue
+        chk = check_complete(a, math.inf)
+        if not chk.complete and chk.expected_bytes is not None:
+            skipped.append((a.read_path, f"{a.read_path}: truncated ({chk.reason}, per its parameter file)"))
+            continue
+        try:
+            rows.extend(process_acquisition(a, extractor, reader=reader))
+        except IngestError as e:
+            skipped.append((a.read_path, str(e)))
+    return BatchResult(tidy(rows), skipped)
+
+
+def ingest_folder(
+    folder: str | Path,
+    cfg: Any = None,
+    *,
+    progress: bool = True,
+    extractor: Extractor | None = None,
+    reader: Reader | None = None,
+) -> BatchResult:
+    """Ingest every acquisition under ``folder`` into one tidy table.
+
+    Parameters
+    ----------
+    folder : path-like
+        Folder of finished files (searched recursively).
+    cfg : ObservablesConfig, path to its TOML, or None
+    progress : bool
+        tqdm progress bar.
+    extractor, reader : callable, optional
+        See :func:`ingest_paths`.
+
+    Returns
+    -------
+    BatchResult
+        ``table`` (one row per spectrum) and ``skipped`` (path, reason).
+
+    Raises
+    ------
+    IngestError
+        If ``folder`` does not exist.
+    """
+    try:
+        acqs = sorted(discover(folder), key=sort_key)
+    except FileNotFoundError as e:
+        raise IngestError(folder, "folder does not exist") from e
+    return ingest_paths(acqs, cfg, progress=progress, extractor=extractor, reader=reader)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Console entry: ``python -m ingest.batch FOLDER -o table.parquet``.
+
+    Prints a summary and the skipped files.  Returns 0 when at least one
+    spectrum was read (or the folder holds none), 1 when every acquisition
+    was skipped, 2 on a usage error.
+    """
+    ap = argparse.ArgumentParser(prog="python -m ingest.batch", description="Folder of NMR/EPR files -> tidy table")
+    ap.add_argument("folder", type=Path)
+    ap.add_argument("-o", "--output", type=Path, default=None, help="table file (.parquet or .csv)")
+    ap.add_argument("-c", "--config", type=Path, default=None, help="observables TOML")
+    ap.add_argument("--no-progress", action="store_true")
+    args = ap.parse_args(argv)
+    try:
+        res = ingest_folder(args.folder, args.config, progress=not args.no_progress)
+    except IngestError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(res.summary())
+    if args.output is not None:
+        try:
+            write_table(res.table, args.output)
+        except ValueError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        print(f"wrote {args.output}")
+    return 1 if (len(res.table) == 0 and res.skipped) else 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

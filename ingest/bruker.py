@@ -1,0 +1,446 @@
+"""Bruker TopSpin / XWIN-NMR reader (1D ``fid`` and serial ``ser`` data).
+
+Parameters come from ``acqus`` (JCAMP-style ``##$KEY= value``), parsed with
+``nmrglue.bruker.read_jcamp``; the binary data are read with
+``nmrglue.bruker.read_binary`` after this module has checked that the file
+size agrees with ``TD``/``DTYPA`` (science.md §5.1, nmrglue ``fileio/bruker.py``).
+
+Vendor quirks handled here (science.md §5.1, §6 item 8)
+-------------------------------------------------------
+* **Block padding.** Each FID starts on a 1024-byte boundary (Bruker
+  acquisition manual, parameter NBL, quoted in nmrglue's ``guess_shape``), so a
+  1D ``fid`` or each ``ser`` row may be longer than ``TD`` words.  Old
+  XWIN-NMR 1D files are padded too (``bruker-array``: TD 12018, 12032 words).
+  The padding is cut off; only ``TD/2`` complex points are returned.
+* **Scaling.** Integer data (``DTYPA`` 0) are multiplied by ``2**NC`` (the
+  TopSpin normalisation constant), so spectra written with different ``NC``
+  share one intensity scale.  ``NC`` is -2 in the real shared files; the
+  writer in :mod:`ingest.nmr_writers` chooses a power-of-two scale and records
+  it in ``NC``, so a round trip is exact up to int32 rounding.
+* **Digital filter.** ``group_delay`` (points) is ``GRPDLY`` when it is > 0,
+  else nmrglue's ``bruker_dsp_table[DSPFVS][DECIM]`` for the old firmware
+  (DSPFVS 10-13), else 0.  The filter is NOT removed here.
+* **Time stamps.** ``audita.txt`` is preferred: its first entry written by
+  ``zg`` holds ``started at <date time zone>`` (start) and its ``WHEN`` field
+  (the time the entry was written, i.e. the end of acquisition).  Without
+  audita, ``DATE`` (epoch s) is taken as the **end** of acquisition and the
+  start is ``DATE - (NS + DS)·(AQ + D1)`` with ``AQ = TD / (2·SW_h)``.
+  Evidence for "end": in both real shared data sets the ``$$`` header line of
+  ``acqus`` (written by the acquisition software) is 3 s after ``DATE``
+  (bruker-1h-d2o: DATE 16:28:22 UTC, header 11:28:25 CDT = 16:28:25 UTC;
+  bruker-array/3: DATE 09:32:22 UTC, header 19:32:25 UT+10h), while ``acqu``
+  was written 16 s (57 min) earlier, and NMRPy's maintainer describes the
+  header line as the file's save time (NMRPy issue #6).  Which one Bruker
+  intends is not documented in anything available here (science.md §6 item 8).
+  The chosen source is recorded in ``meta.extra['time_source']``.
+* **Serial data.** ``ser`` + ``acqu2s``: ``TD`` of ``acqu2s`` is the number of
+  rows.  Row ``i`` spans ``[t0 + i·Δ, t0 + (i+1)·Δ]`` where ``t0`` is the
+  start of the whole acquisition and ``Δ`` the row duration: ``(end-start)/rows``
+  when both ends are known (audita), else ``(NS + DS)·(AQ + D1)``
+  (science.md §5.1).  Dummy scans that TopSpin runs only before the first
+  row make the nominal value slightly long; audita times avoid that.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import warnings
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import nmrglue as ng
+import numpy as np
+
+from ingest.types import IngestError, NMRMeta, NMRSpectrum
+
+__all__ = ["read_bruker", "read_bruker_ser", "read_acqus", "read_audita", "BLOCK_BYTES"]
+
+#: Every FID (1D fid or ser row) starts on a multiple of this many bytes.
+BLOCK_BYTES = 1024
+
+_ITEMSIZE = {0: 4, 2: 8}  # DTYPA -> bytes per stored word
+
+
+# --------------------------------------------------------------------------- #
+# parameter files
+# --------------------------------------------------------------------------- #
+def read_acqus(path: str | Path) -> dict[str, Any]:
+    """Parse a Bruker JCAMP-style parameter file (acqus, acqu2s, procs).
+
+    Parameters
+    ----------
+    path : str or Path
+        The parameter file.
+
+    Returns
+    -------
+    dict
+        ``KEY -> value`` as nmrglue parses it (numbers as int/float, ``<text>``
+        as str, arrays as lists); comment lines under ``_comments``.
+
+    Raises
+    ------
+    IngestError
+        The file is missing, empty or holds no ``##$`` parameters.
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise IngestError(p, "parameter file is missing")
+    if p.stat().st_size == 0:
+        raise IngestError(p, "parameter file is empty")
+    with open(p, "rb") as f:
+        head = f.read(256)
+    if not head.lstrip().startswith(b"##") or b"\x00" in head:
+        raise IngestError(p, f"not a Bruker JCAMP parameter file (starts {head[:16]!r}, expected '##TITLE=')")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # nmrglue warns per odd line; we judge the result
+            dic = ng.bruker.read_jcamp(str(p), encoding="latin-1")
+    except Exception as exc:  # nmrglue raises assorted errors on garbage
+        raise IngestError(p, f"not a Bruker JCAMP parameter file ({exc})") from exc
+    if not any(not k.startswith("_") for k in dic):
+        raise IngestError(p, "not a Bruker JCAMP parameter file (no ##$KEY= lines)")
+    return dic
+
+
+def _num(dic: dict[str, Any], key: str, path: Path, default: Any = None, *, required: bool = False) -> Any:
+    """A numeric parameter, with an error naming the file when it is missing or bad."""
+    if key not in dic:
+        if required:
+            raise IngestError(path, f"acqus has no {key}")
+        return default
+    val = dic[key]
+    if isinstance(val, (int, float)):
+        return val
+    try:
+        return float(str(val).strip())
+    except ValueError:
+        raise IngestError(path, f"{key} = {val!r} is not a number") from None
+
+
+def _text(dic: dict[str, Any], key: str) -> str | None:
+    val = dic.get(key)
+    if val is None:
+        return None
+    s = str(val).strip().strip("<>").strip()
+    return s or None
+
+
+_WHEN = r"(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?)\s*([+-]\d{1,4})?"
+_ENTRY_RE = re.compile(r"\(\s*\d+\s*,\s*<" + _WHEN + r">(.*?)(?=\n\(\s*\d+\s*,\s*<|##END|\Z)", re.S)
+_STARTED_RE = re.compile(r"started at\s+" + _WHEN)
+
+
+def _parse_when(stamp: str, zone: str | None) -> datetime:
+    """``2010-04-11 14:38:22.760`` + ``+0200`` (or ``-500``) -> aware UTC datetime."""
+    dt = datetime.fromisoformat(stamp.replace(" ", "T"))
+    if zone:
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone.lstrip("+-").rjust(4, "0")
+        off = timedelta(hours=int(digits[:-2]), minutes=int(digits[-2:]))
+        dt = dt.replace(tzinfo=timezone(sign * off))
+    else:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
+
+
+def read_audita(path: str | Path) -> tuple[datetime | None, datetime | None]:
+    """Acquisition start and end from a TopSpin ``audita.txt``.
+
+    The first audit entry that contains ``started at`` (written by ``zg``)
+    gives the start; that entry's ``WHEN`` stamp gives the end.  Time zones in
+    the file (``+0200``, ``-500``) are honoured; stamps without a zone are UTC.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``audita.txt``.
+
+    Returns
+    -------
+    (start, end) : tuple of datetime or None
+        UTC-aware; ``(None, None)`` when no usable entry is found.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="latin-1")
+    except OSError:
+        return None, None
+    for m in _ENTRY_RE.finditer(text):
+        when, zone, body = m.group(1), m.group(2), m.group(3)
+        s = _STARTED_RE.search(body)
+        if s:
+            return _parse_when(s.group(1), s.group(2)), _parse_when(when, zone)
+    return None, None
+
+
+# --------------------------------------------------------------------------- #
+# shared metadata
+# --------------------------------------------------------------------------- #
+def _expno(path: str | Path) -> Path:
+    p = Path(path)
+    if p.is_file() and p.name in ("fid", "ser", "acqus", "acqu2s", "audita.txt"):
+        return p.parent
+    if not p.exists():
+        raise IngestError(p, "no such file or folder")
+    if not p.is_dir():
+        raise IngestError(p, "not a Bruker expno folder or its fid/ser file")
+    return p
+
+
+def _group_delay(acqus: dict[str, Any], path: Path) -> float:
+    grp = _num(acqus, "GRPDLY", path, -1)
+    if grp is not None and grp > 0:
+        return float(grp)
+    dspfvs = int(_num(acqus, "DSPFVS", path, 0) or 0)
+    decim = _num(acqus, "DECIM", path, 0) or 0
+    table = ng.fileio.bruker.bruker_dsp_table
+    if dspfvs in table:
+        key = int(decim) if float(decim).is_integer() else decim
+        if key in table[dspfvs]:
+            return float(table[dspfvs][key])
+    return 0.0
+
+
+def _scan_time_s(acqus: dict[str, Any], path: Path) -> float:
+    """One scan, AQ + D1 (s), with AQ = TD/(2·SW_h)."""
+    td = _num(acqus, "TD", path, required=True)
+    sw_h = _num(acqus, "SW_h", path, required=True)
+    d = acqus.get("D")
+    d1 = float(d[1]) if isinstance(d, list) and len(d) > 1 else 0.0
+    return float(td) / (2.0 * float(sw_h)) + d1
+
+
+def _meta_from_acqus(folder: Path, acqus: dict[str, Any], acqus_path: Path) -> tuple[NMRMeta, dict[str, Any]]:
+    """NMRMeta (without times) plus a dict of derived numbers."""
+    td = int(_num(acqus, "TD", acqus_path, required=True))
+    if td <= 0:
+        raise IngestError(acqus_path, f"TD = {td} (no points)")
+    sw_h = float(_num(acqus, "SW_h", acqus_path, required=True))
+    sfo1 = float(_num(acqus, "SFO1", acqus_path, required=True))
+    bf1 = float(_num(acqus, "BF1", acqus_path, sfo1))
+    o1 = float(_num(acqus, "O1", acqus_path, (sfo1 - bf1) * 1e6))
+    if sw_h <= 0 or sfo1 <= 0:
+        raise IngestError(acqus_path, f"SW_h = {sw_h}, SFO1 = {sfo1}: must be positive")
+    ns = int(_num(acqus, "NS", acqus_path, 1))
+    ds = int(_num(acqus, "DS", acqus_path, 0))
+    rg = _num(acqus, "RG", acqus_path, None)
+    te = _num(acqus, "TE", acqus_path, None)
+    nucleus = _text(acqus, "NUC1") or "1H"
+    if nucleus.lower() == "off":
+        nucleus = "1H"
+    meta = NMRMeta(
+        path=folder,
+        vendor="bruker",
+        nucleus=nucleus,
+        sfo1_hz=sfo1 * 1e6,
+        bf1_hz=bf1 * 1e6,
+        sw_hz=sw_h,
+        carrier_ppm=o1 / bf1,  # O1 (Hz) / BF1 (MHz) = ppm, SR = 0
+        td=td // 2,
+        ns=ns,
+        rg=None if rg is None else float(rg),
+        temperature_K=None if te is None or te <= 0 else float(te),
+        group_delay=_group_delay(acqus, acqus_path),
+        pulse_program=_text(acqus, "PULPROG"),
+        solvent=_text(acqus, "SOLVENT"),
+        extra=dict(acqus),
+    )
+    derived = {"ds": ds, "scan_s": _scan_time_s(acqus, acqus_path), "nc": int(_num(acqus, "NC", acqus_path, 0))}
+    return meta, derived
+
+
+def _times(folder: Path, acqus: dict[str, Any], acqus_path: Path, duration_s: float) -> tuple[datetime | None, datetime | None, str]:
+    start, end = read_audita(folder / "audita.txt")
+    if start is not None and end is not None:
+        return start, end, "audita.txt"
+    date = _num(acqus, "DATE", acqus_path, 0)
+    if date and date > 0:
+        end = datetime.fromtimestamp(float(date), tz=timezone.utc)
+        return end - timedelta(seconds=duration_s), end, "DATE (end) - (NS+DS)*(AQ+D1)"
+    return None, None, "none"
+
+
+def _check_size(data_path: Path, acqus: dict[str, Any], acqus_path: Path, rows: int = 1) -> tuple[int, bool, int]:
+    """Check the binary size against TD, DTYPA, BYTORDA; return (row words, big, isfloat)."""
+    td = int(_num(acqus, "TD", acqus_path, required=True))
+    dtypa = int(_num(acqus, "DTYPA", acqus_path, 0))
+    if dtypa not in _ITEMSIZE:
+        raise IngestError(acqus_path, f"DTYPA = {dtypa} is not supported (0 = int32, 2 = float64)")
+    bytorda = int(_num(acqus, "BYTORDA", acqus_path, 0))
+    if bytorda not in (0, 1):
+        raise IngestError(acqus_path, f"BYTORDA = {bytorda} (must be 0 little or 1 big endian)")
+    item = _ITEMSIZE[dtypa]
+    size = data_path.stat().st_size
+    name = data_path.name
+    if size == 0:
+        raise IngestError(data_path, f"{name} is empty (0 bytes): acquisition not started or still being written")
+    if size % item:
+        raise IngestError(data_path, f"{name} has {size} bytes, not a whole number of {item}-byte words (DTYPA {dtypa})")
+    need = td * item
+    padded = math.ceil(need / BLOCK_BYTES) * BLOCK_BYTES
+    if rows == 1:
+        if size < need:
+            raise IngestError(
+                data_path,
+                f"{name} holds {size // item} points but acqus TD says {td} — truncated or still being written",
+            )
+        if size > padded:
+            raise IngestError(
+                data_path,
+                f"{name} holds {size // item} points, more than acqus TD {td} allows "
+                f"({padded // item} with block padding): wrong acqus or a serial file",
+            )
+        return size // item, bytorda == 1, dtypa == 2
+    # serial: rows padded to blocks (TopSpin) or, leniently, unpadded
+    for row_bytes in (padded, need):
+        if size == rows * row_bytes:
+            return row_bytes // item, bytorda == 1, dtypa == 2
+    raise IngestError(
+        data_path,
+        f"{name} holds {size // item} points but {rows} rows of TD {td} need {rows * padded // item} "
+        f"(block-padded) — truncated, still being written, or wrong acqu2s TD",
+    )
+
+
+def _processed(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """pdata/1/1r + procs -> (ppm, real) or (None, None).
+
+    ppm[i] = OFFSET - i·SW_p/(SF·SI), the TopSpin axis (OFFSET = ppm of the
+    first, left-most point; SW_p in Hz, SF in MHz).  Intensities are scaled by
+    2**NC_proc (nmrglue ``read_pdata`` scale_data=True).
+    """
+    pdir = folder / "pdata" / "1"
+    if not ((pdir / "1r").is_file() and (pdir / "procs").is_file()):
+        return None, None
+    procs_path = pdir / "procs"
+    procs = read_acqus(procs_path)
+    si = int(_num(procs, "SI", procs_path, required=True))
+    item = 8 if int(_num(procs, "DTYPP", procs_path, 0)) == 2 else 4
+    if (pdir / "1r").stat().st_size < si * item:
+        raise IngestError(pdir / "1r", f"1r holds {(pdir / '1r').stat().st_size // item} points but procs SI says {si}")
+    try:
+        _, real = ng.bruker.read_pdata(str(pdir), bin_files=["1r"], read_acqus=False, shape=(si,))
+    except Exception as exc:
+        raise IngestError(pdir / "1r", f"cannot read processed data ({exc})") from exc
+    offset = float(_num(procs, "OFFSET", procs_path, required=True))
+    sw_p = float(_num(procs, "SW_p", procs_path, required=True))
+    sf = float(_num(procs, "SF", procs_path, required=True))
+    ppm = offset - np.arange(si) * (sw_p / sf / si)
+    return ppm, np.asarray(real, dtype=float).reshape(-1)[:si]
+
+
+def _read_words(data_path: Path, words: int, big: bool, isfloat: bool) -> np.ndarray:
+    try:
+        _, data = ng.bruker.read_binary(str(data_path), shape=(words // 2,), cplex=True, big=big, isfloat=isfloat)
+    except Exception as exc:
+        raise IngestError(data_path, f"cannot read binary data ({exc})") from exc
+    return np.asarray(data, dtype=np.complex128)
+
+
+# --------------------------------------------------------------------------- #
+# public readers
+# --------------------------------------------------------------------------- #
+def read_bruker(path: str | Path) -> NMRSpectrum:
+    """Read one TopSpin 1D experiment (an expno folder, or its ``fid``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The expno folder (holding ``acqus`` and ``fid``) or the ``fid`` file.
+
+    Returns
+    -------
+    NMRSpectrum
+        ``fid``: complex128, shape (TD/2,), block padding removed, integer data
+        scaled by ``2**NC``; digital filter NOT removed (``meta.group_delay``
+        gives it in points).  ``meta``: ``sfo1_hz`` = SFO1 (Hz), ``bf1_hz`` =
+        BF1 (Hz), ``sw_hz`` = SW_h (Hz), ``carrier_ppm`` = O1/BF1 (ppm),
+        ``td`` = TD/2 complex points, ``temperature_K`` = TE (K), ``start``,
+        ``end`` (UTC; see the module notes on audita.txt and DATE).
+        ``processed``/``processed_ppm`` from ``pdata/1/1r`` + ``procs`` when present.
+
+    Raises
+    ------
+    IngestError
+        Missing or broken ``acqus``/``fid``; size of ``fid`` inconsistent with
+        TD, DTYPA (e.g. truncated, still being written); a serial ``ser``
+        dataset (use :func:`read_bruker_ser`).
+    """
+    folder = _expno(path)
+    acqus_path = folder / "acqus"
+    data_path = folder / "fid"
+    if not data_path.is_file():
+        if (folder / "ser").is_file():
+            raise IngestError(folder, "holds a serial 'ser' file, not a 1D 'fid': use read_bruker_ser")
+        found = sorted(x.name for x in folder.iterdir())[:12]
+        raise IngestError(folder, f"no Bruker 'fid' file here (found: {found})")
+    acqus = read_acqus(acqus_path)
+    meta, derived = _meta_from_acqus(folder, acqus, acqus_path)
+    words, big, isfloat = _check_size(data_path, acqus, acqus_path)
+    data = _read_words(data_path, words, big, isfloat)[: meta.td]
+    if not isfloat and derived["nc"]:
+        data = data * 2.0 ** derived["nc"]
+    duration = (meta.ns + derived["ds"]) * derived["scan_s"]
+    start, end, source = _times(folder, acqus, acqus_path, duration)
+    extra = meta.extra
+    extra.update(time_source=source, nominal_duration_s=duration, data_file=str(data_path))
+    meta = meta.with_(start=start, end=end, extra=extra)
+    ppm, real = _processed(folder)
+    return NMRSpectrum(fid=data, meta=meta, processed_ppm=ppm, processed=real)
+
+
+def read_bruker_ser(path: str | Path) -> list[NMRSpectrum]:
+    """Read a TopSpin serial / pseudo-2D acquisition, one spectrum per row.
+
+    Parameters
+    ----------
+    path : str or Path
+        The expno folder (holding ``acqus``, ``acqu2s`` and ``ser``) or ``ser``.
+
+    Returns
+    -------
+    list of NMRSpectrum
+        One per row of ``ser`` (``meta.row`` = 0, 1, ...), each with its own
+        ``start``/``end``: row ``i`` covers ``[t0 + i·Δ, t0 + (i+1)·Δ]`` with
+        ``Δ = (end - start)/rows`` when audita.txt gives both ends, else
+        ``Δ = (NS + DS)·(AQ + D1)`` and ``t0 = DATE - rows·Δ`` (DATE taken as
+        the end of the whole acquisition).  Data as in :func:`read_bruker`.
+
+    Raises
+    ------
+    IngestError
+        Missing ``acqu2s``/``ser``, or a ``ser`` size that does not hold
+        ``TD(acqu2s)`` rows of ``TD(acqus)`` words.
+    """
+    folder = _expno(path)
+    acqus_path = folder / "acqus"
+    data_path = folder / "ser"
+    if not data_path.is_file():
+        raise IngestError(folder, "no Bruker 'ser' file here")
+    acqus = read_acqus(acqus_path)
+    acqu2s_path = folder / "acqu2s"
+    acqu2s = read_acqus(acqu2s_path)
+    rows = int(_num(acqu2s, "TD", acqu2s_path, required=True))
+    if rows <= 0:
+        raise IngestError(acqu2s_path, f"TD = {rows} rows")
+    meta, derived = _meta_from_acqus(folder, acqus, acqus_path)
+    row_words, big, isfloat = _check_size(data_path, acqus, acqus_path, rows=rows)
+    flat = _read_words(data_path, rows * row_words, big, isfloat)
+    data = flat.reshape(rows, row_words // 2)[:, : meta.td]
+    if not isfloat and derived["nc"]:
+        data = data * 2.0 ** derived["nc"]
+    row_s = (meta.ns + derived["ds"]) * derived["scan_s"]
+    start, end, source = _times(folder, acqus, acqus_path, rows * row_s)
+    if start is not None and end is not None and source == "audita.txt":
+        row_s = (end - start).total_seconds() / rows
+    out = []
+    for i in range(rows):
+        extra = dict(meta.extra)
+        extra.update(time_source=source, row_duration_s=row_s, data_file=str(data_path), acqu2s=acqu2s)
+        t0 = None if start is None else start + timedelta(seconds=i * row_s)
+        t1 = None if start is None else start + timedelta(seconds=(i + 1) * row_s)
+        out.append(NMRSpectrum(fid=np.array(data[i]), meta=meta.with_(row=i, start=t0, end=t1, extra=extra)))
+    return out

@@ -1,0 +1,862 @@
+"""CW EPR processing: baseline, double integral, g-value, widths, normalisation, spin counting.
+
+Pure functions on arrays (no I/O).  Field axes come in tesla (SI, like the
+readers); integrals are reported per millitesla because that is how EPR
+spectroscopists quote them: the double integral of a first-derivative
+spectrum in arbitrary units ``a.u.`` is in ``a.u. mT^2`` (first integral,
+the absorption, in ``a.u. mT``).  Multiply by 1e-6 for ``a.u. T^2``.
+
+Physics and numbers: science.md §1.5 (spin counting by double integration
+[G/V], the normalised double integral [D/V], B_m exactness [D], Lorentzian
+wings [D], g = h nu / (mu_B B_res) [G]); open question §6 item 7 (``SctNorm``).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings as _warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping
+
+import numpy as np
+import pandas as pd
+from scipy import constants as _c
+from scipy.integrate import cumulative_trapezoid
+
+from .types import EPRMeta, EPRSpectrum
+
+__all__ = [
+    "baseline_correct",
+    "DoubleIntegral",
+    "double_integral",
+    "g_from_field",
+    "g_value",
+    "PeakToPeak",
+    "peak_to_peak",
+    "LorentzianFit",
+    "lorentzian_derivative",
+    "fit_lorentzian_derivative",
+    "normalisation_factors",
+    "normalised_di",
+    "EPRCalibration",
+    "spin_concentration",
+    "EPRConfig",
+    "epr_row",
+]
+
+#: h / mu_B in T/Hz: g = H_OVER_MUB * nu / B.
+H_OVER_MUB: float = _c.h / _c.physical_constants["Bohr magneton"][0]
+
+
+def _sorted(field_T: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x = np.asarray(field_T, float)
+    yy = np.asarray(y, float)
+    if x.ndim != 1 or yy.shape != x.shape:
+        raise ValueError(f"field ({x.shape}) and intensity ({yy.shape}) must be 1D of equal length")
+    if x.size < 5:
+        raise ValueError("need at least 5 points")
+    if x[0] > x[-1]:
+        x, yy = x[::-1], yy[::-1]
+    return x, yy
+
+
+def _outer_mask(x: np.ndarray, fraction: float) -> np.ndarray:
+    if not 0.0 < fraction < 0.5:
+        raise ValueError(f"baseline fraction {fraction} must be in (0, 0.5)")
+    lo, hi = x[0], x[-1]
+    w = (hi - lo) * fraction
+    mask = (x <= lo + w) | (x >= hi - w)
+    if mask.sum() < 4:  # very coarse sweeps: take at least two points per side
+        mask[:2] = True
+        mask[-2:] = True
+    return mask
+
+
+def baseline_correct(
+    field_T: np.ndarray, y: np.ndarray, *, fraction: float = 0.1, order: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
+    """Subtract a polynomial fitted to the outer parts of the sweep (science.md §1.5).
+
+    Parameters
+    ----------
+    field_T : ndarray, shape (n,)
+        Field axis, T (any monotonic order).
+    y : ndarray, shape (n,)
+        Signal, a.u.
+    fraction : float
+        Fraction of the sweep WIDTH used on each side (0.1 = the lowest and
+        highest 10 % of the field range).
+    order : int
+        Polynomial degree (0 = offset, 1 = linear, ...).
+
+    Returns
+    -------
+    corrected, baseline : ndarray, shape (n,)
+        In the order of the input.
+    """
+    x = np.asarray(field_T, float)
+    yy = np.asarray(y, float)
+    xs, ys = _sorted(x, yy)
+    mask = _outer_mask(xs, fraction)
+    poly = np.polynomial.Polynomial.fit(xs[mask], ys[mask], order)
+    base = poly(x)
+    return yy - base, base
+
+
+@dataclass
+class DoubleIntegral:
+    """Result of :func:`double_integral` (ascending field order).
+
+    Attributes
+    ----------
+    value : float
+        Double integral, a.u. mT^2 (the area of the absorption).
+    field_mT : ndarray
+        Field axis, mT, ascending.
+    derivative : ndarray
+        Baseline-corrected first-derivative spectrum, a.u.
+    first_integral : ndarray
+        Baseline-corrected absorption (first integral), a.u. mT.
+    running_integral : ndarray
+        Cumulative second integral, a.u. mT^2 (its last value is ``value``);
+        a plateau at the high-field end shows the wings are captured.
+    baseline_derivative, baseline_absorption : ndarray
+        The subtracted polynomials.
+    diagnostics : dict
+        ``baseline_fraction``, ``orders``, ``edge_fraction`` (largest |absorption|
+        in the outer regions relative to its peak: large values mean truncated
+        wings or a bad baseline), ``snr`` (half the peak-to-peak amplitude over ``noise_rms``,
+        the rms of the corrected derivative in the outer regions, which counts
+        baseline wander as noise), ``baseline_variation`` (peak-to-peak of the
+        fitted derivative baseline over that of the corrected signal; a constant
+        offset does not count, a truncated line or strong drift gives > 0.1).
+    warnings : list of str
+    """
+
+    value: float
+    field_mT: np.ndarray
+    derivative: np.ndarray
+    first_integral: np.ndarray
+    running_integral: np.ndarray
+    baseline_derivative: np.ndarray
+    baseline_absorption: np.ndarray
+    diagnostics: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+
+def double_integral(
+    field_T: np.ndarray,
+    y: np.ndarray,
+    *,
+    baseline_fraction: float = 0.1,
+    derivative_order: int = 1,
+    absorption_order: int = 1,
+) -> DoubleIntegral:
+    """Model-free double integral of a first-derivative CW EPR spectrum (science.md §1.5).
+
+    Steps: polynomial baseline on the outer ``baseline_fraction`` of the sweep
+    of the derivative → cumulative trapezoid (absorption) → polynomial
+    baseline on the outer parts of the absorption → trapezoid.
+
+    Parameters
+    ----------
+    field_T : ndarray, shape (n,)
+        Field, T.
+    y : ndarray, shape (n,)
+        First-harmonic signal, a.u.
+    baseline_fraction : float
+        Fraction of the sweep width on each side used for both baselines.
+    derivative_order, absorption_order : int
+        Polynomial degrees of the two baselines.
+
+    Returns
+    -------
+    DoubleIntegral
+        ``value`` in a.u. mT^2.
+
+    Notes
+    -----
+    A Lorentzian absorption swept over +-n HWHM keeps (2/pi) arctan(n) of its
+    area (98.7 % at n = 50), and the two linear baselines remove some more
+    wing area: with the defaults a Lorentzian swept over +-20/50/100 HWHM
+    gives 90.5/96.2/98.1 % of its area (tests/test_roundtrip_epr.py).  For
+    Lorentzian lines use :func:`fit_lorentzian_derivative` (analytic area) and
+    keep this model-free value as the check (science.md §1.5 caveat 3).  For
+    any modulation amplitude the DI is B_m x the absorption area (§1.5 [D]),
+    which the tests verify on theory and on a real ESR5000 series.
+    """
+    x, yy = _sorted(field_T, y)
+    xm = x * 1e3
+    d, b1 = baseline_correct(xm, yy, fraction=baseline_fraction, order=derivative_order)
+    a = cumulative_trapezoid(d, xm, initial=0.0)
+    a2, b2 = baseline_correct(xm, a, fraction=baseline_fraction, order=absorption_order)
+    run = cumulative_trapezoid(a2, xm, initial=0.0)
+    value = float(run[-1])
+    mask = _outer_mask(xm, baseline_fraction)
+    peak = float(np.max(np.abs(a2))) if a2.size else 0.0
+    edge = float(np.max(np.abs(a2[mask])) / peak) if peak > 0 else float("nan")
+    # rms of the corrected derivative off the line: white noise AND baseline wander count
+    noise = float(np.sqrt(np.mean(d[mask] ** 2)))
+    snr = float((d.max() - d.min()) / 2.0 / noise) if noise > 0 else float("inf")
+    amp = float(np.ptp(d)) if d.size else 0.0
+    base_var = float(np.ptp(b1) / amp) if amp > 0 else float("nan")
+    warns: list[str] = []
+    if base_var > 0.1:
+        warns.append(f"the derivative baseline varies by {base_var:.0%} of the signal across the sweep: "
+                     "line truncated by the sweep or strong baseline drift")
+    if edge > 0.05:
+        warns.append(f"absorption at the sweep edges is {edge:.1%} of its peak: wings truncated or baseline poor")
+    if value <= 0:
+        warns.append("double integral is not positive (phase inverted, no signal, or baseline failure)")
+    if snr < 5:
+        warns.append(f"low signal-to-noise ({snr:.1f})")
+    return DoubleIntegral(
+        value=value,
+        field_mT=xm,
+        derivative=d,
+        first_integral=a2,
+        running_integral=run,
+        baseline_derivative=b1,
+        baseline_absorption=b2,
+        diagnostics={
+            "baseline_fraction": baseline_fraction,
+            "orders": (derivative_order, absorption_order),
+            "edge_fraction": edge,
+            "snr": snr,
+            "noise_rms": noise,
+            "baseline_variation": base_var,
+            "units": "a.u. mT^2",
+        },
+        warnings=warns,
+    )
+
+
+def g_from_field(B_T: float, mw_freq_hz: float) -> float:
+    """g = h nu / (mu_B B) (science.md §1.5).  ``B_T`` in T, ``mw_freq_hz`` in Hz."""
+    return float(H_OVER_MUB * mw_freq_hz / B_T)
+
+
+@dataclass(frozen=True)
+class PeakToPeak:
+    """Peak-to-peak features of a first-derivative line.
+
+    Attributes
+    ----------
+    width_T : float
+        ΔB_pp, T (distance between the maximum and the minimum).
+    amplitude : float
+        Maximum minus minimum, a.u.
+    low_T, high_T : float
+        Fields of the low-field and high-field extremes, T.
+    center_T : float
+        Zero crossing between the two extremes, T (linear interpolation).
+    """
+
+    width_T: float
+    amplitude: float
+    low_T: float
+    high_T: float
+    center_T: float
+
+
+def _refine(x: np.ndarray, y: np.ndarray, i: int) -> float:
+    """Parabolic refinement of an extremum at index i (evenly spaced or not)."""
+    if i <= 0 or i >= x.size - 1:
+        return float(x[i])
+    x0, x1, x2 = x[i - 1], x[i], x[i + 1]
+    y0, y1, y2 = y[i - 1], y[i], y[i + 1]
+    den = (x0 - x1) * (x0 - x2) * (x1 - x2)
+    if den == 0:
+        return float(x1)
+    A = (x2 * (y1 - y0) + x1 * (y0 - y2) + x0 * (y2 - y1)) / den
+    B = (x2 * x2 * (y0 - y1) + x1 * x1 * (y2 - y0) + x0 * x0 * (y1 - y2)) / den
+    if A == 0:
+        return float(x1)
+    xv = -B / (2 * A)
+    return float(xv) if x0 <= xv <= x2 else float(x1)
+
+
+def peak_to_peak(field_T: np.ndarray, y: np.ndarray) -> PeakToPeak:
+    """Peak-to-peak width, amplitude and zero crossing of a first-derivative line.
+
+    Parameters
+    ----------
+    field_T : ndarray
+        Field, T.
+    y : ndarray
+        First-derivative signal, a.u. (baseline-corrected for best results).
+
+    Returns
+    -------
+    PeakToPeak
+        Extremes refined by a 3-point parabola; the centre is the zero
+        crossing between them closest to their midpoint.
+    """
+    x, yy = _sorted(field_T, y)
+    imax, imin = int(np.argmax(yy)), int(np.argmin(yy))
+    bmax, bmin = _refine(x, yy, imax), _refine(x, -yy, imin)
+    lo_i, hi_i = sorted((imax, imin))
+    seg_x, seg_y = x[lo_i:hi_i + 1], yy[lo_i:hi_i + 1]
+    mid = 0.5 * (bmax + bmin)
+    center = mid
+    s = np.sign(seg_y)
+    idx = np.nonzero(s[:-1] * s[1:] <= 0)[0]
+    if idx.size:
+        cands = []
+        for k in idx:
+            y0, y1 = seg_y[k], seg_y[k + 1]
+            xc = seg_x[k] if y1 == y0 else seg_x[k] - y0 * (seg_x[k + 1] - seg_x[k]) / (y1 - y0)
+            cands.append(xc)
+        center = float(min(cands, key=lambda c: abs(c - mid)))
+    return PeakToPeak(
+        width_T=float(abs(bmin - bmax)),
+        amplitude=float(yy[imax] - yy[imin]),
+        low_T=float(min(bmax, bmin)),
+        high_T=float(max(bmax, bmin)),
+        center_T=center,
+    )
+
+
+def g_value(
+    field_T: np.ndarray,
+    y: np.ndarray,
+    mw_freq_hz: float,
+    *,
+    method: Literal["zero_crossing", "fit"] = "zero_crossing",
+    baseline_fraction: float = 0.1,
+) -> float:
+    """g-value from the resonance field (science.md §1.5: g = h nu / (mu_B B_res)).
+
+    Parameters
+    ----------
+    field_T : ndarray
+        Field, T.
+    y : ndarray
+        First-derivative spectrum, a.u.
+    mw_freq_hz : float
+        Microwave frequency, Hz (``MWFQ``).
+    method : {'zero_crossing', 'fit'}
+        B_res from the zero crossing between the derivative extremes (after a
+        linear baseline), or from the centre of a Lorentzian-derivative fit.
+    baseline_fraction : float
+
+    Returns
+    -------
+    float
+        g (dimensionless).
+    """
+    if method == "fit":
+        b = fit_lorentzian_derivative(field_T, y, baseline_fraction=baseline_fraction).center_T
+    elif method == "zero_crossing":
+        d, _ = baseline_correct(field_T, y, fraction=baseline_fraction, order=1)
+        b = peak_to_peak(field_T, d).center_T
+    else:
+        raise ValueError(f"method must be 'zero_crossing' or 'fit', not {method!r}")
+    return g_from_field(b, mw_freq_hz)
+
+
+# --------------------------------------------------------------------------- Lorentzian fit
+
+
+def lorentzian_derivative(
+    x: np.ndarray, area: float, center: float, dBpp: float, c0: float = 0.0, c1: float = 0.0
+) -> np.ndarray:
+    """First derivative of a Lorentzian absorption of given area, plus a linear baseline.
+
+    ``A(x) = (area/pi) G / ((x-center)^2 + G^2)`` with HWHM ``G = (sqrt(3)/2) dBpp``
+    (science.md §1.5); returns ``dA/dx + c0 + c1 (x - center)``.  Units follow
+    ``x``: with x in mT, ``area`` is in a.u. mT^2 when the result is in a.u.
+    """
+    g = 0.5 * math.sqrt(3.0) * dBpp
+    u = x - center
+    return -(area / math.pi) * 2.0 * g * u / (u * u + g * g) ** 2 + c0 + c1 * u
+
+
+@dataclass
+class LorentzianFit:
+    """Lorentzian-derivative fit (lmfit), the check on the model-free double integral.
+
+    Attributes
+    ----------
+    center_T, center_err_T : float
+        Line centre and its standard error, T.
+    dBpp_T, dBpp_err_T : float
+        Peak-to-peak width and its standard error, T.
+    area, area_err : float
+        Analytic absorption area (= double integral over an infinite sweep),
+        a.u. mT^2, and its standard error.
+    r2 : float
+        Coefficient of determination of the fit.
+    redchi : float
+    result : lmfit.model.ModelResult
+    warnings : list of str
+    """
+
+    center_T: float
+    center_err_T: float
+    dBpp_T: float
+    dBpp_err_T: float
+    area: float
+    area_err: float
+    r2: float
+    redchi: float
+    result: Any = field(repr=False)
+    warnings: list[str] = field(default_factory=list)
+
+
+def fit_lorentzian_derivative(
+    field_T: np.ndarray, y: np.ndarray, *, baseline_fraction: float = 0.1
+) -> LorentzianFit:
+    """Fit one Lorentzian first-derivative line plus a linear baseline (lmfit).
+
+    Parameters
+    ----------
+    field_T : ndarray
+        Field, T.
+    y : ndarray
+        First-derivative spectrum, a.u.
+    baseline_fraction : float
+        Used only for the starting values (a linear baseline is fitted too).
+
+    Returns
+    -------
+    LorentzianFit
+        ``area`` is the analytic area, a.u. mT^2, comparable with
+        :func:`double_integral` (science.md §1.5 caveat 3).
+    """
+    import lmfit
+
+    x, yy = _sorted(field_T, y)
+    xm = x * 1e3
+    d, _ = baseline_correct(xm, yy, fraction=baseline_fraction, order=1)
+    pp = peak_to_peak(xm, d)
+    w0 = max(pp.width_T, 2.0 * float(np.median(np.diff(xm))))
+    g0 = 0.5 * math.sqrt(3.0) * w0
+    area0 = pp.amplitude * math.pi * g0 * g0 * 4.0 * math.sqrt(3.0) / 9.0
+    # sign of the line: positive lobe at low field for a positive absorption
+    if pp.low_T != pp.high_T and np.interp(pp.low_T, xm, d) < 0:
+        area0 = -area0
+    model = lmfit.Model(lorentzian_derivative)
+    params = model.make_params(area=area0, center=pp.center_T, dBpp=w0, c0=0.0, c1=0.0)
+    span = xm[-1] - xm[0]
+    params["center"].set(min=xm[0], max=xm[-1])
+    params["dBpp"].set(min=1e-3 * w0, max=span)
+    with _warnings.catch_warnings():
+        _warnings.simplefilter("ignore")
+        res = model.fit(yy, params, x=xm)
+    p = res.params
+    ss_res = float(np.sum(res.residual ** 2))
+    ss_tot = float(np.sum((yy - yy.mean()) ** 2))
+    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
+
+    def err(name: str) -> float:
+        e = p[name].stderr
+        return float(e) if e is not None else float("nan")
+
+    warns: list[str] = []
+    if not res.success:
+        warns.append(f"fit did not converge: {res.message}")
+    if r2 < 0.9:
+        warns.append(f"poor Lorentzian fit (R^2 = {r2:.3f}): line not a single Lorentzian")
+    return LorentzianFit(
+        center_T=float(p["center"].value) * 1e-3,
+        center_err_T=err("center") * 1e-3,
+        dBpp_T=float(p["dBpp"].value) * 1e-3,
+        dBpp_err_T=err("dBpp") * 1e-3,
+        area=float(p["area"].value),
+        area_err=err("area"),
+        r2=r2,
+        redchi=float(res.redchi),
+        result=res,
+        warnings=warns,
+    )
+
+
+# --------------------------------------------------------------------------- normalisation
+
+_META_FIELDS = ("mw_freq_hz", "mw_power_W", "mod_amp_T", "receiver_gain", "receiver_gain_db",
+                "conversion_time_s", "n_scans", "temperature_K", "scans_normalised")
+
+
+def _meta_value(meta: EPRMeta, name: str, overrides: Mapping[str, Any] | None) -> Any:
+    v = getattr(meta, name, None)
+    if v is None and overrides:
+        v = overrides.get(name)
+    return v
+
+
+def normalisation_factors(
+    meta: EPRMeta,
+    *,
+    gain_mode: Literal["linear", "none"] = "linear",
+    scans: Literal["auto", "divide", "none"] = "auto",
+    conversion_time: bool = True,
+    mod_amp: bool = True,
+    sqrt_power: bool = True,
+    missing: Literal["raise", "skip"] = "raise",
+    overrides: Mapping[str, Any] | None = None,
+) -> dict[str, float]:
+    """The factors a double integral is divided by (science.md §1.5).
+
+    ``DI_norm = DI / (G_lin * N_scans^(0|1) * t_conv * B_m * sqrt(P))`` with
+
+    * ``receiver_gain`` (``gain_mode='linear'``): the linear factor; dB gains
+      were already converted by the readers as 10**(dB/20);
+    * ``n_scans``: ``scans='auto'`` divides only when the file does not say the
+      data are already scan-normalised (Xepr ``SctNorm True`` → not divided;
+      science.md §6 item 7 is open on whether SctNorm also covers gain and
+      conversion time: we assume it covers scans only, as the Xepr option
+      'normalize acquisition' averages scans); ``'divide'`` always, ``'none'`` never;
+    * ``conversion_time_s`` in ms (numbers of order 1-100 as in eprscope's
+      N_norm; a constant factor cancels against the standard);
+    * ``mod_amp_T`` in mT: DI ∝ B_m exactly in linear response (§1.5);
+    * ``sqrt(mw_power_W)`` with P in mW: unsaturated signal ∝ sqrt(P).
+
+    Parameters
+    ----------
+    meta : EPRMeta
+    gain_mode, scans, conversion_time, mod_amp, sqrt_power
+        Which factors to apply (see above).
+    missing : {'raise', 'skip'}
+        What to do when a needed parameter is None in ``meta`` and ``overrides``.
+    overrides : mapping, optional
+        Values for EPRMeta fields the file lacks (CSV exports, ESR5000 gain),
+        e.g. ``{'receiver_gain': 1.0, 'mod_amp_T': 1e-4}``.
+
+    Returns
+    -------
+    dict
+        ``{'gain': .., 'scans': .., 'conversion_time_ms': .., 'mod_amp_mT': ..,
+        'sqrt_power_mW': ..}``; a factor switched off, or skipped because its
+        parameter is unknown (``missing='skip'``), is 1.0.
+    """
+    out: dict[str, float] = {}
+
+    def need(name: str) -> Any:
+        v = _meta_value(meta, name, overrides)
+        if v is None:
+            if missing == "raise":
+                raise ValueError(f"{meta.path}: {name} unknown, needed to normalise the double integral "
+                                 f"(give it in EPRConfig.overrides or switch that factor off)")
+        return v
+
+    if gain_mode == "linear":
+        v = need("receiver_gain")
+        out["gain"] = float(v) if v is not None else 1.0
+    elif gain_mode == "none":
+        out["gain"] = 1.0
+    else:
+        raise ValueError(f"gain_mode must be 'linear' or 'none', not {gain_mode!r}")
+    if scans not in ("auto", "divide", "none"):
+        raise ValueError(f"scans must be 'auto', 'divide' or 'none', not {scans!r}")
+    normed = _meta_value(meta, "scans_normalised", overrides)
+    if scans == "divide" or (scans == "auto" and not normed):
+        v = need("n_scans")
+        out["scans"] = float(v) if v is not None else 1.0
+    else:
+        out["scans"] = 1.0
+    if conversion_time:
+        v = need("conversion_time_s")
+        out["conversion_time_ms"] = float(v) * 1e3 if v is not None else 1.0
+    else:
+        out["conversion_time_ms"] = 1.0
+    if mod_amp:
+        v = need("mod_amp_T")
+        out["mod_amp_mT"] = float(v) * 1e3 if v is not None else 1.0
+    else:
+        out["mod_amp_mT"] = 1.0
+    if sqrt_power:
+        v = need("mw_power_W")
+        out["sqrt_power_mW"] = math.sqrt(float(v) * 1e3) if v is not None else 1.0
+    else:
+        out["sqrt_power_mW"] = 1.0
+    return out
+
+
+def normalised_di(
+    di: DoubleIntegral | float,
+    meta: EPRMeta,
+    *,
+    gain_mode: Literal["linear", "none"] = "linear",
+    scans: Literal["auto", "divide", "none"] = "auto",
+    conversion_time: bool = True,
+    mod_amp: bool = True,
+    sqrt_power: bool = True,
+    missing: Literal["raise", "skip"] = "raise",
+    overrides: Mapping[str, Any] | None = None,
+) -> float:
+    """Normalised double integral, a.u. mT^2 / (ms mT mW^0.5) (science.md §1.5).
+
+    ``DI_norm = DI / (G_lin * N^(0|1) * t_conv[ms] * B_m[mT] * sqrt(P[mW]))``;
+    the factors and each choice are documented in :func:`normalisation_factors`,
+    whose keyword arguments this function takes.  The same settings must be
+    used for the sample and for the calibration standard.
+
+    Parameters
+    ----------
+    di : DoubleIntegral or float
+        Raw double integral, a.u. mT^2.
+    meta : EPRMeta
+
+    Returns
+    -------
+    float
+    """
+    value = float(di.value) if isinstance(di, DoubleIntegral) else float(di)
+    f = normalisation_factors(meta, gain_mode=gain_mode, scans=scans, conversion_time=conversion_time,
+                              mod_amp=mod_amp, sqrt_power=sqrt_power, missing=missing, overrides=overrides)
+    return value / math.prod(f.values())
+
+
+# --------------------------------------------------------------------------- spin counting
+
+
+@dataclass(frozen=True)
+class EPRCalibration:
+    """A spin-counting standard measured with the same normalisation (science.md §1.5).
+
+    Attributes
+    ----------
+    concentration_M : float
+        Spin concentration of the standard, mol/L.
+    di_norm : float
+        Its normalised double integral (same units and settings as the sample).
+    temperature_K : float
+        Temperature of the standard measurement, K.
+    g : float
+        g-value of the standard.
+    spin : float
+        Electron spin S of the standard (1/2 for TEMPOL).
+    """
+
+    concentration_M: float
+    di_norm: float
+    temperature_K: float = 298.15
+    g: float = 2.0058
+    spin: float = 0.5
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "EPRCalibration":
+        """Build from a TOML table (keys as the attributes)."""
+        allowed = {"concentration_M", "di_norm", "temperature_K", "g", "spin"}
+        unknown = set(d) - allowed
+        if unknown:
+            raise ValueError(f"[epr.calibration]: unknown keys {sorted(unknown)}; allowed {sorted(allowed)}")
+        for k in ("concentration_M", "di_norm"):
+            if k not in d:
+                raise ValueError(f"[epr.calibration]: required key {k!r} missing")
+        return cls(**{k: float(v) for k, v in d.items()})
+
+
+def spin_concentration(
+    di_norm: float,
+    calib: EPRCalibration,
+    *,
+    temperature_K: float | None = None,
+    g: float | None = None,
+    spin: float = 0.5,
+) -> float:
+    """Spin concentration from a normalised double integral, mol/L (science.md §1.5).
+
+    ``c_x = c_std (DI_x/DI_std) (T_x/T_std) [S_std(S_std+1)/S_x(S_x+1)] (g_std/g_x)``
+    (Curie law for T; Aasa-Vänngård g-factor for field-swept spectra).
+
+    Parameters
+    ----------
+    di_norm : float
+        Sample's normalised double integral (same settings as the standard).
+    calib : EPRCalibration
+    temperature_K : float, optional
+        Sample temperature, K; None takes the standard's (no correction).
+    g : float, optional
+        Sample g-value; None (or NaN) takes the standard's (no correction).
+    spin : float
+        Sample spin S.
+
+    Returns
+    -------
+    float
+        mol/L.
+    """
+    T = calib.temperature_K if temperature_K is None or not np.isfinite(temperature_K) else temperature_K
+    gx = calib.g if g is None or not np.isfinite(g) else g
+    s_ratio = (calib.spin * (calib.spin + 1.0)) / (spin * (spin + 1.0))
+    return float(calib.concentration_M * (di_norm / calib.di_norm) * (T / calib.temperature_K)
+                 * s_ratio * (calib.g / gx))
+
+
+# --------------------------------------------------------------------------- config and row
+
+
+@dataclass
+class EPRConfig:
+    """EPR part of the observables configuration (``cfg.epr``; TOML table ``[epr]``).
+
+    Attributes
+    ----------
+    baseline_fraction : float
+        Outer fraction of the sweep width used for the baselines (science.md §1.5: ~0.1).
+    calibration : EPRCalibration or None
+        Spin-counting standard; None → ``epr_spin_conc_M`` is NaN.
+    fit_lorentzian : bool
+        Fit a Lorentzian derivative; its centre and width are then reported
+        (when R^2 >= 0.9) and its area is kept as the check on the DI.
+    gain_mode, scans, conversion_time, mod_amp, sqrt_power
+        Normalisation choices (see :func:`normalisation_factors`).
+    overrides : dict
+        EPRMeta values to use when the file lacks them (CSV exports: the
+        normalisation must come from the config, science.md §5.6).
+    di_source : {'model_free', 'lorentzian'}
+        What ``epr_di_norm`` (hence ``epr_spin_conc_M``) is computed from: the
+        model-free double integral (default), or the analytic area of the
+        Lorentzian fit when it is good (R^2 >= 0.9; otherwise the model-free
+        value, with a warning).  ``'lorentzian'`` removes the sweep-width bias
+        of §1.5 caveat 3 when sample and standard have different widths.
+        ``epr_di`` is always the model-free value.
+    """
+
+    baseline_fraction: float = 0.1
+    calibration: EPRCalibration | None = None
+    fit_lorentzian: bool = True
+    gain_mode: Literal["linear", "none"] = "linear"
+    scans: Literal["auto", "divide", "none"] = "auto"
+    conversion_time: bool = True
+    mod_amp: bool = True
+    sqrt_power: bool = True
+    overrides: dict[str, Any] = field(default_factory=dict)
+    di_source: Literal["model_free", "lorentzian"] = "model_free"
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any] | None) -> "EPRConfig":
+        """Build from the ``[epr]`` TOML table; unknown keys raise ValueError naming them."""
+        if not d:
+            return cls()
+        d = dict(d)
+        allowed = {"baseline_fraction", "calibration", "fit_lorentzian", "gain_mode", "scans",
+                   "conversion_time", "mod_amp", "sqrt_power", "overrides", "di_source"}
+        unknown = set(d) - allowed
+        if unknown:
+            raise ValueError(f"[epr]: unknown keys {sorted(unknown)}; allowed {sorted(allowed)}")
+        cal = d.pop("calibration", None)
+        if cal is not None and not isinstance(cal, EPRCalibration):
+            cal = EPRCalibration.from_dict(cal)
+        ov = dict(d.pop("overrides", {}) or {})
+        bad = set(ov) - set(_META_FIELDS)
+        if bad:
+            raise ValueError(f"[epr.overrides]: unknown keys {sorted(bad)}; allowed {sorted(_META_FIELDS)}")
+        cfg = cls(calibration=cal, overrides=ov, **d)
+        if cfg.di_source not in ("model_free", "lorentzian"):
+            raise ValueError(f"[epr]: di_source {cfg.di_source!r} must be 'model_free' or 'lorentzian'")
+        if not 0.0 < cfg.baseline_fraction < 0.5:
+            raise ValueError(f"[epr]: baseline_fraction {cfg.baseline_fraction} must be in (0, 0.5)")
+        return cfg
+
+
+def _ts(dt: Any) -> pd.Timestamp:
+    if dt is None:
+        return pd.NaT
+    t = pd.Timestamp(dt)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def _nan(v: float | None, scale: float = 1.0) -> float:
+    return float("nan") if v is None else float(v) * scale
+
+
+def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, Any]:
+    """One table row for a 1D EPR spectrum (columns of docs/architecture.md).
+
+    Parameters
+    ----------
+    spec : EPRSpectrum
+        1D; split 2D sets first with :func:`ingest.epr.split_rows`.
+    epr_cfg : EPRConfig, optional
+
+    Returns
+    -------
+    dict
+        ``kind, source, row, time_start, time_end, time_mid`` (tz-aware UTC
+        Timestamps, NaT when unknown), ``temperature_K, format, epr_di``
+        (a.u. mT^2), ``epr_di_norm`` (NaN when a needed parameter is missing),
+        ``epr_spin_conc_M`` (mol/L, NaN without calibration), ``epr_g``,
+        ``epr_center_mT``, ``epr_dBpp_mT``, ``mw_freq_GHz``, ``mw_power_mW``,
+        ``mod_amp_mT``, plus diagnostics ``epr_fit_area`` (a.u. mT^2, NaN
+        without fit), ``epr_di_edge_frac`` and ``epr_warnings`` ('; '-joined).
+    """
+    cfg = epr_cfg or EPRConfig()
+    if spec.intensity.ndim != 1:
+        raise ValueError(f"{spec.meta.path}: epr_row needs a 1D spectrum; use ingest.epr.split_rows first")
+    meta = spec.meta
+    ov = cfg.overrides
+    warns: list[str] = []
+    di = double_integral(spec.field_T, spec.intensity, baseline_fraction=cfg.baseline_fraction)
+    warns += di.warnings
+    d, _ = baseline_correct(spec.field_T, spec.intensity, fraction=cfg.baseline_fraction, order=1)
+    pp = peak_to_peak(spec.field_T, d)
+    center_T, dBpp_T = pp.center_T, pp.width_T
+    fit_area = float("nan")
+    fit_ok = False
+    if cfg.fit_lorentzian or cfg.di_source == "lorentzian":
+        try:
+            fit = fit_lorentzian_derivative(spec.field_T, spec.intensity, baseline_fraction=cfg.baseline_fraction)
+            fit_area = fit.area
+            warns += fit.warnings
+            fit_ok = fit.r2 >= 0.9 and bool(fit.result.success)
+            if fit_ok and cfg.fit_lorentzian:
+                center_T, dBpp_T = fit.center_T, fit.dBpp_T
+        except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
+            warns.append(f"Lorentzian fit failed: {exc}")
+    area = di.value
+    if cfg.di_source == "lorentzian":
+        if fit_ok:
+            area = fit_area
+        else:
+            warns.append("di_source 'lorentzian' but the fit is poor: epr_di_norm from the model-free DI")
+    try:
+        di_norm = normalised_di(area, meta, gain_mode=cfg.gain_mode, scans=cfg.scans,
+                                conversion_time=cfg.conversion_time, mod_amp=cfg.mod_amp,
+                                sqrt_power=cfg.sqrt_power, missing="raise", overrides=ov)
+    except ValueError as exc:
+        di_norm = float("nan")
+        warns.append(str(exc).split(": ", 1)[-1])
+    freq = _meta_value(meta, "mw_freq_hz", ov)
+    g = g_from_field(center_T, float(freq)) if freq else float("nan")
+    temp = _meta_value(meta, "temperature_K", ov)
+    conc = float("nan")
+    if cfg.calibration is not None and np.isfinite(di_norm):
+        conc = spin_concentration(di_norm, cfg.calibration, temperature_K=temp,
+                                  g=g if np.isfinite(g) else None)
+    t0, t1 = _ts(meta.start), _ts(meta.end)
+    if t0 is pd.NaT:
+        tm = t1
+    elif t1 is pd.NaT:
+        tm = t0
+    else:
+        tm = t0 + (t1 - t0) / 2
+    power = _meta_value(meta, "mw_power_W", ov)
+    modamp = _meta_value(meta, "mod_amp_T", ov)
+    return {
+        "kind": "epr",
+        "source": str(meta.path),
+        "row": -1 if meta.row is None else int(meta.row),
+        "time_start": t0,
+        "time_end": t1,
+        "time_mid": tm,
+        "temperature_K": _nan(temp),
+        "format": meta.format,
+        "epr_di": di.value,
+        "epr_di_norm": di_norm,
+        "epr_spin_conc_M": conc,
+        "epr_g": g,
+        "epr_center_mT": center_T * 1e3,
+        "epr_dBpp_mT": dBpp_T * 1e3,
+        "mw_freq_GHz": _nan(freq, 1e-9),
+        "mw_power_mW": _nan(power, 1e3),
+        "mod_amp_mT": _nan(modamp, 1e3),
+        "epr_fit_area": fit_area,
+        "epr_di_edge_frac": float(di.diagnostics["edge_fraction"]),
+        "epr_warnings": "; ".join(warns),
+    }

@@ -1,0 +1,407 @@
+"""The named observables: spectrum -> one table row.
+
+A small TOML file (default ``ingest/data/dhaq_observables.toml``) names the
+NMR peaks to extract (window, lineshape) and the processing; the
+:class:`Extractor` turns each NMR or EPR spectrum into one row dict with the
+columns of docs/architecture.md:
+
+* common: ``kind, source, row, time_start, time_end, time_mid`` (tz-aware UTC
+  pandas Timestamps, NaT when unknown), ``temperature_K, format``;
+* NMR: ``sfo1_MHz, ns``, and for each peak ``NAME``: ``NAME_shift_ppm,
+  NAME_shift_err_ppm, NAME_fwhm_Hz, NAME_fwhm_err_Hz, NAME_area,
+  NAME_area_err``; plus provenance ``processing`` (processing parameters and
+  phase) and ``nmr_warnings`` ('; '-joined peak diagnostics).
+* EPR: delegated to :func:`ingest.epr_process.epr_row`.
+
+Physics behind the default windows: science.md §1.3 (water/HDO shift from bulk
+magnetic susceptibility; do not reference the axis to the water peak when the
+water shift is the observable), §1.4 (the three DHAQ aromatic protons),
+§1.6 (anthrone/anthranol and the acetone/methanol/formamide impurities).
+The DHAQ, anthrone and anthranol positions are NOT in the literature file;
+the default windows are placeholders that must be calibrated.
+"""
+
+from __future__ import annotations
+
+import math
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ingest.nmr_process import ProcessedNMR, process_fid
+from ingest.peaks import PeakFit, fit_peak, integrate_window
+from ingest.types import EPRSpectrum, IngestError, NMRSpectrum
+
+__all__ = ["PeakSpec", "NMRConfig", "ObservablesConfig", "Extractor", "extract_nmr", "extract_epr",
+           "process_for_config", "DEFAULT_TOML"]
+
+#: Path of the default configuration file.
+DEFAULT_TOML = Path(__file__).with_name("data") / "dhaq_observables.toml"
+
+_PEAK_KEYS = {"name", "window_ppm", "shape", "method", "n_h", "optional", "note"}
+_NMR_KEYS = {"lb_hz", "zero_fill", "baseline", "snr_min", "reference", "peaks", "autophase_p1"}
+
+
+@dataclass(frozen=True)
+class PeakSpec:
+    """One named NMR peak.
+
+    Attributes
+    ----------
+    name : str
+        Column prefix (``hdo``, ``dhaq_h1``, ...).
+    window_ppm : (float, float)
+        Low, high, ppm.
+    shape : {'lorentzian', 'voigt'}
+    method : {'fit', 'integral'}
+        Full lineshape fit (:func:`ingest.peaks.fit_peak`) or windowed sum
+        (:func:`ingest.peaks.integrate_window`).
+    n_h : int or None
+        Protons behind the peak (for quantification, science.md §1.6).
+    optional : bool
+        A missing peak is expected: 'no peak above noise' is not reported.
+    note : str
+    """
+
+    name: str
+    window_ppm: tuple[float, float]
+    shape: str = "lorentzian"
+    method: str = "fit"
+    n_h: int | None = None
+    optional: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class NMRConfig:
+    """NMR processing and peak list (TOML table ``[nmr]``).
+
+    Attributes
+    ----------
+    lb_hz : float
+        Exponential line broadening, Hz.
+    zero_fill : int
+        Zero-fill factor.
+    baseline : int or None
+        Polynomial order of the robust baseline, None for none.
+    snr_min : float
+        Detection threshold for fits (height / noise).
+    reference : dict
+        ``{}`` (none), ``{'external': ppm}``, or ``{'peak': name, 'ppm': p}``.
+    peaks : tuple of PeakSpec
+    autophase_p1 : bool
+        Fit a first-order phase in the automatic phasing (default False).
+    """
+
+    lb_hz: float = 0.5
+    zero_fill: int = 2
+    baseline: int | None = 3
+    snr_min: float = 5.0
+    reference: Mapping[str, Any] = field(default_factory=dict)
+    peaks: tuple[PeakSpec, ...] = ()
+    autophase_p1: bool = False
+
+    def peak(self, name: str) -> PeakSpec:
+        """The peak called ``name`` (KeyError listing the known names otherwise)."""
+        for p in self.peaks:
+            if p.name == name:
+                return p
+        raise KeyError(f"no peak {name!r}; configured: {[p.name for p in self.peaks]}")
+
+    def processing_reference(self) -> Any:
+        """The reference instruction in :func:`ingest.nmr_process.reference_offset` form."""
+        ref = dict(self.reference or {})
+        if not ref:
+            return None
+        if "external" in ref:
+            return {"external": float(ref["external"])}
+        pk = self.peak(ref["peak"])
+        return {"window": pk.window_ppm, "ppm": float(ref["ppm"])}
+
+
+def _fail(source: Any, problem: str) -> IngestError:
+    return IngestError(source if source is not None else "<observables config>", problem)
+
+
+def _parse_nmr(d: Mapping[str, Any], source: Any) -> NMRConfig:
+    unknown = set(d) - _NMR_KEYS
+    if unknown:
+        raise _fail(source, f"[nmr]: unknown keys {sorted(unknown)}; allowed {sorted(_NMR_KEYS)}")
+    peaks: list[PeakSpec] = []
+    for i, p in enumerate(d.get("peaks", [])):
+        where = f"[[nmr.peaks]] #{i + 1}"
+        if not isinstance(p, Mapping):
+            raise _fail(source, f"{where}: must be a table")
+        bad = set(p) - _PEAK_KEYS
+        if bad:
+            raise _fail(source, f"{where}: unknown keys {sorted(bad)}; allowed {sorted(_PEAK_KEYS)}")
+        if "name" not in p or "window_ppm" not in p:
+            raise _fail(source, f"{where}: needs 'name' and 'window_ppm'")
+        name = str(p["name"])
+        if not name.isidentifier():
+            raise _fail(source, f"{where}: name {name!r} must be a plain identifier (it prefixes column names)")
+        w = p["window_ppm"]
+        if not (isinstance(w, (list, tuple)) and len(w) == 2 and all(isinstance(v, (int, float)) for v in w)
+                and w[0] != w[1]):
+            raise _fail(source, f"{where} ({name}): window_ppm must be [low, high] in ppm, got {w!r}")
+        shape = p.get("shape", "lorentzian")
+        if shape not in ("lorentzian", "voigt"):
+            raise _fail(source, f"{where} ({name}): shape must be 'lorentzian' or 'voigt', got {shape!r}")
+        method = p.get("method", "fit")
+        if method not in ("fit", "integral"):
+            raise _fail(source, f"{where} ({name}): method must be 'fit' or 'integral', got {method!r}")
+        peaks.append(PeakSpec(name=name, window_ppm=(float(min(w)), float(max(w))), shape=shape, method=method,
+                              n_h=None if p.get("n_h") is None else int(p["n_h"]),
+                              optional=bool(p.get("optional", False)), note=str(p.get("note", ""))))
+    names = [p.name for p in peaks]
+    dup = sorted({n for n in names if names.count(n) > 1})
+    if dup:
+        raise _fail(source, f"[[nmr.peaks]]: duplicate names {dup}")
+    bl = d.get("baseline", 3)
+    if bl is True:
+        bl = 3
+    elif bl is False or bl is None:
+        bl = None
+    elif not isinstance(bl, int) or bl < 0:
+        raise _fail(source, f"[nmr]: baseline must be false or a polynomial order >= 0, got {bl!r}")
+    ref = d.get("reference", {})
+    if ref in (None, "none", False):
+        ref = {}
+    if isinstance(ref, (int, float)):
+        ref = {"external": float(ref)}
+    if not isinstance(ref, Mapping):
+        raise _fail(source, f"[nmr]: reference must be a table, got {ref!r}")
+    ref = dict(ref)
+    if ref and not ("external" in ref or ("peak" in ref and "ppm" in ref)):
+        raise _fail(source, f"[nmr]: reference must be {{external = ppm}} or {{peak = name, ppm = value}}, got {ref!r}")
+    if "peak" in ref and ref["peak"] not in names:
+        raise _fail(source, f"[nmr]: reference peak {ref['peak']!r} is not a configured peak ({names})")
+    zf = d.get("zero_fill", 2)
+    if not isinstance(zf, int) or zf < 1:
+        raise _fail(source, f"[nmr]: zero_fill must be an integer >= 1, got {zf!r}")
+    lb = d.get("lb_hz", 0.5)
+    if not isinstance(lb, (int, float)) or lb < 0:
+        raise _fail(source, f"[nmr]: lb_hz must be a number >= 0 (Hz), got {lb!r}")
+    return NMRConfig(lb_hz=float(lb), zero_fill=zf, baseline=bl, snr_min=float(d.get("snr_min", 5.0)),
+                     reference=ref, peaks=tuple(peaks), autophase_p1=bool(d.get("autophase_p1", False)))
+
+
+def _parse_epr(d: Mapping[str, Any] | None, source: Any) -> Any:
+    try:
+        from ingest.epr_process import EPRConfig
+    except ImportError:  # EPR part not available: keep the table as is
+        return dict(d or {})
+    try:
+        return EPRConfig.from_dict(d or {})
+    except (ValueError, TypeError) as exc:
+        raise _fail(source, str(exc)) from exc
+
+
+@dataclass(frozen=True)
+class ObservablesConfig:
+    """What to extract from each spectrum.
+
+    Attributes
+    ----------
+    nmr : NMRConfig
+    epr : ingest.epr_process.EPRConfig
+        (a plain dict if that module is unavailable).
+    source : str or None
+        File it was read from.
+    """
+
+    nmr: NMRConfig
+    epr: Any
+    source: str | None = None
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], source: str | Path | None = None) -> "ObservablesConfig":
+        """Build from a parsed TOML document; errors name the file and the key."""
+        unknown = set(d) - {"nmr", "epr"}
+        if unknown:
+            raise _fail(source, f"unknown top-level tables {sorted(unknown)}; allowed ['epr', 'nmr']")
+        return cls(nmr=_parse_nmr(d.get("nmr", {}), source), epr=_parse_epr(d.get("epr"), source),
+                   source=None if source is None else str(source))
+
+    @classmethod
+    def from_toml(cls, path: str | Path) -> "ObservablesConfig":
+        """Read a TOML file (see ``ingest/data/dhaq_observables.toml`` for the documented keys).
+
+        Raises
+        ------
+        IngestError
+            Missing file, TOML syntax error, or a bad key (named).
+        """
+        path = Path(path)
+        try:
+            with open(path, "rb") as fh:
+                doc = tomllib.load(fh)
+        except FileNotFoundError:
+            raise IngestError(path, "observables config not found") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise IngestError(path, f"TOML syntax error: {exc}") from None
+        return cls.from_dict(doc, source=path)
+
+    @classmethod
+    def default(cls) -> "ObservablesConfig":
+        """The DHAQ defaults (``ingest/data/dhaq_observables.toml``)."""
+        try:
+            text = resources.files("ingest").joinpath("data/dhaq_observables.toml").read_text()
+            return cls.from_dict(tomllib.loads(text), source=DEFAULT_TOML)
+        except (FileNotFoundError, ModuleNotFoundError):
+            return cls.from_toml(DEFAULT_TOML)
+
+
+# ------------------------------------------------------------------ rows
+def _ts(dt: Any) -> pd.Timestamp:
+    if dt is None:
+        return pd.NaT
+    t = pd.Timestamp(dt)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def _common(meta: Any, kind: str, fmt: str) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "source": str(meta.path),
+        "row": -1 if meta.row is None else int(meta.row),
+        "time_start": _ts(meta.start),
+        "time_end": _ts(meta.end),
+        "time_mid": _ts(meta.mid),
+        "temperature_K": float("nan") if meta.temperature_K is None else float(meta.temperature_K),
+        "format": fmt,
+    }
+
+
+def process_for_config(spec: NMRSpectrum, cfg: ObservablesConfig | None = None,
+                       phase: tuple[float, float] | None = None) -> ProcessedNMR:
+    """Process a spectrum with the configuration's parameters (phase reused when given)."""
+    cfg = cfg or ObservablesConfig.default()
+    n = cfg.nmr
+    if spec.fid is None:
+        if spec.processed is None or spec.processed_ppm is None:
+            raise IngestError(spec.meta.path, "neither a FID nor a processed spectrum")
+        ppm = np.asarray(spec.processed_ppm, dtype=float)
+        real = np.asarray(spec.processed, dtype=float)
+        from ingest.nmr_process import reference_offset
+
+        off = reference_offset(ppm, real, n.processing_reference())
+        return ProcessedNMR(ppm=ppm + off, real=real, p0_deg=float("nan"), p1_deg=float("nan"),
+                            sfo1_hz=spec.meta.sfo1_hz, reference_offset_ppm=off,
+                            params={"baseline": "vendor", "size": real.size, "lb_hz": float("nan")})
+    return process_fid(spec, lb_hz=n.lb_hz, zero_fill=n.zero_fill, phase=phase,
+                       baseline=False if n.baseline is None else n.baseline,
+                       reference=n.processing_reference(), autophase_p1=n.autophase_p1)
+
+
+def _peak_fit(p: PeakSpec, proc: ProcessedNMR, snr_min: float, noise: float) -> PeakFit:
+    if p.method == "integral":
+        return integrate_window(proc.ppm, proc.real, p.window_ppm, sfo1_hz=proc.sfo1_hz, noise=noise)
+    return fit_peak(proc.ppm, proc.real, p.window_ppm, sfo1_hz=proc.sfo1_hz, shape=p.shape,  # type: ignore[arg-type]
+                    snr_min=snr_min, noise=noise)
+
+
+def _nmr_row(spec: NMRSpectrum, cfg: ObservablesConfig, phase: tuple[float, float] | None
+             ) -> tuple[dict[str, Any], ProcessedNMR, dict[str, PeakFit]]:
+    from ingest.nmr_process import noise_sigma
+
+    meta = spec.meta
+    proc = process_for_config(spec, cfg, phase)
+    row = _common(meta, "nmr", meta.vendor)
+    row["sfo1_MHz"] = meta.sfo1_hz / 1e6
+    row["ns"] = int(meta.ns)
+    noise = noise_sigma(proc.real)
+    fits: dict[str, PeakFit] = {}
+    notes: list[str] = []
+    for p in cfg.nmr.peaks:
+        pf = _peak_fit(p, proc, cfg.nmr.snr_min, noise)
+        fits[p.name] = pf
+        row.update(pf.columns(p.name))
+        for w in pf.warnings:
+            if p.optional and w == "no peak above noise":
+                continue
+            notes.append(f"{p.name}: {w}")
+    row["processing"] = proc.processing
+    row["nmr_warnings"] = "; ".join(notes)
+    return row, proc, fits
+
+
+def extract_nmr(spec: NMRSpectrum, cfg: ObservablesConfig | None = None,
+                phase: tuple[float, float] | None = None) -> dict[str, Any]:
+    """One table row from an NMR spectrum.
+
+    Parameters
+    ----------
+    spec : NMRSpectrum
+        With a FID (processed here) or only a vendor-processed spectrum.
+    cfg : ObservablesConfig, optional
+        Default :meth:`ObservablesConfig.default`.
+    phase : (p0_deg, p1_deg) or None
+        Reuse a phase; None auto-phases this spectrum.
+
+    Returns
+    -------
+    dict
+        Columns of the module docstring.
+    """
+    cfg = cfg or ObservablesConfig.default()
+    return _nmr_row(spec, cfg, phase)[0]
+
+
+def extract_epr(spec: EPRSpectrum, cfg: ObservablesConfig | None = None) -> dict[str, Any]:
+    """One table row from a 1D EPR spectrum (delegates to :func:`ingest.epr_process.epr_row`).
+
+    Common columns missing from that row are filled in from the metadata.
+    """
+    cfg = cfg or ObservablesConfig.default()
+    from ingest.epr_process import epr_row  # lazy: EPR stack only when needed
+
+    row = dict(epr_row(spec, cfg.epr))
+    for k, v in _common(spec.meta, "epr", spec.meta.format).items():
+        row.setdefault(k, v)
+    return row
+
+
+class Extractor:
+    """Spectrum -> row, phasing the first NMR spectrum and reusing that phase.
+
+    Parameters
+    ----------
+    cfg : ObservablesConfig, optional
+        Default :meth:`ObservablesConfig.default`.
+    phase : (p0_deg, p1_deg), optional
+        Start with a known phase instead of auto-phasing the first spectrum.
+
+    Attributes
+    ----------
+    phase : (p0_deg, p1_deg) or None
+        The phase in use (None until the first NMR spectrum with a FID).
+    last : ProcessedNMR or None
+        The last processed NMR spectrum (for plots and checks).
+    last_fits : dict of PeakFit
+        Full diagnostics of the last NMR row.
+    """
+
+    def __init__(self, cfg: ObservablesConfig | None = None, *, phase: tuple[float, float] | None = None) -> None:
+        self.cfg = cfg or ObservablesConfig.default()
+        self.phase: tuple[float, float] | None = None if phase is None else (float(phase[0]), float(phase[1]))
+        self.last: ProcessedNMR | None = None
+        self.last_fits: dict[str, PeakFit] = {}
+
+    def __call__(self, spec: NMRSpectrum | EPRSpectrum) -> dict[str, Any]:
+        if isinstance(spec, EPRSpectrum) or getattr(spec, "kind", None) == "epr":
+            return extract_epr(spec, self.cfg)  # type: ignore[arg-type]
+        row, proc, fits = _nmr_row(spec, self.cfg, self.phase)
+        if self.phase is None and spec.fid is not None and math.isfinite(proc.p0_deg):
+            self.phase = proc.phase
+        self.last, self.last_fits = proc, fits
+        return row
+
+    def reset_phase(self) -> None:
+        """Forget the phase: the next NMR spectrum is auto-phased again."""
+        self.phase = None

@@ -1,0 +1,553 @@
+"""Live watcher: new NMR/EPR acquisitions → rows in the experiment's store.
+
+How it works (design decided for the ingest issue)
+--------------------------------------------------
+* A ``watchdog`` observer watches the NMR folder and the EPR folder (they may
+  be the same) recursively: the native one (inotify on Linux) by default, a
+  ``PollingObserver`` when asked (``polling=True``) or when a folder looks
+  like a network mount (``//`` or ``/mnt/`` paths, or nfs/cifs/smb/sshfs… in
+  ``/proc/mounts``), where change notifications are unreliable.
+* File-system events only mark paths as *dirty*.  ONE worker thread maps them
+  to acquisitions (:mod:`ingest.completion`), re-checks completion (data size
+  matches the header and the size/mtime signature has been stable for
+  ``settle_s``; a quiet period ``quiet_s`` for formats with no size), and
+  processes ready acquisitions in acquisition order through the same
+  :func:`ingest.batch.process_acquisition` as the batch path.
+* A periodic full rescan (``rescan_s``) is a safety net for missed events
+  (inotify queue overflow, network shares).  Files already present when the
+  watcher starts are processed first, in acquisition order.
+* Exactly once: each acquisition's rows and its manifest entry (sha256 of its
+  files) go into the store in one transaction (:class:`ingest.store.Store`);
+  a fingerprint already in the store is never processed again, so a restart
+  resumes where it stopped and picks up what arrived meanwhile.  An unchanged
+  (path, size, mtime) skips the hashing on restart.
+* Bad files: a read failure is retried with exponential backoff (``retry_s``,
+  doubling) while the file may still be growing, up to ``max_tries`` tries or
+  ``give_up_s`` seconds, then set aside in the store's log with the reason
+  (:meth:`Store.skipped`).  New bytes at the same path are tried again.  The
+  worker never dies on a bad file (any exception is logged and it carries on).
+* Clock skew: ``nmr_clock_offset_s`` / ``epr_clock_offset_s`` are the
+  instrument PC's clock minus the reference clock, s; they are subtracted from
+  the rows' time columns (chosen by the row's ``kind``) and recorded in a
+  ``clock_offset_s`` column.
+
+API: ``Watcher(...).run()`` blocks; ``start()``/``stop()`` for a background
+thread; ``on_row(row)`` callback (called after the row is committed);
+``rows()`` iterates over new rows as they are committed.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pandas as pd
+
+from ingest.batch import Extractor, Reader, make_extractor, process_acquisition
+from ingest.completion import (
+    Acquisition,
+    acquisition_for,
+    check_complete,
+    discover,
+    fingerprint,
+    quick_signature,
+    sort_key,
+)
+from ingest.store import TIME_COLUMNS, Store
+from ingest.types import IngestError
+
+__all__ = ["Watcher", "is_network_path", "NETWORK_FS"]
+
+log = logging.getLogger("ingest.watch")
+
+#: File-system types treated as network mounts (polling observer).
+NETWORK_FS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "sshfs", "fuse.sshfs", "9p", "afs", "davfs",
+     "fuse.davfs2", "ncpfs", "glusterfs", "fuse.glusterfs", "ceph", "fuse.rclone", "fuse.s3fs", "vboxsf", "drvfs"}
+)
+
+
+def is_network_path(path: str | Path, mounts_file: str | Path = "/proc/mounts") -> bool:
+    """Heuristic: does ``path`` live on a network share?
+
+    True for UNC-like paths (``//server``, ``\\\\server``), paths under
+    ``/mnt/``, and paths whose longest matching mount point in ``/proc/mounts``
+    has a network file-system type (:data:`NETWORK_FS`).
+    """
+    s = str(path)
+    if s.startswith("//") or s.startswith("\\\\") or s == "/mnt" or s.startswith("/mnt/"):
+        return True
+    try:
+        real = os.path.realpath(s)
+        best, fstype = "", ""
+        with open(mounts_file) as fh:
+            for line in fh:
+                parts = line.split()
+                if len(parts) < 3:
+                    continue
+                mp = parts[1].replace("\\040", " ")
+                if (real == mp or real.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
+                    best, fstype = mp, parts[2]
+        return fstype.lower() in NETWORK_FS
+    except OSError:
+        return False
+
+
+def _hidden(p: Path, root: Path) -> bool:
+    """Inside a hidden or temporary folder/file (``.name``), e.g. a folder being
+    written before it is renamed into place."""
+    try:
+        rel = p.relative_to(root)
+    except ValueError:
+        return False
+    return any(part.startswith(".") or part.startswith("~") for part in rel.parts)
+
+
+@dataclass
+class _Cand:
+    acq: Acquisition
+    sig: tuple = ()
+    since: float = field(default_factory=time.monotonic)
+    tries: int = 0
+    first_fail: float | None = None
+    next_try: float = 0.0
+    last_error: str = ""
+
+
+class Watcher:
+    """Watch an NMR folder and an EPR folder; append new spectra to a store.
+
+    Parameters
+    ----------
+    nmr_dir : path-like
+        Folder the NMR spectrometer writes into (searched recursively).
+    epr_dir : path-like or None
+        Folder of the EPR spectrometer (may equal ``nmr_dir``; None: none).
+    store : Store or path-like
+        The experiment's store (a folder path opens/creates one).
+    cfg : ObservablesConfig, path to its TOML, or None
+        Observables configuration (ignored if ``extractor`` is given).
+    polling : bool or None
+        Force the polling observer (True), the native one (False), or choose
+        automatically (None: polling for network mounts).
+    on_row : callable, optional
+        Called with each new row dict after it is committed.  Exceptions in it
+        are logged, never fatal.
+    settle_s : float
+        Stability required once the data has its full size, s.
+    quiet_s : float
+        Quiet period for formats that give no size, s.
+    rescan_s : float
+        Period of the safety-net full rescan, s.
+    poll_interval_s : float
+        Polling observer interval, s; also the worker's recheck period while
+        candidates are pending.
+    retry_s : float
+        First retry delay after a failed read, s (doubles each try).
+    max_tries : int
+        Tries before a failing acquisition is set aside.
+    give_up_s : float
+        Set a failing acquisition aside after this long anyway, s.
+    max_scan_wait_s : float
+        Cap on the extra wait for a Bruker expno with no ``audita.txt``, s.
+    nmr_clock_offset_s, epr_clock_offset_s : float
+        Instrument clock minus reference clock, s (subtracted from the times).
+    extractor : callable, optional
+        spectrum → row dict (default ``ingest.observables.Extractor(cfg)``).
+    reader : callable, optional
+        path → list of spectra (default ``ingest.read.read_rows``).
+    """
+
+    def __init__(
+        self,
+        nmr_dir: str | Path | None,
+        epr_dir: str | Path | None = None,
+        store: Store | str | Path | None = None,
+        cfg: Any = None,
+        *,
+        polling: bool | None = None,
+        on_row: Callable[[dict], Any] | None = None,
+        settle_s: float = 1.0,
+        quiet_s: float = 3.0,
+        rescan_s: float = 10.0,
+        poll_interval_s: float = 0.5,
+        retry_s: float = 1.0,
+        max_tries: int = 4,
+        give_up_s: float = 120.0,
+        max_scan_wait_s: float = 30.0,
+        nmr_clock_offset_s: float = 0.0,
+        epr_clock_offset_s: float = 0.0,
+        extractor: Extractor | None = None,
+        reader: Reader | None = None,
+    ) -> None:
+        roots = []
+        for d in (nmr_dir, epr_dir):
+            if d is None:
+                continue
+            p = Path(d).resolve()
+            if not p.is_dir():
+                raise IngestError(p, "watched folder does not exist")
+            if p not in roots:
+                roots.append(p)
+        if not roots:
+            raise ValueError("Watcher: give at least one of nmr_dir, epr_dir")
+        if store is None:
+            raise ValueError("Watcher: a store (Store or folder) is required")
+        self.roots: list[Path] = roots
+        self.store: Store = store if isinstance(store, Store) else Store(store)
+        self.polling = any(is_network_path(r) for r in roots) if polling is None else bool(polling)
+        self.on_row = on_row
+        self.settle_s, self.quiet_s = float(settle_s), float(quiet_s)
+        self.rescan_s, self.poll_interval_s = float(rescan_s), float(poll_interval_s)
+        self.retry_s, self.max_tries, self.give_up_s = float(retry_s), int(max_tries), float(give_up_s)
+        self.max_scan_wait_s = float(max_scan_wait_s)
+        self.clock_offset_s = {"nmr": float(nmr_clock_offset_s), "epr": float(epr_clock_offset_s)}
+        self._extractor = extractor
+        self._cfg = cfg
+        self._reader = reader
+        self._dirty: set[Path] = set()
+        self._dirty_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._cands: dict[Path, _Cand] = {}
+        self._done: dict[Path, tuple] = {}  # key -> signature when finished (stored or set aside)
+        self._rows_cond = threading.Condition()
+        self._start_row_id = self._max_row_id()
+        self._observer: Any = None
+        self._thread: threading.Thread | None = None
+        self._busy = False
+        self._last_rescan = -math.inf
+        self.stats = {"processed": 0, "rows": 0, "skipped": 0, "retries": 0, "duplicates": 0, "errors": 0}
+
+    # ------------------------------------------------------------------ lifetime
+    def start(self) -> "Watcher":
+        """Start the observer and the worker thread; returns at once."""
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        if self._extractor is None:
+            self._extractor = make_extractor(self._cfg)
+        if self._reader is None:
+            import ingest.read  # noqa: F401 - import the readers now, not on the first spectrum
+        self._stop.clear()
+        self._start_observer()
+        self._thread = threading.Thread(target=self._loop, name="ingest-watcher", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self, timeout: float | None = 10.0) -> None:
+        """Stop the worker (after the acquisition in hand) and the observer."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        if self._observer is not None:
+            try:
+                self._observer.stop()
+                self._observer.join(timeout)
+            except Exception:  # noqa: BLE001
+                pass
+            self._observer = None
+        with self._rows_cond:
+            self._rows_cond.notify_all()
+
+    def run(self, duration_s: float | None = None) -> None:
+        """Start and block until :meth:`stop`, Ctrl-C, or ``duration_s`` seconds."""
+        self.start()
+        try:
+            self._stop.wait(duration_s)
+        except KeyboardInterrupt:  # pragma: no cover
+            pass
+        finally:
+            self.stop()
+
+    def __enter__(self) -> "Watcher":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive() and not self._stop.is_set()
+
+    # ------------------------------------------------------------------ output
+    def rows(self, *, include_existing: bool = False, timeout: float | None = None) -> Iterator[dict]:
+        """Iterate over rows as they are committed to the store.
+
+        Parameters
+        ----------
+        include_existing : bool
+            Also yield rows already in the store when the watcher was created.
+        timeout : float, optional
+            Stop iterating after this long without a new row, s (None: until
+            the watcher stops).
+
+        Yields
+        ------
+        dict
+            Row dicts (time columns as tz-aware pandas Timestamps).
+        """
+        last = 0 if include_existing else self._start_row_id
+        while True:
+            new = self.store.rows(after_id=last)
+            if new:
+                for rid, row in new:
+                    last = rid
+                    yield row
+                continue
+            if self._stop.is_set() and (self._thread is None or not self._thread.is_alive()):
+                return
+            with self._rows_cond:
+                got = self._rows_cond.wait(timeout if timeout is not None else 0.5)
+            if not got and timeout is not None and not self.store.rows(after_id=last):
+                return
+
+    def pending(self) -> list[tuple[str, str]]:
+        """Acquisitions seen but not yet stored or set aside: (key, status)."""
+        return [(str(k), c.last_error or "waiting") for k, c in list(self._cands.items())]
+
+    def wait_idle(self, timeout: float = 30.0, *, min_rows: int = 0) -> bool:
+        """Block until nothing is pending (and the store holds >= ``min_rows`` rows).
+
+        Returns
+        -------
+        bool
+            False on timeout.
+        """
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            with self._dirty_lock:
+                dirty = bool(self._dirty)
+            if not dirty and not self._cands and not self._busy and len(self.store) >= min_rows:
+                return True
+            time.sleep(0.05)
+        return False
+
+    # ------------------------------------------------------------------ observer
+    def _start_observer(self) -> None:
+        from watchdog.events import FileSystemEventHandler
+        from watchdog.observers import Observer
+        from watchdog.observers.polling import PollingObserver
+
+        watcher = self
+
+        class _Handler(FileSystemEventHandler):
+            def on_any_event(self, event: Any) -> None:  # noqa: D401
+                if event.event_type in ("opened", "closed_no_write"):
+                    return
+                paths = [getattr(event, "src_path", None), getattr(event, "dest_path", None)]
+                with watcher._dirty_lock:
+                    for p in paths:
+                        if p:
+                            watcher._dirty.add(Path(os.fsdecode(p)))
+                watcher._wake.set()
+
+        obs = PollingObserver(timeout=self.poll_interval_s) if self.polling else Observer()
+        for r in self.roots:
+            obs.schedule(_Handler(), str(r), recursive=True)
+        obs.daemon = True
+        obs.start()
+        self._observer = obs
+        log.info("watching %s with %s", ", ".join(map(str, self.roots)), type(obs).__name__)
+
+    # ------------------------------------------------------------------ worker
+    def _max_row_id(self) -> int:
+        r = self.store._con.execute("SELECT COALESCE(MAX(row_id), 0) FROM rows").fetchone()
+        return int(r[0])
+
+    def _root_of(self, p: Path) -> Path | None:
+        for r in self.roots:
+            if p == r or r in p.parents:
+                return r
+        return None
+
+    def _add(self, acq: Acquisition) -> None:
+        if acq.key in self._cands:
+            return
+        done = self._done.get(acq.key)
+        if done is not None and done == quick_signature(acq):
+            return
+        self._done.pop(acq.key, None)
+        self._cands[acq.key] = _Cand(acq)
+
+    def _rescan(self) -> None:
+        found: list[Acquisition] = []
+        for r in self.roots:
+            try:
+                found.extend(discover(r))
+            except OSError as e:
+                log.warning("rescan of %s failed: %s", r, e)
+        for a in found:
+            self._add(a)
+        self._last_rescan = time.monotonic()
+
+    def _drain_dirty(self) -> None:
+        with self._dirty_lock:
+            dirty, self._dirty = self._dirty, set()
+        dirs: set[Path] = set()
+        for p in dirty:
+            root = self._root_of(p)
+            if root is None or _hidden(p, root):
+                continue
+            try:
+                a = acquisition_for(p, root)
+            except OSError:
+                a = None
+            if a is not None:
+                if self._root_of(a.key) is not None:
+                    self._add(a)
+                continue
+            if p.is_dir():
+                dirs.add(p)
+            elif p.parent != root and p.parent.exists():
+                dirs.add(p.parent)
+        for d in dirs:
+            try:
+                for a in discover(d):
+                    self._add(a)
+            except OSError:
+                pass
+
+    def _loop(self) -> None:
+        try:
+            self._rescan()
+        except Exception:  # noqa: BLE001
+            log.exception("initial scan failed")
+        while not self._stop.is_set():
+            try:
+                self._step()
+            except Exception:  # noqa: BLE001 - the watcher must never die
+                self.stats["errors"] += 1
+                log.exception("watcher step failed; carrying on")
+                time.sleep(self.poll_interval_s)
+            if self._stop.is_set():
+                break
+            wait = self.rescan_s - (time.monotonic() - self._last_rescan)
+            if self._cands:
+                wait = min(wait, self.poll_interval_s / 2)
+            self._wake.wait(max(0.0, min(wait, self.rescan_s)))
+            self._wake.clear()
+
+    def _step(self) -> None:
+        self._drain_dirty()
+        if time.monotonic() - self._last_rescan >= self.rescan_s:
+            self._rescan()
+        now_m, now_w = time.monotonic(), time.time()
+        ready: list[_Cand] = []
+        for key, c in list(self._cands.items()):
+            sig = quick_signature(c.acq)
+            if sig != c.sig:
+                if c.sig and c.tries:  # new bytes after a failure: start afresh
+                    c.tries, c.first_fail, c.next_try = 0, None, 0.0
+                c.sig, c.since = sig, now_m
+            if not sig:  # everything vanished (renamed away, deleted)
+                if not any(f.exists() for f in c.acq.files) and not c.acq.key.exists():
+                    del self._cands[key]
+                continue
+            chk = check_complete(
+                c.acq, now_m - c.since, settle_s=self.settle_s, quiet_s=self.quiet_s,
+                max_scan_wait_s=self.max_scan_wait_s, now=now_w,
+            )
+            c.last_error = c.last_error if c.tries else chk.reason
+            if (
+                not chk.complete and chk.expected_bytes is not None and chk.actual_bytes is not None
+                and chk.actual_bytes < chk.expected_bytes and now_m - c.since >= self.give_up_s
+            ):
+                # truncated and no longer growing: set aside (new bytes re-open it)
+                reason = (f"{c.acq.read_path}: truncated, {chk.reason}; "
+                          f"no change for {now_m - c.since:.0f} s")
+                log.warning("setting aside %s", reason)
+                self.store.log_skip(c.acq.read_path, reason, None)
+                self.stats["skipped"] += 1
+                self._finish(c)
+                continue
+            if chk.complete and now_m >= c.next_try:
+                ready.append(c)
+        ready.sort(key=lambda c: sort_key(c.acq))
+        for c in ready:
+            if self._stop.is_set():
+                return
+            self._drain_dirty()  # keep the event set small during long bursts
+            self._busy = True
+            try:
+                self._process(c)
+            finally:
+                self._busy = False
+
+    def _finish(self, c: _Cand) -> None:
+        self._cands.pop(c.acq.key, None)
+        self._done[c.acq.key] = c.sig
+
+    def _process(self, c: _Cand) -> None:
+        acq = c.acq
+        sig = quick_signature(acq)
+        if sig != c.sig:  # changed since the completion check: look again later
+            c.sig, c.since = sig, time.monotonic()
+            return
+        if self.store.seen_signature(str(acq.key), [(n, s, m / 1e9) for n, s, m in sig if n != "audita.txt"]):
+            self._finish(c)
+            return
+        fp = ""
+        try:
+            fp, files = fingerprint(acq)
+            if self.store.seen(fp) or self.store.was_skipped(fp):
+                self.stats["duplicates"] += 1
+                self._finish(c)
+                return
+            rows = process_acquisition(acq, self._extractor, reader=self._reader)  # type: ignore[arg-type]
+        except (IngestError, OSError) as e:
+            self._failed(c, str(e) if isinstance(e, IngestError) else f"{acq.read_path}: {e}", fp)
+            return
+        for r in rows:
+            self._apply_offset(r)
+        ids = self.store.append(rows, str(acq.key), fp, files)
+        self._finish(c)
+        if not ids:
+            self.stats["duplicates"] += 1
+            return
+        self.stats["processed"] += 1
+        self.stats["rows"] += len(ids)
+        with self._rows_cond:
+            self._rows_cond.notify_all()
+        if self.on_row is not None:
+            for r in rows:
+                try:
+                    self.on_row(r)
+                except Exception:  # noqa: BLE001
+                    log.exception("on_row callback failed for %s", acq.key)
+
+    def _failed(self, c: _Cand, reason: str, fp: str) -> None:
+        now = time.monotonic()
+        c.tries += 1
+        c.last_error = reason
+        if c.first_fail is None:
+            c.first_fail = now
+        if c.tries < self.max_tries and now - c.first_fail < self.give_up_s:
+            c.next_try = now + self.retry_s * 2 ** (c.tries - 1)
+            self.stats["retries"] += 1
+            log.info("retry %d for %s: %s", c.tries, c.acq.key, reason)
+            return
+        log.warning("setting aside %s after %d tries: %s", c.acq.key, c.tries, reason)
+        self.store.log_skip(c.acq.read_path, reason, fp or None)
+        self.stats["skipped"] += 1
+        self._finish(c)
+
+    def _apply_offset(self, row: dict) -> None:
+        off = self.clock_offset_s.get(str(row.get("kind")), 0.0)
+        row["clock_offset_s"] = off
+        if not off:
+            return
+        d = pd.Timedelta(seconds=off)
+        for col in TIME_COLUMNS:
+            v = row.get(col)
+            if v is not None and v is not pd.NaT:
+                try:
+                    row[col] = pd.Timestamp(v) - d
+                except (TypeError, ValueError):
+                    pass

@@ -1,0 +1,382 @@
+"""Compiled kinetic model and its fast simulation.
+
+``Network.compile(reduce_fast=True) -> Model``; ``Model.simulate(...) -> SimResult``
+(contract in docs/architecture.md, "Kinetics model").
+
+Integration: scipy ``solve_ivp`` with LSODA and the sympy-generated analytic Jacobian by
+default (BDF and Radau are offered; they are typically 5-10x slower on these small stiff
+systems).  A piecewise-constant current (a table, or a
+``flowcell.protocol.CurrentSchedule``) is integrated segment by segment between the
+current steps, so step edges are exact breakpoints and the right-hand side does not
+evaluate the current at all.  A callable current is evaluated at every right-hand-side
+call; pass ``breakpoints=`` for its discontinuities.
+
+Units: concentrations mol/L, time s, current A (> 0 charging = reducing the anolyte),
+volume L.  The electrode electron flux is ``i = I / (F V)`` in mol e-/(L s)
+(science.md §1.1, §2.1).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.integrate import solve_ivp
+
+from .codegen import Compiled, compile_network
+from .constants import F
+from .network import Network, NetworkError
+
+__all__ = ["Model", "SimResult", "piecewise_current"]
+
+CurrentLike = Callable[[float], float] | tuple[Sequence[float], Sequence[float]] | None
+
+
+@dataclass
+class SimResult:
+    """Result of :meth:`Model.simulate`.
+
+    Attributes
+    ----------
+    t_s : ndarray
+        Output times, s.
+    conc : DataFrame
+        Index ``t_s``; one column per species (mol/L), algebraic ones included.
+    soc : ndarray
+        ``n_e / (n_max C_act(t0))``: SOC on the initial active total (science.md §1.1).
+    soc_active : ndarray
+        ``n_e / (n_max C_act(t))``: SOC on the current active total.
+    current_A : ndarray
+        Current at the output times, A (> 0 charging).
+    C_act : ndarray
+        Active quinone, monomer units, mol/L.
+    n_e : ndarray
+        Electrons stored in the active pool, mol/L.
+    state : DataFrame
+        The integrated state (slow variables of the reduced model, or all species).
+    params : dict
+        Parameter values used.
+    stats : dict
+        ``nfev``, ``njev``, ``nlu``, ``wall_s``, ``method``, ``reduced``, ``segments``.
+    """
+
+    t_s: np.ndarray
+    conc: pd.DataFrame
+    soc: np.ndarray
+    soc_active: np.ndarray
+    current_A: np.ndarray
+    C_act: np.ndarray
+    n_e: np.ndarray
+    state: pd.DataFrame
+    params: dict[str, float]
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def __getitem__(self, species: str) -> np.ndarray:
+        """Concentration of one species, mol/L."""
+        return self.conc[species].to_numpy()
+
+
+def piecewise_current(steps: Sequence[tuple[float, float]], t0_s: float = 0.0
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Build a piecewise-constant current table from ``[(duration_s, I_A), ...]``.
+
+    Returns ``(t_edges_s, I_A)`` with ``len(t_edges_s) == len(I_A) + 1``; the current is
+    0 after the last edge.  A rest is ``(duration_s, 0.0)``.
+    """
+    d = np.array([s[0] for s in steps], dtype=float)
+    if np.any(d < 0):
+        raise ValueError("piecewise_current: durations must be >= 0 s")
+    edges = t0_s + np.concatenate([[0.0], np.cumsum(d)])
+    return edges, np.array([s[1] for s in steps], dtype=float)
+
+
+class _Table:
+    """Piecewise-constant current: value ``I[k]`` on ``[t[k], t[k+1])``."""
+
+    def __init__(self, t: np.ndarray, I: np.ndarray, after: float | None) -> None:
+        self.t = t
+        self.I = I
+        self.after = after  # value after the last start (None = keep the last value)
+
+    def __call__(self, ts: float) -> float:
+        k = int(np.searchsorted(self.t, ts, side="right")) - 1
+        if k < 0:
+            return 0.0
+        if k >= len(self.I):
+            return 0.0 if self.after is None else float(self.after)
+        return float(self.I[k])
+
+
+def _current(current_A: Any) -> tuple[Callable[[float], float], np.ndarray, bool]:
+    """Return (I(t), breakpoints, piecewise_constant)."""
+    if current_A is None:
+        return (lambda t: 0.0), np.array([]), True
+    if hasattr(current_A, "t_edges_s") and hasattr(current_A, "current_A"):
+        edges = np.asarray(current_A.t_edges_s, float)
+        return _Table(edges, np.asarray(current_A.current_A, float), 0.0), edges, True
+    if isinstance(current_A, tuple) and len(current_A) == 2:
+        t = np.asarray(current_A[0], float)
+        I = np.asarray(current_A[1], float)
+        if np.any(np.diff(t) < 0):
+            raise ValueError("current table: times must be increasing")
+        if len(t) == len(I) + 1:
+            return _Table(t, I, 0.0), t, True
+        if len(t) == len(I):
+            return _Table(t, I, None), t, True
+        raise ValueError(f"current table: {len(t)} times for {len(I)} currents "
+                         "(need equal lengths, or one more edge than currents)")
+    if callable(current_A):
+        return (lambda t: float(current_A(t))), np.array([]), False
+    if np.isscalar(current_A):
+        v = float(current_A)
+        return (lambda t: v), np.array([]), True
+    raise TypeError("current_A must be None, a number, a callable I(t_s) -> A, "
+                    "a (t_s, I_A) table or a CurrentSchedule")
+
+
+class Model:
+    """A network compiled to numeric ODEs (full stiff or fast-equilibrium reduced).
+
+    Attributes
+    ----------
+    network : Network
+    reduced : bool
+        True when fast reactions are replaced by their equilibria (science.md §2.2).
+    species : list[str]
+        Every species reported in ``SimResult.conc``.
+    param_names : list[str]
+    defaults : dict[str, float]
+        Parameter defaults from the network (science.md §2.6 placeholders in the library).
+    state_names : list[str]
+        Names of the integrated variables (``C_act``, ``n_e``, ``A_tot``, ... when reduced).
+    """
+
+    def __init__(self, network: Network, reduce_fast: bool = True) -> None:
+        self.network = network
+        self._c: Compiled = compile_network(network)
+        has_fast = bool(self._c.fast_reactions.any())
+        if reduce_fast and has_fast and self._c.reduce_error:
+            raise NetworkError(self._c.reduce_error)
+        self.reduced = bool(reduce_fast and has_fast)
+        self.species: list[str] = list(network.species_names)
+        self.param_names: list[str] = list(network.param_names)
+        self.defaults: dict[str, float] = network.defaults
+        self.state_names: list[str] = list(self._c.slow_names) if self.reduced else list(self.species)
+        act = [network.species_info(s) for s in self.species]
+        self._w_units = np.array([s.units if s.active else 0 for s in act], dtype=float)
+        self._w_e = np.array([s.electrons if s.active else 0 for s in act], dtype=float)
+
+    # ------------------------------------------------------------------ helpers
+    def __repr__(self) -> str:
+        return (f"Model({self.network.name!r}, reduced={self.reduced}, species={self.species}, "
+                f"state={self.state_names})")
+
+    def param_vector(self, params: Mapping[str, float] | None = None) -> np.ndarray:
+        """Parameter vector in ``param_names`` order (defaults overridden by ``params``)."""
+        params = dict(params or {})
+        bad = sorted(set(params) - set(self.param_names))
+        if bad:
+            raise KeyError(f"unknown parameters {bad}; the model has {self.param_names}")
+        vals = {**self.defaults, **{k: float(v) for k, v in params.items()}}
+        missing = [n for n in self.param_names if n not in vals]
+        if missing:
+            raise KeyError(f"missing parameters {missing} (no default in the network)")
+        return np.array([vals[n] for n in self.param_names], dtype=float)
+
+    def y_vector(self, y0: Mapping[str, float]) -> np.ndarray:
+        """Species vector (mol/L) from a dict; absent species are 0."""
+        bad = sorted(set(y0) - set(self.species))
+        if bad:
+            raise KeyError(f"unknown species {bad} in y0; the model has {self.species}")
+        y = np.array([float(y0.get(s, 0.0)) for s in self.species])
+        if np.any(y < 0):
+            raise ValueError(f"y0 has negative concentrations: {dict(y0)}")
+        return y
+
+    def equilibrate(self, y0: Mapping[str, float], params: Mapping[str, float] | None = None
+                    ) -> dict[str, float]:
+        """Project ``y0`` onto the fast equilibria, keeping the slow invariants (mol/L)."""
+        p = self.param_vector(params)
+        y = self.y_vector(y0)
+        if self._c.blocks:
+            y = self._c.y_of_z(self._c.P @ y, p)
+        return dict(zip(self.species, map(float, y)))
+
+    def y0_from_soc(self, C_tot_M: float, soc: float, params: Mapping[str, float] | None = None
+                    ) -> dict[str, float]:
+        """Equilibrium initial state for active total ``C_tot_M`` (mol/L) at SOC ``soc``."""
+        roles = self._quinone_roles()
+        y0 = {roles["O"]: C_tot_M * (1.0 - soc), roles["H"]: C_tot_M * soc}
+        return self.equilibrate(y0, params)
+
+    def _quinone_roles(self) -> dict[str, str]:
+        for b in self._c.blocks:
+            if b.kind == "comproportionation":
+                return b.roles
+        return {"O": "O", "H": "H"}
+
+    def _state0(self, y: np.ndarray) -> np.ndarray:
+        return self._c.P @ y if self.reduced else y.copy()
+
+    def _species(self, X: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """Species (n_t, n_y) from integrated states (n_t, n_state)."""
+        if not self.reduced:
+            return X
+        return np.array([self._c.y_of_z(x, p) for x in X]).reshape(len(X), len(self.species))
+
+    @staticmethod
+    def _cur(I_A: float, volume_L: float) -> tuple[float, float, float]:
+        i = I_A / (F * volume_L)
+        return i, max(i, 0.0), max(-i, 0.0)
+
+    def rhs(self, x: np.ndarray, params: Mapping[str, float] | None = None, current_A: float = 0.0,
+            volume_L: float = 0.01) -> np.ndarray:
+        """Time derivative of the integrated state ``x`` (``state_names`` order), per s."""
+        p = self.param_vector(params)
+        cur = self._cur(current_A, volume_L)
+        x = np.asarray(x, float)
+        return self._c.rhs_red(x, p, cur) if self.reduced else self._c.rhs_full(x, p, cur)
+
+    def jacobian(self, x: np.ndarray, params: Mapping[str, float] | None = None,
+                 current_A: float = 0.0, volume_L: float = 0.01) -> np.ndarray:
+        """Analytic Jacobian d(rhs)/dx (sympy-generated), 1/s."""
+        p = self.param_vector(params)
+        cur = self._cur(current_A, volume_L)
+        x = np.asarray(x, float)
+        return self._c.jac_red(x, p, cur) if self.reduced else self._c.jac_full(x, p, cur)
+
+    def conservation_laws(self, closed: bool = True) -> list[dict[str, Any]]:
+        """See :meth:`kinetics.network.Network.conservation_laws`."""
+        return self.network.conservation_laws(closed=closed)
+
+    # ------------------------------------------------------------------ simulate
+    def simulate(self, t_s: Sequence[float] | np.ndarray, params: Mapping[str, float] | None = None,
+                 y0: Mapping[str, float] | None = None, current_A: CurrentLike = None,
+                 volume_L: float = 0.01, method: str = "LSODA", rtol: float = 1e-8,
+                 atol: float = 1e-12, *, jac: str | None = "analytic",
+                 breakpoints: Sequence[float] | None = None, equilibrate: bool = True,
+                 max_step: float = np.inf, first_step: float | None = None) -> SimResult:
+        """Integrate the model and report every species at the times ``t_s``.
+
+        Parameters
+        ----------
+        t_s : array_like
+            Output times, s, increasing; integration starts at ``t_s[0]`` from ``y0``.
+        params : dict, optional
+            Parameter values overriding ``defaults``.
+        y0 : dict species -> mol/L
+            Initial concentrations (absent = 0).  With ``equilibrate`` (default) they are
+            projected onto the fast equilibria first (same C_act, n_e), so the full and
+            reduced models start from the same state.
+        current_A : None, float, callable, (t, I) table or CurrentSchedule
+            Cell current, A (> 0 charging).  Table ``(t_start_s, I_A)`` of equal lengths
+            holds ``I[k]`` on ``[t[k], t[k+1])`` and the last value after; with one more
+            edge than currents the current is 0 after the last edge.
+        volume_L : float
+            Circulating anolyte volume V_tot, L.
+        method : {'LSODA', 'BDF', 'Radau', ...}
+            ``scipy.integrate.solve_ivp`` method.
+        rtol, atol : float
+            Tolerances (atol in mol/L).
+        jac : {'analytic', 'fd', None}
+            'analytic' passes the sympy Jacobian; 'fd'/None lets the solver difference.
+        breakpoints : sequence of float, optional
+            Extra integration breakpoints (discontinuities of a callable current), s.
+        equilibrate : bool
+            Project ``y0`` onto the fast equilibria.
+        max_step : float
+            Maximum step, s.
+        first_step : float or None
+            Initial step of every segment, s (None = the solver's own guess; for the full
+            stiff model with LSODA the default is 1e-6 s, because LSODA's guess from the
+            slow derivative right after a current step can fail to converge).
+
+        Returns
+        -------
+        SimResult
+        """
+        t_out = np.asarray(t_s, dtype=float).ravel()
+        if t_out.size == 0:
+            raise ValueError("simulate: t_s is empty")
+        if np.any(np.diff(t_out) < 0):
+            raise ValueError("simulate: t_s must be increasing")
+        if volume_L <= 0:
+            raise ValueError(f"simulate: volume_L must be > 0, got {volume_L}")
+        p = self.param_vector(params)
+        if y0 is None:
+            raise ValueError(f"simulate: y0 is required (dict of species -> mol/L, species {self.species})")
+        y_init = self.y_vector(y0)
+        if equilibrate and self._c.blocks:
+            y_init = self._c.y_of_z(self._c.P @ y_init, p)
+        x = self._state0(y_init)
+        Ifun, bps, piecewise = _current(current_A)
+        t0, t1 = float(t_out[0]), float(t_out[-1])
+        edges = [t0]
+        extra = np.concatenate([bps, np.asarray(breakpoints if breakpoints is not None else [], float)])
+        edges += sorted({float(b) for b in extra if t0 < b < t1})
+        edges.append(t1)
+        c = self._c
+        f = c.rhs_red if self.reduced else c.rhs_full
+        J = c.jac_red if self.reduced else c.jac_full
+        use_jac = jac == "analytic"
+        if jac not in ("analytic", "fd", None):
+            raise ValueError("jac must be 'analytic', 'fd' or None")
+        X = np.full((t_out.size, len(x)), np.nan)
+        done = np.zeros(t_out.size, dtype=bool)
+        stats = {"nfev": 0, "njev": 0, "nlu": 0, "segments": 0}
+        wall = time.perf_counter()
+        if t1 == t0:
+            X[:] = x
+            done[:] = True
+        for a, b in zip(edges[:-1], edges[1:]):
+            if b <= a:
+                continue
+            sel = np.flatnonzero((t_out >= a) & (t_out <= b) & ~done)
+            te = np.unique(np.concatenate([t_out[sel], [b]]))
+            if piecewise:
+                cur = self._cur(Ifun(0.5 * (a + b)), volume_L)
+                fun = (lambda t, y, cur=cur: f(y, p, cur))
+                jf = (lambda t, y, cur=cur: J(y, p, cur)) if use_jac else None
+            else:
+                fun = (lambda t, y: f(y, p, self._cur(Ifun(t), volume_L)))
+                jf = (lambda t, y: J(y, p, self._cur(Ifun(t), volume_L))) if use_jac else None
+            kw: dict[str, Any] = {"rtol": rtol, "atol": atol, "max_step": max_step}
+            fs = first_step
+            if fs is None and method == "LSODA" and not self.reduced and c.fast_reactions.any():
+                fs = 1e-6
+            if fs is not None:
+                kw["first_step"] = min(fs, b - a)
+            if jf is not None and method in ("LSODA", "BDF", "Radau"):
+                kw["jac"] = jf
+            sol = solve_ivp(fun, (a, b), x, method=method, t_eval=te, **kw)
+            if not sol.success:
+                raise RuntimeError(f"integration failed on [{a}, {b}] s: {sol.message}")
+            stats["nfev"] += int(sol.nfev)
+            stats["njev"] += int(sol.njev)
+            stats["nlu"] += int(sol.nlu)
+            stats["segments"] += 1
+            pos = np.searchsorted(te, t_out[sel])
+            X[sel] = sol.y[:, pos].T
+            done[sel] = True
+            x = sol.y[:, -1]
+        if not done[0]:
+            X[0] = self._state0(y_init)
+            done[0] = True
+        stats.update(wall_s=time.perf_counter() - wall, method=method, reduced=self.reduced, jac=jac)
+        Y = self._species(X, p)
+        C_act = Y @ self._w_units
+        n_e = Y @ self._w_e
+        nmax = float(self.network.n_max)
+        C0 = float(y_init @ self._w_units)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            soc = n_e / (nmax * C0) if C0 > 0 else np.full_like(n_e, np.nan)
+            soc_act = np.where(C_act > 0, n_e / (nmax * C_act), np.nan)
+        idx = pd.Index(t_out, name="t_s")
+        conc = pd.DataFrame(Y, index=idx, columns=self.species)
+        state = pd.DataFrame(X, index=idx, columns=self.state_names)
+        I_out = np.array([Ifun(t) for t in t_out])
+        return SimResult(t_out, conc, soc, soc_act, I_out, C_act, n_e, state,
+                         dict(zip(self.param_names, map(float, p))), stats)

@@ -1,0 +1,771 @@
+"""Observation models: from species concentrations to what the instruments see.
+
+Pure functions (SI inside; ppm for chemical shifts, Hz for line widths, mol/L
+for concentrations) plus :class:`ObservationModel`, which maps a simulated
+:class:`kinetics.model.SimResult` onto the columns that ``ingest`` extracts
+from real spectra (``hdo_shift_ppm``, ``epr_spin_conc_M``,
+``dhaq_h1_fwhm_Hz`` ...), so that a fit compares like with like.
+
+Physics and numbers follow the project dossier ``science.md``:
+
+* §1.3  bulk magnetic susceptibility (BMS) shift of the water line, Curie law,
+  geometry factors +1/3 (cylinder parallel to B0) and -1/6 (perpendicular),
+  the catholyte (ferricyanide) linear shift, the -0.0103 ppm/K temperature
+  coefficient of HDO (Gottlieb 1997);
+* §1.4  exchange broadening of the quinone aromatic lines: slow-exchange
+  lifetime broadening, fast-exchange (Kubo-Anderson) narrowing, the general
+  Bloch-McConnell (Kubo-Sack) lineshape, contact shift and mT <-> MHz;
+* §1.5  EPR line broadening by exchange (slow regime).
+
+Sources quoted in science.md: Evans method geometry factors (scribd mirror of
+the Evans slides), W23 (benchtop BMS orientation), Z20/Z21 (mechanism only;
+their numbers were NOT available, so every number here is either a physical
+constant or an ASSUMED placeholder labelled as such).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Literal, Mapping
+
+import numpy as np
+import pandas as pd
+
+# constants (CODATA, science.md §1.0): one copy, in kinetics.constants
+from kinetics.constants import GAMMA_1H, H_PLANCK, K_B, MU_B, N_A
+from kinetics.constants import MU_0 as MU0
+
+__all__ = [
+    "MU0",
+    "N_A",
+    "K_B",
+    "H_PLANCK",
+    "MU_B",
+    "GAMMA_1H",
+    "HDO_TEMP_COEF_PPM_K",
+    "curie_chi_molar",
+    "bms_factor",
+    "bms_shift_ppm",
+    "water_shift_ppm",
+    "radical_from_water_shift",
+    "ferricyanide_chi_molar",
+    "catholyte_water_shift_ppm",
+    "contact_shift_ppm",
+    "mT_to_MHz",
+    "MHz_to_mT",
+    "slow_exchange_fwhm_hz",
+    "fast_exchange_fwhm_hz",
+    "kubo_anderson_fwhm_hz",
+    "bloch_mcconnell_spectrum",
+    "dhaq_exchange_sites",
+    "fwhm_from_spectrum",
+    "epr_broadening",
+    "epr_spin_conc",
+    "PeakSpec",
+    "DHAQ_PEAKS",
+    "ObservationModel",
+]
+
+HDO_TEMP_COEF_PPM_K = -0.0103  # ppm/K, Gottlieb 1997 (science.md §1.3, §3)
+
+Geometry = Literal["parallel", "perpendicular", "sphere"]
+
+
+# --- susceptibility and the water shift (science.md §1.3) --------------------
+def curie_chi_molar(g: float = 2.0046, T: float = 298.15, S: float = 0.5) -> float:
+    """Curie-law molar susceptibility of a paramagnet, SI.
+
+    ``chi_M = mu0 N_A g^2 S(S+1) mu_B^2 / (3 k_B T)`` (science.md §1.3).
+
+    Parameters
+    ----------
+    g : float
+        Isotropic g-factor (-).
+    T : float
+        Temperature, K.
+    S : float
+        Electron spin quantum number (-).
+
+    Returns
+    -------
+    float
+        Molar susceptibility, m^3/mol (1.588e-8 for S = 1/2, g = 2.0046, 298.15 K).
+    """
+    if T <= 0:
+        raise ValueError(f"temperature must be positive, got T = {T} K")
+    return MU0 * N_A * g**2 * S * (S + 1) * MU_B**2 / (3.0 * K_B * T)
+
+
+def _chi_from_mu_eff(mu_eff_B: float, T: float) -> float:
+    """Molar susceptibility (m^3/mol) from an effective moment in Bohr magnetons."""
+    return MU0 * N_A * (mu_eff_B * MU_B) ** 2 / (3.0 * K_B * T)
+
+
+def bms_factor(geometry: str = "parallel") -> float:
+    """Geometry factor ``1/3 - D_z`` of the BMS shift (science.md §1.3).
+
+    Parameters
+    ----------
+    geometry : {'parallel', 'perpendicular', 'sphere'}
+        Long cylinder parallel to B0 (superconducting magnet, vertical tube):
+        +1/3; perpendicular (Halbach benchtop): -1/6; sphere: 0.
+
+    Returns
+    -------
+    float
+        Dimensionless factor multiplying the volume susceptibility change.
+    """
+    factors = {"parallel": 1.0 / 3.0, "perpendicular": -1.0 / 6.0, "sphere": 0.0}
+    try:
+        return factors[geometry]
+    except KeyError:
+        raise ValueError(
+            f"unknown geometry {geometry!r}; use one of {sorted(factors)}"
+        ) from None
+
+
+def bms_shift_ppm(delta_chi_v: Any, *, geometry: str = "parallel", xi: float | None = None) -> Any:
+    """BMS shift (ppm) for a volume-susceptibility change ``delta_chi_v`` (SI, -)."""
+    f = bms_factor(geometry) if xi is None else xi
+    return f * np.asarray(delta_chi_v) * 1e6
+
+
+def water_shift_ppm(
+    R_M: Any,
+    *,
+    g: float = 2.0046,
+    T_K: float = 298.15,
+    geometry: str = "parallel",
+    xi: float | None = None,
+    S: float = 0.5,
+    other_paramagnets: Iterable[tuple[Any, float]] = (),
+) -> Any:
+    """Water-line shift caused by dissolved radicals (BMS), ppm.
+
+    ``Δδ = ξ · Σ_i χ_M,i · c_i(mol/m^3) · 1e6`` (science.md §1.3) with
+    ``ξ = +1/3`` (∥ B0) or ``-1/6`` (⊥ B0) unless calibrated.
+
+    Parameters
+    ----------
+    R_M : float or array
+        Radical (S = 1/2 by default) concentration, mol/L.
+    g : float
+        g-factor of the radical.
+    T_K : float
+        Temperature, K.
+    geometry : {'parallel', 'perpendicular', 'sphere'}
+    xi : float, optional
+        Empirical geometry factor overriding ``bms_factor(geometry)``.
+    S : float
+        Spin of the radical.
+    other_paramagnets : iterable of (conc_M, chi_molar_m3_mol)
+        Further paramagnets in the same liquid (e.g. crossed-over ferricyanide).
+
+    Returns
+    -------
+    float or ndarray
+        Shift relative to the same solution without paramagnets, ppm
+        (+5.29e-3 ppm per mM radical at 298.15 K, ∥).
+    """
+    f = bms_factor(geometry) if xi is None else float(xi)
+    dchi = curie_chi_molar(g, T_K, S) * np.asarray(R_M, dtype=float) * 1000.0
+    for c, chi in other_paramagnets:
+        dchi = dchi + chi * np.asarray(c, dtype=float) * 1000.0
+    return f * dchi * 1e6
+
+
+def radical_from_water_shift(
+    shift_ppm: Any,
+    *,
+    g: float = 2.0046,
+    T_K: float = 298.15,
+    geometry: str = "parallel",
+    xi: float | None = None,
+    S: float = 0.5,
+) -> Any:
+    """Invert :func:`water_shift_ppm`: radical concentration (mol/L) from Δδ (ppm).
+
+    ``[R] = Δδ·1e-6 / (ξ χ_M 1000)`` (science.md §1.3, "Inversion").
+    """
+    f = bms_factor(geometry) if xi is None else float(xi)
+    if f == 0:
+        raise ValueError("geometry factor is zero (sphere): the water shift carries no [R] information")
+    return np.asarray(shift_ppm, dtype=float) * 1e-6 / (f * curie_chi_molar(g, T_K, S) * 1000.0)
+
+
+def ferricyanide_chi_molar(T_K: float = 298.15, mu_eff_B: float = 2.3) -> float:
+    """Molar susceptibility of low-spin ferricyanide, m^3/mol (science.md §1.3).
+
+    ``mu_eff ≈ 2.3 μ_B`` is a literature value [G] (range ≈ 2.25-2.4, temperature
+    dependent through the orbital contribution): calibrate rather than trust it.
+    """
+    return _chi_from_mu_eff(mu_eff_B, T_K)
+
+
+def catholyte_water_shift_ppm(
+    soc_cat: Any,
+    C_cat_M: float,
+    *,
+    T_K: float = 298.15,
+    geometry: str = "parallel",
+    xi: float | None = None,
+    mu_eff_B: float = 2.3,
+) -> Any:
+    """Water shift of the ferro/ferricyanide catholyte, linear in its SOC, ppm.
+
+    ``Δδ = ξ χ_M,Fe(III) C_cat SOC_cat`` (science.md §1.3, Z22); the charged
+    catholyte is ferricyanide (S = 1/2), ferrocyanide is diamagnetic.
+    About +9.3e-3 ppm per mM Fe(III) (∥) with μ_eff = 2.3 μ_B.
+
+    Parameters
+    ----------
+    soc_cat : float or array
+        Catholyte state of charge (fraction of ferricyanide), 0..1.
+    C_cat_M : float
+        Total iron concentration, mol/L.
+    """
+    f = bms_factor(geometry) if xi is None else float(xi)
+    chi = ferricyanide_chi_molar(T_K, mu_eff_B)
+    return f * chi * np.asarray(soc_cat, dtype=float) * C_cat_M * 1000.0 * 1e6
+
+
+# --- hyperfine (science.md §1.4) ----------------------------------------------
+def contact_shift_ppm(a_hz: Any, g: float = 2.0046, T_K: float = 298.15, S: float = 0.5) -> Any:
+    """Fermi-contact shift of a proton in the radical, ppm.
+
+    ``δ_con = 2π a · g μ_B S(S+1) / (3 γ_N k_B T)`` (science.md §1.4);
+    26.5 ppm per MHz of a_H at 298 K, g = 2.0046. Positive a gives a positive shift.
+
+    Parameters
+    ----------
+    a_hz : float or array
+        Isotropic hyperfine coupling, Hz (signed).
+    """
+    return (
+        2 * np.pi * np.asarray(a_hz, dtype=float) * g * MU_B * S * (S + 1)
+        / (3.0 * GAMMA_1H * K_B * T_K)
+        * 1e6
+    )
+
+
+def mT_to_MHz(a_mT: Any, g: float = 2.0046) -> Any:
+    """Hyperfine coupling in field units (mT) to frequency units (MHz).
+
+    ``a(Hz) = a(T) g μ_B / h``: 28.06 MHz per mT at g = 2.0046 (science.md §1.4).
+    """
+    return np.asarray(a_mT, dtype=float) * 1e-3 * g * MU_B / H_PLANCK / 1e6
+
+
+def MHz_to_mT(a_MHz: Any, g: float = 2.0046) -> Any:
+    """Inverse of :func:`mT_to_MHz`."""
+    return np.asarray(a_MHz, dtype=float) / (1e-3 * g * MU_B / H_PLANCK / 1e6)
+
+
+# --- line widths (science.md §1.4) ---------------------------------------------
+def slow_exchange_fwhm_hz(
+    k: Any, R_M: Any, *, w0_Hz: float = 0.0, kc: float = 0.0, partner_M: Any = 0.0
+) -> Any:
+    """FWHM of a diamagnetic line lifetime-broadened by visits to the radical, Hz.
+
+    Slow exchange with respect to the hyperfine coupling (k[R] ≪ ω_a)
+    (science.md §1.4): ``Δν = w0 + (k [R] + k_c [partner]) / π``.
+    For the O line use ``k = k1``, ``partner = [H]``; for the H line
+    ``k = k2``, ``partner = [O]``.  1 mM radical with k = 1e6 1/(M s) gives 318.3 Hz.
+
+    Parameters
+    ----------
+    k : float
+        Self-exchange rate constant, 1/(M s).
+    R_M : float or array
+        Radical concentration, mol/L.
+    w0_Hz : float
+        Intrinsic width, Hz.
+    kc : float
+        Comproportionation rate constant, 1/(M s) (O + H -> 2R also ends the
+        diamagnetic lifetime).
+    partner_M : float or array
+        [H] for the O line, [O] for the H line, mol/L.
+    """
+    return w0_Hz + (np.asarray(k) * np.asarray(R_M) + kc * np.asarray(partner_M)) / np.pi
+
+
+def fast_exchange_fwhm_hz(
+    a_hz: Any, *, p_R: Any, k: float, partner_M: Any, w0_Hz: float = 0.0
+) -> Any:
+    """Exchange-narrowed FWHM of the averaged line for a D ⇌ R± system, Hz.
+
+    ``Δν = w0 + p_R ω_a² / (4 π k [D])`` with ``ω_a = 2π a`` (science.md §1.4),
+    i.e. ``p_R (ω_a/2)² τ_R / π`` with radical lifetime ``τ_R = 1/(k [D])``.
+
+    Parameters
+    ----------
+    a_hz : float
+        Hyperfine coupling of the proton, Hz.
+    p_R : float or array
+        Fraction of molecules in the radical state (-).
+    k : float
+        Exchange rate constant, 1/(M s).
+    partner_M : float or array
+        Concentration of the diamagnetic exchange partner [D], mol/L.
+    """
+    w_a = 2 * np.pi * np.asarray(a_hz, dtype=float)
+    return w0_Hz + np.asarray(p_R) * w_a**2 / (4 * np.pi * k * np.asarray(partner_M))
+
+
+def kubo_anderson_fwhm_hz(omega: Any, K: Any, p: Any, *, w0_Hz: float = 0.0) -> np.ndarray:
+    """Fast-exchange excess width of an arbitrary exchange network, Hz.
+
+    ``Δ(1/T2) = -δωᵀ K^# (P δω)``, ``δω = Ω - Σ p Ω`` (science.md §1.4), where the
+    group inverse is evaluated as ``K^# = (K - p 1ᵀ)^-1 + p 1ᵀ`` (the ``p 1ᵀ`` term
+    drops because ``1ᵀ P δω = 0``).  Vectorised over leading axes.
+
+    Parameters
+    ----------
+    omega : array (..., n)
+        Site angular frequencies, rad/s.
+    K : array (..., n, n)
+        Exchange matrix, 1/s, ``K[j, i]`` = rate from site i to site j, columns
+        summing to zero (dp/dt = K p).
+    p : array (..., n)
+        Equilibrium populations (sum 1, K p = 0).
+
+    Returns
+    -------
+    ndarray (...)
+        FWHM, Hz.
+    """
+    omega = np.asarray(omega, dtype=float)
+    K = np.asarray(K, dtype=float)
+    p = np.asarray(p, dtype=float)
+    dw = omega - np.sum(p * omega, axis=-1, keepdims=True)
+    M = K - p[..., :, None] * np.ones_like(p)[..., None, :]
+    x = np.linalg.solve(M, (p * dw)[..., None])[..., 0]
+    rate = -np.sum(dw * x, axis=-1)
+    return w0_Hz + rate / np.pi
+
+
+def bloch_mcconnell_spectrum(
+    freq_hz: Any,
+    offsets_hz: Any,
+    populations: Any,
+    K: Any,
+    *,
+    r2: Any = 0.0,
+) -> np.ndarray:
+    """Exchange lineshape (Kubo-Sack / Bloch-McConnell), general network.
+
+    ``S(ω) = Re{ 1ᵀ [iω I − (iΩ − R2 + K)]⁻¹ p }`` (science.md §1.4), evaluated
+    with one eigen-decomposition of ``A = iΩ − R2 + K`` so the cost per frequency
+    point is O(n).  Valid in slow, intermediate and fast exchange.
+
+    Parameters
+    ----------
+    freq_hz : array (m,)
+        Frequency axis, Hz (same origin as ``offsets_hz``).
+    offsets_hz : array (n,)
+        Site resonance frequencies, Hz.
+    populations : array (n,)
+        Site populations (any normalisation; the spectrum integrates to their sum).
+    K : array (n, n)
+        Exchange matrix, 1/s, ``K[j, i]`` = rate from site i to j; columns sum to 0.
+    r2 : float or array (n,)
+        Intrinsic transverse relaxation rates, 1/s (FWHM w0 = r2/π Hz).
+
+    Returns
+    -------
+    ndarray (m,)
+        Absorption spectrum normalised so that ``∫ S dν (Hz) = Σ p``.
+    """
+    f = np.asarray(freq_hz, dtype=float)
+    om = 2 * np.pi * np.asarray(offsets_hz, dtype=float)
+    p = np.asarray(populations, dtype=float)
+    K = np.asarray(K, dtype=float)
+    n = om.size
+    if K.shape != (n, n) or p.shape != (n,):
+        raise ValueError(f"shapes disagree: offsets {om.shape}, populations {p.shape}, K {K.shape}")
+    r2v = np.broadcast_to(np.asarray(r2, dtype=float), (n,))
+    A = np.diag(1j * om - r2v) + K
+    lam, V = np.linalg.eig(A)
+    left = np.ones(n) @ V
+    right = np.linalg.solve(V, p.astype(complex))
+    w = left * right  # residues
+    # FT of exp(A t): (iω - A)^-1 ; the factor 2 turns ∫dω = π Σp into ∫dν = Σp
+    S = (w[None, :] / (1j * 2 * np.pi * f[:, None] - lam[None, :])).sum(axis=1)
+    return 2.0 * S.real
+
+
+def dhaq_exchange_sites(
+    O_M: float,
+    R_M: float,
+    H_M: float,
+    *,
+    a_hz: float,
+    k1: float,
+    k2: float,
+    kc: float = 0.0,
+    Kc: float = 1.0,
+    nu_O_hz: float = 0.0,
+    nu_H_hz: float = 0.0,
+    nu_R_hz: float | None = None,
+    inv_T1e: float = 0.0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Sites, populations and exchange matrix for one quinone proton (science.md §1.4).
+
+    Sites ``[O, R↑, R↓, H]``; R↑/R↓ precess at ``ν_R ± a/2``.  Pseudo-first-order
+    rates of a tagged molecule: O→R ``k1[R] + kc[H]``; R→O ``k1[O] + kd[R]``;
+    H→R ``k2[R] + kc[O]``; R→H ``k2[H] + kd[R]`` (``kd = kc/Kc``); R↑⇄R↓ at
+    ``inv_T1e/2``.  Detailed balance holds when [O],[R],[H] obey ``Kc``.
+
+    Returns
+    -------
+    offsets_hz : ndarray (4,)
+    populations : ndarray (4,)  (fractions of O + R + H)
+    K : ndarray (4, 4)  1/s
+    """
+    if nu_R_hz is None:
+        nu_R_hz = 0.5 * (nu_O_hz + nu_H_hz)
+    kd = kc / Kc if Kc > 0 else 0.0
+    tot = O_M + R_M + H_M
+    p = np.array([O_M, R_M / 2, R_M / 2, H_M]) / tot
+    kOR = k1 * R_M + kc * H_M
+    kRO = k1 * O_M + kd * R_M
+    kHR = k2 * R_M + kc * O_M
+    kRH = k2 * H_M + kd * R_M
+    s = inv_T1e / 2
+    K = np.zeros((4, 4))
+    # column i = from site i
+    K[1, 0] = K[2, 0] = kOR / 2
+    K[0, 1] = K[0, 2] = kRO
+    K[3, 1] = K[3, 2] = kRH
+    K[1, 3] = K[2, 3] = kHR / 2
+    K[2, 1] = K[1, 2] = s
+    K -= np.diag(K.sum(axis=0))
+    offs = np.array([nu_O_hz, nu_R_hz + a_hz / 2, nu_R_hz - a_hz / 2, nu_H_hz])
+    return offs, p, K
+
+
+def fwhm_from_spectrum(freq_hz: Any, spectrum: Any, *, near_hz: float | None = None) -> float:
+    """Full width at half maximum of the peak (nearest ``near_hz`` if given), Hz.
+
+    Linear interpolation of the half-height crossings; for checks and plots.
+    """
+    f = np.asarray(freq_hz, dtype=float)
+    y = np.asarray(spectrum, dtype=float)
+    if near_hz is None:
+        i = int(np.argmax(y))
+    else:
+        j = int(np.argmin(np.abs(f - near_hz)))
+        i = j
+        while 0 < i < y.size - 1 and (y[i + 1] > y[i] or y[i - 1] > y[i]):
+            i = i + 1 if y[i + 1] > y[i] else i - 1
+    half = y[i] / 2
+    lo = i
+    while lo > 0 and y[lo] > half:
+        lo -= 1
+    hi = i
+    while hi < y.size - 1 and y[hi] > half:
+        hi += 1
+    if y[lo] > half or y[hi] > half:
+        raise ValueError("peak does not fall to half height inside the frequency axis")
+    fl = np.interp(half, [y[lo], y[lo + 1]], [f[lo], f[lo + 1]])
+    fh = np.interp(half, [y[hi], y[hi - 1]], [f[hi], f[hi - 1]])
+    return float(fh - fl)
+
+
+# --- EPR (science.md §1.5) -------------------------------------------------------
+def epr_broadening(
+    k: float, partner_M: Any, *, g: float = 2.00231930, P_i: float = 0.0
+) -> Any:
+    """Slow-exchange broadening of the EPR peak-to-peak width, T.
+
+    ``Δ(ΔB_pp) = (2/√3)(1/γ_e)(1 − P_i) k [partner]`` (science.md §1.5), with
+    ``γ_e = g μ_B/ħ``; 2/(√3 γ_e) = 6.56e-12 T s.  k = 1e8 1/(M s) with 0.05 M
+    partner gives 0.33 G (3.3e-5 T).
+
+    Parameters
+    ----------
+    k : float
+        Exchange rate constant (Heisenberg or electron self-exchange), 1/(M s).
+    partner_M : float or array
+        Concentration of the exchange partner, mol/L.
+    P_i : float
+        Statistical weight of the line's own hyperfine component (0 for an
+        unresolved line).
+    """
+    gamma_e = g * MU_B / (H_PLANCK / (2 * np.pi))
+    return 2.0 / (np.sqrt(3.0) * gamma_e) * (1 - P_i) * k * np.asarray(partner_M, dtype=float)
+
+
+def epr_spin_conc(R_M: Any, *, scale: float = 1.0) -> Any:
+    """EPR-observed spin concentration (mol/L): ``scale · [R]`` (calibration factor)."""
+    return scale * np.asarray(R_M, dtype=float)
+
+
+# --- the observation model ------------------------------------------------------
+@dataclass(frozen=True)
+class PeakSpec:
+    """One aromatic proton environment of the quinone.
+
+    Attributes
+    ----------
+    name_O : str
+        Column stem of the line of the oxidised form (and of the averaged line in
+        fast exchange), as named in the ingest config (e.g. ``'dhaq_h1'``).
+    name_H : str
+        Column stem of the separate line of the reduced form (slow exchange only).
+    delta_O_ppm, delta_H_ppm : float
+        Shifts of the O and H forms, ppm.  **ASSUMED placeholders** (the real
+        DHAQ shifts were NOT FOUND, science.md §3); calibrate on real files.
+    a_mT : float
+        Hyperfine coupling in the radical, mT (signed).  ASSUMED (science.md §2.6).
+    delta_Rdia_ppm : float or None
+        Diamagnetic part of the shift in the radical; default mean of O and H.
+    """
+
+    name_O: str
+    name_H: str
+    delta_O_ppm: float
+    delta_H_ppm: float
+    a_mT: float
+    delta_Rdia_ppm: float | None = None
+
+
+#: DHAQ ring protons H1/5, H3/7, H4/8.  All numbers ASSUMED placeholders
+#: (science.md §2.6 for a_j; shifts: the review only says they move by ~1 ppm).
+DHAQ_PEAKS: dict[str, PeakSpec] = {
+    "h1": PeakSpec("dhaq_h1", "dhaq4_h1", 7.45, 6.55, -0.05),
+    "h3": PeakSpec("dhaq_h3", "dhaq4_h3", 7.05, 6.25, -0.10),
+    "h4": PeakSpec("dhaq_h4", "dhaq4_h4", 7.95, 6.95, -0.02),
+}
+
+
+@dataclass
+class ObservationModel:
+    """Maps simulated concentrations to ingest's observable columns.
+
+    Parameters
+    ----------
+    geometry : {'parallel', 'perpendicular', 'sphere'}
+        Sample orientation relative to B0 (sets the default BMS factor ξ).
+    g : float
+        Radical g-factor (ASSUMED 2.0046).
+    T_K : float
+        Temperature, K (Curie law, contact shift).
+    peaks : dict[str, PeakSpec]
+        Aromatic protons; the key ``j`` names the hyperfine parameter ``a_j_mT``.
+    regime : {'slow', 'fast'}
+        Exchange regime of the aromatic lines (science.md §1.4):
+
+        * ``'slow'`` (k[·] ≪ ω_a): the O line (``name_O``) and the H line
+          (``name_H``) are observed separately at their own shifts + the BMS shift,
+          lifetime-broadened: ``Δν_O = w0 + (k1[R] + kc[H])/π``,
+          ``Δν_H = w0 + (k2[R] + kc[O])/π``; areas ∝ [O] and [H].  The radical's own
+          line is never observed.  A line wider than ``max_fwhm_Hz`` is
+          reported as NaN (unobservable).
+        * ``'fast'`` (rates ≫ ω_a, |Ω_O − Ω_H|): one averaged line per proton
+          (column ``name_O``) at ``f_O δ_O + f_H δ_H + f_R(δ_Rdia + δ_con)`` + BMS,
+          Kubo-Anderson width from the 4-site (O, R↑, R↓, H) network, area ∝ [O]+[R]+[H].
+          No ``name_H`` columns.
+
+        Use :func:`bloch_mcconnell_spectrum` for the intermediate regime.
+    sfo1_MHz : float
+        1H spectrometer frequency (converts ppm differences to rad/s in the fast
+        regime), MHz.
+    referenced_to_water : bool
+        True when the spectra were referenced to the HDO peak (ingest
+        ``reference = {peak = "hdo"}``): the water shift is then constant and the
+        aromatic shifts carry no BMS term.
+    max_fwhm_Hz : float or None
+        Slow regime: widths above this are reported NaN.
+
+    Observation parameters (``params`` of :meth:`predict`, defaults in
+    :attr:`defaults`): ``hdo_ref_ppm`` (HDO shift without radical, ppm), ``xi``
+    (BMS factor; default from geometry), ``w0_Hz`` (intrinsic width, Hz),
+    ``k1``, ``k2`` (self-exchange, 1/(M s)), ``kc``, ``Kc`` (from the kinetic
+    model), ``area_scale`` (area per mol/L), ``a_<j>_mT`` (hyperfine, mT),
+    ``epr_scale`` (EPR calibration factor, -), ``hdo_temp_coef_ppm_K``.
+    """
+
+    geometry: str = "parallel"
+    g: float = 2.0046
+    T_K: float = 298.15
+    peaks: Mapping[str, PeakSpec] = field(default_factory=lambda: dict(DHAQ_PEAKS))
+    regime: Literal["slow", "fast"] = "slow"
+    sfo1_MHz: float = 400.0
+    referenced_to_water: bool = False
+    max_fwhm_Hz: float | None = None
+
+    def __post_init__(self) -> None:
+        bms_factor(self.geometry)  # validates
+        if self.regime not in ("slow", "fast"):
+            raise ValueError(f"regime must be 'slow' or 'fast', got {self.regime!r}")
+
+    # -- parameters -----------------------------------------------------------
+    @property
+    def defaults(self) -> dict[str, float]:
+        """Default observation parameters (ASSUMED placeholders, science.md §2.6)."""
+        d = {
+            "hdo_ref_ppm": 4.79,
+            "xi": bms_factor(self.geometry),
+            "w0_Hz": 2.0,
+            "k1": 1e8,
+            "k2": 1e8,
+            "area_scale": 1.0,
+            "epr_scale": 1.0,
+            "hdo_temp_coef_ppm_K": HDO_TEMP_COEF_PPM_K,
+        }
+        for key, pk in self.peaks.items():
+            d[f"a_{key}_mT"] = pk.a_mT
+        return d
+
+    @property
+    def param_names(self) -> list[str]:
+        """Names of the observation parameters."""
+        return list(self.defaults)
+
+    def columns(self) -> list[str]:
+        """Columns :meth:`predict` returns (besides ``t_s``)."""
+        cols = ["hdo_shift_ppm", "epr_spin_conc_M"]
+        for pk in self.peaks.values():
+            for stem in (pk.name_O, pk.name_H) if self.regime == "slow" else (pk.name_O,):
+                cols += [f"{stem}_shift_ppm", f"{stem}_fwhm_Hz", f"{stem}_area"]
+        return cols + ["anthrone_area", "anthranol_area"]
+
+    def sensitive_to(self, columns: Iterable[str]) -> dict[str, set[str]]:
+        """Which parameters can enter each observed column.
+
+        Returns a dict column -> set of parameter names.  Species concentrations
+        (and so every kinetic parameter of a model) enter all columns; this lists
+        the *rate* constants that act through the line shape, which is what makes a
+        fast step such as comproportionation measurable (science.md §1.4).
+        """
+        out: dict[str, set[str]] = {}
+        for c in columns:
+            s: set[str] = set()
+            if c.endswith("_fwhm_Hz"):
+                s |= {"k1", "k2", "kc", "w0_Hz"}
+                if self.regime == "fast":
+                    s |= {f"a_{k}_mT" for k in self.peaks}
+            if c.endswith("_shift_ppm") and c != "hdo_shift_ppm" and self.regime == "fast":
+                s |= {f"a_{k}_mT" for k in self.peaks}
+            out[c] = s
+        return out
+
+    # -- prediction -----------------------------------------------------------
+    def predict(
+        self,
+        sim: Any,
+        params: Mapping[str, float] | None = None,
+        *,
+        temperature_K: Any = None,
+    ) -> pd.DataFrame:
+        """Observables for every time point of a simulation.
+
+        Parameters
+        ----------
+        sim : SimResult or DataFrame
+            Anything with ``.conc`` (DataFrame of mol/L, columns O, R, H, optional
+            D, A, AL) and ``.t_s``; a bare DataFrame of concentrations (index t_s)
+            is accepted too.
+        params : dict
+            Observation and kinetic parameters (missing ones take :attr:`defaults`;
+            ``kc`` defaults to 0, ``Kc`` is needed only when ``kc > 0``).
+        temperature_K : float or array, optional
+            Sample temperature per point; adds ``hdo_temp_coef_ppm_K·(T − T_K)`` to
+            the water shift (science.md §1.3: 0.5 K mimics ~1 mM of radical).
+
+        Returns
+        -------
+        DataFrame
+            Column ``t_s`` plus :meth:`columns`.
+        """
+        p = dict(self.defaults)
+        p.update({k: float(v) for k, v in (params or {}).items() if np.isscalar(v)})
+        if isinstance(sim, pd.DataFrame):
+            conc = sim
+            t = np.asarray(sim.index, dtype=float)
+        else:
+            conc = sim.conc
+            t = np.asarray(sim.t_s, dtype=float)
+        n = len(t)
+
+        def col(name: str) -> np.ndarray:
+            return np.asarray(conc[name], dtype=float) if name in conc.columns else np.zeros(n)
+
+        O, R, H = col("O"), col("R"), col("H")
+        out: dict[str, np.ndarray] = {"t_s": t}
+        dbms = water_shift_ppm(R, g=self.g, T_K=self.T_K, xi=p["xi"])
+        hdo = np.full(n, p["hdo_ref_ppm"]) + (0.0 if self.referenced_to_water else dbms)
+        if temperature_K is not None:
+            hdo = hdo + p["hdo_temp_coef_ppm_K"] * (np.asarray(temperature_K, dtype=float) - self.T_K)
+        out["hdo_shift_ppm"] = hdo
+        out["epr_spin_conc_M"] = p["epr_scale"] * R
+        common = 0.0 if self.referenced_to_water else dbms
+        w0, k1, k2 = p["w0_Hz"], p["k1"], p["k2"]
+        kc = p.get("kc", 0.0)
+        Kc = p.get("Kc", 1.0)
+        scale = p["area_scale"]
+
+        if self.regime == "slow":
+            fw_O = slow_exchange_fwhm_hz(k1, R, w0_Hz=w0, kc=kc, partner_M=H)
+            fw_H = slow_exchange_fwhm_hz(k2, R, w0_Hz=w0, kc=kc, partner_M=O)
+            if self.max_fwhm_Hz is not None:
+                fw_O = np.where(fw_O > self.max_fwhm_Hz, np.nan, fw_O)
+                fw_H = np.where(fw_H > self.max_fwhm_Hz, np.nan, fw_H)
+            for pk in self.peaks.values():
+                out[f"{pk.name_O}_shift_ppm"] = pk.delta_O_ppm + common
+                out[f"{pk.name_O}_fwhm_Hz"] = fw_O
+                out[f"{pk.name_O}_area"] = scale * O
+                out[f"{pk.name_H}_shift_ppm"] = pk.delta_H_ppm + common
+                out[f"{pk.name_H}_fwhm_Hz"] = fw_H
+                out[f"{pk.name_H}_area"] = scale * H
+        else:
+            tot = O + R + H
+            safe = np.where(tot > 0, tot, 1.0)
+            fO, fR, fH = O / safe, R / safe, H / safe
+            kd = kc / Kc if Kc > 0 else 0.0
+            for key, pk in self.peaks.items():
+                a_hz = mT_to_MHz(p[f"a_{key}_mT"], self.g) * 1e6
+                dR = pk.delta_Rdia_ppm if pk.delta_Rdia_ppm is not None else 0.5 * (pk.delta_O_ppm + pk.delta_H_ppm)
+                dcon = contact_shift_ppm(a_hz, self.g, self.T_K)
+                out[f"{pk.name_O}_shift_ppm"] = fO * pk.delta_O_ppm + fH * pk.delta_H_ppm + fR * (dR + dcon) + common
+                out[f"{pk.name_O}_fwhm_Hz"] = self._fast_width(O, R, H, k1, k2, kc, kd, a_hz, pk, dR, w0)
+                out[f"{pk.name_O}_area"] = scale * tot
+        out["anthrone_area"] = scale * col("A")
+        out["anthranol_area"] = scale * col("AL")
+        return pd.DataFrame(out)
+
+    def _fast_width(
+        self, O: np.ndarray, R: np.ndarray, H: np.ndarray, k1: float, k2: float,
+        kc: float, kd: float, a_hz: float, pk: PeakSpec, dR: float, w0: float,
+    ) -> np.ndarray:
+        """Kubo-Anderson width per time point on the (O, R↑, R↓, H) network."""
+        n = O.size
+        width = np.full(n, w0, dtype=float)
+        ok = (R > 0) & (O + H > 0)
+        if not ok.any():
+            return width
+        O_, R_, H_ = O[ok], R[ok], H[ok]
+        tot = O_ + R_ + H_
+        p = np.stack([O_, R_ / 2, R_ / 2, H_], axis=-1) / tot[:, None]
+        m = ok.sum()
+        K = np.zeros((m, 4, 4))
+        kOR = k1 * R_ + kc * H_
+        kRO = k1 * O_ + kd * R_
+        kHR = k2 * R_ + kc * O_
+        kRH = k2 * H_ + kd * R_
+        K[:, 1, 0] = K[:, 2, 0] = kOR / 2
+        K[:, 0, 1] = K[:, 0, 2] = kRO
+        K[:, 3, 1] = K[:, 3, 2] = kRH
+        K[:, 1, 3] = K[:, 2, 3] = kHR / 2
+        K -= np.einsum("mij->mj", K)[:, None, :] * np.eye(4)[None]
+        ppm_to_rad = 2 * np.pi * self.sfo1_MHz
+        nuR = dR * self.sfo1_MHz  # Hz
+        om = np.array([
+            pk.delta_O_ppm * ppm_to_rad,
+            2 * np.pi * (nuR + a_hz / 2),
+            2 * np.pi * (nuR - a_hz / 2),
+            pk.delta_H_ppm * ppm_to_rad,
+        ])
+        width[ok] = kubo_anderson_fwhm_hz(np.broadcast_to(om, (m, 4)), K, p, w0_Hz=w0)
+        return width
