@@ -48,15 +48,16 @@ def _latency(kind: str, n: int, settle: float, polling: bool, extractor, label: 
         done_evt = threading.Event()
 
         def on_row(r: dict) -> None:
-            arrived[str(Path(r["source"]).resolve())] = time.time()
+            src = Path(r["source"])
+            if src.suffix.upper() in (".DTA", ".DSC"):  # extractors may name the data file
+                src = src.with_suffix("")
+            arrived[str(src.resolve())] = time.time()
             if len(arrived) >= n:
                 done_evt.set()
 
         w = Watcher(watched, None, tmp / "store", extractor=extractor, on_row=on_row, polling=polling,
                     settle_s=settle, quiet_s=1.0, rescan_s=5.0, poll_interval_s=0.05)
         w.start()
-        if extractor is None:  # warm the default extractor (first NMR spectrum autophases)
-            pass
         completed: dict[str, float] = {}
         for i, src in enumerate(srcs):
             if kind == "epr":

@@ -10,7 +10,7 @@ defaults are the simulator placeholders of science.md §2.6, not literature):
 ``[experiment]``
     ``name`` (required), ``operator`` [""], ``notes`` [""].
 ``[electrolyte]``
-    ``quinone`` ["DHAQ"; "DHAQ" or "DBEAQ"], ``concentration_M`` (required, mol/L of
+    ``quinone`` ["DHAQ"; a label, e.g. "DHAQ", "DBEAQ"], ``concentration_M`` (required, mol/L of
     quinone monomer, C_tot of §1.1), ``volume_L`` (required, whole circulating
     volume V_tot of §1.1), ``supporting`` ["1 M KOH"], ``solvent`` ["D2O"],
     ``temperature_K`` [298.15].
@@ -40,11 +40,13 @@ defaults are the simulator placeholders of science.md §2.6, not literature):
     ``nu_O2``, ``eps_H``, ``T``, ``g``, ``xi``, ``hdo_ref_ppm``, ``w0_Hz``, ``a_*``).
 ``[live]`` (the live SOC filter, science.md §1.9; added to the contract)
     ``soc0`` [0], ``soc0_sd`` [0.02], ``hdo_ref_ppm`` [none: taken from the first
-    spectra and then refined as a filter state], ``hdo_ref_sd_ppm`` [0.005, its prior sd],
-    ``q_ref_ppm2_per_s`` [3e-10, its random walk: ~0.001 ppm/h, slow temperature drift],
-    ``n_ref_spectra`` [1], ``sigma_hdo_ppm`` [0.002], ``sigma_epr_M``
-    [2e-4], ``sigma_arom`` [0.02], ``q_soc_per_s`` [1e-8, SOC^2/s],
-    ``q_drift_per_s3`` [1e-15, (1/s)^2/s], ``drift_sd_per_s`` [2e-5, 1/s],
+    spectra, then refined as a filter state], ``hdo_ref_sd_ppm`` [0.005, its prior sd],
+    ``q_ref_ppm2_per_s`` [3e-10, its random walk: ~0.001 ppm/h of slow temperature drift],
+    ``n_ref_spectra`` [1], ``sigma_hdo_ppm`` [0.002], ``sigma_epr_M`` [2e-4],
+    ``sigma_arom`` [0.02], ``sigma_area_rel`` [0.01, O-peak area / reference],
+    ``q_soc_per_s`` [1e-8, SOC^2/s], ``q_drift_per_s3`` [1e-15, (1/s)^2/s],
+    ``drift_sd_per_s`` [2e-5, 1/s], ``active_sd`` [1e-3, prior sd of the active
+    fraction a = C_act/C_tot], ``q_active_per_s`` [1e-10, its random walk],
     ``refer_to_outlet`` [true], ``gate_sigma`` [6: observations whose normalised
     innovation exceeds it are rejected], ``hdo_temp_coeff_ppm_per_K`` [-1/96.9, water's
     shift vs temperature (Gottlieb, §1.3), applied when a row has ``temperature_K``; 0 = off].
@@ -142,7 +144,8 @@ class ElectrolyteConfig:
 
     Attributes
     ----------
-    quinone : {'DHAQ', 'DBEAQ'}
+    quinone : str
+        A label ('DHAQ', 'DBEAQ', ...); the chemistry is chosen by ``[model] name``.
     concentration_M : float
         Total active quinone C_tot, mol/L (monomer units).
     volume_L : float
@@ -151,7 +154,7 @@ class ElectrolyteConfig:
     temperature_K : float
     """
 
-    quinone: str = _f("DHAQ", kind="str", choices=("DHAQ", "DBEAQ"))
+    quinone: str = _f("DHAQ", kind="str")
     concentration_M: float = _f(0.1, required=True, min=0.0, strict_min=True)
     volume_L: float = _f(0.010, required=True, min=0.0, strict_min=True)
     supporting: str = _f("1 M KOH", kind="str")
@@ -241,11 +244,14 @@ class LiveConfig:
     sigma_hdo_ppm: float = _f(0.002, min=0.0, strict_min=True)
     sigma_epr_M: float = _f(2e-4, min=0.0, strict_min=True)
     sigma_arom: float = _f(0.02, min=0.0, strict_min=True)
+    sigma_area_rel: float = _f(0.01, min=0.0, strict_min=True)
     q_soc_per_s: float = _f(1e-8, min=0.0)
     q_drift_per_s3: float = _f(1e-15, min=0.0)
     drift_sd_per_s: float = _f(2e-5, min=0.0, strict_min=True)
     refer_to_outlet: bool = _f(True, kind="bool")
     gate_sigma: float = _f(6.0, min=0.0, strict_min=True)
+    active_sd: float = _f(1e-3, min=0.0, strict_min=True)
+    q_active_per_s: float = _f(1e-10, min=0.0)
     hdo_temp_coeff_ppm_per_K: float = _f(-1.0 / 96.9)
 
 

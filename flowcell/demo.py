@@ -18,7 +18,7 @@ true K_c, k_dec and J_e lie inside the fitted 95 % intervals.
 
 The true parameters (:data:`DEMO_TRUTH`) are ASSUMED placeholders chosen so that
 K_c, the decomposition rate and the O2 self-discharge are identifiable within a
-few simulated hours from the water shift, EPR and the anthrone area: k_dec is 10x
+few simulated hours from the water shift, EPR and the anthrone area: k_dec is 3x
 the science.md §2.6 placeholder and J_e 200x, so both leave a visible mark in
 hours rather than days.
 """
@@ -46,7 +46,7 @@ __all__ = ["DEMO_TRUTH", "LIVE_TOL", "DemoResult", "demo_protocol", "load_demo_c
            "observables_config"]
 
 #: True parameters of the demo experiment (ASSUMED, see the module docstring).
-DEMO_TRUTH: dict[str, float] = {"Kc": 0.0967, "k_dec": 1e-5, "J_e": 2e-7}
+DEMO_TRUTH: dict[str, float] = {"Kc": 0.0967, "k_dec": 3e-6, "J_e": 2e-7}
 #: Live-SOC tolerance (absolute SOC) after the settling time.
 LIVE_TOL = 0.02
 
@@ -124,6 +124,43 @@ def load_demo_config() -> Any:
     if path.exists():
         return ExperimentConfig.from_toml(path)
     return ExperimentConfig.from_dict(_FALLBACK_CFG, source="<flowcell.demo built-in>")
+
+
+class _LiveTable:
+    """The live table: redrawn in place (last ``n_rows``) on a terminal, plain lines otherwise."""
+
+    def __init__(self, stream: TextIO, header: str, n_rows: int = 15) -> None:
+        self.stream, self.header, self.n_rows = stream, header, n_rows
+        self.ansi = bool(getattr(stream, "isatty", lambda: False)())
+        self.lines: list[str] = []
+        self._drawn = 0
+        if not self.ansi:
+            stream.write(header + "\n" + "-" * len(header) + "\n")
+            stream.flush()
+
+    def add(self, line: str) -> None:
+        self.lines.append(line)
+        if self.ansi:
+            text = "\n".join([self.header, "-" * len(self.header), *self.lines[-self.n_rows:]])
+            if self._drawn:
+                self.stream.write(f"\x1b[{self._drawn}F\x1b[J")
+            self.stream.write(text + "\n")
+            self._drawn = text.count("\n") + 1
+        else:
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+    def note(self, msg: str) -> None:
+        """A message above the table (the table is redrawn below it)."""
+        if self.ansi and self._drawn:
+            self.stream.write(f"\x1b[{self._drawn}F\x1b[J{msg}\n")
+            self._drawn = 0
+            if self.lines:
+                last = self.lines.pop()
+                self.add(last)
+        else:
+            self.stream.write(msg + "\n")
+        self.stream.flush()
 
 
 class _PotLog:
@@ -258,9 +295,7 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
         last = {"t": 0.0, "q": 0.0}
         header = ("   t (min)   SOC %  ±sd %  branch  coul %  drift %  r_side %/h  [R] mM     I mA       obs"
                   "   true %   err %")
-        if live:
-            say(header)
-            say("-" * len(header))
+        table_out = _LiveTable(stream, header) if live else None
 
         def on_row(row: dict) -> None:
             with lock:
@@ -272,8 +307,8 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
                 d = st.as_dict()
                 d["true_soc"] = true
                 states.append(d)
-                if live:
-                    say(f"{format_state(st)} {100 * true:8.2f} {100 * (st.soc - true):+7.2f}")
+                if table_out is not None:
+                    table_out.add(f"{format_state(st)} {100 * true:8.2f} {100 * (st.soc - true):+7.2f}")
                 if lplot is not None and (len(states) % 10 == 0):
                     try:
                         lplot.update(st)
@@ -282,6 +317,20 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
                 elif lplot is not None:
                     lplot.states.append(st)
 
+        import logging
+
+        class _Keep(logging.Handler):  # watcher warnings go into the report, not across the table
+            def __init__(self) -> None:
+                super().__init__(logging.WARNING)
+                self.records: list[str] = []
+
+            def emit(self, record: logging.LogRecord) -> None:
+                self.records.append(record.getMessage())
+
+        keep = _Keep()
+        wlog = logging.getLogger("ingest.watch")
+        wlog.addHandler(keep)
+        old_propagate, wlog.propagate = wlog.propagate, False
         watcher = Watcher(raw / "nmr", raw / "epr", store, obs_cfg, on_row=on_row, settle_s=0.3,
                           poll_interval_s=0.2, rescan_s=5.0)
         watcher.start()
@@ -310,6 +359,11 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
         if not watcher.wait_idle(timeout=60.0, min_rows=n_expected):
             messages.append(f"watcher idle timeout: {len(store)} of {n_expected} rows stored")
         watcher.stop()
+        wlog.removeHandler(keep)
+        wlog.propagate = old_propagate
+        watcher_notes = [f"watcher: {m}" for m in keep.records]
+        for m in watcher_notes[:5]:
+            say(m)
         n_rows = len(store)
         if n_rows < n_expected:
             messages.append(f"only {n_rows} of {n_expected} spectra reached the store")
@@ -342,15 +396,25 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
         outcome = None
         fit_ok = False
         try:
-            outcome = fit_table(table, cfg_sim, potlog, free=DEFAULT_FREE, model=model, truth=DEMO_TRUTH,
-                                conf_interval=conf_interval)
+            import warnings
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                outcome = fit_table(table, cfg_sim, potlog, free=DEFAULT_FREE, model=model, truth=DEMO_TRUTH,
+                                    conf_interval=conf_interval)
+            n_soc = sum("SOC left" in str(w.message) for w in caught)
+            for w in caught:
+                if "SOC left" not in str(w.message):
+                    say(f"fit warning: {w.message}")
+            if n_soc:
+                say(f"(the optimiser tried {n_soc} parameter sets that over-discharge the cell; harmless)")
             tab = outcome.table()
             say("")
             say(f"{'parameter':>10} {'true':>10} {'fitted':>10} {'95 % interval':>25}  inside  flags")
             for _, r in tab.iterrows():
                 tv = r["truth"]
                 ins = "" if r["truth_inside"] is None else ("yes" if r["truth_inside"] else "NO")
-                say(f"{r['parameter']:>10} {tv:10.4g} {r['value']:10.4g} "
+                tvs = f"{tv:10.4g}" if np.isfinite(tv) else f"{'-':>10}"
+                say(f"{r['parameter']:>10} {tvs} {r['value']:10.4g} "
                     f"[{r['ci95_lo']:10.4g}, {r['ci95_hi']:10.4g}]  {ins:>6}  {r['flags']}")
             fit_ok = bool(outcome.result.success) and outcome.all_inside()
             if not fit_ok:
@@ -369,8 +433,9 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
         }
         report = write_report(out_dir, outcome, title="flowcell demo: simulated DHAQ charge/rest/discharge",
                               live=live_df if len(live_df) else None, truth=truth.frame(), summary=summary,
-                              notes=messages + ["True parameters are ASSUMED placeholders (science.md §2.6), "
-                                                "chosen to be identifiable in a few hours."])
+                              notes=messages + watcher_notes
+                              + ["True parameters are ASSUMED placeholders (science.md §2.6), "
+                                 "chosen to be identifiable in a few hours."])
         truth.save(out_dir / "truth")
         if len(live_df):
             live_df.to_csv(out_dir / "live_soc.csv", index=False)

@@ -1,16 +1,24 @@
 """Live state of charge: coulomb counting fused with the spectroscopic observables.
 
-An extended Kalman filter (science.md §1.9) with state ``[SOC, r_side]``:
+An extended Kalman filter (science.md §1.9) with state
+``[SOC, r_side, hdo_ref, a]``:
 
-* process model ``dSOC/dt = s I / (2 F C_tot V_tot) - r_side`` (§1.1), ``s`` the
-  current sign of the config, ``r_side`` (1/s) the rate at which charge is lost to
-  side reactions (HER, O2 re-oxidation, decomposition), a random walk;
-* observations (all through the closed-form radical fraction ``f_R(x; K)``, §1.2):
+* ``SOC`` on the initial C_tot (§1.1); ``a = C_act / C_tot`` the fraction still active
+  (1 until something decomposes), so the SOC on the active total is ``SOC / a``;
+* process model ``dSOC/dt = s I (1 - eps_H) / (2 F C_tot V_tot) - r_side + known`` (§1.1),
+  ``s`` the current sign of the config, ``r_side`` (1/s) the unexplained rate at which
+  charge is lost (HER, O2 re-oxidation, decomposition; a random walk), and ``known``
+  the side reactions predicted from ``model_params`` (``eps_H``, ``k_dec``, ``k_dec2``,
+  ``J_e``, ``Ks``; zero when not given), which also drive ``da/dt``;
+* ``hdo_ref`` (ppm), the zero-radical water shift, is a slow random walk (temperature);
+* observations (through the closed-form radical fraction ``f_R(u; K)``, §1.2, at the
+  detected ``u = SOC_act``):
 
-  - water shift ``h_water = hdo_ref + xi chi_M C_tot f_R(x)`` (§1.3, ppm),
-  - EPR spin concentration ``h_epr = C_tot f_R(x)`` (§1.5, mol/L),
+  - water shift ``h_water = hdo_ref + xi chi_M C_tot a f_R(u)`` (§1.3, ppm),
+  - EPR spin concentration ``h_epr = C_tot a f_R(u)`` (§1.5, mol/L),
   - optionally an aromatic area fraction ``h_arom = f_H / (f_O + f_H)
-    = (x - f_R/2) / (1 - f_R)`` (§1.9 step 2, slow regime), monotonic in x.
+    = (u - f_R/2) / (1 - f_R)`` (§1.9 step 2, slow regime), monotonic in u,
+  - optionally an O-form peak area ``area_ref a f_O(u)``.
 
 ``f_R`` is symmetric about 50 %, so near 50 % (and near 0/100 % for the
 sensitivity) the Jacobian ``dh/dx`` goes to zero and the filter leans on the
@@ -122,6 +130,10 @@ class SOCState:
         'nmr' / 'epr' for a spectrum row, None for a pure time/current step.
     rejected : tuple of str
         Observations dropped by the outlier gate (``|innovation| > [live] gate_sigma``).
+    active_fraction, active_sd : float
+        ``a = C_act / C_tot``, the fraction of the quinone still redox-active, and its sd.
+    soc_active : float
+        SOC on the current active total, ``soc / a`` (science.md §1.1).
     """
 
     t_s: float
@@ -139,6 +151,9 @@ class SOCState:
     innovations: dict[str, float] = field(default_factory=dict)
     kind: str | None = None
     rejected: tuple[str, ...] = ()
+    active_fraction: float = 1.0
+    soc_active: float = float("nan")
+    active_sd: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
         """Flat dict (innovations as ``innov_<name>``), for tables."""
@@ -175,6 +190,16 @@ class LiveSOC:
         the area fraction ``A_H/(A_O + A_H)``, or a pair ``(O_area_column,
         H_area_column)`` (e.g. ``("dhaq_h1_area", "dhaq4_h1_area")``) from which it
         is formed; None disables the channel.
+    area_column : str or None
+        Capacity channel: a row column holding the area of an O-form (oxidised
+        quinone) peak, e.g. ``"dhaq_h1_area"``.  Observed as ``a f_O(SOC_act)``
+        times ``area_ref`` (slow regime, where broadening preserves area, §1.9 step 2):
+        monotonic in SOC, so it helps near 50 %.  It constrains the active fraction
+        ``a`` only weakly at high SOC (f_O is small there); decomposition is best handled
+        by passing the fitted ``k_dec`` in ``model_params``.
+    area_ref : float, optional
+        Area of that peak for the whole initial C_tot as O; default: from the first
+        ``n_ref_spectra`` rows, corrected by the predicted ``a f_O`` (needs SOC < ~0.8 there).
     t0_s : float
         Time of the initial state, s.
     start : datetime, optional
@@ -199,6 +224,8 @@ class LiveSOC:
         *,
         model_params: Mapping[str, float] | None = None,
         arom_column: str | tuple[str, str] | None = None,
+        area_column: str | None = None,
+        area_ref: float | None = None,
         t0_s: float = 0.0,
         start: datetime | None = None,
     ) -> None:
@@ -231,10 +258,22 @@ class LiveSOC:
         self.hdo_ref_ppm: float | None = None if ref is None else float(ref)
         self._ref_samples: list[float] = []
         self.arom_column = arom_column
+        self.area_column = area_column
+        self.area_ref: float | None = None if area_ref is None else float(area_ref)
+        self._area_samples: list[float] = []
         self.delays = cfg.transit_delays()
-        # state: [SOC, r_side (1/s), hdo_ref (ppm)]; hdo_ref is filled in by the first water shift
-        self.x = np.array([lv.soc0, 0.0, self.hdo_ref_ppm or 0.0])
-        self.P = np.diag([lv.soc0_sd ** 2, lv.drift_sd_per_s ** 2, lv.hdo_ref_sd_ppm ** 2])
+        # known side reactions (kinetics.library DHAQ model, science.md §2.1/§2.4): a fitted
+        # model passed as model_params makes the filter predict them instead of learning them
+        self.k_dec = float(p.get("k_dec", 0.0))
+        self.k_dec2 = float(p.get("k_dec2", 0.0))
+        self.J_e = float(p.get("J_e", 0.0))
+        self.Ks = float(p.get("Ks", 1e-3))
+        self.eps_H = float(p.get("eps_H", 0.0))
+        # state: [SOC (on the initial C_tot), r_side (1/s), hdo_ref (ppm), a = C_act/C_tot];
+        # hdo_ref is filled in by the first water shift
+        self.x = np.array([lv.soc0, 0.0, self.hdo_ref_ppm or 0.0, 1.0])
+        self.P = np.diag([lv.soc0_sd ** 2, lv.drift_sd_per_s ** 2, lv.hdo_ref_sd_ppm ** 2,
+                          lv.active_sd ** 2])
         self.t_s = float(t0_s)
         self.soc_coulomb = float(lv.soc0)
         self.current_A = 0.0
@@ -258,12 +297,14 @@ class LiveSOC:
         return (self.radical_fraction(xc + h) - self.radical_fraction(xc - h)) / (2 * h)
 
     def predict_observations(self, soc: float) -> dict[str, float]:
-        """Observation model at an SOC seen by a detector: hdo shift (ppm), EPR (mol/L), aromatic fraction."""
-        fr = self.radical_fraction(soc)
-        xc = min(max(soc, 0.0), 1.0)
+        """Observation model at an SOC (initial-C_tot basis) seen by a detector, with the current
+        active fraction: hdo shift (ppm), EPR (mol/L), aromatic fraction."""
+        a = float(self.x[3])
+        xc = min(max(soc / a, 0.0), 1.0)
+        fr = self.radical_fraction(xc)
         out = {
-            "hdo_shift_ppm": float(self.x[2]) + self.ppm_per_M * self.C * fr,
-            "epr_spin_conc_M": self.C * fr,
+            "hdo_shift_ppm": float(self.x[2]) + self.ppm_per_M * self.C * a * fr,
+            "epr_spin_conc_M": self.C * a * fr,
             "arom": (xc - fr / 2) / (1 - fr) if fr < 1 else 0.5,
         }
         return out
@@ -316,18 +357,63 @@ class LiveSOC:
                 self.current_A = float(current_A)
         else:
             i_new = self.current_A if current_A is None else float(current_A)
-            dq = 0.5 * (self.current_A + i_new) * dt
+            dq = i_new * dt  # the current given is the one that flowed since the last update
             self.current_A = i_new
-        ds = self.sign * dq / (2 * FARADAY * self.C * self.V)
-        self.soc_coulomb += ds
-        F = np.array([[1.0, -dt, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 1.0]])
-        self.x = np.array([self.x[0] + ds - self.x[1] * dt, self.x[1], self.x[2]])
+        i_ch = self.sign * dq
+        if i_ch > 0 and self.eps_H:
+            i_ch *= 1.0 - self.eps_H  # known HER fraction of the charging current
+        ds = i_ch / (2 * FARADAY * self.C * self.V)
+        self.soc_coulomb += self.sign * dq / (2 * FARADAY * self.C * self.V)
+        x_old = self.x.copy()
+        self.x = self._propagate(x_old, dt, ds)
+        # Jacobian of the step by finite differences (4 states, cheap)
+        F = np.eye(4)
+        if dt > 0:
+            for j, h in enumerate((1e-6, 1e-9, 1e-6, 1e-6)):
+                if j == 2:
+                    continue  # hdo_ref is a pure random walk
+                xp = x_old.copy()
+                xp[j] += h
+                F[:, j] = (self._propagate(xp, dt, ds) - self.x) / h
         qs, qr, qh = self.live.q_soc_per_s, self.live.q_drift_per_s3, self.live.q_ref_ppm2_per_s
-        Q = np.array([[qs * dt + qr * dt ** 3 / 3, -qr * dt ** 2 / 2, 0.0],
-                      [-qr * dt ** 2 / 2, qr * dt, 0.0],
-                      [0.0, 0.0, qh * dt]])
+        qa = self.live.q_active_per_s
+        Q = np.array([[qs * dt + qr * dt ** 3 / 3, -qr * dt ** 2 / 2, 0.0, 0.0],
+                      [-qr * dt ** 2 / 2, qr * dt, 0.0, 0.0],
+                      [0.0, 0.0, qh * dt, 0.0],
+                      [0.0, 0.0, 0.0, qa * dt]])
         self.P = F @ self.P @ F.T + Q
         self.t_s = max(self.t_s, t_new)
+
+    def side_rates(self, soc: float, a: float) -> tuple[float, float]:
+        """Known side-reaction rates at SOC ``soc`` with active fraction ``a``: (dSOC/dt, da/dt), 1/s.
+
+        From ``k_dec``, ``k_dec2``, ``J_e``, ``Ks`` of the model parameters (0 when not given),
+        with the DHAQ model's stoichiometry (kinetics.library, science.md §2.1, §2.4):
+        ``2 H -> A + O`` at ``k_dec [H] + k_dec2 [H]^2`` events (4 electrons and 1 active unit
+        lost per event) and ``H -> O`` at ``J_e/2 s/(s + Ks)``, ``s = [R]/2 + [H]`` (2 electrons).
+        """
+        if not (self.k_dec or self.k_dec2 or self.J_e):
+            return 0.0, 0.0
+        a = max(a, 1e-6)
+        xa = min(max(soc / a, 0.0), 1.0)
+        fr = self.radical_fraction(xa)
+        H = self.C * a * max(xa - fr / 2, 0.0)
+        R = self.C * a * fr
+        ev = self.k_dec * H + self.k_dec2 * H * H
+        sd = R / 2 + H
+        ox = 0.5 * self.J_e * sd / (sd + self.Ks) if self.J_e else 0.0
+        return -(4 * ev + 2 * ox) / (2 * self.C), -ev / self.C
+
+    def _propagate(self, x: np.ndarray, dt: float, ds: float) -> np.ndarray:
+        """Deterministic step over ``dt`` (s) with coulomb increment ``ds``; sub-steps of <= 30 s."""
+        n = max(1, int(math.ceil(dt / 30.0)))
+        h = dt / n
+        soc, r, ref, a = (float(v) for v in x)
+        for _ in range(n):
+            dsoc, da = self.side_rates(soc, a)
+            soc += ds / n + (dsoc - r) * h
+            a += da * h
+        return np.array([soc, r, ref, a])
 
     def _offset(self, kind: str | None) -> tuple[float, float]:
         """(SOC offset of the detected fluid vs the reservoir now, d offset / d r_side)."""
@@ -353,7 +439,8 @@ class LiveSOC:
             sd = math.hypot(lv.sigma_hdo_ppm, float(err) if _finite(err) else 0.0)
             if self.hdo_ref_ppm is None:
                 off, _ = self._offset(row.get("kind"))
-                pred = self.ppm_per_M * self.C * self.radical_fraction(self.x[0] + off)
+                a = float(self.x[3])
+                pred = self.ppm_per_M * self.C * a * self.radical_fraction((self.x[0] + off) / a)
                 self._ref_samples.append(float(hdo) - pred)
                 if len(self._ref_samples) >= lv.n_ref_spectra:
                     self.hdo_ref_ppm = float(np.mean(self._ref_samples))
@@ -364,6 +451,19 @@ class LiveSOC:
         if _finite(epr):
             err = row.get("epr_spin_conc_err_M")
             obs.append(("epr", float(epr), math.hypot(lv.sigma_epr_M, float(err) if _finite(err) else 0.0)))
+        if self.area_column is not None and _finite(row.get(self.area_column)):
+            area = float(row[self.area_column])
+            if self.area_ref is None:
+                off, _ = self._offset(row.get("kind"))
+                a = float(self.x[3])
+                u = min(max((self.x[0] + off) / a, 0.0), 1.0)
+                unit = a * (1.0 - u - self.radical_fraction(u) / 2)
+                if unit > 0.2:
+                    self._area_samples.append(area / unit)
+                    if len(self._area_samples) >= lv.n_ref_spectra:
+                        self.area_ref = float(np.mean(self._area_samples))
+            else:
+                obs.append(("area", area / self.area_ref, lv.sigma_area_rel))
         if self.arom_column is not None:
             frac = self._arom_fraction(row)
             if frac is not None:
@@ -383,15 +483,35 @@ class LiveSOC:
 
     def _linearise(self, obs: list[tuple[str, float, float]], kind: str | None,
                    xi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Predicted observations and their Jacobian (rows: obs; columns: SOC, r_side, hdo_ref) at ``xi``."""
+        """Predicted observations and their Jacobian at state ``xi``.
+
+        Columns: SOC, r_side, hdo_ref, a.  The detector sees SOC_act
+        ``u = (soc + offset) / a`` and radicals ``C_tot a f_R(u)``.
+        """
         off, doff_dr = self._offset(kind)
         # the offset depends on r_side: -rate*delay with rate = I/(2FCV) - r
-        xe = xi[0] + off + (xi[1] - self.x[1]) * doff_dr
+        a = max(float(xi[3]), 1e-6)
+        u = (xi[0] + off + (xi[1] - self.x[1]) * doff_dr) / a
+        fr = self.radical_fraction(u)
+        d = self._dfr(u)
         hv, H = [], []
         for name, _, _ in obs:
-            v, d = self._h(name, xe, xi[2])
+            if name in ("hdo", "epr"):
+                k = self.ppm_per_M * self.C if name == "hdo" else self.C
+                v = k * a * fr + (xi[2] if name == "hdo" else 0.0)
+                H.append([k * d, k * d * doff_dr, 1.0 if name == "hdo" else 0.0, k * (fr - u * d)])
+            elif name == "area":  # O-form peak area / reference = a f_O(u)
+                uc = min(max(u, 0.0), 1.0)
+                fo = 1.0 - uc - fr / 2
+                g = -1.0 - d / 2
+                v = a * fo
+                H.append([g, g * doff_dr, 0.0, fo - u * g])
+            else:  # aromatic area fraction f_H / (f_O + f_H) at u
+                uc = min(max(u, 0.0), 1.0)
+                v = (uc - fr / 2) / (1 - fr)
+                g = ((1 - d / 2) * (1 - fr) + (uc - fr / 2) * d) / (1 - fr) ** 2
+                H.append([g / a, g * doff_dr / a, 0.0, -g * u / a])
             hv.append(v)
-            H.append([d, d * doff_dr, 1.0 if name == "hdo" else 0.0])
         return np.array(hv), np.array(H)
 
     def _correct(self, obs: list[tuple[str, float, float]],
@@ -424,7 +544,7 @@ class LiveSOC:
             Kg = P0 @ H.T @ np.linalg.inv(S)
             xi = x0 + Kg @ (y - hv - H @ (x0 - xi))
         self.x = xi
-        A = np.eye(3) - Kg @ H
+        A = np.eye(4) - Kg @ H
         self.P = A @ P0 @ A.T + Kg @ R @ Kg.T  # Joseph form
         if self.hdo_ref_ppm is not None:
             self.hdo_ref_ppm = float(self.x[2])
@@ -446,9 +566,9 @@ class LiveSOC:
             One row from the watcher/store (columns of docs/architecture.md).
             None or an empty dict: a pure coulomb-counting step.
         current_A : float, optional
-            Cell current at ``t_s``, A.  Between updates the current is taken as
-            linear from the previous value (exact for constant current); None keeps
-            the previous current.
+            Cell current that flowed since the previous update, A (held constant over
+            the interval, exact for a constant current); None keeps the previous value.
+            For a current that changed in between, pass ``charge_C`` instead.
         t_s : float, optional
             Time, s.  Default: the row's ``t_s`` (or ``time_mid``) minus the clock offset.
         charge_C : float, optional
@@ -477,14 +597,16 @@ class LiveSOC:
               innovations: dict[str, float] | None = None, rejected: tuple[str, ...] = ()) -> SOCState:
         """The current estimate as an :class:`SOCState`."""
         soc = float(self.x[0])
+        a = float(self.x[3])
         return SOCState(
             t_s=self.t_s, soc=soc, soc_sd=float(math.sqrt(max(self.P[0, 0], 0.0))),
-            radical_M=self.C * self.radical_fraction(soc), soc_coulomb=self.soc_coulomb,
+            radical_M=self.C * a * self.radical_fraction(soc / a), soc_coulomb=self.soc_coulomb,
             drift=self.soc_coulomb - soc, r_side_per_s=float(self.x[1]),
             r_side_sd_per_s=float(math.sqrt(max(self.P[1, 1], 0.0))),
             branch="low" if soc < 0.5 else "high", current_A=self.current_A,
             hdo_ref_ppm=self.hdo_ref_ppm, used=used, innovations=dict(innovations or {}), kind=kind,
-            rejected=rejected,
+            rejected=rejected, active_fraction=a, soc_active=soc / a,
+            active_sd=float(math.sqrt(max(self.P[3, 3], 0.0))),
         )
 
     def run(self, rows, current: Callable[[float], float] | None = None) -> list[SOCState]:

@@ -42,7 +42,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.integrate import cumulative_trapezoid
 
 from ingest.types import IngestError
 

@@ -53,7 +53,7 @@ __all__ = [
 DEFAULT_FREE = ("Kc", "k_dec", "J_e")
 #: Floor of each observable's sigma (units of the column); the effective sigma is
 #: the larger of this and the extractor's median reported error.
-DEFAULT_SIGMA = {"hdo_shift_ppm": 3e-4, "epr_spin_conc_M": 1.5e-4, "anthrone_area": 2e-5, "anthranol_area": 2e-5}
+DEFAULT_SIGMA = {"hdo_shift_ppm": 5e-5, "epr_spin_conc_M": 1.5e-4, "anthrone_area": 2e-5, "anthranol_area": 2e-5}
 
 OBSERVABLES = ("hdo_shift_ppm", "epr_spin_conc_M", "anthrone_area", "anthranol_area")
 
@@ -148,19 +148,35 @@ def integral_capture(center_ppm: float, fwhm_hz: float, window_ppm: Sequence[flo
 
     A windowed integral loses the Lorentzian wings outside the window
     ((2/pi) arctan(n) within +-n HWHM, science.md §1.5 caveat 3) and part of the
-    line under its edge baseline.  This runs the same integral on a noise-free
-    Lorentzian of the given centre and width (grid 0.05 Hz), so an integral area can
-    be compared with a fitted (analytic) area.
+    line under its edge baseline, more so when the line sits off the window's centre.
+    This runs the same integral on a noise-free Lorentzian of the given width
+    (grid 0.05 Hz).  ``center_ppm`` is the centre the integral itself reported (the
+    intensity-weighted mean, pulled towards the window centre); the true line
+    centre that reproduces it is found first (brentq).
     """
+    from scipy.optimize import brentq
+
     from ingest.peaks import integrate_window
     lo, hi = float(min(window_ppm)), float(max(window_ppm))
     step = 0.05 / (sfo1_hz * 1e-6)
     ppm = np.arange(hi + 0.5, lo - 0.5, -step)
-    hz = (ppm - center_ppm) * sfo1_hz * 1e-6
-    g = 0.5 * fwhm_hz
-    y = (g / np.pi) / (hz * hz + g * g)  # unit area per Hz
-    pf = integrate_window(ppm, y, (lo, hi), sfo1_hz=sfo1_hz, noise=1.0)
-    return float(pf.area)
+
+    def run(c: float):
+        hz = (ppm - c) * sfo1_hz * 1e-6
+        g = 0.5 * fwhm_hz
+        y = (g / np.pi) / (hz * hz + g * g)  # unit area per Hz
+        return integrate_window(ppm, y, (lo, hi), sfo1_hz=sfo1_hz, noise=1.0)
+
+    c = float(center_ppm)
+    if lo < c < hi:
+        a, b = lo + 1e-4, hi - 1e-4
+        try:
+            fa, fb = run(a).center_ppm - c, run(b).center_ppm - c
+            if fa * fb < 0:
+                c = brentq(lambda x: run(x).center_ppm - center_ppm, a, b, xtol=1e-5)
+        except (ValueError, RuntimeError):
+            pass
+    return float(run(c).area)
 
 
 def refer_to_tank(t_fluid_s: np.ndarray, t_log_s: np.ndarray, I_A: np.ndarray, *, volume_L: float,
@@ -173,7 +189,10 @@ def refer_to_tank(t_fluid_s: np.ndarray, t_log_s: np.ndarray, I_A: np.ndarray, *
     while current flowed is compared with the tank model at ``t + V_tot/Q``, capped
     at the next change of the logged current (where the tank stops following the
     same slope).  At rest the shift is zero.  The kinetic model is a single
-    well-mixed volume, so this is the consistent way to compare.
+    well-mixed volume, so this is the consistent way to compare.  Fluid that left
+    the cell less than ``V_tot/Q`` before a current change has no tank equivalent
+    (the outlet was ahead of anything the tank reaches): its time is NaN, and
+    :func:`prepare_fit_data` leaves such spectra out.
 
     Parameters
     ----------
@@ -196,7 +215,8 @@ def refer_to_tank(t_fluid_s: np.ndarray, t_log_s: np.ndarray, I_A: np.ndarray, *
     t_change = t_log_s[change] if change.size else np.array([np.inf])
     j = np.searchsorted(t_change, t, side="right")
     nxt = np.where(j < t_change.size, t_change[np.minimum(j, t_change.size - 1)], np.inf)
-    return np.where(np.abs(cur) > 0, np.minimum(t + lag, np.maximum(nxt, t)), t)
+    shifted = np.where(np.abs(cur) > 0, t + lag, t)
+    return np.where((np.abs(cur) > 0) & (shifted > nxt), np.nan, shifted)
 
 
 def _median_err(df: pd.DataFrame, col: str) -> float:
@@ -273,7 +293,7 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
     out["epr_spin_conc_M"] = R
     area_scale = None
     order = np.argsort(t)
-    first_nmr = [i for i in order if nmr[i]]
+    first_nmr = [i for i in order if nmr[i] and np.isfinite(t[i])]
     fwhm0 = math.nan
     if first_nmr and "dhaq_h1_area" in df:
         i0 = first_nmr[0]
@@ -289,16 +309,16 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
             continue
         pk = peaks.get(prod[:-5])
         nh = getattr(pk, "n_h", None) or default_nh
-        a = col(prod, nmr) / (area_scale * nh)
+        raw_area = col(prod, nmr)
         if pk is not None and getattr(pk, "method", "fit") == "integral" and np.isfinite(fwhm0):
             centre = pd.to_numeric(df.get(f"{prod[:-5]}_shift_ppm"), errors="coerce").to_numpy(float)
             mid = 0.5 * sum(pk.window_ppm)
             cap = np.array([integral_capture(c if np.isfinite(c) else mid, fwhm0, pk.window_ppm, sfo1)
                             for c in np.where(nmr, centre, mid)])
-            a = a / cap
+            raw_area = raw_area / cap
             notes.append(f"{prod}: windowed integral divided by its Lorentzian capture fraction "
                          f"({np.nanmedian(cap[nmr]):.4f}, FWHM {fwhm0:.2f} Hz)")
-        out[prod] = a
+        out[prod] = raw_area / (area_scale * nh)
     if area_scale is None:
         notes.append("no sharp dhaq_h1 line in the first spectrum: product areas not used")
     hdo_ref = float(out["hdo_shift_ppm"].iloc[first_nmr[0]]) if first_nmr else 4.79
@@ -313,6 +333,10 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
         sig[c] = max(DEFAULT_SIGMA[c], 2.0 * e)
     sig.update(dict(sigma or {}))
     out = out.iloc[order].reset_index(drop=True)
+    straddle = int(np.isnan(out["t_s"]).sum())
+    if straddle:
+        notes.append(f"{straddle} spectra of fluid that left the cell within V_tot/Q of a current change "
+                     "left out (no tank equivalent, see refer_to_tank)")
     out = out[out["t_s"] >= 0].reset_index(drop=True)
     return FitData(out, sig, (pt, pI), start, area_scale, hdo_ref, notes)
 
@@ -335,7 +359,8 @@ def _current_table(t: np.ndarray, I: np.ndarray) -> tuple[np.ndarray, np.ndarray
 def fit_table(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, *,
               free: Sequence[str] = DEFAULT_FREE, model: Any = None, start: datetime | None = None,
               truth: Mapping[str, float] | None = None, params: Mapping[str, float] | None = None,
-              conf_interval: bool = True, sigma: Mapping[str, float] | None = None) -> FitOutcome:
+              conf_interval: bool = True, sigma: Mapping[str, float] | None = None,
+              rescale_sigma: bool = True) -> FitOutcome:
     """Fit the experiment's kinetic model to a store table.
 
     Parameters
@@ -353,6 +378,13 @@ def fit_table(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, *,
         True values (simulations) for the report.
     params : dict, optional
         Fixed parameter values (default: model defaults + ``cfg.model.params``).
+    sigma : dict, optional
+        Per-column noise, column units (default: floors of :data:`DEFAULT_SIGMA` or
+        twice the extractor's median error).
+    rescale_sigma : bool
+        Fit twice: a first fit without intervals, then each column's sigma is
+        multiplied by the rms of its normalised residuals (when > 1), so intervals
+        reflect the scatter actually seen (extraction noise, small model errors).
 
     Returns
     -------
@@ -387,6 +419,22 @@ def fit_table(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, *,
     exp = kfit.Experiment("experiment", fd.data, fd.sigma, current_A=_current_table(*fd.current),
                           volume_L=float(cfg.electrolyte.volume_L), y0={"O": C}, fixed=fixed)
     bounds = _bounds(free, fd)
+    if rescale_sigma:
+        # pass 1 (no intervals): the residual scatter of each observable sets its sigma
+        first = kfit.fit(model, [exp], bounds, obs=obs, start=start_vals or None, conf_interval=False)
+        pred = first.predict()["experiment"]
+        new_sigma = {}
+        for c, sg in fd.sigma.items():
+            r = (fd.data[c].to_numpy(float) - pred[c].to_numpy(float)) / sg
+            r = r[np.isfinite(r)]
+            f = float(np.sqrt(np.mean(r ** 2))) if r.size > 3 else 1.0
+            new_sigma[c] = sg * max(1.0, f)
+        fd.notes.append("sigma rescaled to the residual scatter of a first fit: " +
+                        ", ".join(f"{c} x{new_sigma[c] / fd.sigma[c]:.2f}" for c in fd.sigma))
+        fd.sigma = new_sigma
+        start_vals = {k: float(v) for k, v in first.values.items()}
+        exp = kfit.Experiment("experiment", fd.data, fd.sigma, current_A=_current_table(*fd.current),
+                              volume_L=float(cfg.electrolyte.volume_L), y0={"O": C}, fixed=fixed)
     result = kfit.fit(model, [exp], bounds, obs=obs, start=start_vals or None, conf_interval=conf_interval)
     out = FitOutcome(result, fd, [f for f in free], truth=dict(truth) if truth else None)
     out.prediction = _predict(model, obs, fd, fixed, result, exp)

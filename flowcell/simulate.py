@@ -96,7 +96,7 @@ class NMRSettings:
     d1_s : float
         Relaxation delay, s (acquisition duration = ns (AQ + d1)).
     hdo_M : float
-        Concentration of HDO protons in the D2O electrolyte, mol/L.
+        Concentration of HDO protons in the D2O electrolyte, mol/L (0.1: ~99.9 % D).
     hdo_fwhm_hz, line_fwhm_hz : float
         Intrinsic widths of the water and the inert lines, Hz.
     phase_deg : float
@@ -109,7 +109,7 @@ class NMRSettings:
     td: int = 16384
     ns: int = 4
     d1_s: float = 2.0
-    hdo_M: float = 0.5
+    hdo_M: float = 0.1
     hdo_fwhm_hz: float = 1.5
     line_fwhm_hz: float = 2.0
     phase_deg: float = 27.0
@@ -337,7 +337,10 @@ class ExperimentSimulator:
         Experiment start (UTC); default now, rounded to the second.
     nmr, epr, noise : settings
     obs_peaks_cfg : ObservablesConfig, optional
-        When given, anthrone/anthranol lines are placed at the centre of its windows.
+        Anthrone/anthranol lines (and the O-form quinone lines) are placed at the centre
+        of its windows, with its proton counts; default: the experiment's
+        ``[observables] config`` or ingest's default (the placeholders of
+        :data:`ANTHRONE_LINES` and ``kinetics.observe.DHAQ_PEAKS`` otherwise).
     log_interval_s : float
         Potentiostat log spacing, s.
     """
@@ -368,6 +371,12 @@ class ExperimentSimulator:
         self.params = p
         self.lines = dict(ANTHRONE_LINES)
         self.peak_pos: dict[str, float] = {}
+        if obs_peaks_cfg is None:
+            try:  # the experiment's own observables config (or ingest's default)
+                from .report import observables_config
+                obs_peaks_cfg = observables_config(cfg)
+            except Exception:  # ingest absent or config unreadable: keep the placeholders
+                obs_peaks_cfg = None
         if obs_peaks_cfg is not None:
             self._adopt_windows(obs_peaks_cfg)
         self.truth: SimulationTruth | None = None

@@ -296,8 +296,9 @@ def tank_response(
     """Reservoir composition for a given inflow history (CSTR, science.md §1.7).
 
     Integrates ``dc/dt = (Q/V)(c_in(t - tau_return) - c)`` exactly for an
-    inflow that is piecewise linear between the samples (so exact for steps
-    that fall on sample times and for ramps): on each interval of length h
+    inflow that is piecewise linear between the samples (so exact for ramps,
+    and for a delayed inflow whose kinks fall on sample times; otherwise the
+    delayed inflow is linearly interpolated): on each interval of length h
     with inflow ``u0 + s t``,
     ``c(h) = u0 + s h - s/a + (c(0) - u0 + s/a) e^{-a h}``, ``a = Q/V``.
 

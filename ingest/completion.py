@@ -53,7 +53,7 @@ import math
 import os
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -260,7 +260,34 @@ def discover(folder: str | Path) -> list[Acquisition]:
 _JCAMP_RE = re.compile(r"^##\$?([A-Za-z0-9_]+)=\s*(.*)$")
 
 
+_PARAM_CACHE: dict[tuple[str, str], tuple[tuple[int, int], dict[str, str]]] = {}
+
+
+def _cached(kind: str, path: Path, parse) -> dict[str, str]:
+    """Parse a parameter file once per (size, mtime): the watcher asks about the
+    same headers many times while an acquisition settles."""
+    st = path.stat()
+    key = (kind, str(path))
+    stamp = (st.st_size, st.st_mtime_ns)
+    hit = _PARAM_CACHE.get(key)
+    if hit is not None and hit[0] == stamp:
+        return hit[1]
+    val = parse(path)
+    if len(_PARAM_CACHE) > 20000:
+        _PARAM_CACHE.clear()
+    _PARAM_CACHE[key] = (stamp, val)
+    return val
+
+
 def _jcamp_params(path: Path) -> dict[str, str]:
+    return _cached("jcamp", path, _parse_jcamp)
+
+
+def _space_params(path: Path) -> dict[str, str]:
+    return _cached("space", path, _parse_space)
+
+
+def _parse_jcamp(path: Path) -> dict[str, str]:
     """``##$KEY= value`` pairs of a TopSpin parameter file; array values
     (``(0..63)`` followed by lines of numbers) are joined onto one line."""
     out: dict[str, str] = {}
@@ -279,7 +306,7 @@ def _jcamp_params(path: Path) -> dict[str, str]:
     return out
 
 
-def _space_params(path: Path) -> dict[str, str]:
+def _parse_space(path: Path) -> dict[str, str]:
     """KEY value lines (BES3T .DSC, ESP .par with CR or LF endings, Spinsolve a = b)."""
     text = path.read_bytes().decode("latin-1")
     out: dict[str, str] = {}
@@ -434,8 +461,8 @@ def fingerprint(acq: Acquisition) -> tuple[str, list[dict]]:
         sha256 (hex) over the names and the sha256 of every data file, so the
         same bytes always give the same key whatever the mtime or folder.
     files : list of dict
-        Manifest entries ``{'path', 'size', 'mtime', 'sha256'}`` per file
-        (mtime in s since the epoch).
+        Manifest entries ``{'path', 'size', 'mtime', 'mtime_ns', 'sha256'}``
+        per file (mtime in s since the epoch, mtime_ns in integer ns).
 
     Raises
     ------
@@ -456,7 +483,8 @@ def fingerprint(acq: Acquisition) -> tuple[str, list[dict]]:
         h.update(f.name.encode())
         h.update(b"\0")
         h.update(digest.encode())
-        files.append({"path": str(f), "size": st.st_size, "mtime": st.st_mtime, "sha256": digest})
+        files.append({"path": str(f), "size": st.st_size, "mtime": st.st_mtime, "mtime_ns": st.st_mtime_ns,
+                      "sha256": digest})
     return h.hexdigest(), files
 
 

@@ -780,7 +780,8 @@ def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, An
     dict
         ``kind, source, row, time_start, time_end, time_mid`` (tz-aware UTC
         Timestamps, NaT when unknown), ``temperature_K, format, epr_di``
-        (a.u. mT^2), ``epr_di_norm`` (NaN when a needed parameter is missing),
+        (a.u. mT^2, model-free), ``epr_di_norm`` (from ``epr_di``, or from the fit
+        area with ``di_source='lorentzian'``; NaN when a needed parameter is missing),
         ``epr_spin_conc_M`` (mol/L, NaN without calibration), ``epr_g``,
         ``epr_center_mT``, ``epr_dBpp_mT``, ``mw_freq_GHz``, ``mw_power_mW``,
         ``mod_amp_mT``, plus diagnostics ``epr_fit_area`` (a.u. mT^2, NaN

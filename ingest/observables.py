@@ -300,10 +300,12 @@ def process_for_config(spec: NMRSpectrum, cfg: ObservablesConfig | None = None,
 
 
 def _peak_fit(p: PeakSpec, proc: ProcessedNMR, snr_min: float, noise: float) -> PeakFit:
+    corr = float(proc.params.get("noise_corr_points", 1.0))
     if p.method == "integral":
-        return integrate_window(proc.ppm, proc.real, p.window_ppm, sfo1_hz=proc.sfo1_hz, noise=noise)
+        return integrate_window(proc.ppm, proc.real, p.window_ppm, sfo1_hz=proc.sfo1_hz, noise=noise,
+                                noise_corr=corr)
     return fit_peak(proc.ppm, proc.real, p.window_ppm, sfo1_hz=proc.sfo1_hz, shape=p.shape,  # type: ignore[arg-type]
-                    snr_min=snr_min, noise=noise)
+                    snr_min=snr_min, noise=noise, noise_corr=corr)
 
 
 def _nmr_row(spec: NMRSpectrum, cfg: ObservablesConfig, phase: tuple[float, float] | None
@@ -326,7 +328,7 @@ def _nmr_row(spec: NMRSpectrum, cfg: ObservablesConfig, phase: tuple[float, floa
             if p.optional and w == "no peak above noise":
                 continue
             notes.append(f"{p.name}: {w}")
-    row["processing"] = proc.processing
+    row["processing"] = proc.processing + (f";cfg={Path(cfg.source).name}" if cfg.source else "")
     row["nmr_warnings"] = "; ".join(notes)
     return row, proc, fits
 

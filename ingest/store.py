@@ -306,16 +306,20 @@ class Store:
             r = self._con.execute("SELECT 1 FROM skipped WHERE fingerprint=?", (fingerprint,)).fetchone()
         return r is not None
 
-    def seen_signature(self, source: str | Path, files: Sequence[tuple[str, int, float]]) -> bool:
+    def seen_signature(self, source: str | Path, files: Sequence[tuple[str, int, int]]) -> bool:
         """Cheap check without hashing: is ``source`` stored with exactly these
-        file (name, size, mtime) triples?  Used on restart to skip the sha256 of
-        files that have not changed.  mtime compared to 1 µs."""
-        want = {(n, int(s), round(float(m), 6)) for n, s, m in files}
+        files?  ``files`` holds ``(name, size in bytes, mtime in integer ns)``
+        triples, compared with the manifest's ``mtime_ns`` (exact).  Used on
+        restart to skip the sha256 of files that have not changed."""
+        want = {(n, int(s), int(m)) for n, s, m in files}
         with self._lock:
             got = self._con.execute("SELECT files FROM manifest WHERE source=?", (str(source),)).fetchall()
         for (fjson,) in got:
-            have = {(Path(f["path"]).name, int(f["size"]), round(float(f["mtime"]), 6)) for f in json.loads(fjson)}
-            if have and have == want:
+            entries = json.loads(fjson)
+            if not entries or any("mtime_ns" not in f for f in entries):
+                continue
+            have = {(Path(f["path"]).name, int(f["size"]), int(f["mtime_ns"])) for f in entries}
+            if have == want:
                 return True
         return False
 

@@ -99,6 +99,18 @@ def is_network_path(path: str | Path, mounts_file: str | Path = "/proc/mounts") 
         return False
 
 
+def _warm_up_readers() -> None:
+    """Import the readers now rather than on the first spectrum (their imports
+    take seconds on a busy machine and would show up as latency)."""
+    import importlib
+
+    for mod in ("ingest.read", "ingest.bruker", "ingest.spinsolve", "ingest.jcampdx", "ingest.epr"):
+        try:
+            importlib.import_module(mod)
+        except Exception:  # noqa: BLE001 - a missing optional reader shows up later, per file
+            pass
+
+
 def _hidden(p: Path, root: Path) -> bool:
     """Inside a hidden or temporary folder/file (``.name``), e.g. a folder being
     written before it is renamed into place."""
@@ -216,6 +228,7 @@ class Watcher:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._cands: dict[Path, _Cand] = {}
+        self._new_dirs: dict[Path, float] = {}
         self._done: dict[Path, tuple] = {}  # key -> signature when finished (stored or set aside)
         self._rows_cond = threading.Condition()
         self._start_row_id = self._max_row_id()
@@ -233,7 +246,7 @@ class Watcher:
         if self._extractor is None:
             self._extractor = make_extractor(self._cfg)
         if self._reader is None:
-            import ingest.read  # noqa: F401 - import the readers now, not on the first spectrum
+            _warm_up_readers()
         self._stop.clear()
         self._start_observer()
         self._thread = threading.Thread(target=self._loop, name="ingest-watcher", daemon=True)
@@ -341,6 +354,8 @@ class Watcher:
             def on_any_event(self, event: Any) -> None:  # noqa: D401
                 if event.event_type in ("opened", "closed_no_write"):
                     return
+                if event.is_directory and event.event_type == "modified":
+                    return  # a listing changed: the child's own event follows
                 paths = [getattr(event, "src_path", None), getattr(event, "dest_path", None)]
                 with watcher._dirty_lock:
                     for p in paths:
@@ -407,12 +422,25 @@ class Watcher:
                 dirs.add(p)
             elif p.parent != root and p.parent.exists():
                 dirs.add(p.parent)
+        now = time.monotonic()
         for d in dirs:
+            # a new folder may be filled before the observer watches it: look
+            # into it again on every step for a while (see _step)
+            self._new_dirs[d] = now + max(2.0 * self.quiet_s, 5.0)
+        self._scan_new_dirs()
+
+    def _scan_new_dirs(self) -> None:
+        now = time.monotonic()
+        for d, deadline in list(self._new_dirs.items()):
+            found = []
             try:
-                for a in discover(d):
-                    self._add(a)
+                found = discover(d) if d.is_dir() else []
             except OSError:
                 pass
+            for a in found:
+                self._add(a)
+            if found or now > deadline or not d.exists():
+                self._new_dirs.pop(d, None)
 
     def _loop(self) -> None:
         try:
@@ -429,13 +457,15 @@ class Watcher:
             if self._stop.is_set():
                 break
             wait = self.rescan_s - (time.monotonic() - self._last_rescan)
-            if self._cands:
+            if self._cands or self._new_dirs:
                 wait = min(wait, self.poll_interval_s / 2)
             self._wake.wait(max(0.0, min(wait, self.rescan_s)))
             self._wake.clear()
 
     def _step(self) -> None:
         self._drain_dirty()
+        if self._new_dirs:
+            self._scan_new_dirs()
         if time.monotonic() - self._last_rescan >= self.rescan_s:
             self._rescan()
         now_m, now_w = time.monotonic(), time.time()
@@ -477,6 +507,9 @@ class Watcher:
             self._busy = True
             try:
                 self._process(c)
+            except Exception as e:  # noqa: BLE001 - e.g. the store is locked: retry, then set aside
+                log.exception("processing %s failed", c.acq.key)
+                self._failed(c, f"{c.acq.read_path}: internal error ({type(e).__name__}: {e})", "")
             finally:
                 self._busy = False
 
@@ -490,7 +523,7 @@ class Watcher:
         if sig != c.sig:  # changed since the completion check: look again later
             c.sig, c.since = sig, time.monotonic()
             return
-        if self.store.seen_signature(str(acq.key), [(n, s, m / 1e9) for n, s, m in sig if n != "audita.txt"]):
+        if self.store.seen_signature(str(acq.key), [t for t in sig if t[0] != "audita.txt"]):
             self._finish(c)
             return
         fp = ""

@@ -23,9 +23,12 @@ concentration-type data, and the covariance matrix then gives a tiny, misleading
 * a warning when a free rate constant cannot enter any observable.
 
 If ``model`` is a :class:`kinetics.network.Network` it is compiled here with fast
-steps reduced to equilibria unless an observed column is sensitive to one of
-their rates (``obs.sensitive_to``: the exchange broadening of the quinone lines
-is what makes k_ex and k_c measurable).
+steps reduced to equilibria.  The rate of a reduced fast step can still be fitted
+when an observed column is sensitive to it (``obs.sensitive_to``: the exchange
+broadening of the quinone lines is what makes k_ex and k_c measurable); it then
+enters through the observation model, with the equilibrium speciation.  A free
+rate of a reduced step that no observed column is sensitive to raises a
+:class:`FitWarning` and is flagged.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ import re
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import lmfit
 import numpy as np
@@ -225,6 +228,25 @@ class _Problem:
         self.nbad = 0
         self.nsim = 0
         self._cache: dict[str, tuple[tuple, Any]] = {}
+        # free model parameters that do not change the simulation (e.g. k1, k2, which
+        # the library declares for the NMR observation model, or a rate reduced to
+        # an equilibrium) are left out of the cache key: one integration then serves
+        # every change of them.
+        self.sim_inert: set[str] = set()
+        cand = sorted({self.map[d][0] for d in self.internal} & set(self.model_names))
+        if cand:
+            e, t_sim = self.blocks[0][0], self.blocks[0][1]
+            p0 = self.exp_params(self.natural(self.params), e)
+            try:
+                ref = np.asarray(self._simulate_raw(e, t_sim, p0).conc, dtype=float)
+                for name in cand:
+                    p1 = dict(p0)
+                    p1[name] = p0[name] * 1.5 if p0[name] != 0 else 1e-6
+                    alt = np.asarray(self._simulate_raw(e, t_sim, p1).conc, dtype=float)
+                    if np.allclose(alt, ref, rtol=1e-9, atol=1e-15):
+                        self.sim_inert.add(name)
+            except Exception:  # leave the key complete if the probe fails
+                self.sim_inert = set()
 
     # -- values -----------------------------------------------------------
     def natural(self, params: lmfit.Parameters) -> dict[str, float]:
@@ -248,16 +270,20 @@ class _Problem:
         changing only observation parameters (k1, k2, hdo_ref_ppm, ...) costs no
         integration."""
         mp = {k: p[k] for k in self.model_names if k in p} if self.model_names else dict(p)
-        key = tuple(sorted((k, float(v)) for k, v in mp.items() if np.isscalar(v)))
+        key = tuple(sorted((k, float(v)) for k, v in mp.items() if np.isscalar(v) and k not in self.sim_inert))
         hit = self._cache.get(e.key)
         if hit is not None and hit[0] == key:
             return hit[1]
-        sim = self.model.simulate(
-            t_sim, params=mp, y0=dict(e.y0), current_A=e.current_A, volume_L=e.volume_L, **self.sim_kwargs
-        )
-        self.nsim += 1
+        sim = self._simulate_raw(e, t_sim, p)
         self._cache[e.key] = (key, sim)
         return sim
+
+    def _simulate_raw(self, e: Experiment, t_sim: np.ndarray, p: Mapping[str, float]) -> Any:
+        mp = {k: p[k] for k in self.model_names if k in p} if self.model_names else dict(p)
+        self.nsim += 1
+        return self.model.simulate(
+            t_sim, params=mp, y0=dict(e.y0), current_A=e.current_A, volume_L=e.volume_L, **self.sim_kwargs
+        )
 
     def predictions(self, params: lmfit.Parameters) -> list[pd.DataFrame]:
         nat = self.natural(params)
@@ -353,6 +379,7 @@ class FitResult:
     _prob: Any = field(default=None, repr=False)
     _params: Any = field(default=None, repr=False)
     mcmc_summary: dict[str, tuple[float, float, float]] | None = None
+    mcmc_result: Any = field(default=None, repr=False)
 
     # -- access -----------------------------------------------------------
     @property
@@ -392,6 +419,7 @@ class FitResult:
             f"fit: {'converged' if self.success else 'NOT converged'} ({self.message}); "
             f"chi2 = {self.chi2:.4g}, reduced chi2 = {self.redchi:.4g}, "
             f"N = {self.ndata}, free = {self.nfree}, nfev = {self.nfev}, {self.elapsed_s:.2f} s",
+            "values in natural units; '(log10)': fitted on a log10 scale",
             f"{'parameter':<24}{'value':>12}{'± (covar)':>12}  {'95% profile interval':<28}flags",
         ]
         for n, v in self.values.items():
@@ -505,6 +533,14 @@ class FitResult:
         return summ
 
 
+def _chi2_at(prob: _Problem, params: lmfit.Parameters, others: list[str], method: str) -> float:
+    """χ² with the profiled parameter fixed and the others re-optimised."""
+    if others:
+        r = _minimize(prob, params, method, max_nfev=60 * (len(others) + 1))
+        return float(np.sum(r.residual**2))
+    return float(np.sum(prob.residual(params) ** 2))
+
+
 def _profile_one(prob: _Problem, best: lmfit.Parameters, disp: str, chi2_min: float, threshold: float,
                  stderr_int: float | None, max_steps: int, method: str) -> tuple[Profile, float]:
     iname = prob.internal[disp]
@@ -516,7 +552,7 @@ def _profile_one(prob: _Problem, best: lmfit.Parameters, disp: str, chi2_min: fl
     else:
         step0 = 0.1 if is_log else 0.1 * max(abs(x0), 1e-12)
     if is_log:
-        step0 = float(np.clip(step0, 0.01, 1.0))
+        step0 = float(np.clip(step0, 1e-3, 1.0))
     others = [n for n in best if n != iname and best[n].vary]
     xs, ds = [x0], [0.0]
     limits: dict[int, float | None] = {}
@@ -544,15 +580,28 @@ def _profile_one(prob: _Problem, best: lmfit.Parameters, disp: str, chi2_min: fl
             xs.append(x)
             ds.append(d)
             if d >= threshold:
-                # interpolate in sqrt(Δχ²), linear in x for a quadratic profile
+                # interpolate in sqrt(Δχ²), linear in x for a quadratic profile;
+                # one refinement when the bracket overshoots a lot
                 a, b = math.sqrt(max(d_prev, 0.0)), math.sqrt(d)
                 frac = (math.sqrt(threshold) - a) / (b - a) if b > a else 1.0
                 limit = x_prev + frac * (x - x_prev)
+                if d > 10 * threshold:
+                    cur[iname].set(value=limit, vary=False)
+                    d_mid = _chi2_at(prob, cur, others, method) - chi2_min
+                    xs.append(limit)
+                    ds.append(d_mid)
+                    m = math.sqrt(max(d_mid, 0.0))
+                    if d_mid >= threshold and m > a:
+                        frac = (math.sqrt(threshold) - a) / (m - a)
+                        limit = x_prev + frac * (limit - x_prev)
+                    elif d_mid < threshold and b > m:
+                        frac = (math.sqrt(threshold) - m) / (b - m)
+                        limit = limit + frac * (x - limit)
                 break
             if at_bound or not np.isfinite(x):
                 break
             x_prev, d_prev = x, d
-            s *= 2.0
+            s *= 2.5
         limits[direction] = limit
     order = np.argsort(xs)
     xs_a, ds_a = np.asarray(xs)[order], np.asarray(ds)[order]
@@ -578,6 +627,7 @@ def fit(
     profile_steps: int = 14,
     corr_threshold: float = 0.95,
     sim_kwargs: Mapping[str, Any] | None = None,
+    reduce_fast: bool | None = None,
 ) -> FitResult:
     """Fit model parameters to one or several experiments.
 
@@ -611,6 +661,9 @@ def fit(
         Maximum profile points per side (step doubling from the covariance σ).
     sim_kwargs : dict
         Extra keyword arguments for ``Model.simulate`` (method, rtol, atol).
+    reduce_fast : bool, optional
+        Only when ``model`` is a Network: compile with fast steps reduced
+        (default True; see the module docstring).
 
     Returns
     -------
@@ -633,9 +686,11 @@ def fit(
     sens = obs.sensitive_to(observed)
     rate_sensitive = set().union(*sens.values()) if sens else set()
     if hasattr(model, "compile") and not hasattr(model, "simulate"):
-        fast_rates = _fast_rate_names(model)
-        keep_full = bool(fast_rates & rate_sensitive)
-        model = model.compile(reduce_fast=not keep_full)
+        # Fast steps are always reduced to equilibria: a fast rate that an observable
+        # is sensitive to (k_c, k1, k2 through the exchange broadening) enters through
+        # the observation model, which takes the rate and the equilibrium speciation;
+        # the stiff full model would only add integration cost.
+        model = model.compile(reduce_fast=True if reduce_fast is None else reduce_fast)
     if per_experiment is not None:
         per = set(per_experiment)
     elif shared is not None:
@@ -729,6 +784,11 @@ def fit(
     if conf_interval:
         threshold = DCHI2_95 * max(1.0, redchi)
         for d in names:
+            if "no observable depends on it" in flags[d]:  # flat profile: no scan needed
+                x0 = values[d]
+                profiles[d] = Profile(d, None, None, np.array([x0]), np.array([0.0]), threshold, log10[d])
+                flags[d] += ["unbounded profile (low side)", "unbounded profile (high side)"]
+                continue
             pr, best_seen = _profile_one(prob, best, d, chi2, threshold, ist[d], profile_steps, method)
             profiles[d] = pr
             if pr.lo is None:

@@ -3,10 +3,14 @@
 ``Network.compile(reduce_fast=True) -> Model``; ``Model.simulate(...) -> SimResult``
 (contract in docs/architecture.md, "Kinetics model").
 
-Integration: scipy ``solve_ivp`` with LSODA and the sympy-generated analytic Jacobian by
-default (BDF and Radau are offered; they are typically 5-10x slower on these small stiff
-systems).  A piecewise-constant current (a table, or a
-``flowcell.protocol.CurrentSchedule``) is integrated segment by segment between the
+Integration: LSODA (ODEPACK, through ``scipy.integrate.odeint``: the Fortran driver loop,
+much less Python overhead per step than ``solve_ivp(method='LSODA')``) with the
+sympy-generated analytic Jacobian by default; ``solve_ivp``'s BDF and Radau are offered by
+option (typically 5-10x slower on these small stiff systems).  A failed LSODA segment
+is retried with a small first step and then redone with BDF (RuntimeWarning).
+
+A piecewise-constant current (a table, or a ``flowcell.protocol.CurrentSchedule``) is
+integrated segment by segment between the
 current steps, so step edges are exact breakpoints and the right-hand side does not
 evaluate the current at all.  A callable current is evaluated at every right-hand-side
 call; pass ``breakpoints=`` for its discontinuities.
@@ -19,12 +23,13 @@ volume L.  The electrode electron flux is ``i = I / (F V)`` in mol e-/(L s)
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy.integrate import solve_ivp
+from scipy.integrate import odeint, solve_ivp
 
 from .codegen import Compiled, compile_network
 from .constants import F
@@ -93,6 +98,10 @@ def piecewise_current(steps: Sequence[tuple[float, float]], t0_s: float = 0.0
     return edges, np.array([s[1] for s in steps], dtype=float)
 
 
+class _TooMuchWork(Exception):
+    """Internal: the solver exceeded ``max_nfev`` on a segment."""
+
+
 class _Table:
     """Piecewise-constant current: value ``I[k]`` on ``[t[k], t[k+1])``."""
 
@@ -100,6 +109,13 @@ class _Table:
         self.t = t
         self.I = I
         self.after = after  # value after the last start (None = keep the last value)
+
+    def many(self, ts: np.ndarray) -> np.ndarray:
+        k = np.searchsorted(self.t, ts, side="right") - 1
+        out = self.I[np.clip(k, 0, len(self.I) - 1)].astype(float)
+        out[k < 0] = 0.0
+        out[k >= len(self.I)] = 0.0 if self.after is None else float(self.after)
+        return out
 
     def __call__(self, ts: float) -> float:
         k = int(np.searchsorted(self.t, ts, side="right")) - 1
@@ -225,7 +241,7 @@ class Model:
         """Species (n_t, n_y) from integrated states (n_t, n_state)."""
         if not self.reduced:
             return X
-        return np.array([self._c.y_of_z(x, p) for x in X]).reshape(len(X), len(self.species))
+        return self._c.y_of_z_many(X, p)
 
     @staticmethod
     def _cur(I_A: float, volume_L: float) -> tuple[float, float, float]:
@@ -238,7 +254,7 @@ class Model:
         p = self.param_vector(params)
         cur = self._cur(current_A, volume_L)
         x = np.asarray(x, float)
-        return self._c.rhs_red(x, p, cur) if self.reduced else self._c.rhs_full(x, p, cur)
+        return self._c.reduced_functions(p)[0](x, p, cur) if self.reduced else self._c.rhs_full(x, p, cur)
 
     def jacobian(self, x: np.ndarray, params: Mapping[str, float] | None = None,
                  current_A: float = 0.0, volume_L: float = 0.01) -> np.ndarray:
@@ -246,11 +262,83 @@ class Model:
         p = self.param_vector(params)
         cur = self._cur(current_A, volume_L)
         x = np.asarray(x, float)
-        return self._c.jac_red(x, p, cur) if self.reduced else self._c.jac_full(x, p, cur)
+        return self._c.reduced_functions(p)[1](x, p, cur) if self.reduced else self._c.jac_full(x, p, cur)
 
     def conservation_laws(self, closed: bool = True) -> list[dict[str, Any]]:
         """See :meth:`kinetics.network.Network.conservation_laws`."""
         return self.network.conservation_laws(closed=closed)
+
+    # ------------------------------------------------------------------ integration
+    @staticmethod
+    def _integrate(fun: Callable, jf: Callable | None, x0: np.ndarray, tt: np.ndarray, method: str,
+                   rtol: float, atol: float, max_step: float, first_step: float | None,
+                   max_nfev: int) -> tuple[np.ndarray, dict[str, Any]]:
+        """Integrate one constant-current segment; returns states at ``tt`` (rows) and stats.
+
+        'LSODA' runs ODEPACK's LSODA through ``scipy.integrate.odeint`` (the Fortran driver
+        loop; the same algorithm as ``solve_ivp(method='LSODA')`` but far less Python
+        overhead per step).  Other methods use ``solve_ivp``.  A failed or stalled LSODA
+        segment is redone with BDF and a RuntimeWarning.
+        """
+        a, b = float(tt[0]), float(tt[-1])
+        if method.upper() == "LSODA":
+            st = {"nfev": 0, "njev": 0, "nlu": 0}
+            calls = [0, 0]
+
+            def fc(t: float, y: np.ndarray) -> np.ndarray:
+                calls[0] += 1
+                return fun(t, y)
+
+            def jc(t: float, y: np.ndarray) -> np.ndarray:
+                calls[1] += 1
+                return jf(t, y)  # type: ignore[misc]
+
+            # ODEPACK's first-step guess depends on the first output interval and can
+            # start the non-stiff (Adams) phase with a step far beyond the stiff
+            # stability limit; retry once with a small first step, then BDF.
+            for h0 in ([first_step] if first_step is not None else [0.0, 1e-6]):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    ys, info = odeint(fc, x0, tt, Dfun=jc if jf is not None else None,
+                                      tfirst=True, rtol=rtol, atol=atol, full_output=True,
+                                      mxstep=max(1, max_nfev // 10),
+                                      hmax=0.0 if not np.isfinite(max_step) else max_step,
+                                      h0=h0)
+                st["nfev"], st["njev"] = calls
+                if info["message"] == "Integration successful." and np.all(np.isfinite(ys)):
+                    return ys, st
+            warnings.warn(f"LSODA failed on [{a:g}, {b:g}] s ({info['message']}); redoing the "
+                          "segment with BDF", RuntimeWarning, stacklevel=3)
+            method = "BDF"
+            fallback = True
+        else:
+            fallback = False
+        counter = [0]
+
+        def f(t: float, y: np.ndarray) -> np.ndarray:
+            counter[0] += 1
+            if counter[0] > max_nfev:
+                raise _TooMuchWork
+            return fun(t, y)
+
+        kw: dict[str, Any] = {"rtol": rtol, "atol": atol, "max_step": max_step}
+        if first_step is not None:
+            kw["first_step"] = min(first_step, b - a)
+        if jf is not None and method in ("BDF", "Radau"):
+            kw["jac"] = jf
+        try:
+            sol = solve_ivp(f, (a, b), x0, method=method, t_eval=tt, **kw)
+        except _TooMuchWork:
+            raise RuntimeError(f"{method} needed more than {max_nfev} right-hand-side calls on "
+                               f"[{a:g}, {b:g}] s") from None
+        if not sol.success:
+            hint = ""
+            if sol.y.size and np.nanmin(sol.y) < -max(1e3 * atol, 1e-9):
+                hint = (" (a concentration went negative: over-charge or over-discharge? the full "
+                        "model cannot pass a current once the reacting species run out)")
+            raise RuntimeError(f"integration failed on [{a:g}, {b:g}] s: {sol.message}{hint}")
+        return sol.y.T, {"nfev": int(sol.nfev), "njev": int(sol.njev), "nlu": int(sol.nlu),
+                         "fallback": fallback}
 
     # ------------------------------------------------------------------ simulate
     def simulate(self, t_s: Sequence[float] | np.ndarray, params: Mapping[str, float] | None = None,
@@ -258,7 +346,8 @@ class Model:
                  volume_L: float = 0.01, method: str = "LSODA", rtol: float = 1e-8,
                  atol: float = 1e-12, *, jac: str | None = "analytic",
                  breakpoints: Sequence[float] | None = None, equilibrate: bool = True,
-                 max_step: float = np.inf, first_step: float | None = None) -> SimResult:
+                 max_step: float = np.inf, first_step: float | None = None,
+                 max_nfev: int = 200_000) -> SimResult:
         """Integrate the model and report every species at the times ``t_s``.
 
         Parameters
@@ -290,9 +379,12 @@ class Model:
         max_step : float
             Maximum step, s.
         first_step : float or None
-            Initial step of every segment, s (None = the solver's own guess; for the full
-            stiff model with LSODA the default is 1e-6 s, because LSODA's guess from the
-            slow derivative right after a current step can fail to converge).
+            Initial step of every segment, s (None = the solver's own guess).
+
+        max_nfev : int
+            Right-hand-side calls allowed per current segment (LSODA: 'mxstep' = max_nfev/10
+            steps per output interval; a failed LSODA segment is redone with BDF and a
+            RuntimeWarning).
 
         Returns
         -------
@@ -319,8 +411,7 @@ class Model:
         edges += sorted({float(b) for b in extra if t0 < b < t1})
         edges.append(t1)
         c = self._c
-        f = c.rhs_red if self.reduced else c.rhs_full
-        J = c.jac_red if self.reduced else c.jac_full
+        f, J = c.reduced_functions(p) if self.reduced else (c.rhs_full, c.jac_full)
         use_jac = jac == "analytic"
         if jac not in ("analytic", "fd", None):
             raise ValueError("jac must be 'analytic', 'fd' or None")
@@ -338,35 +429,42 @@ class Model:
             te = np.unique(np.concatenate([t_out[sel], [b]]))
             if piecewise:
                 cur = self._cur(Ifun(0.5 * (a + b)), volume_L)
-                fun = (lambda t, y, cur=cur: f(y, p, cur))
+                fun0 = (lambda t, y, cur=cur: f(y, p, cur))
                 jf = (lambda t, y, cur=cur: J(y, p, cur)) if use_jac else None
             else:
-                fun = (lambda t, y: f(y, p, self._cur(Ifun(t), volume_L)))
+                fun0 = (lambda t, y: f(y, p, self._cur(Ifun(t), volume_L)))
                 jf = (lambda t, y: J(y, p, self._cur(Ifun(t), volume_L))) if use_jac else None
-            kw: dict[str, Any] = {"rtol": rtol, "atol": atol, "max_step": max_step}
-            fs = first_step
-            if fs is None and method == "LSODA" and not self.reduced and c.fast_reactions.any():
-                fs = 1e-6
-            if fs is not None:
-                kw["first_step"] = min(fs, b - a)
-            if jf is not None and method in ("LSODA", "BDF", "Radau"):
-                kw["jac"] = jf
-            sol = solve_ivp(fun, (a, b), x, method=method, t_eval=te, **kw)
-            if not sol.success:
-                raise RuntimeError(f"integration failed on [{a}, {b}] s: {sol.message}")
-            stats["nfev"] += int(sol.nfev)
-            stats["njev"] += int(sol.njev)
-            stats["nlu"] += int(sol.nlu)
+            tt = np.unique(np.concatenate([[a], te]))
+            ys, st = self._integrate(fun0, jf, x, tt, method, rtol, atol, max_step, first_step,
+                                     max_nfev)
+            for k in ("nfev", "njev", "nlu"):
+                stats[k] += st.get(k, 0)
+            if st.get("fallback"):
+                stats["fallback"] = stats.get("fallback", 0) + 1
             stats["segments"] += 1
-            pos = np.searchsorted(te, t_out[sel])
-            X[sel] = sol.y[:, pos].T
+            pos = np.searchsorted(tt, t_out[sel])
+            X[sel] = ys[pos]
             done[sel] = True
-            x = sol.y[:, -1]
+            x = ys[-1]
         if not done[0]:
             X[0] = self._state0(y_init)
             done[0] = True
         stats.update(wall_s=time.perf_counter() - wall, method=method, reduced=self.reduced, jac=jac)
         Y = self._species(X, p)
+        tol = max(1e3 * atol, 1e-9)
+        if self.reduced:
+            for b in self._c.blocks:
+                if b.kind == "comproportionation":
+                    k = self._c.slow_names.index(b.names[0])
+                    Cb, Eb = X[:, k], X[:, k + 1]
+                    if np.any(Eb < -tol) or np.any(Eb > 2.0 * Cb + tol):
+                        warnings.warn("SOC left [0, 1] (over-charge or over-discharge): the "
+                                      "speciation is clipped and the electron balance is lost",
+                                      RuntimeWarning, stacklevel=2)
+        elif np.any(Y < -tol):
+            bad = [self.species[k] for k in np.flatnonzero((Y < -tol).any(0))]
+            warnings.warn(f"negative concentrations of {bad} (over-charge or over-discharge?)",
+                          RuntimeWarning, stacklevel=2)
         C_act = Y @ self._w_units
         n_e = Y @ self._w_e
         nmax = float(self.network.n_max)
@@ -377,6 +475,6 @@ class Model:
         idx = pd.Index(t_out, name="t_s")
         conc = pd.DataFrame(Y, index=idx, columns=self.species)
         state = pd.DataFrame(X, index=idx, columns=self.state_names)
-        I_out = np.array([Ifun(t) for t in t_out])
+        I_out = Ifun.many(t_out) if isinstance(Ifun, _Table) else np.array([Ifun(t) for t in t_out])
         return SimResult(t_out, conc, soc, soc_act, I_out, C_act, n_e, state,
                          dict(zip(self.param_names, map(float, p))), stats)

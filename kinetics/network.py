@@ -58,8 +58,9 @@ species or parameters, duplicate reactions, charge or electron imbalance.
 from __future__ import annotations
 
 import hashlib
+import keyword
 import re
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, Iterable, Mapping
 
 import sympy as sp
@@ -77,7 +78,10 @@ __all__ = [
 ELECTRON = "e-"
 CURRENT_SYMBOLS = ("i", "i_ch", "i_dis")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-_RESERVED = set(CURRENT_SYMBOLS) | {"t"}
+# names the generated code needs for itself (current fluxes, time, math functions)
+_RESERVED = set(CURRENT_SYMBOLS) | set(keyword.kwlist) | {
+    "t", "sqrt", "exp", "log", "Max", "Min", "Abs", "tanh", "Heaviside", "Piecewise", "math",
+    "numpy"}
 
 
 class NetworkError(ValueError):
@@ -276,7 +280,8 @@ class Network:
         reactions but not declared are added (inactive, no charge) unless ``strict``.
     reactions : list of Reaction
     params : list of Parameter or dict name -> default or None
-        Parameter table; None = infer names from the reactions (no defaults).
+        Parameter table; None = infer names from the reactions (no defaults).  When given,
+        every parameter a reaction uses must be in it.
     source : str
         Free text saying where the network came from (kept for provenance).
     n_max : int
@@ -284,6 +289,9 @@ class Network:
         SOC is ``n_e / (n_max C_act)`` (science.md §1.1).
     name : str
     doc : str
+    strict : bool
+        Species used in reactions must be declared (``from_text`` sets it when the text
+        has any ``species`` line).
 
     Raises
     ------
@@ -422,7 +430,11 @@ class Network:
     @classmethod
     def from_text(cls, text: str, *, name: str = "network", source: str = "", n_max: int = 2,
                   doc: str = "") -> "Network":
-        """Build a network from the text syntax described in the module docstring."""
+        """Build a network from the text syntax described in the module docstring.
+
+        When the text declares any species, every species used must be declared; when it
+        declares any parameter, every parameter used must be declared.
+        """
         species: list[Species] = []
         params: list[Parameter] = []
         reactions: list[Reaction] = []
@@ -439,7 +451,7 @@ class Network:
             else:
                 reactions.append(_parse_reaction(line, where))
         return cls(species, reactions, params if params else None, source=source or text,
-                   n_max=n_max, name=name, doc=doc)
+                   n_max=n_max, name=name, doc=doc, strict=bool(species))
 
     def to_text(self) -> str:
         """Canonical text of the network (used for the compile cache key)."""
@@ -516,6 +528,23 @@ class Network:
         from .codegen import conservation_laws
 
         return conservation_laws(self, closed=closed)
+
+    def conserved(self, closed: bool = True) -> dict[str, dict[str, Any]]:
+        """Named conserved quantities: ``'quinone_units'`` (sum units * c),
+        ``'electrons'`` (sum electrons * c, science.md §2.2) when they are conserved, and
+        ``'law2'``, ... for the rest of the basis of :meth:`conservation_laws`."""
+        units = {s.name: s.units for s in self.species if s.units}
+        elec = {s.name: s.electrons for s in self.species if s.electrons}
+        out: dict[str, dict[str, Any]] = {}
+        for k, law in enumerate(self.conservation_laws(closed=closed)):
+            d = {n: int(v) if v == int(v) else v for n, v in law.items()}
+            if d == units:
+                out["quinone_units"] = d
+            elif d == elec:
+                out["electrons"] = d
+            else:
+                out[f"law{k}"] = d
+        return out
 
     def with_defaults(self, **overrides: float) -> "Network":
         """Copy with new parameter defaults (unknown names raise KeyError)."""

@@ -57,6 +57,7 @@ __all__ = [
     "fast_exchange_fwhm_hz",
     "kubo_anderson_fwhm_hz",
     "bloch_mcconnell_spectrum",
+    "bloch_mcconnell_lineshape",
     "dhaq_exchange_sites",
     "fwhm_from_spectrum",
     "epr_broadening",
@@ -68,7 +69,6 @@ __all__ = [
 
 HDO_TEMP_COEF_PPM_K = -0.0103  # ppm/K, Gottlieb 1997 (science.md §1.3, §3)
 
-Geometry = Literal["parallel", "perpendicular", "sphere"]
 
 
 # --- susceptibility and the water shift (science.md §1.3) --------------------
@@ -392,6 +392,10 @@ def bloch_mcconnell_spectrum(
     # FT of exp(A t): (iω - A)^-1 ; the factor 2 turns ∫dω = π Σp into ∫dν = Σp
     S = (w[None, :] / (1j * 2 * np.pi * f[:, None] - lam[None, :])).sum(axis=1)
     return 2.0 * S.real
+
+
+#: Name used in docs/architecture.md.
+bloch_mcconnell_lineshape = bloch_mcconnell_spectrum
 
 
 def dhaq_exchange_sites(

@@ -65,7 +65,7 @@ def plot_fit(result: Any, path: str | Path | None = None) -> Any:
     fig.suptitle(f"χ²_red = {result.redchi:.3g}", fontsize=10)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=80)
         plt.close(fig)
     return fig
 
@@ -88,7 +88,7 @@ def plot_profiles(result: Any, path: str | Path | None = None) -> Any:
         ax.set_title(result.interval_text(n), fontsize=8)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=80)
         plt.close(fig)
     return fig
 
@@ -106,6 +106,6 @@ def plot_water_shift_vs_soc(soc: Sequence[float], shifts: dict[str, Sequence[flo
     ax.legend(fontsize=7)
     fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=110)
+        fig.savefig(path, dpi=80)
         plt.close(fig)
     return fig

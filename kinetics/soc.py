@@ -113,6 +113,7 @@ def estimate_soc(
     delta_O_ppm: float | None = None,
     delta_H_ppm: float | None = None,
     delta_con_ppm: float = 0.0,
+    arom: tuple[float, float] | None = None,
     prev: SOCEstimate | float | None = None,
     prev_err: float = 0.02,
     current_sign: int | float | None = None,
@@ -142,6 +143,9 @@ def estimate_soc(
     avg_shift_ppm, avg_shift_err_ppm, delta_O_ppm, delta_H_ppm, delta_con_ppm : float, optional
         Fast exchange: BMS-corrected averaged aromatic shift (e.g. referenced to
         water) with the pure-form shifts and the radical's contact shift.
+    arom : (soc, soc_err), optional
+        An aromatic SOC estimate computed by the caller (used when neither
+        ``area_fraction`` nor ``avg_shift_ppm`` is given).
     prev : SOCEstimate or float, optional
         The previous estimate (continuity).
     prev_err : float
@@ -177,7 +181,8 @@ def estimate_soc(
         f_R = min(max(R / C_tot, 0.0), float(radical_fraction(0.5, K)))
 
     # 2. aromatic estimate (monotonic in SOC)
-    arom: tuple[float, float] | None = None
+    if arom is not None:
+        arom = (float(arom[0]), float(arom[1]))
     if area_fraction is not None and np.isfinite(area_fraction):
         arom = (soc_from_area_fraction(area_fraction, f_R), area_fraction_err * (1.0 - f_R))
     elif avg_shift_ppm is not None and np.isfinite(avg_shift_ppm):

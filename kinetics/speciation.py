@@ -96,7 +96,8 @@ def dimer_p(a: float, b: float, Kc: float, KD: float) -> float:
     return brentq(g, 0.0, hi, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=200)
 
 
-def speciate(soc: ArrayLike, C_tot: ArrayLike, Kc: ArrayLike, KD: ArrayLike = 0.0
+def speciate(soc: ArrayLike, C_tot: ArrayLike, Kc: ArrayLike | None = None, KD: ArrayLike = 0.0,
+             *, K: ArrayLike | None = None, K_D: ArrayLike | None = None
              ) -> tuple[ArrayLike, ArrayLike, ArrayLike, ArrayLike]:
     """Equilibrium concentrations ``(O, R, H, D)`` in mol/L (science.md §1.2, §1.2b).
 
@@ -110,12 +111,22 @@ def speciate(soc: ArrayLike, C_tot: ArrayLike, Kc: ArrayLike, KD: ArrayLike = 0.
         Comproportionation constant (dimensionless).
     KD : float or ndarray, optional
         Dimer constant [D]/([O][H]), 1/M.  0 (default) = no dimer: closed form.
+    K, K_D : optional
+        Aliases of ``Kc`` and ``KD`` (the spelling of docs/architecture.md).
 
     Returns
     -------
     O, R, H, D : float or ndarray
         mol/L; ``O + R + H + 2D = C_tot`` and ``R + 2H + 2D = 2 x C_tot``.
     """
+    if K is not None:
+        if Kc is not None:
+            raise TypeError("speciate: give Kc or K, not both")
+        Kc = K
+    if Kc is None:
+        raise TypeError("speciate: missing the comproportionation constant Kc")
+    if K_D is not None:
+        KD = K_D
     x, C, K, KD_ = np.broadcast_arrays(np.clip(np.asarray(soc, float), 0.0, 1.0),
                                        np.asarray(C_tot, float), np.asarray(Kc, float),
                                        np.asarray(KD, float))

@@ -6,7 +6,6 @@ import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 

@@ -110,3 +110,14 @@ def test_epr_only_and_combination():
     assert both.R_err_M < est.R_err_M
     with pytest.raises(ValueError):
         estimate_soc(C_tot=C, K=K)
+
+
+def test_precomputed_aromatic_estimate_decides():
+    x = 0.3
+    O, R, H, _ = speciate(x, C, K)
+    est = estimate_soc(C_tot=C, K=K, water_shift_ppm=water_shift_ppm(R), arom=(0.32, 0.03))
+    assert est.branch == "low"
+    # inverse-variance combination of the candidate (σ_c) and the aromatic value
+    w1, w2 = 1 / est.candidate_err**2, 1 / 0.03**2
+    assert est.soc == pytest.approx((w1 * x + w2 * 0.32) / (w1 + w2), abs=1e-9)
+    assert est.soc_err == pytest.approx((w1 + w2) ** -0.5, rel=1e-9)

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.completion import Acquisition, discover, fingerprint
+from ingest.completion import discover, fingerprint
 from ingest.store import Store, StoreError, write_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -86,10 +86,12 @@ def test_skip_log(tmp_path: Path) -> None:
 
 def test_seen_signature(tmp_path: Path) -> None:
     st = Store(tmp_path)
-    st.append([_row(0)], "/e/1", "fp", [{"path": "/e/1/fid", "size": 4096, "mtime": 1700000000.123456, "sha256": "h"}])
-    assert st.seen_signature("/e/1", [("fid", 4096, 1700000000.123456)])
-    assert not st.seen_signature("/e/1", [("fid", 4097, 1700000000.123456)])
-    assert not st.seen_signature("/e/2", [("fid", 4096, 1700000000.123456)])
+    ns = 1_700_000_000_123_456_789
+    st.append([_row(0)], "/e/1", "fp", [{"path": "/e/1/fid", "size": 4096, "mtime": ns / 1e9, "mtime_ns": ns, "sha256": "h"}])
+    assert st.seen_signature("/e/1", [("fid", 4096, ns)])
+    assert not st.seen_signature("/e/1", [("fid", 4096, ns + 1)])  # touched: exact ns compare
+    assert not st.seen_signature("/e/1", [("fid", 4097, ns)])
+    assert not st.seen_signature("/e/2", [("fid", 4096, ns)])
 
 
 @pytest.mark.parametrize("suffix", [".parquet", ".csv"])

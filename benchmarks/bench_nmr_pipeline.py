@@ -1,0 +1,128 @@
+"""Benchmark: time per NMR spectrum for read + process + fit (ingest pipeline).
+
+Writes a synthetic 64k-point 1H FID (HDO + three aromatic lines + the default
+config's other windows, digital-filter group delay 67.98 points) with the
+package's Bruker writer into a temporary expno, then reports the median of N
+repeats for:
+
+* floor: reading the ``fid`` bytes + one complex FFT of the same size (what
+  any pipeline must pay on this machine);
+* read: :func:`ingest.bruker.read_bruker`;
+* process (phase reused) and process with autophase;
+* fit: every configured peak of the default observables config;
+* steady state: read + process + fit through an :class:`Extractor` whose phase
+  is already set (the live-watcher case);
+* first spectrum: a fresh Extractor (includes the automatic phasing);
+* reference: nmrglue's ``autops(fn='acme')`` on the same spectrum (one run).
+
+Run:  PYTHONPATH=. python benchmarks/bench_nmr_pipeline.py [--repeats 15] [--no-nmrglue]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+
+def _median_time(fn, repeats: int) -> tuple[float, float]:
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts), min(ts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeats", type=int, default=15)
+    ap.add_argument("--td", type=int, default=65536, help="complex points of the FID")
+    ap.add_argument("--no-nmrglue", action="store_true", help="skip the nmrglue autops reference")
+    args = ap.parse_args()
+
+    from ingest import nmr_process as npc
+    from ingest.bruker import read_bruker
+    from ingest.nmr_writers import write_bruker_1d
+    from ingest.observables import Extractor, ObservablesConfig, process_for_config, _peak_fit
+
+    sf, sw, car, td, gd = 400.13e6, 8012.8, 4.7, args.td, 67.98
+    lines = [(4.79, 10.0, 1.0), (7.48, 1.0, 3.0), (7.00, 1.0, 3.0), (7.72, 1.0, 3.0), (3.34, 0.2, 1.0)]
+    fid = npc.simulate_fid(lines, td=td, sw_hz=sw, sfo1_hz=sf, carrier_ppm=car, phase_deg=-40.0,
+                           group_delay=gd, noise_sd=2e-3, seed=0)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    cfg = ObservablesConfig.default()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = write_bruker_1d(Path(tmp) / "1", fid, sfo1_hz=sf, sw_hz=sw, carrier_ppm=car, start=t0,
+                                 end=t0 + timedelta(minutes=1), group_delay=gd)
+        fid_path = folder / "fid"
+        n_fft = 2 * td
+
+        def floor() -> None:
+            w = np.frombuffer(fid_path.read_bytes(), dtype="<i4").astype(np.float64)
+            z = w[0::2] + 1j * w[1::2]
+            np.fft.fft(z, n_fft)
+
+        spec = read_bruker(folder)
+        warm = Extractor(cfg)
+        warm(spec)  # imports (lmfit) and phase
+        phase = warm.phase
+        proc = process_for_config(spec, cfg, phase)
+        noise = npc.noise_sigma(proc.real)
+
+        def fit_all() -> None:
+            for p in cfg.nmr.peaks:
+                _peak_fit(p, proc, cfg.nmr.snr_min, noise)
+
+        def steady() -> None:
+            Extractor(cfg, phase=phase)(read_bruker(folder))
+
+        def first() -> None:
+            Extractor(cfg)(read_bruker(folder))
+
+        rows = [
+            ("floor: read bytes + 1 FFT", floor),
+            ("read_bruker", lambda: read_bruker(folder)),
+            ("process_fid, phase reused", lambda: process_for_config(spec, cfg, phase)),
+            ("process_fid + autophase", lambda: process_for_config(spec, cfg, None)),
+            (f"fit {len(cfg.nmr.peaks)} configured peaks", fit_all),
+            ("read + process + fit (phase reused)", steady),
+            ("first spectrum (incl. autophase)", first),
+        ]
+        print(f"NMR pipeline benchmark: TD = {td} complex points, FFT size {n_fft}, "
+              f"{args.repeats} repeats, median (min) per spectrum")
+        print(f"{'step':42s} {'median ms':>10s} {'min ms':>9s}")
+        print("-" * 63)
+        results = {}
+        for name, fn in rows:
+            med, mn = _median_time(fn, args.repeats)
+            results[name] = med
+            print(f"{name:42s} {med * 1e3:10.1f} {mn * 1e3:9.1f}")
+        ratio = results["read + process + fit (phase reused)"] / results["floor: read bytes + 1 FFT"]
+        print("-" * 63)
+        print(f"steady state / floor = {ratio:.1f}x;  spectra per second (steady) = "
+              f"{1.0 / results['read + process + fit (phase reused)']:.1f}")
+        row = warm(spec)
+        print(f"check: hdo_shift_ppm = {row['hdo_shift_ppm']:.5f} (truth 4.79000), phase = "
+              f"({phase[0]:.2f}, {phase[1]:.2f}) deg (truth (40, 0))")
+        if not args.no_nmrglue:
+            import nmrglue as ng
+
+            s = proc.real + 1j * proc.imag
+            t = time.perf_counter()
+            ng.proc_autophase.autops(s, "acme", disp=False)
+            dt = time.perf_counter() - t
+            t = time.perf_counter()
+            npc.autophase(s)
+            dt2 = time.perf_counter() - t
+            print(f"autophase on {s.size} points: nmrglue autops(acme) {dt * 1e3:.0f} ms (1 run), "
+                  f"ingest.nmr_process.autophase {dt2 * 1e3:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()

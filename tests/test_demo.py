@@ -1,0 +1,66 @@
+"""``flowcell demo`` end to end (in-process, fixed seed, --quick settings, same code path).
+
+Asserts the issue's two promises: the live SOC tracks the simulator's true SOC within
+0.02 (absolute) after the first minutes, and the fit recovers the true K_c, k_dec and
+J_e inside their 95 % profile-likelihood intervals.  Runs the real simulator thread,
+the watchdog watcher, the store, LiveSOC and kinetics.fit (about a minute).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("kinetics.fit")
+pytest.importorskip("ingest.watch")
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    from flowcell.demo import run_demo
+    out = tmp_path_factory.mktemp("demo")
+    return run_demo(out, quick=True, seed=0, live=False, plot=True)
+
+
+@pytest.mark.slow
+def test_every_spectrum_reaches_the_store(demo):
+    assert demo.n_rows == len(demo.truth.spectra)
+    assert not [m for m in demo.messages if "store" in m or "watcher" in m]
+
+
+@pytest.mark.slow
+def test_live_soc_tracks_truth_within_2_percent(demo):
+    from flowcell.demo import LIVE_TOL
+    late = demo.live[demo.live.t_s >= 900.0]
+    assert len(late) > 30
+    err = (late.soc - late.true_soc).abs()
+    assert err.max() <= LIVE_TOL, f"max |live - true| = {err.max():.4f}"
+    # and the filter's own uncertainty is honest: |error| < 4 sd for (almost) all rows
+    assert np.mean(err <= 4 * late.soc_sd + 0.002) > 0.9
+
+
+@pytest.mark.slow
+def test_fit_recovers_K_and_rate_constants_within_intervals(demo):
+    from flowcell.demo import DEMO_TRUTH
+    tab = demo.fit.table().set_index("parameter")
+    for name, true in DEMO_TRUTH.items():
+        lo, hi = tab.loc[name, "ci95_lo"], tab.loc[name, "ci95_hi"]
+        assert np.isfinite(lo) and np.isfinite(hi), f"{name}: unbounded interval"
+        assert lo <= true <= hi, f"{name}: true {true:g} outside [{lo:g}, {hi:g}]"
+        # intervals not absurdly wide: within a factor 1.5 of the truth
+        assert hi / lo < 1.5, f"{name}: interval [{lo:g}, {hi:g}] too wide"
+    assert demo.fit.result.success
+
+
+@pytest.mark.slow
+def test_demo_ok_and_report_written(demo):
+    assert demo.ok, demo.messages
+    out = demo.out_dir
+    for f in ("report.md", "fit.json", "soc.png", "observables.png", "live_soc.png", "live_soc.csv"):
+        assert (out / f).exists(), f
+    fit = json.loads((out / "fit.json").read_text())
+    names = {r["parameter"] for r in fit["parameters"]}
+    assert {"Kc", "k_dec", "J_e"} <= names
+    assert "Kc" in (out / "report.md").read_text()

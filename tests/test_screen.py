@@ -1,0 +1,278 @@
+"""Electrolyte screening (flowcell.screen, flowcell.screen_report).
+
+Known truths used here:
+* three simulated experiments (flowcell.simulate, real Bruker + BES3T files) with true
+  Kc = 0.05 / 0.1 / 0.2 and k_dec = 2e-6 / 6e-6 / 1.5e-5 1/s: the table must rank them
+  in that order, and the true values must lie inside the 95 % profile intervals;
+* the serial, process-pool and Dask paths must give identical tables
+  (``pandas.testing.assert_frame_equal`` with no tolerance);
+* capacity fade vs the closed form for Kc -> 0, J_e = 0 (science.md §2.3):
+  fade = 100 soc/2 (1 - exp(-2 k_dec t));
+* Arrhenius fit of exact ln k = ln A - Ea/(R T) data recovers Ea to 1e-9 relative.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pandas.testing import assert_frame_equal
+
+from flowcell import screen as scr
+from flowcell.screen_report import R_GAS, arrhenius, comparison_table, plot_arrhenius
+
+TRUE = {"a": {"Kc": 0.05, "k_dec": 2e-6}, "b": {"Kc": 0.1, "k_dec": 6e-6}, "c": {"Kc": 0.2, "k_dec": 1.5e-5}}
+FREE = ("Kc", "k_dec")  # J_e stays at its (true) default: keeps the test inside its time budget
+
+
+@pytest.fixture(scope="module")
+def experiments(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("screen") / "experiments"
+    scr.simulate_screen(root, [{"name": k, "params": v} for k, v in TRUE.items()], hours=1.5, interval_s=300)
+    return root
+
+
+@pytest.fixture(scope="module")
+def serial(experiments, tmp_path_factory) -> scr.ScreenResult:
+    """Reference path: serial, no profile intervals (fast)."""
+    return scr.screen(experiments, tmp_path_factory.mktemp("out_serial"), executor="serial", free=FREE,
+                      conf_interval=False)
+
+
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("distributed")
+    import logging
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                       dashboard_address=None, silence_logs=logging.ERROR)
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+# ----------------------------------------------------------------------------- executors
+def flaky(counter_dir: str, name: str, fail_times: int) -> str:
+    """Fails the first ``fail_times`` calls for ``name`` (counted in files: works across processes)."""
+    p = Path(counter_dir) / f"{name}.count"
+    n = int(p.read_text()) + 1 if p.exists() else 1
+    p.write_text(str(n))
+    if n <= fail_times:
+        raise RuntimeError(f"{name}: planned failure {n}")
+    return f"{name} ok after {n}"
+
+
+@pytest.mark.parametrize("kind", ["serial", "local", "dask"])
+def test_retry_and_failure_report(kind, tmp_path, dask_client):
+    """A task failing once is retried and succeeds; one failing always is reported; others kept."""
+    ex = scr.DaskExecutor(client=dask_client) if kind == "dask" else scr.make_executor(kind, workers=2)
+    tasks = [scr.Task("t-ok", flaky, (str(tmp_path), "ok", 0), "e1", "test"),
+             scr.Task("t-once", flaky, (str(tmp_path), "once", 1), "e2", "test"),
+             scr.Task("t-bad", flaky, (str(tmp_path), "bad", 99), "e3", "test")]
+    with ex:
+        out = scr.run_tasks(ex, tasks, retries=2)
+    assert [o.ok for o in out] == [True, True, False]
+    assert [o.attempts for o in out] == [1, 2, 3]
+    assert out[1].value == "once ok after 2"
+    assert "planned failure 3" in out[2].error and "RuntimeError" in out[2].traceback
+    assert (tmp_path / "ok.count").read_text() == "1"  # a success is not rerun
+
+
+def test_package_started_process_cluster(experiments):
+    """``executor='dask'`` without an address starts (and closes) its own LocalCluster of worker
+    processes; a reprocessing task gives the same rows there as in this process."""
+    pytest.importorskip("distributed")
+    cfg = str(experiments / "a" / "experiment.toml")
+    first = str(sorted((experiments / "a" / "nmr").iterdir())[0])
+    phase = scr.phase_task(cfg, first)
+    assert phase is not None
+    tasks = [scr.Task("phase", scr.phase_task, (cfg, first)),
+             scr.Task("chunk", scr.reprocess_chunk, (cfg, [first], phase))]
+    with scr.make_executor("dask", workers=1) as ex:
+        out = scr.run_tasks(ex, tasks, retries=0)
+        assert ex._cluster is not None and ex.processes
+    assert ex._cluster is None  # closed on exit
+    assert [o.ok for o in out] == [True, True], [o.error for o in out]
+    assert out[0].value == phase
+    local_table, _ = scr.reprocess_chunk(cfg, [first], phase)
+    assert_frame_equal(out[1].value[0], local_table)
+
+
+def test_make_executor_names():
+    assert isinstance(scr.make_executor("serial"), scr.SerialExecutor)
+    assert scr.make_executor("local").workers == os.cpu_count()
+    assert isinstance(scr.make_executor("local", scheduler_address="tcp://x:1"), scr.DaskExecutor)
+    with pytest.raises(ValueError, match="unknown executor"):
+        scr.make_executor("gpu")
+
+
+# ----------------------------------------------------------------------------- physics pieces
+def test_capacity_fade_closed_form():
+    """Kc -> 0 (no radical), J_e = 0: fade = 100 soc/2 (1 - exp(-2 k t)) per day (two H per event)."""
+    model = scr._model("dhaq")
+    k, soc = 2e-6, 0.5
+    p = dict(model.defaults, Kc=1e-9, k_dec=k, J_e=0.0)
+    got = scr.capacity_fade_per_day(model, p, C_tot_M=0.1, volume_L=0.01, soc=soc, days=1.0)
+    want = 100 * soc / 2 * (1 - math.exp(-2 * k * 86400))
+    assert got == pytest.approx(want, rel=1e-4)
+    # DBEAQ-like placeholder: ~0.01 %/day (science.md §3, K18) within a factor 1.5
+    p2 = dict(model.defaults, k_dec=2.3e-9, J_e=0.0)
+    assert 0.006 < scr.capacity_fade_per_day(model, p2, C_tot_M=0.1, volume_L=0.01) < 0.015
+
+
+def test_arrhenius_recovers_ea(tmp_path):
+    T = np.array([288.15, 298.15, 308.15, 318.15])
+    Ea, lnA = 65e3, 12.0
+    k = np.exp(lnA - Ea / (R_GAS * T))
+    tab = pd.DataFrame({"experiment": list("abcd"), "temperature_K": T, "k_dec": k,
+                        "k_dec_lo": k * 0.9, "k_dec_hi": k / 0.9, "k_dec_err": k * 0.05})
+    f = arrhenius(tab, "k_dec")
+    assert f is not None and f.n == 4
+    assert f.Ea_J_mol == pytest.approx(Ea, rel=1e-9)
+    assert f.lnA == pytest.approx(lnA, rel=1e-9)
+    path, fits = plot_arrhenius(tab, tmp_path / "arr.png", params=("k_dec",))
+    assert path.exists() and fits[0].Ea_J_mol == pytest.approx(Ea, rel=1e-9)
+    assert arrhenius(tab.assign(temperature_K=298.15), "k_dec") is None  # one temperature: no fit
+
+
+def test_comparison_table_ranks_and_flags():
+    meta = pd.DataFrame({"experiment": ["y", "x"], "status": ["ok", "ok"]})
+    long = pd.DataFrame([
+        {"experiment": "x", "parameter": "k_dec", "value": 3.0, "stderr": 0.1, "ci95_lo": 2.0, "ci95_hi": 4.0,
+         "truth": 2.5, "truth_inside": True, "flags": ""},
+        {"experiment": "y", "parameter": "k_dec", "value": 1.0, "stderr": 0.1, "ci95_lo": 0.5, "ci95_hi": 1.5,
+         "truth": 2.0, "truth_inside": False, "flags": "at bound"},
+        {"experiment": "x", "parameter": "hdo_ref_ppm", "value": 4.79, "stderr": 0.1, "ci95_lo": 4.7,
+         "ci95_hi": 4.8, "truth": np.nan, "truth_inside": None, "flags": ""}])
+    t = comparison_table(meta, long)
+    assert list(t["experiment"]) == ["x", "y"]
+    assert list(t["rank_k_dec"]) == [2, 1]
+    assert list(t["k_dec_inside"]) == [True, False]
+    assert list(t["k_dec_flags"]) == ["", "at bound"]
+    assert "hdo_ref_ppm" not in t  # nuisance parameter: long table only
+
+
+# ----------------------------------------------------------------------------- the screen
+def test_serial_screen_table(serial):
+    t = serial.table
+    assert list(t["experiment"]) == ["a", "b", "c"]
+    assert (t["status"] == "ok").all() and not serial.failures
+    assert (t["n_spectra"] == 36).all()  # 18 NMR + 18 EPR in 1.5 h at 300 s
+    # ranking: Kc and k_dec increase a < b < c; so does the capacity fade
+    for p in ("Kc", "k_dec", "fade_pct_per_day"):
+        assert list(t[f"rank_{p}"]) == [1, 2, 3], p
+    for name, truth in TRUE.items():
+        row = t.set_index("experiment").loc[name]
+        assert row["Kc"] == pytest.approx(truth["Kc"], rel=0.02)
+        assert row["k_dec"] == pytest.approx(truth["k_dec"], rel=0.08)
+    assert (serial.out_dir / "screen_report.md").exists() and (serial.out_dir / "parameters.png").exists()
+    assert serial.recomputed["reprocess"] == ["a", "b", "c"] and serial.recomputed["fit"] == ["a", "b", "c"]
+
+
+def test_dask_matches_serial(experiments, serial, dask_client, tmp_path):
+    """Same screen on a local Dask cluster (2 workers): identical table, bit for bit."""
+    res = scr.screen(experiments, tmp_path, executor=scr.DaskExecutor(client=dask_client), free=FREE,
+                     conf_interval=False, chunk_size=7)  # other chunking, same rows
+    assert res.executor == "dask" and not res.failures
+    assert_frame_equal(res.table, serial.table)
+    assert_frame_equal(res.long, serial.long)
+    a = pd.read_parquet(serial.out_dir / "cache" / "b" / "table.parquet")
+    b = pd.read_parquet(tmp_path / "cache" / "b" / "table.parquet")
+    assert_frame_equal(a, b)
+
+
+def test_cache_redoes_only_what_changed(experiments, serial, tmp_path):
+    exp = tmp_path / "experiments"
+    shutil.copytree(experiments, exp)  # copy2 keeps mtime_ns: same fingerprints
+    shutil.copytree(serial.out_dir / "cache", tmp_path / "out" / "cache")
+    t0 = time.perf_counter()
+    again = scr.screen(exp, tmp_path / "out", executor="serial", free=FREE, conf_interval=False, report=False)
+    assert time.perf_counter() - t0 < 15
+    assert again.recomputed == {"reprocess": [], "fit": [], "group": []}
+    assert_frame_equal(again.table, serial.table)
+    # touch one raw file of experiment b: only b is reprocessed and refitted
+    fid = sorted((exp / "b" / "nmr").glob("*/fid"))[3]
+    st = fid.stat()
+    os.utime(fid, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    res = scr.screen(exp, tmp_path / "out", executor="serial", free=FREE, conf_interval=False, report=False)
+    assert res.recomputed == {"reprocess": ["b"], "fit": ["b"], "group": []}
+    assert_frame_equal(res.table, serial.table)  # same bytes, same numbers
+    # a new fit option refits everything but reprocesses nothing
+    res2 = scr.screen(exp, tmp_path / "out", executor="serial", free=("k_dec",), conf_interval=False,
+                      report=False)
+    assert res2.recomputed["reprocess"] == [] and res2.recomputed["fit"] == ["a", "b", "c"]
+
+
+def test_failed_experiment_is_reported_not_fatal(experiments, serial, tmp_path):
+    broken = tmp_path / "broken"
+    shutil.copytree(experiments / "a", broken)
+    (broken / "potentiostat.csv").unlink()
+    shutil.copytree(serial.out_dir / "cache", tmp_path / "out" / "cache")
+    res = scr.screen([experiments, broken], tmp_path / "out", executor="serial", free=FREE,
+                     conf_interval=False, retries=1)
+    st = res.table.set_index("experiment")["status"]
+    assert st["broken"] == "failed (fit)"
+    assert (st.drop("broken") == "ok").all()
+    (f,) = res.failures
+    assert f.experiment == "broken" and f.stage == "fit" and f.attempts == 2
+    assert "potentiostat" in f.error
+    assert_frame_equal(res.table[res.table["experiment"] != "broken"].reset_index(drop=True)[serial.table.columns],
+                       serial.table[serial.table.columns].assign(group=""), check_dtype=False)
+    assert json.loads((tmp_path / "out" / "screen_failures.json").read_text())[0]["stage"] == "fit"
+    assert "FAILED" in res.summary() and "Failures" in res.report.read_text()
+
+
+def test_cli_screen(experiments, serial, tmp_path, capsys):
+    shutil.copytree(serial.out_dir / "cache", tmp_path / "cache")
+    ap = argparse.ArgumentParser()
+    scr.add_screen_subcommand(ap.add_subparsers(dest="cmd"))
+    args = ap.parse_args(["screen", str(experiments), "-o", str(tmp_path), "--executor", "serial",
+                          "--free", "Kc,k_dec", "--no-ci"])
+    assert args.func is scr.run_screen
+    assert args.func(args) == 0
+    out = capsys.readouterr().out
+    assert "recomputed 0" in out and "k_dec" in out
+    assert scr.main([str(tmp_path / "nowhere"), "-o", str(tmp_path)]) == 3  # no such folder
+    (tmp_path / "empty").mkdir()
+    assert scr.main([str(tmp_path / "empty"), "-o", str(tmp_path)]) == 3  # no experiment.toml
+    assert scr.main([str(experiments), "-o", str(tmp_path), "--free", "Kc,nonsense", "--no-ci"]) == 2
+
+
+@pytest.mark.slow
+def test_local_screen_with_intervals(experiments, serial, tmp_path):
+    """Process pool (2 workers), profile intervals: ranks right, truths inside, same best fit as serial."""
+    res = scr.screen(experiments, tmp_path, executor="local", workers=2, free=FREE, conf_interval=True)
+    t = res.table.set_index("experiment")
+    inside = [bool(t.loc[n, f"{p}_inside"]) for n in TRUE for p in ("Kc", "k_dec", "fade_pct_per_day")]
+    print(f"true values inside their 95 % interval: {sum(inside)} of {len(inside)}")
+    assert all(inside), t[[c for c in t.columns if c.endswith(("_lo", "_hi", "_true"))]]
+    for p in ("Kc", "k_dec"):
+        assert list(res.table[f"rank_{p}"]) == [1, 2, 3]
+        np.testing.assert_array_equal(res.table[p].to_numpy(), serial.table[p].to_numpy())
+        assert (res.table[f"{p}_lo"] < res.table[p]).all() and (res.table[p] < res.table[f"{p}_hi"]).all()
+
+
+@pytest.mark.slow
+def test_group_fit_shares_kc(experiments, serial, tmp_path):
+    """Global fit of b and c with one shared Kc (deliberately wrong grouping: truths 0.1 and 0.2 differ),
+    and of a alone (skipped: a group needs two members); per-experiment k_dec stay near the truth."""
+    shutil.copytree(serial.out_dir / "cache", tmp_path / "cache")
+    res = scr.screen(experiments, tmp_path, executor="serial", free=FREE, conf_interval=False,
+                     group_by={"bc": ["b", "c"], "a": ["a"]}, shared=("Kc",))
+    assert res.recomputed["group"] == ["bc"]
+    g = res.groups
+    assert set(g["group"]) == {"bc"}
+    kc = g[(g["parameter"] == "Kc")]
+    assert len(kc) == 1 and kc["experiment"].iloc[0] == ""
+    assert 0.1 < kc["value"].iloc[0] < 0.2
+    kd = g[g["parameter"] == "k_dec"].set_index("experiment")["value"]
+    assert kd["b"] < kd["c"]
+    assert kd["c"] == pytest.approx(TRUE["c"]["k_dec"], rel=0.2)
