@@ -790,9 +790,12 @@ class DaskExecutor:
             if self.scheduler_address:
                 self._client = Client(self.scheduler_address)
             else:
-                self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
-                                             processes=self.processes, dashboard_address=None,
-                                             silence_logs=logging.ERROR)
+                import warnings
+                with warnings.catch_warnings():  # "port 8787 in use": another cluster runs, harmless
+                    warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
+                    self._cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1,
+                                                 processes=self.processes, dashboard_address=None,
+                                                 silence_logs=logging.ERROR)
                 self._client = Client(self._cluster)
         return self._client
 

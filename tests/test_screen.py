@@ -51,8 +51,11 @@ def serial(experiments, tmp_path_factory) -> scr.ScreenResult:
 def dask_client():
     distributed = pytest.importorskip("distributed")
     import logging
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
-                                       dashboard_address=None, silence_logs=logging.ERROR)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Port \d+ is already in use")
+        cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=False,
+                                           dashboard_address=None, silence_logs=logging.ERROR)
     client = distributed.Client(cluster)
     yield client
     client.close()
