@@ -1,6 +1,7 @@
 """The ``flowcell`` command line.
 
-Subcommands: ``demo``, ``simulate``, ``watch``, ``fit``, ``ingest``.  Run
+Subcommands: ``demo``, ``simulate``, ``watch``, ``fit``, ``ingest`` (and ``screen``,
+registered by :mod:`flowcell.screen`).  Run
 ``flowcell <command> --help`` for each.  ``python -m flowcell`` is the same.
 
 Exit codes (documented in ``--help``):
@@ -41,6 +42,7 @@ examples:
   flowcell watch sim/experiment.toml    # live SOC table; Ctrl-C stops cleanly
   flowcell fit sim/store --config sim/experiment.toml
   flowcell ingest sim/nmr -o nmr.parquet
+  flowcell screen EXPERIMENTS/ --out screen/
 
 """ + _EXIT_TEXT
 
@@ -181,6 +183,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for add in (_add_demo, _add_simulate, _add_watch, _add_fit, _add_ingest):
         add(sub)
+    try:  # `flowcell screen` lives with the screening code (flowcell.screen)
+        from .screen import add_screen_subcommand
+    except ImportError:  # pragma: no cover - screening is optional
+        pass
+    else:
+        add_screen_subcommand(sub)
     return p
 
 
@@ -300,7 +308,16 @@ def _cmd_watch(a: argparse.Namespace) -> int:
     w = Watcher(ins.nmr_dir, ins.epr_dir, store, observables_config(cfg), on_row=on_row,
                 polling=True if a.polling else None, nmr_clock_offset_s=ins.nmr_clock_offset_s,
                 epr_clock_offset_s=ins.epr_clock_offset_s)
-    print(f"watching {ins.nmr_dir} and {ins.epr_dir} -> store {store_dir} (Ctrl-C to stop)")
+    print(f"watching {ins.nmr_dir} and {ins.epr_dir} -> store {store_dir} (Ctrl-C to stop)", flush=True)
+    import signal
+
+    def _term(signum, frame):  # SIGTERM (service managers) stops as cleanly as Ctrl-C
+        raise KeyboardInterrupt
+
+    try:
+        old_term = signal.signal(signal.SIGTERM, _term)
+    except ValueError:  # not the main thread
+        old_term = None
     try:
         if a.idle_exit is None:
             w.run(a.duration)
@@ -321,6 +338,8 @@ def _cmd_watch(a: argparse.Namespace) -> int:
     finally:
         w.stop()
         store.close()
+        if old_term is not None:
+            signal.signal(signal.SIGTERM, old_term)
     print(f"{len(Store(store_dir))} rows in {store_dir}")
     return EXIT_OK
 

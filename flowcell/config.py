@@ -282,7 +282,7 @@ def _known_params() -> set[str]:
         from kinetics.library import DEFAULTS  # type: ignore
 
         names.update(str(k) for k in DEFAULTS)
-    except Exception:  # noqa: BLE001 - optional colleague module
+    except Exception:  # noqa: BLE001 - kinetics is optional for validation
         pass
     return names
 

@@ -437,6 +437,13 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
                               + ["True parameters are ASSUMED placeholders (science.md §2.6), "
                                  "chosen to be identifiable in a few hours."])
         truth.save(out_dir / "truth")
+        # keep what a later `flowcell fit OUT/store` needs: the potentiostat log and the config
+        try:
+            shutil.copy2(raw / "potentiostat.csv", out_dir / "potentiostat.csv")
+            ins = replace(cfg_sim.instruments, potentiostat=(out_dir / "potentiostat.csv").resolve())
+            replace(cfg_sim, instruments=ins).write_toml(out_dir / "experiment.toml")
+        except Exception as exc:  # not essential
+            messages.append(f"could not save experiment.toml for a later fit: {exc}")
         if len(live_df):
             live_df.to_csv(out_dir / "live_soc.csv", index=False)
         say(f"\nreport: {report}")

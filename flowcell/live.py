@@ -36,8 +36,7 @@ corrected by the shift predicted at the (coulomb-counted) prior SOC, which
 should then be reliable (start near SOC 0 with a known state).
 
 Observation models come from ``kinetics.observe.water_shift_ppm`` and
-``kinetics.speciation.radical_fraction`` when those exist; local closed forms
-(the same equations) stand in otherwise.
+``kinetics.speciation.radical_fraction`` (science.md §1.2, §1.3).
 """
 
 from __future__ import annotations
@@ -52,49 +51,13 @@ from typing import Any, Callable, Mapping, TextIO
 
 import numpy as np
 
+from kinetics.observe import water_shift_ppm
+from kinetics.speciation import radical_fraction
+
 from .config import ExperimentConfig
 from .transit import FARADAY, delta_soc_per_pass
 
 __all__ = ["SOCState", "LiveSOC", "TerminalTable", "LivePlot", "format_state"]
-
-# --------------------------------------------------------------------------- observation models
-
-_MU0 = 1.25663706212e-6  # T m / A
-_NA = 6.02214076e23
-_MUB = 9.2740100783e-24
-_KB = 1.380649e-23
-
-
-def _local_radical_fraction(x, K):
-    """f_R(x; K), science.md §1.2 (stable root)."""
-    x = np.asarray(x, float)
-    u = x * (1.0 - x)
-    return 2.0 * K * u / (K / 2.0 + np.sqrt(K * K / 4.0 + K * (4.0 - K) * u))
-
-
-def _local_water_shift_ppm(R_M, *, g=2.0046, T=298.15, geometry="parallel", xi=None):
-    """BMS water shift, science.md §1.3: xi chi_M c, c in mol/m^3, result in ppm."""
-    if xi is None:
-        xi = {"parallel": 1.0 / 3.0, "perpendicular": -1.0 / 6.0}[geometry]
-    chi = _MU0 * _NA * g * g * 0.75 * _MUB ** 2 / (3.0 * _KB * T)
-    return xi * chi * np.asarray(R_M, float) * 1e3 * 1e6
-
-
-def _observation_functions() -> tuple[Callable, Callable, str]:
-    try:
-        from kinetics.speciation import radical_fraction  # type: ignore
-    except Exception:  # noqa: BLE001 - colleague module may not exist yet
-        radical_fraction, src_r = _local_radical_fraction, "local"
-    else:
-        src_r = "kinetics"
-    try:
-        from kinetics.observe import water_shift_ppm  # type: ignore
-    except Exception:  # noqa: BLE001
-        water_shift_ppm, src_w = _local_water_shift_ppm, "local"
-    else:
-        src_w = "kinetics"
-    return radical_fraction, water_shift_ppm, f"radical_fraction={src_r}, water_shift_ppm={src_w}"
-
 
 # --------------------------------------------------------------------------- state record
 
@@ -242,14 +205,8 @@ class LiveSOC:
         self.sign = cfg.instruments.current_sign
         lv = cfg.live
         self.live = lv
-        self._radical_fraction, water_shift_ppm, self.model_source = _observation_functions()
-        import inspect
-
-        try:
-            tname = "T_K" if "T_K" in inspect.signature(water_shift_ppm).parameters else "T"
-        except (TypeError, ValueError):
-            tname = "T"
-        kw = {"g": self.g, tname: self.T, "geometry": self.geometry}
+        self._radical_fraction = radical_fraction
+        kw = {"g": self.g, "T_K": self.T, "geometry": self.geometry}
         if self.xi is not None:
             kw["xi"] = float(self.xi)
         # the BMS shift is linear in [R]: evaluate its slope once (ppm per mol/L)

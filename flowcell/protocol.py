@@ -35,10 +35,9 @@ The same steps can be given in TOML as ``[[step]]`` tables with keys ``kind``
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 from scipy.optimize import brentq

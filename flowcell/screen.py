@@ -41,7 +41,10 @@ Decisions where the issue was silent (ASSUMED, documented here): fingerprints us
 as changed); the capacity fade is the % of active quinone lost in ``fade_days`` (1) day
 of rest from SOC ``fade_soc`` (0.5) with the fitted parameters, its interval from the
 corners of the k_dec / J_e 95 % intervals (science.md §2.1 Dec-ch, §2.4; §3 gives
-4.3 %/day for DHAQ, 0.01 %/day for DBEAQ as references).
+4.3 %/day for DHAQ, 0.01 %/day for DBEAQ as references); a global (group) fit reuses each
+member's rescaled sigmas and best values from its own fit, and members at another
+temperature get the BMS factor scaled by T_ref/T (:func:`fit_group`); a group needs at
+least two fitted members.
 """
 
 from __future__ import annotations
@@ -93,7 +96,7 @@ __all__ = [
 ]
 
 #: Bump when the cached content changes meaning (invalidates every cache).
-CACHE_SCHEMA = 1
+CACHE_SCHEMA = 2
 #: Default free parameters of a per-experiment fit (same as ``flowcell fit``).
 DEFAULT_FREE: tuple[str, ...] = ("Kc", "k_dec", "J_e")
 SECONDS_PER_DAY = 86400.0
@@ -524,20 +527,34 @@ def fit_experiment(config_path: str, table_path: str, options: Mapping[str, Any]
         report = ""
     return {"rows": rows, "fade": fade, "redchi": float(r.redchi), "chi2": float(r.chi2),
             "ndata": int(r.ndata), "success": bool(r.success), "report": report,
+            "sigma": {k: float(np.mean(v)) for k, v in outcome.fit_data.sigma.items()},
+            "start": {k: float(v) for k, v in r.values.items()},
             "notes": list(outcome.fit_data.notes), "n_rows": int(len(table))}
 
 
-def fit_group(members: Sequence[tuple[str, str, str]], options: Mapping[str, Any]) -> dict[str, Any]:
+def fit_group(members: Sequence[tuple[str, str, str] | tuple[str, str, str, Mapping[str, Any]]],
+              options: Mapping[str, Any]) -> dict[str, Any]:
     """Global fit of a group of experiments with shared parameters.
 
     A thin adapter over :func:`flowcell.report.prepare_fit_data` and
     :func:`kinetics.fit.fit` that builds one ``kinetics.fit.Experiment`` per member
     exactly as :func:`flowcell.report.fit_table` does for one (the lead may fold it
-    into ``fit_table``).  ``hdo_ref_ppm`` is always per experiment.
+    into ``fit_table``).  ``hdo_ref_ppm`` is always per experiment.  ``fit_table`` rescales
+    each observable's sigma to the residual scatter of a first fit; the group fit reuses
+    the sigmas (and best values, as starting points) of the members' own fits when given,
+    so its chi2 is on the same scale.
+
+    ``kinetics.fit.fit`` takes one ``ObservationModel`` (its ``T_K`` and geometry) for
+    all experiments.  Members at another temperature or geometry get their own BMS factor
+    ``xi = bms_factor(geometry) T_ref / T`` as a fixed parameter: the Curie
+    susceptibility is proportional to 1/T (science.md §1.3), so the water shift
+    ``xi chi(T_ref) [R]`` is then exactly that at their own temperature (the slow-exchange
+    observation model that ``fit_table`` uses has no other temperature dependence).
 
     Parameters
     ----------
-    members : list of (experiment id, config path, table path)
+    members : list of (experiment id, config path, table path[, member fit dict])
+        The optional dict is the member's :func:`fit_experiment` result (``sigma``, ``start``).
     options : dict
         ``free`` (list), ``shared`` (list of names shared by the group; the other
         free parameters are per experiment), ``conf_interval`` (bool).
@@ -550,7 +567,7 @@ def fit_group(members: Sequence[tuple[str, str, str]], options: Mapping[str, Any
         ``redchi``, ``chi2``, ``ndata``, ``success``, ``report``.
     """
     from kinetics import fit as kfit
-    from kinetics.observe import ObservationModel
+    from kinetics.observe import ObservationModel, bms_factor
 
     from .potentiostat import read_potentiostat
     from .report import _bounds, _current_table, obs_names, prepare_fit_data
@@ -561,11 +578,17 @@ def fit_group(members: Sequence[tuple[str, str, str]], options: Mapping[str, Any
     cfg0 = model = None
     bounds: dict[str, tuple[float, float]] = {}
     start: dict[str, float] = {}
-    for ident, cpath, tpath in members:
+    shared_start: dict[str, list[float]] = {}
+    for member in members:
+        ident, cpath, tpath = member[:3]
+        prior: Mapping[str, Any] = member[3] if len(member) > 3 else {}  # type: ignore[misc]
         cfg = _load_cfg(cpath)
         cfg0 = cfg0 or cfg
+        T_ref = float(cfg0.electrolyte.temperature_K)
         model = model or _model(cfg.model.name, bool(cfg.model.reduce_fast))
         fd = prepare_fit_data(pd.read_parquet(tpath), cfg, read_potentiostat(cfg.instruments.potentiostat))
+        if prior.get("sigma"):
+            fd.sigma = {c: float(prior["sigma"].get(c, v)) for c, v in fd.sigma.items()}
         fixed = dict(getattr(model, "defaults", {}) or {})
         fixed.update({k: float(v) for k, v in (cfg.model.params or {}).items()})
         fixed["hdo_ref_ppm"] = fd.hdo_ref_ppm
@@ -574,6 +597,8 @@ def fit_group(members: Sequence[tuple[str, str, str]], options: Mapping[str, Any
             fixed.pop(n, None)
         known = set(getattr(model, "param_names", fixed)) | set(obs_names())
         fixed = {k: v for k, v in fixed.items() if k in known}
+        if "xi" not in free:
+            fixed["xi"] = float(bms_factor(cfg.instruments.geometry)) * T_ref / float(cfg.electrolyte.temperature_K)
         e = kfit.Experiment(ident, fd.data, fd.sigma, current_A=_current_table(*fd.current),
                             volume_L=float(cfg.electrolyte.volume_L),
                             y0={"O": float(cfg.electrolyte.concentration_M)}, fixed=fixed)
@@ -581,12 +606,20 @@ def fit_group(members: Sequence[tuple[str, str, str]], options: Mapping[str, Any
         keymap[e.key] = ident
         truths[ident] = _truth(Path(cpath).parent)
         b = _bounds(free + ["hdo_ref_ppm"], fd)
+        ps = dict(prior.get("start") or {})
+        for n in free:
+            if n in ps and n not in shared:
+                start[f"{n}__{e.key}"] = float(ps[n])
+            elif n in ps:
+                shared_start.setdefault(n, []).append(float(ps[n]))
         for n, (lo, hi) in b.items():
             if n == "hdo_ref_ppm":
-                start[f"hdo_ref_ppm__{e.key}"] = fd.hdo_ref_ppm
+                start[f"hdo_ref_ppm__{e.key}"] = float(ps.get("hdo_ref_ppm", fd.hdo_ref_ppm))
                 bounds[n] = (min(lo, bounds.get(n, (lo, hi))[0]), max(hi, bounds.get(n, (lo, hi))[1]))
             else:
                 bounds[n] = (lo, hi)
+    for n, vals in shared_start.items():  # shared: start at the median of the members' own fits
+        start[n] = float(np.median(vals))
     for n in free:
         v = (getattr(model, "defaults", {}) or {}).get(n)
         if v is not None:
@@ -1032,7 +1065,8 @@ def screen(experiments: str | Path | Sequence[str | Path], out_dir: str | Path, 
     cache_dir = out / "cache"
     configs = find_experiments(experiments, exclude=[out])
     if not configs:
-        raise FileNotFoundError(f"{experiments}: no experiment.toml found (an experiment is a folder with one)")
+        where = experiments if isinstance(experiments, (str, Path)) else ", ".join(map(str, experiments))
+        raise FileNotFoundError(f"{where}: no experiment.toml found (an experiment is a folder with one)")
     entries, bad = _entries(configs)
     _check_free(free, sorted({e.model for e in entries}))
     failures = [TaskFailure(str(c), c.parent.name, "config", 1, err) for c, err in bad]
@@ -1177,9 +1211,11 @@ def screen(experiments: str | Path | Sequence[str | Path], out_dir: str | Path, 
             gj = _read_json(cache_dir / "_groups" / f"{gid}.json") if cache else None
             if gj and gj.get("key") == gkeys[g]:
                 continue
+            fits = {m.id: _read_json(cache_dir / m.id / "fit.json") or {} for m in members}
+            prior = [{"sigma": fits[m.id].get("sigma"), "start": fits[m.id].get("start")} for m in members]
             gtasks.append(Task(f"group:{gid}", fit_group,
-                               ([(m.id, str(m.config_path), str(cache_dir / m.id / "table.parquet")) for m in members],
-                                gopts), g, "group"))
+                               ([(m.id, str(m.config_path), str(cache_dir / m.id / "table.parquet"), pr)
+                                 for m, pr in zip(members, prior)], gopts), g, "group"))
         if gtasks:
             say(f"global fits of {len(gtasks)} group(s) on {ex.name} ...")
             for o in run_tasks(ex, gtasks, retries=retries, log=say):

@@ -37,7 +37,7 @@ import json
 import math
 import threading
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -382,7 +382,6 @@ class ExperimentSimulator:
         self.truth: SimulationTruth | None = None
         self.cfg_written: Any = None
         self._setup_done = False
-        self._events: list[tuple[float, Callable[[], Path]]] = []
 
     # ------------------------------------------------------------------ helpers
     def _adopt_windows(self, obs_cfg: Any) -> None:
@@ -451,6 +450,8 @@ class ExperimentSimulator:
         rng = np.random.default_rng(self.seed + 7)
         if self.noise.voltage_sd_V:
             volt = volt + rng.normal(0, self.noise.voltage_sd_V, volt.size)
+        # the potentiostat's reading of the current (the chemistry sees the set current)
+        self._logged_I = I + (rng.normal(0, self.noise.current_sd_A, I.size) if self.noise.current_sd_A else 0.0)
 
         obs = self._obs_model()
         rows = []
@@ -473,6 +474,12 @@ class ExperimentSimulator:
                         r[c] = float(pred[c].iloc[i])
                 rows.append(r)
         spectra = pd.DataFrame(rows).sort_values("t_end_s", kind="stable").reset_index(drop=True)
+        # sample temperature written in the files; HDO moves by -0.0103 ppm/K (science.md §1.3)
+        rng_t = np.random.default_rng(self.seed + 17)
+        dT = rng_t.normal(0.0, self.noise.temperature_sd_K, len(spectra)) if self.noise.temperature_sd_K else 0.0
+        spectra["temperature_K"] = self.T_K + dT
+        from kinetics.observe import HDO_TEMP_COEF_PPM_K
+        spectra["temp_shift_ppm"] = HDO_TEMP_COEF_PPM_K * (spectra["temperature_K"] - self.T_K)
         for a, b in (("time_start", "t_start_s"), ("time_end", "t_end_s"), ("time_mid", "t_mid_s")):
             spectra[a] = [pd.Timestamp(self.start + timedelta(seconds=float(x))) for x in spectra[b]]
         self.truth = SimulationTruth(
@@ -513,16 +520,18 @@ class ExperimentSimulator:
 
     # ------------------------------------------------------------------ spectra
     def _area_per_M(self) -> float:
-        # FFT line area (sum over points) = amplitude * n; keep FID values O(1e4)
+        """Line amplitude (= DFT area / n) per mol/L of protons: keeps FID values O(1e4)."""
         return 1.0e4
 
     def _noise_sd_nmr(self) -> float:
-        # height of a 1 M proton line of width w in the unnormalised DFT: A * n / (pi w / sw * n/...)
-        # For a Lorentzian exp(-pi w t) sampled at dt = 1/sw: peak height of DFT ~ A / (1 - exp(-pi w/sw))
+        """FID noise sd giving :attr:`NoiseSettings.nmr_snr` for a 1 M-proton line.
+
+        A line ``A exp(-pi w t)`` sampled at ``1/sw`` has a DFT peak height
+        ``A / (1 - exp(-pi w / sw))``; white complex noise of sd ``s`` per part gives a
+        DFT real part of sd ``s sqrt(n)``.
+        """
         a = self._area_per_M()
-        w = self.nmr.line_fwhm_hz
-        height = a / (1 - math.exp(-math.pi * w / self.nmr.sw_hz))
-        # DFT of complex noise of sd s per part: sd of real part = s * sqrt(n)
+        height = a / (1 - math.exp(-math.pi * self.nmr.line_fwhm_hz / self.nmr.sw_hz))
         return height / self.noise.nmr_snr / math.sqrt(self.nmr.td)
 
     def nmr_lines(self, row: Mapping[str, Any]) -> list[NMRLine]:
@@ -643,7 +652,8 @@ class ExperimentSimulator:
         assert tr is not None
         m = (tr.t_s > t_from) & (tr.t_s <= t_to) if t_from >= 0 else (tr.t_s <= t_to)
         idx = np.nonzero(m)[0]
-        return "".join(f"{tr.t_s[i]:.3f},{tr.current_A[i]:.9g},{tr.voltage_V[i]:.6f}\n" for i in idx)
+        cur = getattr(self, "_logged_I", tr.current_A)
+        return "".join(f"{tr.t_s[i]:.3f},{cur[i]:.9g},{tr.voltage_V[i]:.6f}\n" for i in idx)
 
     def write_config(self, calibration: Mapping[str, float]) -> Path:
         """Write ``experiment.toml`` for the simulated folders (paths relative to it)."""

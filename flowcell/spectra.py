@@ -30,7 +30,7 @@ EPR (science.md §1.5)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable
 
 import numpy as np
 

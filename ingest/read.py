@@ -24,7 +24,7 @@ format          evidence
                 (0.01-2 T, 10-2000 mT, 100-20000 G), optional one-line header
 ==============  =============================================================
 
-:func:`read` dispatches (EPR readers are the colleague's ``ingest.epr``,
+:func:`read` dispatches (EPR readers live in ``ingest.epr``,
 imported lazily); :func:`read_rows` returns 1D rows, splitting Bruker ``ser``
 files and EPR 2D sets (``ingest.epr.split_rows`` when it exists, else a plain
 split on ``y_axis``).
@@ -245,7 +245,7 @@ def _epr_module():
 
     try:
         return importlib.import_module("ingest.epr")
-    except ImportError as exc:  # pragma: no cover - depends on the colleague's module
+    except ImportError as exc:  # pragma: no cover
         raise ImportError(f"EPR readers (ingest.epr) are not available: {exc}") from exc
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from flowcell.cli import EXIT_FAIL, EXIT_INPUT, EXIT_OK, EXIT_USAGE, build_parser, main
+from flowcell.cli import EXIT_INPUT, EXIT_OK, EXIT_USAGE, main
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_CFG = ROOT / "flowcell" / "data" / "demo_experiment.toml"
@@ -140,3 +140,23 @@ def test_watch_processes_existing_files_and_stops(simulated, tmp_path, capsys):
     n = len(Store(store))
     spectra = pd.read_csv(simulated / "truth" / "truth_spectra.csv")
     assert n == len(spectra)
+
+
+def test_watch_ctrl_c_stops_cleanly_with_exit_0(simulated, tmp_path):
+    import signal
+    import time
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    p = subprocess.Popen([sys.executable, "-m", "flowcell", "watch", str(simulated / "experiment.toml"),
+                          "--store", str(tmp_path / "store")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         text=True, env=env)
+    try:
+        first = p.stdout.readline()  # "watching ..." once the watcher runs
+        assert "watching" in first
+        time.sleep(1.0)
+        p.send_signal(signal.SIGINT)
+        out, err = p.communicate(timeout=30)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    assert p.returncode == EXIT_OK, err
+    assert "rows in" in out

@@ -9,10 +9,9 @@ area and position, the exact EPR double integral B_m x area for any modulation
 from __future__ import annotations
 
 import math
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from flowcell.protocol import (
