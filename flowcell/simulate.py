@@ -69,7 +69,7 @@ __all__ = [
 #: Anthrone / anthranol lines (ppm, protons).  ASSUMED placeholders: their shifts
 #: were NOT FOUND (science.md §1.6); they are moved to the centre of the ingest
 #: windows of the same name when an observables config is given.
-ANTHRONE_LINES: dict[str, tuple[float, int]] = {"anthrone": (3.95, 2), "anthranol": (6.10, 1)}
+ANTHRONE_LINES: dict[str, tuple[float, int]] = {"anthrone": (3.95, 2), "anthranol": (5.92, 1)}
 #: Inert impurity singlets (science.md §1.6, W23): ppm, protons, mol/L (ASSUMED amounts).
 IMPURITY_LINES: dict[str, tuple[float, int, float]] = {
     "acetone": (2.22, 6, 2e-3),

@@ -81,7 +81,15 @@ IGNORED_SUFFIXES: frozenset[str] = frozenset(
     }
 )
 _SINGLE_FILE_SUFFIXES = {".xml", ".dx", ".jdx", ".jcamp", ".csv", ".txt", ".asc", ".dat"}
-_BRUKER_FILES = {"acqus", "fid", "ser", "acqu2s", "audita.txt", "acqu", "acqu2"}
+_BRUKER_FILES = {
+    "acqus", "fid", "ser", "acqu2s", "audita.txt", "acqu", "acqu2",
+    # side files TopSpin writes into an expno, often before acqus exists: never
+    # acquisitions of their own, always pieces of the expno being created
+    "pulseprogram", "format.temp", "scon", "scon2", "uxnmr.par", "uxnmr.info",
+    "specpar", "precom.output", "shimvalues", "acqum", "acqums", "acqu2m",
+    "acqu2ms", "vdlist", "vclist", "vplist", "vtlist", "fq1list", "fq2list",
+    "prosol_History", "cpdprg", "cpdprg2", "gradprogram",
+}
 
 
 @dataclass(frozen=True)

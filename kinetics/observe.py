@@ -539,7 +539,7 @@ class PeakSpec:
 DHAQ_PEAKS: dict[str, PeakSpec] = {
     "h1": PeakSpec("dhaq_h1", "dhaq4_h1", 7.45, 6.55, -0.05),
     "h3": PeakSpec("dhaq_h3", "dhaq4_h3", 7.05, 6.25, -0.10),
-    "h4": PeakSpec("dhaq_h4", "dhaq4_h4", 7.95, 6.95, -0.02),
+    "h4": PeakSpec("dhaq_h4", "dhaq4_h4", 7.72, 6.45, -0.02),
 }
 
 

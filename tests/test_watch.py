@@ -191,6 +191,23 @@ def test_completion_rules(tmp_path: Path) -> None:
     assert keys == {"1", "e"}
 
 
+def test_expno_side_files_before_acqus_are_not_acquisitions(tmp_path: Path) -> None:
+    """TopSpin writes pulseprogram, format.temp, ... into a new expno before acqus:
+    they are pieces of the coming expno, never acquisitions to set aside."""
+    d = tmp_path / "w" / "7"
+    d.mkdir(parents=True)
+    for name in ("pulseprogram", "format.temp", "scon", "uxnmr.par"):
+        (d / name).write_text("# side file\n")
+        assert acquisition_for(d / name, tmp_path / "w") is None
+    assert discover(tmp_path / "w") == []
+    stage = tmp_path / "stage"
+    src = make_nmr(stage, 0)
+    shutil.copyfile(src / "acqus", d / "acqus")
+    a = acquisition_for(d / "pulseprogram", tmp_path / "w")
+    assert a is not None and a.format == "bruker" and a.key == d
+    assert [x.key for x in discover(tmp_path / "w")] == [d]
+
+
 def test_completion_on_real_files(shared_data: Path) -> None:
     """The real vendor files are complete by their own headers: TD 32768 int32
     words = 131072 bytes (bruker-1h-d2o), TD 12018 -> 48072 bytes padded to
