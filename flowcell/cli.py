@@ -259,7 +259,7 @@ def _cmd_watch(a: argparse.Namespace) -> int:
     from ingest.watch import Watcher
 
     from .live import LivePlot, LiveSOC, TerminalTable
-    from .report import observables_config
+    from .fitting import observables_config
     cfg = _load_config(a.config)
     ins = cfg.instruments
     if ins.nmr_dir is None and ins.epr_dir is None:
@@ -359,7 +359,8 @@ def _cmd_fit(a: argparse.Namespace) -> int:
     from ingest.types import IngestError
 
     from .potentiostat import read_potentiostat
-    from .report import fit_table, observables_config, write_report
+    from .fitting import fit_table, observables_config
+    from .report import write_report
     src = a.source
     if not src.exists():
         raise IngestError(src, "no such store or folder")

@@ -9,7 +9,8 @@
    charge and prints a table that updates (with the simulator's true SOC next to
    it), and an updating plot (``<out>/live_soc.png``).
 4. At the end, the kinetic model is fitted to the store's table with the
-   potentiostat current (:func:`flowcell.report.fit_table`), and ``report.md``,
+   potentiostat current (:func:`flowcell.fitting.fit_table`, the path ``flowcell fit``
+   and the screen use), and ``report.md`` (:func:`flowcell.report.write_report`),
    ``fit.json`` and PNG plots are written to ``<out>``.
 
 Success (exit code 0) means: the live SOC stayed within ``LIVE_TOL`` (0.02
@@ -40,7 +41,7 @@ import numpy as np
 import pandas as pd
 
 from .protocol import Protocol, Step
-from .report import observables_config
+from .fitting import observables_config
 
 __all__ = ["DEMO_TRUTH", "LIVE_TOL", "DemoResult", "demo_protocol", "load_demo_config", "run_demo",
            "observables_config"]
@@ -237,7 +238,8 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
     from kinetics import library
 
     from .live import LiveSOC, LivePlot, format_state
-    from .report import DEFAULT_FREE, fit_table, write_report
+    from .fitting import DEFAULT_FREE, fit_table
+    from .report import write_report
     from .simulate import ExperimentSimulator
 
     t_wall = time.monotonic()

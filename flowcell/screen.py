@@ -8,10 +8,11 @@ config, the raw NMR/EPR folders it names and the potentiostat log, as
    :func:`ingest.batch.ingest_paths` with :class:`ingest.observables.Extractor`), one
    task per chunk of ``chunk_size`` acquisitions;
 2. fits each experiment's kinetic model with the very function ``flowcell fit`` uses,
-   :func:`flowcell.report.fit_table`, one task per experiment, and derives the capacity
+   :func:`flowcell.fitting.fit_table`, one task per experiment, and derives the capacity
    fade per day from the fitted model (:func:`capacity_fade_per_day`);
 3. optionally fits groups of experiments globally with shared parameters (e.g. the same
-   quinone shares ``Kc``), one task per group;
+   quinone shares ``Kc``), one task per group, through :func:`flowcell.fitting.fit_tables`
+   (the same code as step 2, with several members);
 4. writes one comparison table, plots and ``screen_report.md``
    (:mod:`flowcell.screen_report`).
 
@@ -41,10 +42,10 @@ Decisions where the issue was silent (ASSUMED, documented here): fingerprints us
 as changed); the capacity fade is the % of active quinone lost in ``fade_days`` (1) day
 of rest from SOC ``fade_soc`` (0.5) with the fitted parameters, its interval from the
 corners of the k_dec / J_e 95 % intervals (science.md §2.1 Dec-ch, §2.4; §3 gives
-4.3 %/day for DHAQ, 0.01 %/day for DBEAQ as references); a global (group) fit reuses each
-member's rescaled sigmas and best values from its own fit, and members at another
-temperature get the BMS factor scaled by T_ref/T (:func:`fit_group`); a group needs at
-least two fitted members.
+4.3 %/day for DHAQ, 0.01 %/day for DBEAQ as references); a global (group) fit starts
+from each member's best values of its own fit and applies the same sigma rules as a
+single fit (:mod:`flowcell.fitting`), and members at another temperature get the BMS
+factor scaled by T_ref/T (:func:`fit_group`); a group needs at least two fitted members.
 """
 
 from __future__ import annotations
@@ -334,7 +335,7 @@ def fit_key(config_path: str | Path, table_key: str, options: Mapping[str, Any],
 
 # ============================================================================ task functions
 def _obs_cfg(config_path: str | Path) -> Any:
-    from .report import observables_config
+    from .fitting import observables_config
     return observables_config(_load_cfg(config_path))
 
 
@@ -490,7 +491,7 @@ def fit_experiment(config_path: str, table_path: str, options: Mapping[str, Any]
         %/day), ``redchi``, ``chi2``, ``ndata``, ``success``, ``report``, ``notes``.
     """
     from .potentiostat import read_potentiostat
-    from .report import fit_table
+    from .fitting import fit_table
 
     cfg = _load_cfg(config_path)
     if cfg.instruments.potentiostat is None:
@@ -534,27 +535,21 @@ def fit_experiment(config_path: str, table_path: str, options: Mapping[str, Any]
 
 def fit_group(members: Sequence[tuple[str, str, str] | tuple[str, str, str, Mapping[str, Any]]],
               options: Mapping[str, Any]) -> dict[str, Any]:
-    """Global fit of a group of experiments with shared parameters.
+    """Global fit of a group of experiments with shared parameters (a screen task).
 
-    A thin adapter over :func:`flowcell.report.prepare_fit_data` and
-    :func:`kinetics.fit.fit` that builds one ``kinetics.fit.Experiment`` per member
-    exactly as :func:`flowcell.report.fit_table` does for one (the lead may fold it
-    into ``fit_table``).  ``hdo_ref_ppm`` is always per experiment.  ``fit_table`` rescales
-    each observable's sigma to the residual scatter of a first fit; the group fit reuses
-    the sigmas (and best values, as starting points) of the members' own fits when given,
-    so its chi2 is on the same scale.
-
-    ``kinetics.fit.fit`` takes one ``ObservationModel`` (its ``T_K`` and geometry) for
-    all experiments.  Members at another temperature or geometry get their own BMS factor
-    ``xi = bms_factor(geometry) T_ref / T`` as a fixed parameter: the Curie
-    susceptibility is proportional to 1/T (science.md §1.3), so the water shift
-    ``xi chi(T_ref) [R]`` is then exactly that at their own temperature (the slow-exchange
-    observation model that ``fit_table`` uses has no other temperature dependence).
+    Loads each member's config, reprocessed table and potentiostat log and calls
+    :func:`flowcell.fitting.fit_tables`, the same code path as ``flowcell fit``
+    (:func:`flowcell.fitting.fit_table` is its one-member case): the same tank
+    referral, sigma rules (floors, then rescaling to the residual scatter of a first
+    group fit), bounds and nuisance parameters (``hdo_ref_ppm`` and ``area_scale``,
+    always per experiment).  Members at another temperature or geometry get their own
+    BMS factor (see :mod:`flowcell.fitting`).
 
     Parameters
     ----------
     members : list of (experiment id, config path, table path[, member fit dict])
-        The optional dict is the member's :func:`fit_experiment` result (``sigma``, ``start``).
+        The optional dict is the member's :func:`fit_experiment` result; its ``start``
+        (best values of the member's own fit) seeds the group fit.
     options : dict
         ``free`` (list), ``shared`` (list of names shared by the group; the other
         free parameters are per experiment), ``conf_interval`` (bool).
@@ -564,86 +559,30 @@ def fit_group(members: Sequence[tuple[str, str, str] | tuple[str, str, str, Mapp
     dict
         ``rows``: one per fitted parameter (``parameter``, ``experiment`` ('' when
         shared), value, stderr, ci95_lo, ci95_hi, truth, truth_inside, flags), plus
-        ``redchi``, ``chi2``, ``ndata``, ``success``, ``report``.
+        ``redchi``, ``chi2``, ``ndata``, ``success``, ``report``, ``members``.
     """
-    from kinetics import fit as kfit
-    from kinetics.observe import ObservationModel, bms_factor
-
+    from . import fitting
     from .potentiostat import read_potentiostat
-    from .report import _bounds, _current_table, obs_names, prepare_fit_data
 
     free = list(options["free"])
     shared = [s for s in options["shared"] if s in free]
-    exps, truths, keymap = [], {}, {}
-    cfg0 = model = None
-    bounds: dict[str, tuple[float, float]] = {}
-    start: dict[str, float] = {}
-    shared_start: dict[str, list[float]] = {}
+    items, truths, start = [], {}, {}
+    model = None
     for member in members:
         ident, cpath, tpath = member[:3]
         prior: Mapping[str, Any] = member[3] if len(member) > 3 else {}  # type: ignore[misc]
         cfg = _load_cfg(cpath)
-        cfg0 = cfg0 or cfg
-        T_ref = float(cfg0.electrolyte.temperature_K)
         model = model or _model(cfg.model.name, bool(cfg.model.reduce_fast))
-        fd = prepare_fit_data(pd.read_parquet(tpath), cfg, read_potentiostat(cfg.instruments.potentiostat))
-        if prior.get("sigma"):
-            fd.sigma = {c: float(prior["sigma"].get(c, v)) for c, v in fd.sigma.items()}
-        fixed = dict(getattr(model, "defaults", {}) or {})
-        fixed.update({k: float(v) for k, v in (cfg.model.params or {}).items()})
-        fixed["hdo_ref_ppm"] = fd.hdo_ref_ppm
-        fixed["area_scale"] = 1.0
-        for n in free:
-            fixed.pop(n, None)
-        known = set(getattr(model, "param_names", fixed)) | set(obs_names())
-        fixed = {k: v for k, v in fixed.items() if k in known}
-        if "xi" not in free:
-            fixed["xi"] = float(bms_factor(cfg.instruments.geometry)) * T_ref / float(cfg.electrolyte.temperature_K)
-        e = kfit.Experiment(ident, fd.data, fd.sigma, current_A=_current_table(*fd.current),
-                            volume_L=float(cfg.electrolyte.volume_L),
-                            y0={"O": float(cfg.electrolyte.concentration_M)}, fixed=fixed)
-        exps.append(e)
-        keymap[e.key] = ident
+        items.append((ident, pd.read_parquet(tpath), cfg, read_potentiostat(cfg.instruments.potentiostat)))
         truths[ident] = _truth(Path(cpath).parent)
-        b = _bounds(free + ["hdo_ref_ppm"], fd)
-        ps = dict(prior.get("start") or {})
-        for n in free:
-            if n in ps and n not in shared:
-                start[f"{n}__{e.key}"] = float(ps[n])
-            elif n in ps:
-                shared_start.setdefault(n, []).append(float(ps[n]))
-        for n, (lo, hi) in b.items():
-            if n == "hdo_ref_ppm":
-                start[f"hdo_ref_ppm__{e.key}"] = float(ps.get("hdo_ref_ppm", fd.hdo_ref_ppm))
-                bounds[n] = (min(lo, bounds.get(n, (lo, hi))[0]), max(hi, bounds.get(n, (lo, hi))[1]))
-            else:
-                bounds[n] = (lo, hi)
-    for n, vals in shared_start.items():  # shared: start at the median of the members' own fits
-        start[n] = float(np.median(vals))
-    for n in free:
-        v = (getattr(model, "defaults", {}) or {}).get(n)
-        if v is not None:
-            start.setdefault(n, float(v))
-    per = [n for n in free + ["hdo_ref_ppm"] if n not in shared]
-    obs = ObservationModel(geometry=cfg0.instruments.geometry, T_K=float(cfg0.electrolyte.temperature_K))
-    res = kfit.fit(model, exps, bounds, obs=obs, per_experiment=per, start=start,
-                   conf_interval=bool(options["conf_interval"]))
-    rows = []
-    for disp in sorted(res.values):
-        base, _, key = disp.partition("__")
-        if base == "hdo_ref_ppm":
-            continue
-        ident = keymap.get(key, key)
-        ci = (res.ci95 or {}).get(disp)
-        lo, hi = (math.nan, math.nan) if ci is None else (float(ci[0]), float(ci[1]))
-        tv = [truths[i].get(base, math.nan) for i in (truths if not key else [ident])]
-        tv = [t for t in tv if math.isfinite(t)]
-        truth = float(np.mean(tv)) if tv and (len(set(tv)) == 1) else math.nan
-        inside = None if not (math.isfinite(truth) and math.isfinite(lo)) else bool(lo <= truth <= hi)
-        se = (res.stderr or {}).get(disp)
-        rows.append({"parameter": base, "experiment": "" if not key else ident, "value": float(res.values[disp]),
-                     "stderr": math.nan if se is None else float(se), "ci95_lo": lo, "ci95_hi": hi,
-                     "truth": truth, "truth_inside": inside, "flags": "; ".join((res.flags or {}).get(disp, []))})
+        if prior.get("start"):
+            start[ident] = {k: float(v) for k, v in prior["start"].items()}
+    g = fitting.fit_tables(items, free=free, shared=shared, model=model, start=start,
+                           conf_interval=bool(options["conf_interval"]), truth=truths)
+    res = g.result
+    tab = g.table()
+    rows = [{k: (None if k == "truth_inside" and v is None else v) for k, v in r.items()}
+            for r in tab.sort_values(["parameter", "experiment"], kind="stable").to_dict(orient="records")]
     try:
         report = res.report()
     except Exception:  # noqa: BLE001

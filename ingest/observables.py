@@ -43,7 +43,7 @@ __all__ = ["PeakSpec", "NMRConfig", "ObservablesConfig", "Extractor", "extract_n
 #: Path of the default configuration file.
 DEFAULT_TOML = Path(__file__).with_name("data") / "dhaq_observables.toml"
 
-_PEAK_KEYS = {"name", "window_ppm", "shape", "method", "n_h", "optional", "note"}
+_PEAK_KEYS = {"name", "window_ppm", "shape", "method", "n_h", "optional", "note", "baseline"}
 _NMR_KEYS = {"lb_hz", "zero_fill", "baseline", "snr_min", "reference", "peaks", "autophase_p1"}
 
 
@@ -66,6 +66,13 @@ class PeakSpec:
     optional : bool
         A missing peak is expected: 'no peak above noise' is not reported.
     note : str
+    baseline : {'auto', 'none', 'linear'}
+        Local baseline of an ``integral`` window (:func:`ingest.peaks.integrate_window`).
+        'auto' (default): 'none' when the spectrum was baseline-corrected here
+        (the whole-spectrum robust polynomial of ``[nmr] baseline``), 'linear'
+        otherwise (vendor-processed spectra, or ``baseline = false``).  A
+        local line from the window's edges adds about twice the integral's own
+        noise, so it is not applied on top of the global correction.
     """
 
     name: str
@@ -75,6 +82,7 @@ class PeakSpec:
     n_h: int | None = None
     optional: bool = False
     note: str = ""
+    baseline: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -155,9 +163,13 @@ def _parse_nmr(d: Mapping[str, Any], source: Any) -> NMRConfig:
         method = p.get("method", "fit")
         if method not in ("fit", "integral"):
             raise _fail(source, f"{where} ({name}): method must be 'fit' or 'integral', got {method!r}")
+        pbl = p.get("baseline", "auto")
+        if pbl not in ("auto", "none", "linear"):
+            raise _fail(source, f"{where} ({name}): baseline must be 'auto', 'none' or 'linear', got {pbl!r}")
         peaks.append(PeakSpec(name=name, window_ppm=(float(min(w)), float(max(w))), shape=shape, method=method,
                               n_h=None if p.get("n_h") is None else int(p["n_h"]),
-                              optional=bool(p.get("optional", False)), note=str(p.get("note", ""))))
+                              optional=bool(p.get("optional", False)), note=str(p.get("note", "")),
+                              baseline=str(pbl)))
     names = [p.name for p in peaks]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -302,8 +314,11 @@ def process_for_config(spec: NMRSpectrum, cfg: ObservablesConfig | None = None,
 def _peak_fit(p: PeakSpec, proc: ProcessedNMR, snr_min: float, noise: float) -> PeakFit:
     corr = float(proc.params.get("noise_corr_points", 1.0))
     if p.method == "integral":
+        bl = p.baseline
+        if bl == "auto":
+            bl = "none" if proc.baseline is not None else "linear"
         return integrate_window(proc.ppm, proc.real, p.window_ppm, sfo1_hz=proc.sfo1_hz, noise=noise,
-                                noise_corr=corr)
+                                noise_corr=corr, baseline=bl)  # type: ignore[arg-type]
     return fit_peak(proc.ppm, proc.real, p.window_ppm, sfo1_hz=proc.sfo1_hz, shape=p.shape,  # type: ignore[arg-type]
                     snr_min=snr_min, noise=noise, noise_corr=corr)
 

@@ -131,24 +131,44 @@ def _edge_baseline(x: np.ndarray, y: np.ndarray, frac: float = 0.05) -> tuple[fl
     return float(slope), float(y1 - slope * x1)
 
 
+def _trapezoid_weights(hz: np.ndarray) -> np.ndarray:
+    """Weights ``w`` with ``sum(w * y)`` = the trapezoid integral of ``y`` over |Hz| (either axis order)."""
+    d = np.abs(np.diff(hz))
+    w = np.zeros(hz.size)
+    w[:-1] += d / 2.0
+    w[1:] += d / 2.0
+    return w
+
+
 def integrate_window(
     ppm: np.ndarray,
     real: np.ndarray,
     window_ppm: Sequence[float],
     *,
     sfo1_hz: float,
-    baseline: Literal["linear", "none"] = "linear",
+    baseline: Literal["none", "linear"] = "none",
     noise: float | None = None,
     noise_corr: float = 1.0,
+    edge_fraction: float = 0.15,
 ) -> PeakFit:
     """Windowed integral (model-free fallback).
 
-    Sums the spectrum over the window (trapezoid rule in Hz) after subtracting
-    a straight line through the medians of the outer 5 % at each end
-    (``baseline='linear'``).  The centre is the intensity-weighted mean ppm of
-    the positive part; no width is given.  A Lorentzian loses its wings
-    outside the window: ±n FWHM/2 captures (2/π)·arctan(n) of the area
-    (science.md §1.5, caveat 3).
+    Sums the spectrum over the window (trapezoid rule in Hz).  The centre is
+    the intensity-weighted mean ppm of the positive part; no width is given.
+    A Lorentzian loses its wings outside the window: ±n FWHM/2 captures
+    (2/π)·arctan(n) of the area (science.md §1.5, caveat 3).
+
+    Baseline.  The default ``'none'`` integrates the spectrum as given: use
+    it on spectra already baseline-corrected by
+    :func:`ingest.nmr_process.process_fid` (the robust polynomial is fitted
+    to the signal-free points of the *whole* spectrum, so it adds almost no
+    noise).  ``'linear'`` subtracts a least-squares line through the outer
+    ``edge_fraction`` of the window at each end (for spectra with no baseline
+    correction).  That line is estimated from few points and its error is
+    multiplied by the full window width: with 5 % strips it carried twice
+    the noise of the integral itself (a SNR-20 anthrone line lost or gained
+    30 % at random; the earlier ``area_err`` ignored it).  Its propagated
+    error is now part of ``area_err``.
 
     Parameters
     ----------
@@ -156,30 +176,47 @@ def integrate_window(
     window_ppm : (float, float)
     sfo1_hz : float
         Observe frequency, Hz (ppm -> Hz).
-    baseline : {'linear', 'none'}
+    baseline : {'none', 'linear'}
     noise : float or None
         Noise standard deviation; default estimated from the whole ``real``.
     noise_corr : float
         Noise correlation length, points (see :func:`fit_peak`).
+    edge_fraction : float
+        Fraction of the window at each end used for the ``'linear'`` baseline.
 
     Returns
     -------
     PeakFit
-        ``method='integral'``; ``area_err = noise * dnu * sqrt(n * noise_corr)``.
+        ``method='integral'``; the area is signed (a negative value means the
+        window integrates to less than the baseline); ``area_err`` = noise x
+        sqrt(noise_corr x sum of the squared weights of the linear estimator
+        that maps the spectrum to the area) (= noise * dnu * sqrt(n *
+        noise_corr) without a baseline).
     """
     ppm, real, window, sel = _window(ppm, real, window_ppm)
     warn: list[str] = []
     if sel.size < 3:
         return _empty(window, int(sel.size), "integral", ["too few points in window"])
     x, y = ppm[sel], real[sel].copy()
-    if baseline == "linear":
-        s, c = _edge_baseline(x, y)
-        y = y - (s * x + c)
-    sigma = _noise(real) if noise is None else float(noise)
     hz = x * sfo1_hz * 1e-6
-    area = float(abs(np.trapezoid(y, hz)))
-    dnu = abs(hz[1] - hz[0])
-    area_err = float(sigma * dnu * math.sqrt(sel.size * max(1.0, noise_corr)))
+    wts = _trapezoid_weights(hz)
+    if baseline == "linear":
+        k = max(2, int(round(x.size * float(edge_fraction))))
+        idx = np.r_[0:k, x.size - k:x.size]
+        x0 = float(np.mean(hz))
+        X = np.column_stack([hz[idx] - x0, np.ones(idx.size)])
+        # integral of the line s*(hz - x0) + c over the window, as g . (s, c)
+        g = np.array([np.sum(wts * (hz - x0)), np.sum(wts)])
+        h = X @ np.linalg.solve(X.T @ X, g)  # weights of the strip points in that integral
+        coef = np.linalg.lstsq(X, y[idx], rcond=None)[0]
+        y = y - (coef[0] * (hz - x0) + coef[1])
+        wts = wts.copy()
+        wts[idx] -= h
+    elif baseline != "none":
+        raise ValueError(f"baseline must be 'none' or 'linear', got {baseline!r}")
+    sigma = _noise(real) if noise is None else float(noise)
+    area = float(np.sum(_trapezoid_weights(hz) * y))
+    area_err = float(sigma * math.sqrt(max(1.0, noise_corr) * float(np.sum(wts * wts))))
     height = float(np.max(y))
     snr = height / sigma if sigma > 0 else math.inf
     pos = np.clip(y, 0, None)
@@ -500,7 +537,7 @@ def fit_multiplet(
 EXTRACTORS: dict[str, Any] = {
     "lorentzian": lambda ppm, real, w, *, sfo1_hz: fit_peak(ppm, real, w, sfo1_hz=sfo1_hz, shape="lorentzian"),
     "voigt": lambda ppm, real, w, *, sfo1_hz: fit_peak(ppm, real, w, sfo1_hz=sfo1_hz, shape="voigt"),
-    "integral": lambda ppm, real, w, *, sfo1_hz: integrate_window(ppm, real, w, sfo1_hz=sfo1_hz),
+    "integral": lambda ppm, real, w, *, sfo1_hz: integrate_window(ppm, real, w, sfo1_hz=sfo1_hz, baseline="linear"),
     "multiplet1": lambda ppm, real, w, *, sfo1_hz: fit_multiplet(
         ppm, real, w, [float(ppm[np.flatnonzero((ppm >= min(w)) & (ppm <= max(w)))][
             np.argmax(real[(ppm >= min(w)) & (ppm <= max(w))])])], sfo1_hz=sfo1_hz)[0],

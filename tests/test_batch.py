@@ -141,7 +141,6 @@ def test_default_pipeline_on_synthetic_epr(tmp_path: Path) -> None:
     """With the package's own extractor (ingest.observables), the EPR double
     integral scales with the written amplitude (0.1, 0.2, 0.3): ratios 2 and 3
     within 1e-6."""
-    pytest.importorskip("ingest.observables")
     stage = tmp_path / "stage"
     for i in range(3):
         make_epr(stage, i)

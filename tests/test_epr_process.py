@@ -111,7 +111,9 @@ def test_peak_to_peak_and_zero_crossing_lorentzian() -> None:
     pp = peak_to_peak(x_mT * 1e-3, y)
     assert pp.width_T * 1e3 == pytest.approx(0.3, rel=1e-3)  # grid 5 µT, parabolic refinement
     assert pp.center_T * 1e3 == pytest.approx(340.1234, abs=1e-4)
-    assert pp.low_T < pp.center_T < pp.high_T
+    # derivative extrema of a Lorentzian at centre ∓ ΔBpp/2
+    assert pp.low_T * 1e3 == pytest.approx(340.1234 - 0.15, abs=1e-3)
+    assert pp.high_T * 1e3 == pytest.approx(340.1234 + 0.15, abs=1e-3)
 
 
 def test_g_value_synthetic() -> None:

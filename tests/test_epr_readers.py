@@ -57,7 +57,8 @@ def test_bes3t_bdpa_1d(epr_dir: Path) -> None:
     assert abs((m.start - datetime(2020, 12, 7, 14, 23, tzinfo=UTC)).total_seconds()) < 60
     assert m.extra["start_estimated"] is True
     assert s.y_axis is None and m.row is None
-    assert np.all(np.isfinite(s.intensity)) and np.ptp(s.intensity) > 0
+    # data: the raw .DTA words (BSEQ BIG, IRFMT D), 3000 float64
+    np.testing.assert_array_equal(s.intensity, np.fromfile(epr_dir / "bes3t-BDPA-1DFieldSweep.DTA", ">f8"))
 
 
 def test_bes3t_test_fieldsweep_20_scans(epr_dir: Path) -> None:
@@ -193,9 +194,10 @@ def test_magnettech_single(epr_dir: Path) -> None:
     assert m.start == datetime(2020, 11, 18, 15, 56, 4, 771146, tzinfo=UTC)  # 16:56:04.77+01:00
     assert m.end == datetime(2020, 11, 18, 15, 56, 51, 701143, tzinfo=UTC)  # file Timestamp ...Z
     assert m.extra["sweep_time_s"] == pytest.approx(30.0)
-    # absorption: 16280 points every 2 ms from 45 ms; B(t): 1629 points every 20 ms -> the
-    # absorption points after the last B sample are dropped
-    assert 16000 < s.field_T.size <= 16280
+    # absorption: 16280 points every 2 ms from 45 ms (XOffset 0.045, XSlope 0.002); B(t): 1629 points
+    # every 20 ms from 0 (XSlope 0.02), last at 32.56 s -> the absorption points after it are dropped:
+    # 0.045 + 0.002 k <= 32.56 for k = 0 .. 16257
+    assert s.field_T.size == 16258
     assert s.field_T.size == s.intensity.size
     assert np.all(np.diff(s.field_T) > 0)
     # Bfrom/Bto 336.096 / 340.422 mT (recipe); the recorded field runs 335.98-340.57 mT

@@ -122,7 +122,9 @@ def test_water_shift_uninformative_near_half():
     cfg = make_cfg(hdo_ref_ppm=HDO_REF)
     filt = LiveSOC(cfg)
     assert filt._h("hdo", 0.5)[1] == pytest.approx(0.0, abs=1e-6)
-    assert abs(filt._h("hdo", 0.25)[1]) > 0.05   # ppm per unit SOC away from 50 %
+    # away from 50 %: dh/dSOC = (χ_M/3) C df_R/dSOC, f_R by root-finding (central difference, h = 1e-5)
+    dfr = (truth_fr(0.25 + 1e-5) - truth_fr(0.25 - 1e-5)) / 2e-5
+    assert filt._h("hdo", 0.25)[1] == pytest.approx(shift_ppm(C * dfr), rel=1e-4)
 
     def variance_ratio(x0):
         f = LiveSOC(make_cfg(hdo_ref_ppm=HDO_REF, hdo_ref_sd_ppm=1e-4, soc0=x0, soc0_sd=0.02))
@@ -181,7 +183,7 @@ def test_aromatic_channel_and_perpendicular_geometry():
     np.testing.assert_allclose([s.soc for s in states2], [s.soc for s in states], rtol=0, atol=1e-12)
 
 
-def test_observation_model_matches_kinetics_when_present():
+def test_radical_fraction_and_water_shift_match_closed_forms():
     filt = LiveSOC(make_cfg())
     for x in (0.05, 0.25, 0.5, 0.8):
         assert filt.radical_fraction(x) == pytest.approx(truth_fr(x), rel=1e-9, abs=1e-12)

@@ -35,6 +35,18 @@ SERIES_TIMES = {
 JCAMP = ["1D_exp_1_20240725-103717", "1D_exp_1_20240725-104133", "1D_exp_1_20240725-104548"]
 
 
+# the layout of a TopSpin 2.1 audit trail (NUMBER, WHEN, WHO, WHERE, PROCESS, VERSION, WHAT)
+TOPSPIN_AUDITA = (
+    "##TITLE= Audit trail, TOPSPIN\t\tVersion 2.1\n##JCAMPDX= 5.01\n##ORIGIN= Bruker BioSpin GmbH\n"
+    "##AUDIT TRAIL=  $$ (NUMBER, WHEN, WHO, WHERE, PROCESS, VERSION, WHAT)\n"
+    "(   1,<2010-04-11 16:24:42.183 +0200>,<nmr>,<av600>,<go>,<TOPSPIN 2.1>,\n"
+    "      <created by zg\n\tstarted at 2010-04-11 14:38:22.760 +0200,\n"
+    "\tPOWCHK disabled, PULCHK disabled,\n       data hash MD5: 256K\n"
+    "       7E F3 7B CE 3F A2 B5 8D AD F6 6E 3E B0 CE BB 79>)\n"
+    "(   2,<2010-04-12 10:00:00.000 -500>,<nmr>,<av600>,<proc1d>,<TOPSPIN 2.1>,\n      <efp>)\n##END=\n"
+)
+
+
 def _tallest_ppm(s) -> float:
     """ppm of the tallest |line| with the package convention shared by all readers:
     S = fftshift(fft(fid))[::-1] and ppm[j] = carrier + (n/2 - 1 - j) sw/n / sfo1
@@ -128,29 +140,19 @@ def test_bruker_array_time_ordering(shared_data: Path) -> None:
 
 
 def test_read_audita_parses_topspin_stamps(tmp_path: Path) -> None:
-    # the layout of a TopSpin 2.1 audit trail (NUMBER, WHEN, WHO, WHERE, PROCESS, VERSION, WHAT)
-    text = (
-        "##TITLE= Audit trail, TOPSPIN\t\tVersion 2.1\n##JCAMPDX= 5.01\n##ORIGIN= Bruker BioSpin GmbH\n"
-        "##AUDIT TRAIL=  $$ (NUMBER, WHEN, WHO, WHERE, PROCESS, VERSION, WHAT)\n"
-        "(   1,<2010-04-11 16:24:42.183 +0200>,<nmr>,<av600>,<go>,<TOPSPIN 2.1>,\n"
-        "      <created by zg\n\tstarted at 2010-04-11 14:38:22.760 +0200,\n"
-        "\tPOWCHK disabled, PULCHK disabled,\n       data hash MD5: 256K\n"
-        "       7E F3 7B CE 3F A2 B5 8D AD F6 6E 3E B0 CE BB 79>)\n"
-        "(   2,<2010-04-12 10:00:00.000 -500>,<nmr>,<av600>,<proc1d>,<TOPSPIN 2.1>,\n      <efp>)\n##END=\n"
-    )
-    (tmp_path / "audita.txt").write_text(text)
+    (tmp_path / "audita.txt").write_text(TOPSPIN_AUDITA)
     start, end = read_audita(tmp_path / "audita.txt")
     assert start == datetime(2010, 4, 11, 12, 38, 22, 760000, tzinfo=timezone.utc)
     assert end == datetime(2010, 4, 11, 14, 24, 42, 183000, tzinfo=timezone.utc)
-    # audita wins over DATE in a Bruker folder
-    folder = tmp_path / "exp"
-    src = Path(__file__).resolve().parents[1].parent / "shared/data/nmr/bruker-1h-d2o/1"
-    if not src.is_dir():
-        pytest.skip("shared data absent")
-    shutil.copytree(src, folder)
-    (folder / "audita.txt").write_text(text)
-    m = read_bruker(folder).meta
-    assert (m.start, m.end, m.extra["time_source"]) == (start, end, "audita.txt")
+
+
+def test_audita_wins_over_date(d2o_copy: Path) -> None:
+    # the real folder's DATE says 2005-05-04 16:28:22 (end); an audita.txt beside it rules
+    (d2o_copy / "audita.txt").write_text(TOPSPIN_AUDITA)
+    m = read_bruker(d2o_copy).meta
+    assert m.start == datetime(2010, 4, 11, 12, 38, 22, 760000, tzinfo=timezone.utc)
+    assert m.end == datetime(2010, 4, 11, 14, 24, 42, 183000, tzinfo=timezone.utc)
+    assert m.extra["time_source"] == "audita.txt"
 
 
 # --------------------------------------------------------------------------- #

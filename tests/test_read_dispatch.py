@@ -130,8 +130,8 @@ def test_read_rows_splits_ser(tmp_path: Path) -> None:
     assert (whole.meta.start, whole.meta.end) == (T0, T0 + timedelta(seconds=40))
 
 
-def _fake_epr(calls: list) -> types.ModuleType:
-    """Stand-in for ingest.epr that records which reader was called."""
+def _recording_epr_module(calls: list) -> types.ModuleType:
+    """A module in place of ingest.epr whose readers record which one was called."""
     mod = types.ModuleType("ingest.epr")
 
     def make(name):
@@ -154,9 +154,9 @@ def _fake_epr(calls: list) -> types.ModuleType:
     return mod
 
 
-def test_read_dispatches_epr_to_colleague_readers(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_read_dispatches_each_epr_format_to_its_reader(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list = []
-    monkeypatch.setitem(sys.modules, "ingest.epr", _fake_epr(calls))
+    monkeypatch.setitem(sys.modules, "ingest.epr", _recording_epr_module(calls))
     read(shared_data / "epr/esp/winepr.spc")
     read(shared_data / "epr/magnettech/test-magnettech.xml")
     rows = read_rows(shared_data / "epr/bes3t-BDPA-2DTimeField.DSC")
@@ -166,14 +166,16 @@ def test_read_dispatches_epr_to_colleague_readers(shared_data: Path, monkeypatch
 
 
 def test_read_real_epr_files(shared_data: Path) -> None:
-    epr = pytest.importorskip("ingest.epr")
-    if not hasattr(epr, "read_bes3t"):
-        pytest.skip("ingest.epr has no read_bes3t yet")
+    # data compared with the raw .DTA words (BSEQ BIG, IRFMT D in both .DSC files)
     s = read(shared_data / "epr/bes3t-BDPA-1DFieldSweep.DTA")
     assert isinstance(s, EPRSpectrum) and s.intensity.shape == (3000,)  # XPTS 3000 in the .DSC
+    np.testing.assert_array_equal(s.intensity, np.fromfile(shared_data / "epr/bes3t-BDPA-1DFieldSweep.DTA", ">f8"))
     rows = read_rows(shared_data / "epr/bes3t-BDPA-2DTimeField.DSC")
-    assert len(rows) > 1 and all(r.intensity.ndim == 1 for r in rows)
-    assert all(r.meta.row == i for i, r in enumerate(rows))
+    # X = time (XPTS 2000), Y = field (YPTS 20): one 20-point field sweep per time point
+    assert len(rows) == 2000 and all(r.intensity.shape == (20,) for r in rows)
+    assert [r.meta.row for r in rows] == list(range(2000))
+    raw = np.fromfile(shared_data / "epr/bes3t-BDPA-2DTimeField.DTA", ">f8").reshape(20, 2000)
+    np.testing.assert_array_equal(np.stack([r.intensity for r in rows]), raw.T)
 
 
 # --------------------------------------------------------------------------- #

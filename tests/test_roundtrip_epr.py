@@ -10,6 +10,8 @@
 
 from __future__ import annotations
 
+import builtins
+import io
 import math
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -42,17 +44,30 @@ def _write(tmp_path: Path, name: str, field_T, y, **kw):
 
 
 @pytest.mark.parametrize("byte_order", ["big", "little"])
-def test_bes3t_roundtrip_exact(tmp_path: Path, byte_order: str) -> None:
+def test_bes3t_roundtrip_exact(tmp_path: Path, byte_order: str, monkeypatch: pytest.MonkeyPatch) -> None:
     rng = np.random.default_rng(1)
     field_T = np.linspace(0.3300, 0.3400, 1501)
     y = rng.normal(size=1501)
     end = T0 + timedelta(seconds=123.5)
+    # record the order in which files are opened for writing (mtimes alone can tie on coarse clocks)
+    opened: list[str] = []
+    real_open = io.open
+
+    def spy(file, mode="r", *a, **k):
+        if isinstance(file, (str, Path)) and any(c in mode for c in "wax"):
+            opened.append(Path(file).suffix)
+        return real_open(file, mode, *a, **k)
+
+    monkeypatch.setattr(io, "open", spy)
+    monkeypatch.setattr(builtins, "open", spy)
     dsc, dta = _write(tmp_path, "rt", field_T, y, byte_order=byte_order, n_scans=7,
                       receiver_gain_db=52.5, time_constant_s=0.00256, mod_amp_T=2.5e-4,
                       mw_freq_hz=9.412345678e9, mw_power_W=6.325e-4, temperature_K=301.2, end=end)
+    monkeypatch.undo()
     assert dsc.suffix == ".DSC" and dta.suffix == ".DTA"
     assert dta.stat().st_size == 1501 * 8
-    # written .DSC first, then .DTA
+    # written .DSC first, then .DTA (Xepr's order; the watcher relies on it)
+    assert opened == [".DSC", ".DTA"], opened
     assert dsc.stat().st_mtime_ns <= dta.stat().st_mtime_ns
     s = read_bes3t(dsc)
     assert s.intensity.tobytes() == y.astype(float).tobytes()  # float64, bit exact
@@ -110,18 +125,54 @@ def test_writer_rejects_uneven_field(tmp_path: Path) -> None:
         _write(tmp_path, "bad", np.array([0.1, 0.2, 0.4]), np.zeros(3))
 
 
-def test_other_bes3t_reader_reads_our_files(tmp_path: Path) -> None:
-    """deerlab's deerload (an independent BES3T reader) reads the writer's output.
+def _spec_read_bes3t(dsc: Path) -> tuple[dict[str, str], np.ndarray, np.ndarray]:
+    """Read a 1D real BES3T pair from the format specification alone (Bruker BES3T 1.2),
+    without ingest.epr: ``KEY value`` lines, DTA items of IRFMT in BSEQ byte order, and
+    the linear axis XMIN + i XWID / (XPTS - 1) in XUNI."""
+    keys: dict[str, str] = {}
+    for line in dsc.read_text(encoding="latin-1").splitlines():
+        if line[:1] in ("#", "*", ".", "") or len(line.split(None, 1)) < 2:
+            continue
+        k, v = line.split(None, 1)
+        keys.setdefault(k, v.strip())
+    dtype = np.dtype({"D": "f8", "F": "f4", "I": "i4", "S": "i2"}[keys["IRFMT"]])
+    dtype = dtype.newbyteorder(">" if keys["BSEQ"] == "BIG" else "<")
+    data = np.fromfile(dsc.with_suffix(".DTA"), dtype=dtype).astype(float)
+    n = int(keys["XPTS"])
+    unit = {"'G'": 1e-4, "'mT'": 1e-3, "'T'": 1.0}[keys["XUNI"]]
+    axis = (float(keys["XMIN"]) + np.arange(n) * float(keys["XWID"]) / (n - 1)) * unit
+    return keys, axis, data
 
-    deerload scales every axis by 1/1000 (it assumes ns), for real Xepr files too.
-    """
-    dl = pytest.importorskip("deerlab")
+
+@pytest.mark.parametrize("byte_order", ["big", "little"])
+def test_written_files_follow_the_bes3t_specification(tmp_path: Path, byte_order: str) -> None:
+    """An independent reading of the writer's output by the BES3T specification (not by
+    ingest.epr) gives the written intensities bit for bit, the field axis, and the Xepr
+    standard-parameter-layer values (MWFQ Hz, MWPW W, B0MA T, RCAG dB, AVGS, SPTP s)."""
     field_T = np.linspace(0.345, 0.355, 512)
-    y = np.cos(field_T * 3e3)
-    _, dta = _write(tmp_path, "dl", field_T, y, byte_order="little")
-    ax, data = dl.deerload(str(dta), plot=False)
-    assert data == pytest.approx(y, abs=0)
-    assert np.asarray(ax) * 1e3 * 1e-4 == pytest.approx(field_T, abs=1e-12)
+    y = np.cos(np.arange(512) * 0.37) * 1e3
+    dsc, _ = _write(tmp_path, "spec", field_T, y, byte_order=byte_order, mw_freq_hz=9.4123e9, mw_power_W=6.3e-4,
+                    mod_amp_T=2.5e-4, receiver_gain_db=52.0, n_scans=3, conversion_time_s=0.02)
+    keys, axis, data = _spec_read_bes3t(dsc)
+    assert keys["BSEQ"] == ("BIG" if byte_order == "big" else "LIT") and keys["IKKF"] == "REAL"
+    assert data.tobytes() == y.tobytes()
+    np.testing.assert_allclose(axis, field_T, rtol=0, atol=1e-12)
+    assert float(keys["MWFQ"]) == pytest.approx(9.4123e9, rel=1e-12)
+    assert float(keys["MWPW"]) == pytest.approx(6.3e-4, rel=1e-12)
+    assert float(keys["B0MA"]) == pytest.approx(2.5e-4, rel=1e-12)
+    assert float(keys["RCAG"]) == 52.0
+    assert int(keys["AVGS"]) == 3 and float(keys["SPTP"]) == pytest.approx(0.02, rel=1e-12)
+
+
+def test_specification_reading_agrees_with_a_real_xepr_file(shared_data: Path) -> None:
+    """The same specification reading applied to a real Xepr file (BDPA, .info: 350.1-353.1 mT)
+    gives what ingest.epr.read_bes3t gives, so the two readings share the convention."""
+    dsc = shared_data / "epr" / "bes3t-BDPA-1DFieldSweep.DSC"
+    _, axis, data = _spec_read_bes3t(dsc)
+    s = read_bes3t(dsc)
+    assert axis[[0, -1]] == pytest.approx([0.3501, 0.3531], abs=1e-12)
+    np.testing.assert_allclose(s.field_T, axis, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(s.intensity, data)
 
 
 # --------------------------------------------------------------------------- known areas
@@ -205,7 +256,7 @@ def test_epr_row_spin_concentration_with_calibration(tmp_path: Path) -> None:
     dsc_x, _ = _lorentz_file(tmp_path, "x", 100, area=1.0)
     row = epr_row(read_bes3t(dsc_x), EPRConfig(calibration=cal))
     assert row["epr_spin_conc_M"] == pytest.approx(0.5e-3, rel=1e-4)
-    assert row_std["epr_spin_conc_M"] != row_std["epr_spin_conc_M"]  # NaN without calibration
+    assert math.isnan(row_std["epr_spin_conc_M"])  # no calibration: NaN
     assert row["kind"] == "epr" and row["row"] == -1 and row["format"] == "bes3t"
     assert row["time_start"].tzinfo is not None
     assert row["time_mid"] == row["time_start"] + (row["time_end"] - row["time_start"]) / 2

@@ -1,7 +1,19 @@
 """Round trips: synthetic FIDs of known Lorentzian lines (HDO + three aromatic lines) written
 in the vendors' formats by ingest.nmr_writers, read back by the package readers, processed
-and fitted.  Tolerances (SNR 100 on the aromatic lines, lb 0.5 Hz):
-shift within 0.001 ppm, FWHM within 5 %, area within 3 % (about 4 standard errors)."""
+and fitted.
+
+Every noise realisation comes from a fixed seed (the tests are deterministic).  Tolerances
+come from the fit's own standard errors, which include the noise correlation of the
+processed spectrum (``noise_corr_points``; their calibration against the scatter over
+16 realisations is checked in ``test_pipeline_errors_are_calibrated``): areas within
+4 standard errors (a 4-sigma deviation has probability 6e-5 per value, so ~1e-3 over the
+values checked in this file).  Centres keep a fixed 0.001 ppm: their error is dominated by
+the automatic phasing's residual (a systematic, not noise; see ``check_fits``).  A fixed 3 % area tolerance used before was 1.3 to 2
+standard errors at SNR 100, so an unlucky seed could fail it (over 12 seeds the worst
+deviation reached 95 % of it).  To keep the test meaningful, the standard errors must
+themselves be small (area < 2 %, centre < 3e-4 ppm at SNR 100), and the FWHM must agree
+within 5 % (+ 4 standard errors).
+"""
 
 from __future__ import annotations
 
@@ -17,9 +29,12 @@ from ingest.peaks import fit_peak
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
 LB = 0.5
-SHIFT_TOL_PPM = 1e-3
+SHIFT_TOL_PPM = 1e-3  # for the Extractor series test (HDO shift steps of 0.01 ppm)
 WIDTH_RTOL = 0.05
-AREA_RTOL = 0.03
+AREA_RTOL = 0.03  # Extractor series test: HDO at SNR ~ 1000, area_err ~ 0.3 % (10 sigma)
+N_SIGMA = 4.0
+MAX_REL_AREA_ERR = 0.02
+MAX_CENTER_ERR_PPM = 3e-4
 
 
 def lines_for(hdo_ppm=4.79):
@@ -33,13 +48,19 @@ def noise_for_snr(snr, area, fwhm_hz, td, sw_hz):
     return height / snr / npc.spectrum_noise_sd(1.0, td, sw_hz, LB)
 
 
-def check_fits(ppm, real, sfo1_hz, lines):
+def check_fits(ppm, real, sfo1_hz, lines, noise_corr=1.0):
+    """Each line recovered within N_SIGMA of the fit's own standard errors (see module docstring)."""
     for c, a, w in lines:
-        f = fit_peak(ppm, real, (c - 0.12, c + 0.12), sfo1_hz=sfo1_hz)
+        f = fit_peak(ppm, real, (c - 0.12, c + 0.12), sfo1_hz=sfo1_hz, noise_corr=noise_corr)
         assert f.success and not f.warnings, (c, f.warnings)
-        assert abs(f.center_ppm - c) < SHIFT_TOL_PPM, (c, f.center_ppm)
-        assert f.fwhm_hz == pytest.approx(w + LB, rel=WIDTH_RTOL), c
-        assert f.area == pytest.approx(a, rel=AREA_RTOL), c
+        assert f.area_err < MAX_REL_AREA_ERR * a and f.center_err_ppm < MAX_CENTER_ERR_PPM, (c, f)
+        # centre: a fixed tolerance, because the residual of the automatic phasing (~1 degree on
+        # the Spinsolve file) mixes in dispersion and shifts centres by up to 3e-4 ppm, more
+        # than 4 standard errors of the noise; SHIFT_TOL_PPM = 0.1 x the 0.01 ppm steps of the
+        # series test.
+        assert abs(f.center_ppm - c) < SHIFT_TOL_PPM, (c, f.center_ppm, f.center_err_ppm)
+        assert abs(f.fwhm_hz - (w + LB)) < WIDTH_RTOL * (w + LB) + N_SIGMA * f.fwhm_err_hz, (c, f.fwhm_hz)
+        assert abs(f.area - a) < N_SIGMA * f.area_err, (c, f.area, f.area_err)
 
 
 @pytest.mark.parametrize("group_delay", [0.0, 67.98])
@@ -61,7 +82,7 @@ def test_bruker_roundtrip(tmp_path, group_delay):
     assert abs(((r.p0_deg - 63.0) + 180) % 360 - 180) < 1.0  # autophase undid the -63 degrees
     snr = fit_peak(r.ppm, r.real, (7.36, 7.6), sfo1_hz=sf).snr
     assert 70 < snr < 140  # the test runs at the SNR it claims
-    check_fits(r.ppm, r.real, sf, lines)
+    check_fits(r.ppm, r.real, sf, lines, r.params["noise_corr_points"])
 
 
 def test_bruker_roundtrip_without_filter_removal_fails(tmp_path):
@@ -93,7 +114,7 @@ def test_spinsolve_roundtrip(tmp_path):
     spec = read_spinsolve(folder)
     assert spec.meta.vendor == "spinsolve" and spec.meta.group_delay == 0.0
     r = npc.process_fid(spec, lb_hz=LB)
-    check_fits(r.ppm, r.real, sf, lines)
+    check_fits(r.ppm, r.real, sf, lines, r.params["noise_corr_points"])
 
 
 def test_bruker_series_through_extractor(tmp_path):

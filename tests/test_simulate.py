@@ -192,7 +192,7 @@ def test_observables_recovered_through_ingest(small_sim):
     from ingest.read import read_rows
 
     from flowcell.config import ExperimentConfig
-    from flowcell.report import observables_config
+    from flowcell.fitting import observables_config
     sim, tr, out, I = small_sim
     cfg = ExperimentConfig.from_toml(out / "experiment.toml")
     assert cfg.epr_calibration is not None and cfg.epr_calibration.di_norm > 0

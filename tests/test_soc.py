@@ -65,7 +65,10 @@ def test_ambiguous_without_disambiguation():
     est = estimate_soc(C_tot=C, K=K, water_shift_ppm=w)
     assert est.branch == "ambiguous"
     assert est.soc == pytest.approx(0.5, abs=1e-9)
-    assert est.soc_err >= 0.25  # spans both candidates
+    # the error spans both candidates (0.25, 0.75): half their distance plus each one's own error
+    assert est.candidates == pytest.approx((0.25, 0.75), abs=1e-9)
+    assert est.soc_err == pytest.approx(0.25 + est.candidate_err, abs=1e-9)
+    assert 0 < est.candidate_err < 0.05
 
 
 @pytest.mark.parametrize("with_aromatic", [True, False])
@@ -107,7 +110,12 @@ def test_epr_only_and_combination():
     assert est.branch == "high" and est.soc == pytest.approx(x, abs=1e-6)
     both = estimate_soc(C_tot=C, K=K, epr_R_M=R, epr_err_M=1e-4, water_shift_ppm=water_shift_ppm(R),
                         water_err_ppm=1e-3, prev=0.65, current_sign=1)
-    assert both.R_err_M < est.R_err_M
+    # inverse-variance combination: σ_w = 1e-3 ppm / (χ_M/3 · 1e3 L/m^3 · 1e6 ppm) with the Curie χ_M (§1.3)
+    chi = 4e-7 * np.pi * 6.02214076e23 * 2.0046**2 * 0.75 * 9.2740100783e-24**2 / (3 * 1.380649e-23 * 298.15)
+    s_w = 1e-3 / (chi / 3 * 1e3 * 1e6)
+    assert est.R_err_M == pytest.approx(1e-4, rel=1e-12)
+    assert both.R_err_M == pytest.approx((1e-4**-2 + s_w**-2) ** -0.5, rel=1e-6)
+    assert both.R_M == pytest.approx(R, rel=1e-9)
     with pytest.raises(ValueError):
         estimate_soc(C_tot=C, K=K)
 

@@ -385,7 +385,6 @@ def test_default_pipeline_live(tmp_path: Path) -> None:
     (ingest.read.read_rows + ingest.observables.Extractor): three BES3T sweeps
     of amplitude 0.1, 0.2, 0.3 give double integrals in ratio 1:2:3 (rtol 1e-6)
     and the written microwave frequency, each exactly once."""
-    pytest.importorskip("ingest.observables")
     stage, epr = tmp_path / "stage", tmp_path / "epr"
     epr.mkdir()
     w = Watcher(None, epr, tmp_path / "store", **FAST)
