@@ -65,6 +65,7 @@ __all__ = [
     "DEFAULT_FREE",
     "DEFAULT_SIGMA",
     "NUISANCE",
+    "OutletObservation",
     "OBSERVABLES",
     "FitData",
     "FitOutcome",
@@ -882,3 +883,5 @@ def predict_curves(model: Any, outcome: GroupOutcome, ident: str, n: int = 400) 
 
 
 _OUTLET = _outlet_observation_cls()
+#: The outlet observation model class (module level, so that instances pickle).
+OutletObservation = _OUTLET

@@ -20,15 +20,11 @@ import numpy as np
 import pandas as pd
 
 from .fitting import FitData, FitOutcome
-# Re-exported for modules that imported it from here before the fitting path moved
-# to flowcell.fitting (flowcell.simulate); new code imports it from flowcell.fitting.
-from .fitting import observables_config
 
 __all__ = [
     "plot_soc",
     "plot_observables",
     "write_report",
-    "observables_config",
 ]
 
 

@@ -580,9 +580,7 @@ def fit_group(members: Sequence[tuple[str, str, str] | tuple[str, str, str, Mapp
     g = fitting.fit_tables(items, free=free, shared=shared, model=model, start=start,
                            conf_interval=bool(options["conf_interval"]), truth=truths)
     res = g.result
-    tab = g.table()
-    rows = [{k: (None if k == "truth_inside" and v is None else v) for k, v in r.items()}
-            for r in tab.sort_values(["parameter", "experiment"], kind="stable").to_dict(orient="records")]
+    rows = g.table().sort_values(["parameter", "experiment"], kind="stable").to_dict(orient="records")
     try:
         report = res.report()
     except Exception:  # noqa: BLE001

@@ -371,12 +371,10 @@ class ExperimentSimulator:
         self.params = p
         self.lines = dict(ANTHRONE_LINES)
         self.peak_pos: dict[str, float] = {}
-        if obs_peaks_cfg is None:
-            try:  # the experiment's own observables config (or ingest's default)
-                from .report import observables_config
-                obs_peaks_cfg = observables_config(cfg)
-            except Exception:  # ingest absent or config unreadable: keep the placeholders
-                obs_peaks_cfg = None
+        if obs_peaks_cfg is None:  # the experiment's own observables config (or ingest's default)
+            from .fitting import observables_config
+
+            obs_peaks_cfg = observables_config(cfg)
         if obs_peaks_cfg is not None:
             self._adopt_windows(obs_peaks_cfg)
         self.truth: SimulationTruth | None = None

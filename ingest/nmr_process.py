@@ -101,9 +101,11 @@ class ProcessedNMR:
     imag : ndarray or None
         Imaginary part of the phased spectrum (before baseline correction).
     params : dict
-        Processing parameters, for provenance (see :attr:`processing`), and
+        Processing parameters, for provenance (see :attr:`processing`),
         ``noise_corr_points``: the noise correlation length of ``real``
-        (points), to pass to the peak fits as ``noise_corr``.
+        (points), to pass to the peak fits as ``noise_corr``, and
+        ``noise_sigma``: the noise standard deviation of ``real``
+        (:func:`noise_sigma`), to pass as ``noise``.
     """
 
     ppm: np.ndarray
@@ -494,12 +496,12 @@ def noise_sigma(y: np.ndarray, lag: int = 16) -> float:
 
 
 def _signal_mask(resid: np.ndarray, sigma: float, k_lo: float, k_hi: float, dil: int,
-                 smooth: int) -> np.ndarray:
+                 smooth: int, smooth_sigma: float) -> np.ndarray:
     """Signal points of a residual: hysteresis detection, then widening.
 
     A *seed* is a point with ``|r| > k_hi * sigma``, or a point of the
     ``smooth``-point moving average of ``r`` above ``k_hi`` times that average's
-    own (robust) noise (broad, low lines).  Candidate points have ``|r| > k_lo *
+    own (robust) noise ``smooth_sigma`` (broad, low lines).  Candidate points have ``|r| > k_lo *
     sigma``; candidates widened by ``dil`` points on both sides form regions,
     and only the regions that contain a seed are signal.  Isolated noise
     excursions above ``k_lo`` (0.27 % of the points at 3 sigma) therefore do
@@ -508,11 +510,9 @@ def _signal_mask(resid: np.ndarray, sigma: float, k_lo: float, k_hi: float, dil:
     """
     a = np.abs(resid)
     seed = a > k_hi * sigma
-    if smooth > 1:
+    if smooth > 1 and smooth_sigma > 0:
         rs = ndimage.uniform_filter1d(resid, smooth, mode="nearest")
-        ss = noise_sigma(rs, lag=2 * smooth)
-        if ss > 0:
-            seed |= np.abs(rs) > k_hi * ss
+        seed |= np.abs(rs) > k_hi * smooth_sigma
     cand = seed | (a > k_lo * sigma)
     grown = ndimage.maximum_filter1d(cand.astype(np.uint8), 2 * dil + 1).astype(bool)
     lab, nlab = ndimage.label(grown)
@@ -535,6 +535,7 @@ def baseline(
     max_iter: int = 15,
     max_fit_points: int = 8192,
     return_mask: bool = False,
+    noise: float | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Robust polynomial baseline fitted to signal-free points.
 
@@ -572,6 +573,8 @@ def baseline(
     max_fit_points : int
     return_mask : bool
         Also return the final signal-free mask (on all ``n`` points).
+    noise : float or None
+        Noise standard deviation of ``y`` if already known (default :func:`noise_sigma`).
 
     Returns
     -------
@@ -586,7 +589,7 @@ def baseline(
         z = np.zeros_like(y)
         return (z, np.ones(n, dtype=bool)) if return_mask else z
     xs = (x - x.mean()) / (np.ptp(x) / 2 or 1.0)
-    sigma = noise_sigma(y)
+    sigma = noise_sigma(y) if noise is None else float(noise)
     if not sigma > 0:
         sigma = 1e-12 * float(np.max(np.abs(y))) or 1.0
     if dilate_points is None:
@@ -610,12 +613,16 @@ def baseline(
     # is doubled until enough points remain.
     min_free = max(order + 2, int(0.2 * m))
     it = 0
+    smooth_sigma: float | None = None
     while it < max_iter:
         if np.count_nonzero(mask) < order + 2:
             break
         coef = np.linalg.lstsq(V[mask], yd[mask], rcond=None)[0]
         resid = yd - V @ coef
-        new = ~_signal_mask(resid, sigma, float(k_sigma), k_hi, dil, smooth)
+        if smooth_sigma is None:  # noise of the smoothed residual: once (it barely changes)
+            smooth_sigma = noise_sigma(ndimage.uniform_filter1d(resid, smooth, mode="nearest"), lag=2 * smooth) \
+                if smooth > 1 else 0.0
+        new = ~_signal_mask(resid, sigma, float(k_sigma), k_hi, dil, smooth, smooth_sigma)
         if np.count_nonzero(new) < min_free and sigma < np.max(np.abs(resid)):
             sigma *= 2.0
             continue
@@ -784,11 +791,15 @@ def process_fid(
     s = _phase(s, p0, p1)
     ppm = ppm_axis(n, meta.sw_hz, meta.sfo1_hz, meta.carrier_ppm)
     real = s.real.copy()
+    # Noise of the real spectrum (lag differences remove any smooth baseline, so the value
+    # holds before and after the baseline subtraction): computed once, used by the baseline
+    # and handed to the peak fits via params['noise_sigma'].
+    sigma = noise_sigma(real)
     bl = None
     bl_label = "none"
     if baseline is not False and baseline is not None:
         order = 3 if baseline is True else int(baseline)
-        bl = _baseline(ppm, real, order=order)
+        bl = _baseline(ppm, real, order=order, noise=sigma)
         real = real - bl
         bl_label = f"poly{order}"
     off = reference_offset(ppm, real, reference)
@@ -802,6 +813,7 @@ def process_fid(
     noise_corr = max(1.0, n / (2.0 * float(np.sum(w * w))))
     params = {
         "noise_corr_points": noise_corr,
+        "noise_sigma": sigma,
         "group_delay": gd, "lb_hz": float(lb_hz), "zero_fill": int(zero_fill), "size": n,
         "first_point": first_point, "autophased": autophased, "baseline": bl_label,
         "reference": reference,

@@ -332,7 +332,9 @@ def _nmr_row(spec: NMRSpectrum, cfg: ObservablesConfig, phase: tuple[float, floa
     row = _common(meta, "nmr", meta.vendor)
     row["sfo1_MHz"] = meta.sfo1_hz / 1e6
     row["ns"] = int(meta.ns)
-    noise = noise_sigma(proc.real)
+    noise = proc.params.get("noise_sigma")
+    if noise is None:
+        noise = noise_sigma(proc.real)
     fits: dict[str, PeakFit] = {}
     notes: list[str] = []
     for p in cfg.nmr.peaks:
