@@ -12,10 +12,14 @@ spectrum over frequency in Hz, i.e. (spectrum units) x Hz.  With
 :func:`ingest.nmr_process.fft` scaling, that equals the FID amplitude of the
 line at t = 0 (independent of zero filling and line broadening).
 
-Full-lineshape fits (lmfit ``LorentzianModel``/``VoigtModel`` + ``LinearModel``)
-are the primary method; science.md §1.6: "Areas of exchange-broadened lines
-must come from full-lineshape fits, not windowed sums".  The windowed integral
-(:func:`integrate_window`) is the model-free fallback and check.
+Full-lineshape fits (Lorentzian or Voigt + a straight baseline) are the
+primary method; science.md §1.6: "Areas of exchange-broadened lines must come
+from full-lineshape fits, not windowed sums".  Voigt and multiplet fits use
+lmfit models; the single Lorentzian, the one on every spectrum of a live run,
+is the same model solved by ``scipy.optimize.least_squares`` with its
+analytic Jacobian and lmfit's error convention (tested against lmfit), ~10x
+cheaper.  The windowed integral (:func:`integrate_window`) is the model-free
+fallback and check.
 """
 
 from __future__ import annotations
@@ -419,14 +423,16 @@ def fit_peak(
     noise_corr: float = 1.0,
     max_points: int = 2048,
 ) -> PeakFit:
-    """Fit one peak (plus a local baseline) inside a ppm window with lmfit.
+    """Fit one peak (plus a local baseline) inside a ppm window.
 
-    Model: ``LorentzianModel`` (or ``VoigtModel`` with free ``gamma``) +
-    ``LinearModel`` (or a constant, or nothing).  Standard errors are lmfit's
-    (covariance scaled by the reduced chi-square).  If the highest point in
-    the window is below ``snr_min`` x noise, no fit is attempted: the result
+    Model: a Lorentzian (``scipy.optimize.least_squares``, analytic Jacobian;
+    see :func:`_fit_lorentzian_fast`) or lmfit's ``VoigtModel`` with free
+    ``gamma``, + a straight line (or a constant, or nothing).  Standard errors
+    are lmfit's convention (covariance scaled by the reduced chi-square).  If
+    the highest point in the window is below ``snr_min`` x noise, no fit is attempted: the result
     has NaN centre and width, the windowed integral as area
-    (:func:`integrate_window`) and the warning 'no peak above noise'.
+    (:func:`integrate_window`, no local baseline: the spectrum is expected to
+    be baseline-corrected) and the warning 'no peak above noise'.
 
     Parameters
     ----------
