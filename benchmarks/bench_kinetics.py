@@ -2,7 +2,7 @@
 
 Run::
 
-    cd /work/main && PYTHONPATH=. python benchmarks/bench_kinetics.py [--repeats 5] [--section simulate]
+    python benchmarks/bench_kinetics.py [--repeats 5] [--section simulate]
 
 Sections are lists of functions, one per printed figure; each takes ``repeats`` and
 returns a dict that is printed.  To add a section (e.g. fit timing) write functions

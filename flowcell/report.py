@@ -19,6 +19,9 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from kinetics.fit import jsonable
+from kinetics.plots import pyplot as _plt
+
 from .fitting import FitData, FitOutcome
 
 __all__ = [
@@ -29,17 +32,6 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------- plots
-def _plt():
-    import matplotlib
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        try:
-            matplotlib.use("Agg")
-        except Exception:  # pragma: no cover
-            pass
-    import matplotlib.pyplot as plt
-    return plt
-
-
 def plot_soc(path: str | Path, *, truth: pd.DataFrame | None = None, live: pd.DataFrame | None = None,
              coulomb: pd.DataFrame | None = None) -> Path:
     """SOC against time: true (simulation), coulomb-counted, live estimate with ±2 sd.
@@ -108,24 +100,6 @@ def _fmt(v: Any) -> str:
     if not np.isfinite(v):
         return "–"
     return f"{v:.6g}"
-
-
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, (np.floating, float)):
-        return float(o) if np.isfinite(o) else None
-    if isinstance(o, (np.integer,)):
-        return int(o)
-    if isinstance(o, (np.bool_,)):
-        return bool(o)
-    if isinstance(o, (datetime, pd.Timestamp)):
-        return o.isoformat()
-    if isinstance(o, Path):
-        return str(o)
-    return o
 
 
 def write_report(out_dir: str | Path, outcome: FitOutcome | None, *, title: str = "flowcell experiment",
@@ -199,7 +173,7 @@ def write_report(out_dir: str | Path, outcome: FitOutcome | None, *, title: str 
         notes = list(notes) + outcome.fit_data.notes
     if notes:
         lines += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
-    (out / "fit.json").write_text(json.dumps(_jsonable(payload), indent=2), encoding="utf-8")
+    (out / "fit.json").write_text(json.dumps(jsonable(payload), indent=2), encoding="utf-8")
     path = out / "report.md"
     path.write_text("\n".join(lines), encoding="utf-8")
     return path

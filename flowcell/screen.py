@@ -159,28 +159,12 @@ def _text(path: Path | None) -> str:
         return f"<unreadable {path}>"
 
 
-def _jsonable(o: Any) -> Any:
-    if isinstance(o, dict):
-        return {str(k): _jsonable(v) for k, v in o.items()}
-    if isinstance(o, (list, tuple)):
-        return [_jsonable(v) for v in o]
-    if isinstance(o, (np.floating, float)):
-        return float(o)
-    if isinstance(o, np.integer):
-        return int(o)
-    if isinstance(o, np.bool_):
-        return bool(o)
-    if isinstance(o, Path):
-        return str(o)
-    if isinstance(o, (pd.Timestamp,)):
-        return o.isoformat()
-    return o
-
-
 def _write_json(path: Path, obj: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(_jsonable(obj), indent=1, allow_nan=True), encoding="utf-8")
+    from kinetics.fit import jsonable
+
+    tmp.write_text(json.dumps(jsonable(obj, nan_to_none=False), indent=1, allow_nan=True), encoding="utf-8")
     os.replace(tmp, path)
 
 

@@ -25,6 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from kinetics.plots import pyplot as _plt
+
 __all__ = [
     "PARAMETER_ORDER",
     "LABELS",
@@ -167,17 +169,6 @@ def arrhenius(table: pd.DataFrame, parameter: str = "k_dec") -> ArrheniusFit | N
         cov = cov * max(1.0, chi2)
     return ArrheniusFit(parameter, float(-beta[1] * R_GAS), float(math.sqrt(cov[1, 1]) * R_GAS),
                         float(beta[0]), float(math.sqrt(cov[0, 0])), n, tuple(sorted(set(T[ok].tolist()))))
-
-
-def _plt() -> Any:
-    import matplotlib
-    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
-        try:
-            matplotlib.use("Agg")
-        except Exception:  # pragma: no cover
-            pass
-    import matplotlib.pyplot as plt
-    return plt
 
 
 def _fitted_params(table: pd.DataFrame) -> list[str]:

@@ -367,10 +367,10 @@ def _fit_lorentzian_fast(x, y, window, c, fwhm, h, s, c0, baseline, sfo1_hz, sig
         # bounded trust-region method; the bounds (centre in the window, 0 < HWHM < window)
         # are enforced by refitting with 'trf' only when the free optimum leaves them.
         res = least_squares(resid, p0, jac=jac, method="lm", x_scale="jac",
-                            ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=2000)
+                            ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=200)
         if not (res.success and np.all(res.x >= lb) and np.all(res.x <= ub)):
             res = least_squares(resid, p0, jac=jac, bounds=(lb, ub), method="trf", x_scale="jac",
-                                ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=2000)
+                                ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=200)
     except Exception as exc:  # scipy failures become diagnostics, not crashes
         return _empty(window, n, "lorentzian", [f"fit failed: {exc}"])
     pv = unpack(res.x)

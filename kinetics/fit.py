@@ -48,7 +48,7 @@ from scipy import stats
 
 from kinetics.observe import ObservationModel
 
-__all__ = ["Experiment", "FitResult", "Profile", "fit", "FitWarning", "DCHI2_95"]
+__all__ = ["Experiment", "FitResult", "Profile", "fit", "FitWarning", "DCHI2_95", "jsonable"]
 
 DCHI2_95 = float(stats.chi2.ppf(0.95, 1))  # 3.841
 _BAD_RESIDUAL = 1e3
@@ -227,6 +227,7 @@ class _Problem:
         self.nfev = 0
         self.nbad = 0
         self.nsim = 0
+        self.nclipped = 0  # trial simulations whose SOC left [0, 1] (warned once, after the fit)
         self._cache: dict[str, tuple[tuple, Any]] = {}
         # free model parameters that do not change the simulation (e.g. k1, k2, which
         # the library declares for the NMR observation model, or a rate reduced to
@@ -281,9 +282,19 @@ class _Problem:
     def _simulate_raw(self, e: Experiment, t_sim: np.ndarray, p: Mapping[str, float]) -> Any:
         mp = {k: p[k] for k in self.model_names if k in p} if self.model_names else dict(p)
         self.nsim += 1
-        return self.model.simulate(
-            t_sim, params=mp, y0=dict(e.y0), current_A=e.current_A, volume_L=e.volume_L, **self.sim_kwargs
-        )
+        # Trial parameters far from the data can over-charge the model; the model warns
+        # each time.  Count those here and say it once after the fit instead.
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            sim = self.model.simulate(
+                t_sim, params=mp, y0=dict(e.y0), current_A=e.current_A, volume_L=e.volume_L, **self.sim_kwargs
+            )
+        for w in caught:
+            if issubclass(w.category, RuntimeWarning) and "SOC left [0, 1]" in str(w.message):
+                self.nclipped += 1
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return sim
 
     def predictions(self, params: lmfit.Parameters) -> list[pd.DataFrame]:
         nat = self.natural(params)
@@ -327,6 +338,37 @@ def _minimize(prob: _Problem, params: lmfit.Parameters, method: str, max_nfev: i
     if method == "leastsq":
         kws["epsfcn"] = 1e-10
     return mini.minimize(method=method, max_nfev=max_nfev, **kws)
+
+
+def jsonable(obj: Any, *, nan_to_none: bool = True) -> Any:
+    """Make ``obj`` JSON-safe: numpy scalars to Python, paths and times to strings.
+
+    Parameters
+    ----------
+    obj : any
+        Nested dicts / lists / tuples of numbers, strings, numpy scalars, paths, datetimes.
+    nan_to_none : bool
+        Replace NaN and inf by None (strict JSON); False keeps them (Python's json writes NaN).
+    """
+    from datetime import datetime as _dt
+    from pathlib import Path as _Path
+
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v, nan_to_none=nan_to_none) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v, nan_to_none=nan_to_none) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, (np.floating, float)):
+        return float(obj) if (np.isfinite(obj) or not nan_to_none) else None
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (_dt, pd.Timestamp)):
+        return obj.isoformat()
+    if isinstance(obj, _Path):
+        return str(obj)
+    return obj
+
 
 
 @dataclass
@@ -456,20 +498,6 @@ class FitResult:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe summary (NaN/inf become None)."""
-
-        def clean(x: Any) -> Any:
-            if isinstance(x, dict):
-                return {str(k): clean(v) for k, v in x.items()}
-            if isinstance(x, (list, tuple)):
-                return [clean(v) for v in x]
-            if isinstance(x, (np.floating, float)):
-                return float(x) if np.isfinite(x) else None
-            if isinstance(x, (np.integer,)):
-                return int(x)
-            if isinstance(x, np.bool_):
-                return bool(x)
-            return x
-
         d = {
             "values": self.values,
             "stderr": self.stderr,
@@ -490,7 +518,7 @@ class FitResult:
             "warnings": self.warnings,
             "mcmc": self.mcmc_summary,
         }
-        out = clean(d)
+        out = jsonable(d)
         json.dumps(out)  # guarantee
         return out
 
@@ -806,6 +834,9 @@ def fit(
             warnings.warn(msg, FitWarning, stacklevel=2)
     if prob.nbad:
         warn_msgs.append(f"{prob.nbad} model evaluations failed or gave non-finite values (penalised)")
+    if prob.nclipped:
+        warn_msgs.append(f"{prob.nclipped} of {prob.nsim} trial simulations left SOC [0, 1] and were clipped "
+                         "(trial parameters far from the data; check the best fit's SOC range)")
     fixed = {k: float(v) for k, v in prob.base.items() if k not in free_d and np.isscalar(v)}
     return FitResult(
         values=values, stderr=stderr, ci95=ci95, profiles=profiles, correlations=corr_df, flags=flags,

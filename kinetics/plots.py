@@ -13,13 +13,24 @@ import numpy as np
 __all__ = ["plot_fit", "plot_profiles", "plot_water_shift_vs_soc"]
 
 
-def _plt() -> Any:
+def pyplot() -> Any:
+    """``matplotlib.pyplot``, on the Agg backend unless an interactive one is already in use.
+
+    Plots are written to files; importing this never needs a display.
+    """
     import matplotlib
 
-    matplotlib.use("Agg", force=False)
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        try:
+            matplotlib.use("Agg")
+        except Exception:  # pragma: no cover - a GUI backend already drawing
+            pass
     import matplotlib.pyplot as plt
 
     return plt
+
+
+_plt = pyplot
 
 
 def plot_fit(result: Any, path: str | Path | None = None) -> Any:
