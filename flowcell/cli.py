@@ -61,7 +61,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
             time point plus a potentiostat log into a temporary folder, in real time at a high
             speed-up.  The watcher follows them into a store, the live SOC filter prints a table
             (with the simulator's true SOC next to it), and at the end the kinetic model (Kc,
-            k_dec, J_e) is fitted and report.md, fit.json and PNG plots are written.
+            k_dec, J_e, and the exchange rates k1, kc from the quinone line widths) is fitted
+            and report.md, fit.json and PNG plots are written.
 
             Exit code 0 only if the live SOC stayed within 0.02 of the truth after the first
             15 minutes and every true parameter lies inside its fitted 95 % interval."""),

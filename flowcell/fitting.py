@@ -64,7 +64,11 @@ __all__ = [
     "DEFAULT_BOUNDS",
     "DEFAULT_FREE",
     "DEFAULT_SIGMA",
+    "FWHM_CAP_FRACTION",
+    "FWHM_CAP_HZ",
+    "LINE_WIDTHS",
     "NUISANCE",
+    "WIDTH_PARAMS",
     "OutletObservation",
     "OBSERVABLES",
     "FitData",
@@ -87,14 +91,28 @@ __all__ = [
     "refer_to_tank",
 ]
 
-#: Parameters fitted by default (ASSUMED demo choice: K from the water shift and EPR,
-#: decomposition from the anthrone area, O2 self-discharge from the rest).
+#: Parameters fitted by default (K from the water shift and EPR, decomposition from
+#: the anthrone area, O2 self-discharge from the rest).  The exchange rates ``k1``
+#: (k_ex of O/R) and ``kc`` need observable O-line widths (:data:`LINE_WIDTHS`); free
+#: them explicitly (the demo does, :data:`flowcell.demo.DEMO_FREE`).
 DEFAULT_FREE = ("Kc", "k_dec", "J_e")
 #: Floor of each observable's sigma (units of the column); the effective sigma is
 #: the larger of this and twice the extractor's median reported error.
-DEFAULT_SIGMA = {"hdo_shift_ppm": 5e-5, "epr_spin_conc_M": 1.5e-4, "anthrone_area": 2e-5, "anthranol_area": 2e-5}
+DEFAULT_SIGMA = {"hdo_shift_ppm": 5e-5, "epr_spin_conc_M": 1.5e-4, "anthrone_area": 2e-5, "anthranol_area": 2e-5,
+                 "dhaq_h1_fwhm_Hz": 0.3, "dhaq_h3_fwhm_Hz": 0.3, "dhaq_h4_fwhm_Hz": 0.3}
+#: Line widths of the oxidised-form quinone lines (slow exchange, science.md §1.4:
+#: ``FWHM = w0 + (k1 [R] + kc [H]) / pi``), Hz; they carry the electron-exchange rates.
+LINE_WIDTHS = ("dhaq_h1_fwhm_Hz", "dhaq_h3_fwhm_Hz", "dhaq_h4_fwhm_Hz")
 #: Observable columns a fit uses when the table has them.
-OBSERVABLES = ("hdo_shift_ppm", "epr_spin_conc_M", "anthrone_area", "anthranol_area")
+OBSERVABLES = ("hdo_shift_ppm", "epr_spin_conc_M", "anthrone_area", "anthranol_area") + LINE_WIDTHS
+#: Parameters that act on the line widths only; the widths are fitted only when one is free.
+WIDTH_PARAMS = ("k1", "kc", "k2", "w0_Hz")
+#: A line width is used only up to this fraction of its ingest window (in Hz): wider
+#: Lorentzians lose their wings to the window and its linear baseline (measured on the
+#: demo's simulated Bruker files: width bias < 0.2 Hz up to 20 Hz in the 100 Hz dhaq_h1
+#: window, 1-4 % at 45 Hz), and up to :data:`FWHM_CAP_HZ` when the window is unknown.
+FWHM_CAP_FRACTION = 0.2
+FWHM_CAP_HZ = 20.0
 #: Nuisance parameters, always per experiment: the zero-radical water shift (ppm) and
 #: the product-area scale (1 = the first-spectrum calibration).
 NUISANCE = ("hdo_ref_ppm", "area_scale")
@@ -102,8 +120,8 @@ NUISANCE = ("hdo_ref_ppm", "area_scale")
 #: ``hdo_ref_ppm`` is ±0.05 ppm around the first spectrum's value (:func:`default_bounds`).
 DEFAULT_BOUNDS: dict[str, tuple[float, float]] = {
     "Kc": (1e-4, 100.0), "k_dec": (1e-9, 1e-3), "J_e": (1e-11, 1e-5), "k_dec2": (1e-8, 1e-1),
-    "eps_H": (0.0, 0.5), "KD": (1e-3, 1e3), "kc": (1e3, 1e11), "k1": (1e3, 1e11), "k2": (1e3, 1e11),
-    "epr_scale": (0.5, 2.0), "xi": (-1.0, 1.0), "area_scale": (0.8, 1.25)}
+    "eps_H": (0.0, 0.5), "KD": (1e-3, 1e3), "kc": (1e1, 1e11), "k1": (1e1, 1e11), "k2": (1e1, 1e11),
+    "epr_scale": (0.5, 2.0), "xi": (-1.0, 1.0), "area_scale": (0.8, 1.25), "w0_Hz": (0.05, 20.0)}
 
 
 @dataclass
@@ -131,6 +149,10 @@ class FitData:
         From the experiment config: circulating volume (L), total quinone (mol/L),
         temperature (K), NMR sample geometry, ``[model.params]`` and the flow rate
         through the cell (L/s; None: observe the tank itself).
+    w0_Hz : float or None
+        Width of the oxidised-form quinone lines without exchange, from the first
+        spectrum (SOC 0; includes the processing line broadening), Hz.  None when the
+        table has no such width.
     """
 
     data: pd.DataFrame
@@ -146,6 +168,7 @@ class FitData:
     geometry: str = "parallel"
     config_params: dict[str, float] = field(default_factory=dict)
     flow_L_s: float | None = None
+    w0_Hz: float | None = None
 
 
 def _interval_row(result: Any, disp: str, truth: float) -> dict[str, Any]:
@@ -346,12 +369,55 @@ def refer_to_tank(t_fluid_s: np.ndarray, t_log_s: np.ndarray, I_A: np.ndarray, *
 def _median_err(df: pd.DataFrame, col: str) -> float:
     ecol = {"hdo_shift_ppm": "hdo_shift_err_ppm", "anthrone_area": "anthrone_area_err",
             "anthranol_area": "anthranol_area_err"}.get(col)
+    if col.endswith("_fwhm_Hz"):
+        ecol = col[:-len("_fwhm_Hz")] + "_fwhm_err_Hz"
     if ecol and ecol in df:
         v = pd.to_numeric(df[ecol], errors="coerce").to_numpy(float)
         v = v[np.isfinite(v) & (v > 0)]
         if v.size:
             return float(np.median(v))
     return 0.0
+
+
+def _line_widths(df: pd.DataFrame, out: pd.DataFrame, nmr: np.ndarray, peaks: Mapping[str, Any],
+                 sfo1_hz: float, i0: int | None, notes: list[str]) -> float | None:
+    """Put the usable oxidised-form line widths (Hz) into ``out``; return w0 (Hz) or None.
+
+    A width is used when it is finite with a finite, positive fit error, not above
+    the cap (:data:`FWHM_CAP_FRACTION` of its window in Hz, else :data:`FWHM_CAP_HZ`)
+    and the extractor did not flag that peak ('peak at window edge', 'wider than
+    half the window', 'no peak above noise', ... in ``nmr_warnings``).  Wider lines
+    (higher SOC, science.md §1.4) are left out (NaN): their fitted widths are biased
+    by the window.  ``w0``
+    is the median width of the lines in the first spectrum (SOC 0: no radical, no
+    exchange; it includes the processing line broadening ``lb``).
+    """
+    w0s = []
+    warn = [str(x) for x in df["nmr_warnings"]] if "nmr_warnings" in df else [""] * len(df)
+    for c in LINE_WIDTHS:
+        if c not in df:
+            continue
+        stem = c[:-len("_fwhm_Hz")]
+        w = pd.to_numeric(df[c], errors="coerce").to_numpy(float)
+        e = (pd.to_numeric(df[f"{stem}_fwhm_err_Hz"], errors="coerce").to_numpy(float)
+             if f"{stem}_fwhm_err_Hz" in df else np.ones(len(df)))
+        pk = peaks.get(stem)
+        win = getattr(pk, "window_ppm", None)
+        cap = FWHM_CAP_FRACTION * abs(float(win[1]) - float(win[0])) * sfo1_hz * 1e-6 if win else FWHM_CAP_HZ
+        flagged = np.array([f"{stem}:" in x for x in warn])
+        ok = nmr & np.isfinite(w) & (w > 0) & (w <= cap) & np.isfinite(e) & (e > 0) & ~flagged
+        if not ok.any():
+            continue
+        out[c] = np.where(ok, w, np.nan)
+        notes.append(f"{c}: {int(ok.sum())} of {int(nmr.sum())} spectra used (width <= {cap:.1f} Hz, "
+                     f"no extractor warning); wider lines (higher SOC, science.md §1.4) left out: window-truncation bias")
+        if i0 is not None and ok[i0]:
+            w0s.append(float(w[i0]))
+    if not w0s:
+        return None
+    w0 = float(np.median(w0s))
+    notes.append(f"w0_Hz = {w0:.3f} Hz: median O-line width in the first spectrum (SOC 0, includes lb)")
+    return w0
 
 
 def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, *,
@@ -433,7 +499,9 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
         nh = getattr(pk, "n_h", None) or default_nh
         raw_area = col(prod, nmr)
         if pk is not None and getattr(pk, "method", "fit") == "integral" and np.isfinite(fwhm0):
-            centre = pd.to_numeric(df.get(f"{prod[:-5]}_shift_ppm"), errors="coerce").to_numpy(float)
+            scol = f"{prod[:-5]}_shift_ppm"
+            centre = (pd.to_numeric(df[scol], errors="coerce").to_numpy(float) if scol in df
+                      else np.full(len(df), np.nan))
             mid = 0.5 * sum(pk.window_ppm)
             cap = np.array([integral_capture(c if np.isfinite(c) else mid, fwhm0, pk.window_ppm, sfo1)
                             for c in np.where(nmr, centre, mid)])
@@ -444,12 +512,13 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
     if area_scale is None:
         notes.append("no sharp dhaq_h1 line in the first spectrum: product areas not used")
     hdo_ref = float(out["hdo_shift_ppm"].iloc[first_nmr[0]]) if first_nmr else 4.79
+    w0_Hz = _line_widths(df, out, nmr, peaks, sfo1, first_nmr[0] if first_nmr else None, notes)
     sig: dict[str, float] = {}
     for c in OBSERVABLES:
         if c not in out or not np.isfinite(out[c].to_numpy(float)).any():
             out = out.drop(columns=[c]) if c in out else out
             continue
-        e = _median_err(df, c)
+        e = _median_err(df[np.isfinite(out[c].to_numpy(float))], c) if c in LINE_WIDTHS else _median_err(df, c)
         if c.endswith("_area") and area_scale:
             e /= area_scale * 2
         sig[c] = max(DEFAULT_SIGMA[c], 2.0 * e)
@@ -460,7 +529,7 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
                    volume_L=float(cfg.electrolyte.volume_L), c_tot_M=C_tot,
                    temperature_K=float(cfg.electrolyte.temperature_K),
                    geometry=str(getattr(cfg.instruments, "geometry", "parallel")),
-                   flow_L_s=float(cfg.flow.rate_mL_min) / 60e3,
+                   flow_L_s=float(cfg.flow.rate_mL_min) / 60e3, w0_Hz=w0_Hz,
                    config_params={k: float(v) for k, v in (getattr(cfg.model, "params", None) or {}).items()})
 
 
@@ -620,6 +689,8 @@ def fixed_params(model: Any, fd: FitData, *, free: Sequence[str] = (), params: M
     fixed.update({k: float(v) for k, v in (params or {}).items()})
     fixed["hdo_ref_ppm"] = fd.hdo_ref_ppm
     fixed["area_scale"] = 1.0
+    if fd.w0_Hz is not None and "w0_Hz" not in fd.config_params and "w0_Hz" not in (params or {}):
+        fixed["w0_Hz"] = float(fd.w0_Hz)
     T_ref = fd.temperature_K if T_ref_K is None else float(T_ref_K)
     fixed["xi"] = float(bms_factor(fd.geometry)) * T_ref / fd.temperature_K
     if fd.flow_L_s is not None:
@@ -661,6 +732,33 @@ def make_experiment(fd: FitData, ident: str = "experiment", *, model: Any = None
 def _default_model(cfg: Any) -> Any:
     from kinetics import library
     return getattr(library, cfg.model.name)().compile(reduce_fast=bool(getattr(cfg.model, "reduce_fast", True)))
+
+
+def _start_exchange_rates(fds: Mapping[str, FitData], free: Sequence[str], sv: dict[str, float], per: set[str],
+                          exps: Sequence[Any], explicit: set[str]) -> None:
+    """Starting values of free exchange rates (k1, kc, k2) from the line widths.
+
+    The library placeholders (1e8 1/(M s)) give MHz-wide lines, far from any width
+    that was actually measured, and a local optimiser started there stalls.  A rough
+    scale: ``k ~ pi * median(FWHM - w0) / (0.05 C_tot)`` (science.md §1.4 with
+    ``[R] + [H]`` ~ 5 % of C_tot at the low SOC where the lines are observable),
+    used only when no start value was given.
+    """
+    for n in ("k1", "kc", "k2"):
+        if n not in free or n in explicit:
+            continue
+        for (ident, fd), e in zip(fds.items(), exps):
+            ex = [fd.data[c].to_numpy(float) - (fd.w0_Hz or 0.0) for c in LINE_WIDTHS if c in fd.data]
+            ex = np.concatenate(ex) if ex else np.zeros(0)
+            ex = ex[np.isfinite(ex) & (ex > 0)]
+            if not ex.size:
+                continue
+            k0 = float(np.clip(np.pi * np.median(ex) / (0.05 * fd.c_tot_M), 1e2, 1e10))
+            if n in per:
+                sv[f"{n}__{e.key}"] = k0
+            else:
+                sv[n] = k0
+                break
 
 
 def fit_group(fit_data: Mapping[str, FitData], *, model: Any, free: Sequence[str] = DEFAULT_FREE,
@@ -711,6 +809,13 @@ def fit_group(fit_data: Mapping[str, FitData], *, model: Any, free: Sequence[str
         raise ValueError("fit_group: no experiments given")
     fds = dict(fit_data)
     free = list(dict.fromkeys(free))
+    if not any(n in free for n in WIDTH_PARAMS):  # widths only inform the exchange rates
+        for fd in fds.values():
+            drop = [c for c in LINE_WIDTHS if c in fd.sigma]
+            if drop:
+                fd.sigma = {c: v for c, v in fd.sigma.items() if c not in drop}
+                fd.data = fd.data.drop(columns=[c for c in drop if c in fd.data])
+                fd.notes.append("line widths not fitted (no exchange rate k1/kc/k2/w0_Hz free)")
     shared_l = [n for n in (free if shared is None else shared) if n in free]
     nuis = []
     if any("hdo_shift_ppm" in fd.sigma for fd in fds.values()):
@@ -757,6 +862,8 @@ def fit_group(fit_data: Mapping[str, FitData], *, model: Any, free: Sequence[str
                 sv.setdefault(n, float(v))
     for n, vals in shared_start.items():
         sv[n] = float(np.median(vals))
+    _start_exchange_rates(fds, all_free, sv, per, exps, explicit=set(params or {}) | {
+        n for own in (start or {}).values() for n in (own or {})})
     if rescale_sigma:
         pass1 = kfit.fit(model, exps, bounds, obs=obs, per_experiment=per, start=sv or None, conf_interval=False)
         pred = pass1.predict()

@@ -8,8 +8,9 @@
 when the temperatures differ; :func:`write_screen_report` writes the markdown report.
 
 Parameters and units (science.md §2; docs/architecture.md): ``Kc`` (–, K of
-comproportionation, §1.2), ``k2`` (= k_ex of R + H self-exchange, 1/(M s), §1.4),
-``k1`` (R + O, 1/(M s)), ``k_dec`` (first-order decomposition of H, 1/s, §2.1 Dec-ch),
+comproportionation, §1.2), ``k1`` (= k_ex, the O/R electron self-exchange, 1/(M s),
+from the oxidised-form line widths, §1.4), ``kc`` (comproportionation rate, 1/(M s)),
+``k2`` (R + H self-exchange, 1/(M s)), ``k_dec`` (first-order decomposition of H, 1/s, §2.1 Dec-ch),
 ``k_dec2`` (1/(M s)), ``J_e`` (O2 self-discharge electron flux, M/s, §2.4) and
 ``fade_pct_per_day`` (capacity fade, %/day, :func:`flowcell.screen.capacity_fade_per_day`).
 """
@@ -39,12 +40,13 @@ __all__ = [
 ]
 
 #: Column order of the comparison table (other fitted parameters follow, sorted).
-PARAMETER_ORDER = ("Kc", "k2", "k1", "k_dec", "k_dec2", "J_e", "fade_pct_per_day")
+PARAMETER_ORDER = ("Kc", "k1", "kc", "k2", "k_dec", "k_dec2", "J_e", "fade_pct_per_day")
 #: Axis labels with units.
 LABELS = {
     "Kc": "K_c (–)",
-    "k1": "k_1 (1/(M s))",
-    "k2": "k_ex = k_2 (1/(M s))",
+    "k1": "k_ex(O/R) = k_1 (1/(M s))",
+    "kc": "k_c comproportionation (1/(M s))",
+    "k2": "k_ex(R/H) = k_2 (1/(M s))",
     "k_dec": "k_dec (1/s)",
     "k_dec2": "k_dec2 (1/(M s))",
     "J_e": "J_e (M/s)",

@@ -94,6 +94,14 @@ print(f"true values inside the global-fit intervals: {int(g['truth_inside'].sum(
 g[["group", "parameter", "experiment", "value", "ci95_lo", "ci95_hi", "truth", "truth_inside"]]"""),
     new_markdown_cell("""The report (`screen_report.md`) holds the table, the plots, the Arrhenius fit and the run log:"""),
     new_code_cell("""display(Markdown((res.out_dir / "screen_report.md").read_text().split("## Run")[0]))"""),
+    new_markdown_cell("""**Electron exchange (k_ex).** The simulated experiments above use the library's
+placeholder exchange rates (1e8 1/(M s)): the quinone lines are then MHz wide and carry no
+information, so `k1` is not fitted.  When the oxidised-form lines are observable (widths of a
+few to ~20 Hz at low SOC, science.md §1.4: `w0 + (k1 [R] + kc [H]) / pi`), free the exchange
+rates too, e.g. `flowcell screen EXPERIMENTS --free Kc,k_dec,J_e,k1,kc`: the table then has
+`k1` (labelled *k_ex(O/R) = k_1*, 1/(M s)) with its 95 % interval and rank, and `kc`.
+Widths above 20 % of their ingest window, flagged by the extractor, or without a fit error are
+left out (`flowcell.fitting.LINE_WIDTHS`, `FWHM_CAP_FRACTION`)."""),
 ]
 
 

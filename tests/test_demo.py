@@ -1,8 +1,10 @@
 """``flowcell demo`` end to end (in-process, fixed seed, --quick settings, same code path).
 
 Asserts the issue's two promises: the live SOC tracks the simulator's true SOC within
-0.02 (absolute) after the first minutes, and the fit recovers the true K_c, k_dec and
-J_e inside their 95 % profile-likelihood intervals.  Runs the real simulator thread,
+0.02 (absolute) after the first minutes, and the fit recovers the true K_c, k_dec, J_e
+and the electron-exchange rates k1 (k_ex of O/R, from the oxidised-form line widths,
+science.md §1.4) and kc inside their 95 % profile-likelihood intervals (each interval
+narrower than a factor 1.5).  Runs the real simulator thread,
 the watchdog watcher, the store, LiveSOC and kinetics.fit (about a minute).
 """
 
@@ -43,7 +45,8 @@ def test_live_soc_tracks_truth_within_2_percent(demo):
 
 @pytest.mark.slow
 def test_fit_recovers_K_and_rate_constants_within_intervals(demo):
-    from flowcell.demo import DEMO_TRUTH
+    from flowcell.demo import DEMO_FREE, DEMO_TRUTH
+    assert {"k1", "kc"} <= set(DEMO_TRUTH) and set(DEMO_TRUTH) <= set(DEMO_FREE)
     tab = demo.fit.table().set_index("parameter")
     for name, true in DEMO_TRUTH.items():
         lo, hi = tab.loc[name, "ci95_lo"], tab.loc[name, "ci95_hi"]
@@ -62,5 +65,5 @@ def test_demo_ok_and_report_written(demo):
         assert (out / f).exists(), f
     fit = json.loads((out / "fit.json").read_text())
     names = {r["parameter"] for r in fit["parameters"]}
-    assert {"Kc", "k_dec", "J_e"} <= names
+    assert {"Kc", "k_dec", "J_e", "k1", "kc"} <= names
     assert "Kc" in (out / "report.md").read_text()

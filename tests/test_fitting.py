@@ -186,3 +186,66 @@ def test_noise_free_simulation_recovered_exactly(cfg, model, tmp_path_factory):
     assert out.result.values["Kc"] == pytest.approx(truth["Kc"], rel=1e-4)
     assert out.result.values["area_scale"] == pytest.approx(1.0, abs=1e-4)
     assert out.result.chi2 < 1e-4
+
+
+WIDTHS = ("dhaq_h1_fwhm_Hz", "dhaq_h3_fwhm_Hz", "dhaq_h4_fwhm_Hz")
+
+
+def _with_widths(model, cfg, truth, tmp_path_factory, *, noise_hz: float = 0.0, seed: int = 0):
+    """simulated() plus the simulator's true O-line widths (slow exchange, science.md §1.4:
+    w0 + (k1 [R] + kc [H]) / pi at the cell outlet) and a fit error column."""
+    from flowcell.simulate import ExperimentSimulator
+    table, pot = simulated(model, cfg, truth, tmp_path_factory, seed=seed, noise=0.0)
+    sim = ExperimentSimulator(cfg, demo_protocol(HOURS), model, tmp_path_factory.mktemp("simw"), params=truth,
+                              interval_s=120.0, seed=seed)
+    sp = sim.prepare().spectra
+    nmr = (sp["kind"] == "nmr").to_numpy()
+    rng = np.random.default_rng(seed + 1)
+    for c in WIDTHS:
+        table[c] = np.where(nmr, sp[c] + noise_hz * rng.normal(0, 1, len(sp)), np.nan)
+        table[c.replace("_fwhm_Hz", "_fwhm_err_Hz")] = np.where(nmr, 0.05, np.nan)
+    return table, pot, sp
+
+
+def test_line_widths_recover_exchange_rates_noise_free(cfg, model, tmp_path_factory):
+    """O-line widths (science.md §1.4) make k1 (k_ex of O/R) and kc measurable: on the
+    simulator's noise-free widths (k1 = kc = 5e3 1/(M s), ASSUMED) the fit recovers both to
+    1e-4 relative with chi2 ~ 0, i.e. the simulator and the fit use the same width formula;
+    w0 is taken from the first spectrum (2.0 Hz, the observation model's default); widths
+    above the cap (0.2 x the 100 Hz dhaq_h1 window = 20 Hz) are left out."""
+    truth = {"Kc": 0.1, "k_dec": 3e-6, "k1": 5e3, "kc": 5e3}
+    table, pot, sp = _with_widths(model, cfg, truth, tmp_path_factory)
+    fd = fitting.prepare_fit_data(table, cfg, pot, sigma=NOISE)
+    assert fd.w0_Hz == pytest.approx(2.0, abs=1e-9)
+    w = fd.data["dhaq_h1_fwhm_Hz"].to_numpy(float)
+    assert np.nanmax(w) <= 20.0 and 3 <= np.isfinite(w).sum() < (sp["kind"] == "nmr").sum()
+    assert (sp.loc[sp["kind"] == "nmr", "dhaq_h1_fwhm_Hz"] > 20.0).any()  # some were capped
+    assert fd.sigma["dhaq_h1_fwhm_Hz"] == pytest.approx(fitting.DEFAULT_SIGMA["dhaq_h1_fwhm_Hz"])
+    out = fitting.fit_table(table, cfg, pot, free=("Kc", "k_dec", "k1", "kc"), model=model, sigma=NOISE,
+                            conf_interval=False, rescale_sigma=False)
+    for n in ("Kc", "k_dec", "k1", "kc"):
+        assert out.result.values[n] == pytest.approx(truth[n], rel=1e-4), n
+    assert out.result.chi2 < 1e-4
+    # without a free exchange rate the widths are not fitted at all (no misleading residuals)
+    g = fitting.fit_group({"x": fitting.prepare_fit_data(table, cfg, pot, sigma=NOISE)}, model=model,
+                          free=("Kc",), conf_interval=False, rescale_sigma=False)
+    assert not set(WIDTHS) & set(g.fit_data["x"].sigma)
+
+
+def test_line_widths_flagged_or_unfitted_rows_are_skipped(cfg, model, tmp_path_factory):
+    """A width is used only with a finite positive fit error and no extractor warning for
+    that peak; a peak missing everywhere adds no column."""
+    truth = {"Kc": 0.1, "k_dec": 3e-6, "k1": 5e3, "kc": 5e3}
+    table, pot, _ = _with_widths(model, cfg, truth, tmp_path_factory)
+    nmr_idx = np.flatnonzero((table["kind"] == "nmr").to_numpy())
+    table["nmr_warnings"] = ""
+    table.loc[nmr_idx[3], "nmr_warnings"] = "dhaq_h1: peak at window edge"
+    table.loc[nmr_idx[4], "dhaq_h3_fwhm_err_Hz"] = np.nan
+    table["dhaq_h4_fwhm_Hz"] = np.nan
+    fd = fitting.prepare_fit_data(table, cfg, pot, sigma=NOISE)
+    t_of = lambda i: (table.loc[i, "time_mid"] - pot.attrs["start"]).total_seconds() - cfg.transit_delays().delay_s("nmr")
+    r3 = fd.data[np.isclose(fd.data["t_s"], t_of(nmr_idx[3]))].iloc[0]
+    r4 = fd.data[np.isclose(fd.data["t_s"], t_of(nmr_idx[4]))].iloc[0]
+    assert np.isnan(r3["dhaq_h1_fwhm_Hz"]) and np.isfinite(r3["dhaq_h3_fwhm_Hz"])
+    assert np.isnan(r4["dhaq_h3_fwhm_Hz"]) and np.isfinite(r4["dhaq_h1_fwhm_Hz"])
+    assert "dhaq_h4_fwhm_Hz" not in fd.data and "dhaq_h4_fwhm_Hz" not in fd.sigma
