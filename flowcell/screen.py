@@ -1264,7 +1264,19 @@ def add_screen_subcommand(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "screen", help="reprocess, fit and compare many experiments (local cores or Dask)",
         description="Screen a folder (or list) of experiments: reprocess raw NMR/EPR files, fit each "
-                    "experiment's kinetic model (and groups globally), write a comparison table and report.")
+                    "experiment's kinetic model (and groups globally), write a comparison table and report. "
+                    "An experiment is a folder with an experiment TOML, its raw NMR/EPR folders and a "
+                    "potentiostat log (what `flowcell simulate` writes). Results are cached per experiment: "
+                    "a rerun redoes only experiments whose raw files, model or options changed.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+               "  flowcell screen runs/ -o screen/                      # all local cores\n"
+               "  flowcell screen runs/ -o screen/ --executor dask -j 2 # a local Dask cluster\n"
+               "  flowcell screen runs/ --scheduler tcp://host:8786     # an existing Dask scheduler\n"
+               "  flowcell screen runs/ --group-by quinone --shared Kc  # global fits, shared Kc\n"
+               "  flowcell screen runs/ --free Kc,k_dec,J_e,k1,kc       # add exchange rates (needs visible lines)\n\n"
+               "exit codes: 0 ok, 1 a task failed (the others are kept and reported), 2 bad usage, "
+               "3 no experiment found")
     p.add_argument("experiments", nargs="+", type=Path, help="screen folder(s), experiment folders or TOML files")
     p.add_argument("-o", "--out", type=Path, default=None, help="output folder (default ./flowcell-screen)")
     p.add_argument("--executor", choices=("local", "serial", "dask"), default="local",
