@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 import textwrap
+import warnings
 from pathlib import Path
 from typing import Sequence
 
@@ -433,10 +434,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ingest.types import IngestError
 
     from .protocol import ProtocolError
-    try:
-        from .config import ConfigError
-    except ImportError:  # pragma: no cover
-        ConfigError = ()  # type: ignore[assignment,misc]
+    from kinetics.fit import FitWarning
+
+    from .config import ConfigError
+
+    # Fit results print their own warnings (flags, unbounded intervals) in the report and
+    # on the terminal; Python's copy of each would say it twice.
+    warnings.simplefilter("ignore", FitWarning)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
