@@ -72,6 +72,7 @@ else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
 from ingest.types import IngestError
+from kinetics.constants import Kc_from_dE
 
 from .transit import TransitDelays, transit_delays
 
@@ -92,7 +93,7 @@ __all__ = [
 
 #: Comproportionation constant for dE = E1 - E2 = -60 mV at 298.15 K,
 #: exp(F dE / RT) = 0.0967 -- ASSUMED placeholder of science.md §2.6.
-DEFAULT_KC = math.exp(96485.33212 * -0.060 / (8.314462618 * 298.15))
+DEFAULT_KC = Kc_from_dE(-0.060, 298.15)
 
 #: Parameter names accepted in ``[model.params]`` (docs/architecture.md, science.md §2).
 KNOWN_MODEL_PARAMS = (
@@ -483,7 +484,7 @@ class ExperimentConfig:
             return p["Kc"]
         if "dE_V" in p:
             T = p.get("T", self.electrolyte.temperature_K)
-            return math.exp(96485.33212 * p["dE_V"] / (8.314462618 * T))
+            return Kc_from_dE(p["dE_V"], T)
         return DEFAULT_KC
 
     def transit_delays(self) -> TransitDelays:

@@ -42,6 +42,8 @@ from typing import Any, Literal
 import numpy as np
 from scipy.optimize import brentq
 
+from kinetics.constants import F, R_GAS
+
 __all__ = [
     "F",
     "R_GAS",
@@ -54,8 +56,6 @@ __all__ = [
     "default_protocol",
 ]
 
-F = 96485.33212  # C/mol (CODATA, science.md §1.0)
-R_GAS = 8.314462618  # J/(mol K)
 
 
 class ProtocolError(ValueError):

@@ -26,6 +26,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
+from kinetics.constants import R_GAS
 from kinetics.plots import pyplot as _plt
 
 __all__ = [
@@ -52,7 +53,6 @@ LABELS = {
     "J_e": "J_e (M/s)",
     "fade_pct_per_day": "capacity fade (%/day)",
 }
-R_GAS = 8.314462618  # J/(mol K)
 #: Fitted nuisance parameters left out of the comparison table (kept in the long table).
 NUISANCE = ("hdo_ref_ppm",)
 

@@ -34,6 +34,8 @@ from typing import Iterable
 
 import numpy as np
 
+from kinetics.constants import H_PLANCK, MU_B
+
 __all__ = [
     "NMRLine",
     "nmr_fid",
@@ -46,8 +48,6 @@ __all__ = [
     "H_PLANCK",
 ]
 
-MU_B = 9.2740100783e-24  # J/T (science.md §1.0)
-H_PLANCK = 6.62607015e-34  # J s
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,8 @@ from typing import Literal
 
 import numpy as np
 
+from kinetics.constants import F
+
 __all__ = [
     "FARADAY",
     "TransitDelays",
@@ -41,7 +43,7 @@ __all__ = [
     "tank_response",
 ]
 
-FARADAY = 96485.33212  # C/mol, CODATA 2018 (science.md §1.0)
+FARADAY = F  # C/mol, CODATA 2018 (science.md §1.0)
 
 Instrument = Literal["nmr", "epr"]
 

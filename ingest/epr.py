@@ -69,13 +69,13 @@ import binascii
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .types import EPRMeta, EPRSpectrum, IngestError
+from .types import EPRMeta, EPRSpectrum, IngestError, as_utc
 
 __all__ = [
     "read_bes3t",
@@ -111,11 +111,6 @@ def gain_db_to_linear(gain_db: float) -> float:
 # --------------------------------------------------------------------------- helpers
 
 
-def _utc(dt: datetime) -> datetime:
-    """Attach UTC to a naive datetime, convert an aware one to UTC."""
-    if dt.tzinfo is None:
-        return dt.replace(tzinfo=timezone.utc)
-    return dt.astimezone(timezone.utc)
 
 
 def _parse_iso(text: str) -> datetime:
@@ -125,7 +120,7 @@ def _parse_iso(text: str) -> datetime:
         s = s[:-1] + "+00:00"
     # Python 3.10's fromisoformat wants exactly 3 or 6 fractional digits
     s = re.sub(r"\.(\d+)", lambda m: "." + (m.group(1) + "000000")[:6], s)
-    return _utc(datetime.fromisoformat(s))
+    return as_utc(datetime.fromisoformat(s))
 
 
 def _value_with_unit(text: str | None) -> float | None:
@@ -303,7 +298,7 @@ def _xepr_datetime(spl: dict[str, str]) -> datetime | None:
         return None
     for fmt in ("%m/%d/%y %H:%M:%S", "%m/%d/%Y %H:%M:%S", "%m/%d/%y %H:%M", "%d.%m.%Y %H:%M:%S"):
         try:
-            return _utc(datetime.strptime(f"{date} {time}".strip(), fmt))
+            return as_utc(datetime.strptime(f"{date} {time}".strip(), fmt))
         except ValueError:
             continue
     return None
@@ -561,7 +556,7 @@ def _esp_datetime(par: dict[str, str]) -> datetime | None:
     for fd in fmts_d:
         for ft in fmts_t:
             try:
-                return _utc(datetime.strptime(f"{date.title()} {time}", f"{fd} {ft}"))
+                return as_utc(datetime.strptime(f"{date.title()} {time}", f"{fd} {ft}"))
             except ValueError:
                 continue
     return None

@@ -16,16 +16,16 @@ The .DSC is written first, then the .YGF (2D only), then the .DTA in one
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
+from ingest.types import as_utc
+
 __all__ = ["write_bes3t"]
 
 
-def _utc(dt: datetime) -> datetime:
-    return dt.replace(tzinfo=timezone.utc) if dt.tzinfo is None else dt.astimezone(timezone.utc)
 
 
 def write_bes3t(
@@ -118,7 +118,7 @@ def write_bes3t(
         raise ValueError("byte_order must be 'big' or 'little'")
     order = ">" if byte_order == "big" else "<"
     tc = conversion_time_s / 4.0 if time_constant_s is None else time_constant_s
-    start_u, end_u = _utc(start), _utc(end)
+    start_u, end_u = as_utc(start), as_utc(end)
     xmin_G = field_T[0] * 1e4
     xwid_G = (field_T[-1] - field_T[0]) * 1e4
     power_mW = mw_power_W * 1e3

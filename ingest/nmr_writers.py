@@ -36,6 +36,8 @@ from typing import Literal
 
 import numpy as np
 
+from ingest.types import as_utc
+
 __all__ = ["write_bruker_1d", "write_bruker_ser", "write_spinsolve"]
 
 _PEAK_INT = 2.0**29  # target largest |component| for int32 data
@@ -44,11 +46,6 @@ _PEAK_INT = 2.0**29  # target largest |component| for int32 data
 # --------------------------------------------------------------------------- #
 # helpers
 # --------------------------------------------------------------------------- #
-def _utc(t: datetime) -> datetime:
-    """Aware UTC datetime; naive input is taken as UTC."""
-    if t.tzinfo is None:
-        return t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc)
 
 
 def _fmt(v: float | int) -> str:
@@ -79,7 +76,7 @@ def _quantise(fid: np.ndarray, dtype: str) -> tuple[np.ndarray, int]:
 
 
 def _audit_stamp(t: datetime) -> str:
-    t = _utc(t)
+    t = as_utc(t)
     return t.strftime("%Y-%m-%d %H:%M:%S.") + f"{t.microsecond // 1000:03d} +0000"
 
 
@@ -112,7 +109,7 @@ def _acqus_text(params: dict[str, object], when: datetime, path: str, owner: str
         "##NPOINTS= 1\n"
         "##ORIGIN= Bruker BioSpin GmbH\n"
         f"##OWNER= {owner}\n"
-        f"$$ {_utc(when).strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]} +0000  {owner}@flowcell\n"
+        f"$$ {as_utc(when).strftime('%Y-%m-%d %H:%M:%S.%f')[:-3]} +0000  {owner}@flowcell\n"
         f"$$ {path}\n"
     )
     lines = []
@@ -163,7 +160,7 @@ def _bruker_params(
         "BF1": bf1,
         "BYTORDA": 0,
         "D": d,
-        "DATE": int(round(_utc(end).timestamp())),
+        "DATE": int(round(as_utc(end).timestamp())),
         "DECIM": 1 if group_delay == 0 else 16,
         "DIGMOD": 1,
         "DS": int(ds),
@@ -198,7 +195,7 @@ def _pulseprogram(name: str) -> str:
 
 
 def _check_times(start: datetime, end: datetime) -> tuple[datetime, datetime]:
-    s, e = _utc(start), _utc(end)
+    s, e = as_utc(start), as_utc(end)
     if e < s:
         raise ValueError(f"end ({e}) is before start ({s})")
     return s, e
@@ -207,6 +204,26 @@ def _check_times(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 # --------------------------------------------------------------------------- #
 # Bruker
 # --------------------------------------------------------------------------- #
+def _write_expno(folder: Path, data_name: str, data: bytes, n_words: int, params: dict,
+                 extra_dims: dict[str, dict], start: datetime, end: datetime, pulse_program: str,
+                 owner: str) -> Path:
+    """Write an expno in TopSpin's order: pulseprogram, parameter files, data, audita.txt last.
+
+    ``extra_dims`` maps further parameter-file stems (``acqu2``) to their parameters; each
+    is written as the stem (start stamp) and the stem + ``s`` (end stamp), like acqu/acqus.
+    The live watcher takes ``audita.txt`` as the end-of-acquisition marker.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pulseprogram").write_text(_pulseprogram(pulse_program))
+    for stem, p in {"acqu": params, **extra_dims}.items():
+        (folder / stem).write_text(_acqus_text(p | {"DATE": 0} if stem == "acqu" else p, start,
+                                               str(folder / stem), owner))
+        (folder / f"{stem}s").write_text(_acqus_text(p, end, str(folder / f"{stem}s"), owner))
+    (folder / data_name).write_bytes(data)
+    (folder / "audita.txt").write_text(_audita_text(start, end, data, n_words, owner))
+    return folder
+
+
 def write_bruker_1d(
     folder: str | Path,
     fid: np.ndarray,
@@ -277,16 +294,9 @@ def write_bruker_1d(
         temperature_K=temperature_K, end=e, nucleus=nucleus, solvent=solvent, pulse_program=pulse_program,
         dtype=dtype, group_delay=group_delay, d1_s=d1_s, nc=nc, parmode=0,
     )
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pulseprogram").write_text(_pulseprogram(pulse_program))
-    (folder / "acqu").write_text(_acqus_text(params | {"DATE": 0}, s, str(folder / "acqu"), owner))
-    (folder / "acqus").write_text(_acqus_text(params, e, str(folder / "acqus"), owner))
     # pad to a 1024-byte block as TopSpin/XWIN-NMR do (nmrglue's guess_shape expects it)
-    pad = (-words.nbytes) % 1024
-    data = words.tobytes() + bytes(pad)
-    (folder / "fid").write_bytes(data)
-    (folder / "audita.txt").write_text(_audita_text(s, e, data, words.size, owner))
-    return folder
+    data = words.tobytes() + bytes((-words.nbytes) % 1024)
+    return _write_expno(folder, "fid", data, words.size, params, {}, s, e, pulse_program, owner)
 
 
 def write_bruker_ser(
@@ -348,16 +358,8 @@ def write_bruker_ser(
     )
     p2 = {"TD": rows, "SW_h": 1.0, "SW": 1.0, "SFO1": params["SFO1"], "BF1": params["BF1"], "O1": 0,
           "NUC1": nucleus, "FnMODE": 1, "AQ_mod": 0}
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "pulseprogram").write_text(_pulseprogram(pulse_program))
-    (folder / "acqu").write_text(_acqus_text(params | {"DATE": 0}, s, str(folder / "acqu"), owner))
-    (folder / "acqus").write_text(_acqus_text(params, e, str(folder / "acqus"), owner))
-    (folder / "acqu2").write_text(_acqus_text(p2, s, str(folder / "acqu2"), owner))
-    (folder / "acqu2s").write_text(_acqus_text(p2, e, str(folder / "acqu2s"), owner))
-    data = padded.tobytes()
-    (folder / "ser").write_bytes(data)
-    (folder / "audita.txt").write_text(_audita_text(s, e, data, padded.size, owner))
-    return folder
+    return _write_expno(folder, "ser", padded.tobytes(), padded.size, params, {"acqu2": p2}, s, e,
+                        pulse_program, owner)
 
 
 # --------------------------------------------------------------------------- #
@@ -365,7 +367,7 @@ def write_bruker_ser(
 # --------------------------------------------------------------------------- #
 def _local(t: datetime, tz: tzinfo | None) -> str:
     """Spinsolve time string (local wall time, no zone, ms)."""
-    t = _utc(t).astimezone(tz or timezone.utc)
+    t = as_utc(t).astimezone(tz or timezone.utc)
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
 
 

@@ -11,7 +11,7 @@ or dB happens only at the edges (tables, plots, the command line).
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -24,7 +24,15 @@ __all__ = [
     "EPRSpectrum",
     "Spectrum",
     "IngestError",
+    "as_utc",
 ]
+
+
+def as_utc(dt: datetime) -> datetime:
+    """Aware UTC datetime: a naive one is taken as UTC, an aware one is converted."""
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=timezone.utc)
+    return dt.astimezone(timezone.utc)
 
 
 class IngestError(ValueError):
