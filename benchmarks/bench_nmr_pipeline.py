@@ -7,7 +7,7 @@ repeats for:
 
 * floor: reading the ``fid`` bytes + one complex FFT of the same size (what
   any pipeline must pay on this machine);
-* read: :func:`ingest.bruker.read_bruker`;
+* read: :func:`ingest.readers.bruker.read_bruker`;
 * process (phase reused) and process with autophase;
 * fit: every configured peak of the default observables config;
 * steady state: read + process + fit through an :class:`Extractor` whose phase
@@ -53,10 +53,10 @@ def main() -> None:
     ap.add_argument("--no-nmrglue", action="store_true", help="skip the nmrglue autops reference")
     args = ap.parse_args()
 
-    from ingest import nmr_process as npc
-    from ingest.bruker import read_bruker
-    from ingest.nmr_writers import write_bruker_1d
-    from ingest.observables import Extractor, ObservablesConfig, process_for_config, _peak_fit
+    from ingest.processing import nmr as npc
+    from ingest.readers.bruker import read_bruker
+    from ingest.readers.nmr_writers import write_bruker_1d
+    from ingest.processing.observables import Extractor, ObservablesConfig, process_for_config, _peak_fit
 
     sf, sw, car, td, gd = 400.13e6, 8012.8, 4.7, args.td, 67.98
     lines = [(4.79, 10.0, 1.0), (7.48, 1.0, 3.0), (7.00, 1.0, 3.0), (7.72, 1.0, 3.0), (3.34, 0.2, 1.0)]
@@ -128,7 +128,7 @@ def main() -> None:
             npc.autophase(s)
             dt2 = time.perf_counter() - t
             print(f"autophase on {s.size} points: nmrglue autops(acme) {dt * 1e3:.0f} ms (1 run), "
-                  f"ingest.nmr_process.autophase {dt2 * 1e3:.0f} ms")
+                  f"ingest.processing.nmr.autophase {dt2 * 1e3:.0f} ms")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Benchmark of ``flowcell screen``: reprocessing (spectra/s) and fitting (experiments/min)
 at 1 and 2 workers, and the speed-up.
 
-Simulates a small screen once (``flowcell.screen.simulate_screen``: real Bruker 1H and
-BES3T files), then runs :func:`flowcell.screen.screen` without the cache for each worker
+Simulates a small screen once (``flowcell.screen.run.simulate_screen``: real Bruker 1H and
+BES3T files), then runs :func:`flowcell.screen.run.screen` without the cache for each worker
 count.  Reprocessing = ``reprocess_s`` (phase + chunk tasks + merge); fitting =
 ``fit_s`` (one task per experiment; the one-off sympy compile of the model is done in the
 driver before the workers fork; with ``--executor dask`` the worker processes are started
@@ -25,8 +25,8 @@ from pathlib import Path
 def _warm() -> None:
     """Worker warm-up: import the readers and compile the kinetic model."""
     import ingest.batch  # noqa: F401
-    import ingest.observables  # noqa: F401
-    from flowcell import screen as scr
+    import ingest.processing.observables  # noqa: F401
+    from flowcell.screen import run as scr
     scr._model("dhaq")
 
 
@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, default=None, help="simulate into this folder (reused if present)")
     args = ap.parse_args(argv)
 
-    from flowcell import screen as scr
+    from flowcell.screen import run as scr
 
     tmp = None
     root = args.keep

@@ -9,7 +9,7 @@ Prints
 
 Both with a minimal extractor (the ingest machinery alone: completion checks,
 sha256, reading, SQLite commit) and with the package's default extractor
-(``ingest.observables.Extractor``: baseline, double integral, peak fits), when
+(``ingest.processing.observables.Extractor``: baseline, double integral, peak fits), when
 it is importable.  The latency floor is ``settle_s`` (the stability the
 watcher requires once a file has its full size; 0.2 s here, 1 s by default).
 
@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from ingest.watch import Watcher  # noqa: E402
+from ingest.live.watch import Watcher  # noqa: E402
 from test_watch import drip_bes3t, drip_bruker, make_epr, make_nmr, simple_row  # noqa: E402
 
 

@@ -1,9 +1,9 @@
 """Coverage of the screen's 95 % intervals: how many true k_dec (and Kc) fall inside?
 
-Simulates ``N`` experiments (``flowcell.screen.simulate_screen``: real Bruker 1H and
+Simulates ``N`` experiments (``flowcell.screen.run.simulate_screen``: real Bruker 1H and
 BES3T files, the demo cell, k_dec = 2e-6 x 2.2^i 1/s, true Kc 0.0967) at each
-spectrum spacing, runs :func:`flowcell.screen.screen` serially with profile-likelihood
-intervals (the ``flowcell fit`` path, :mod:`flowcell.fitting`), and prints per
+spectrum spacing, runs :func:`flowcell.screen.run.screen` serially with profile-likelihood
+intervals (the ``flowcell fit`` path, :mod:`flowcell.fit.pipeline`), and prints per
 experiment the fitted k_dec, its interval and the offset from the truth, then the
 count inside.  With 95 % intervals, about 0.95 N should be inside.
 
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     warnings.filterwarnings("ignore")
 
-    from flowcell import screen as scr
+    from flowcell.screen import run as scr
 
     tmp = None
     root = args.keep

@@ -74,7 +74,7 @@ else:  # pragma: no cover - exercised on 3.10 only
 from ingest.types import IngestError
 from kinetics.constants import Kc_from_dE
 
-from .transit import TransitDelays, transit_delays
+from flowcell.transit import TransitDelays, transit_delays
 
 __all__ = [
     "ConfigError",

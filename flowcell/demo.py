@@ -1,15 +1,15 @@
 """``flowcell demo``: a whole in-line experiment in under two minutes.
 
-1. A simulator thread (:class:`flowcell.simulate.ExperimentSimulator`) writes a
+1. A simulator thread (:class:`flowcell.simulate.simulator.ExperimentSimulator`) writes a
    Bruker 1H experiment and a BES3T EPR file per time point plus a potentiostat CSV
    into a temporary folder, in real time at a high speed-up.
-2. The watcher (:class:`ingest.watch.Watcher`) follows the folders into a store
+2. The watcher (:class:`ingest.live.watch.Watcher`) follows the folders into a store
    (``<out>/store``).
-3. :class:`flowcell.live.LiveSOC` folds each new row into the live state of
+3. :class:`flowcell.live.soc.LiveSOC` folds each new row into the live state of
    charge and prints a table that updates (with the simulator's true SOC next to
    it), and an updating plot (``<out>/live_soc.png``).
 4. At the end, the kinetic model is fitted to the store's table with the
-   potentiostat current (:func:`flowcell.fitting.fit_table`, the path ``flowcell fit``
+   potentiostat current (:func:`flowcell.fit.pipeline.fit_table`, the path ``flowcell fit``
    and the screen use), and ``report.md`` (:func:`flowcell.report.write_report`),
    ``fit.json`` and PNG plots are written to ``<out>``.
 
@@ -29,7 +29,7 @@ self-exchange, the k_ex of the screen table) and kc = 1e3 1/(M s).  The oxidised
 lines then broaden as ``w0 + (k1 [R] + kc [H]) / pi`` (science.md §1.4, slow exchange,
 the formula of ``kinetics.observe`` used by both the simulator and the fit) to ~5 Hz
 at SOC 0.05, ~14 Hz at SOC 0.3 and ~35 Hz at SOC 0.85 (0.1 M, K_c 0.0967); widths up to
-20 % of the ingest window (20-24 Hz, :data:`flowcell.fitting.FWHM_CAP_FRACTION`) are
+20 % of the ingest window (20-24 Hz, :data:`flowcell.fit.pipeline.FWHM_CAP_FRACTION`) are
 fitted.  Comproportionation still relaxes in ``1/(kc (O + H)) ~ 10 ms``, fast against
 the seconds of cell-to-detector transit, so the reduced (fast-equilibrium) model holds.
 k1 and kc are both free: their correlation is about -0.96 (flagged) but the line widths
@@ -54,15 +54,15 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
-from .protocol import Protocol, Step
-from .fitting import observables_config
+from flowcell.simulate.protocol import Protocol, Step
+from flowcell.fit.pipeline import observables_config
 
 __all__ = ["DEMO_FREE", "DEMO_TRUTH", "LIVE_TOL", "DemoResult", "demo_protocol", "load_demo_config", "run_demo",
            "observables_config"]
 
 #: True parameters of the demo experiment (ASSUMED, see the module docstring).
 DEMO_TRUTH: dict[str, float] = {"Kc": 0.0967, "k_dec": 3e-6, "J_e": 2e-7, "k1": 2e3, "kc": 1e3}
-#: Parameters the demo fits (besides the nuisance ones, :data:`flowcell.fitting.NUISANCE`).
+#: Parameters the demo fits (besides the nuisance ones, :data:`flowcell.fit.pipeline.NUISANCE`).
 DEMO_FREE: tuple[str, ...] = ("Kc", "k_dec", "J_e", "k1", "kc")
 #: Live-SOC tolerance (absolute SOC) after the settling time.
 LIVE_TOL = 0.02
@@ -111,7 +111,7 @@ def demo_protocol(hours: float, *, C_tot_M: float = 0.1, volume_L: float = 0.01,
     the time, rest 24 % (self-discharge and decomposition show), discharge at the
     same current for 30 % (voltage limit 0.7 V).
     """
-    from .protocol import F
+    from flowcell.simulate.protocol import F
     total = hours * 3600.0
     t_ch = 0.42 * total
     current = soc_top * 2 * F * C_tot_M * volume_L / t_ch
@@ -136,7 +136,7 @@ _FALLBACK_CFG = {
 
 def load_demo_config() -> Any:
     """``flowcell/data/demo_experiment.toml`` (or a built-in copy of its numbers)."""
-    from .config import ExperimentConfig
+    from flowcell.config import ExperimentConfig
     path = Path(__file__).with_name("data") / "demo_experiment.toml"
     if path.exists():
         return ExperimentConfig.from_toml(path)
@@ -191,7 +191,7 @@ class _PotLog:
         self.Q = np.zeros(0)
 
     def refresh(self) -> None:
-        from .potentiostat import coulomb_count, read_potentiostat_csv
+        from flowcell.potentiostat import coulomb_count, read_potentiostat_csv
         try:
             df = read_potentiostat_csv(self.path)
         except Exception:
@@ -253,10 +253,10 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
     """
     from kinetics import library
 
-    from .live import LiveSOC, LivePlot, format_state
-    from .fitting import fit_table
-    from .report import write_report
-    from .simulate import ExperimentSimulator
+    from flowcell.live.soc import LiveSOC, LivePlot, format_state
+    from flowcell.fit.pipeline import fit_table
+    from flowcell.report import write_report
+    from flowcell.simulate.simulator import ExperimentSimulator
 
     t_wall = time.monotonic()
     stream = stream or sys.stdout
@@ -289,7 +289,7 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
         tmp = tempfile.TemporaryDirectory(prefix="flowcell-demo-")
         raw = Path(tmp.name)
     try:
-        from ingest.observables import ObservablesConfig
+        from ingest.processing.observables import ObservablesConfig
         sim = ExperimentSimulator(cfg, protocol, model, raw, params=DEMO_TRUTH, interval_s=interval_s,
                                   seed=seed, obs_peaks_cfg=ObservablesConfig.default())
         truth = sim.prepare()
@@ -299,8 +299,8 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
         n_expected = len(truth.spectra)
 
         # --- live side --------------------------------------------------------
-        from ingest.store import Store
-        from ingest.watch import Watcher
+        from ingest.live.store import Store
+        from ingest.live.watch import Watcher
         store_dir = out_dir / "store"
         if store_dir.exists():
             shutil.rmtree(store_dir)
@@ -346,7 +346,7 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
                 self.records.append(record.getMessage())
 
         keep = _Keep()
-        wlog = logging.getLogger("ingest.watch")
+        wlog = logging.getLogger("ingest.live.watch")
         wlog.addHandler(keep)
         old_propagate, wlog.propagate = wlog.propagate, False
         watcher = Watcher(raw / "nmr", raw / "epr", store, obs_cfg, on_row=on_row, settle_s=0.3,
@@ -407,7 +407,7 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
             f"rms = {100 * live_rms:.2f} % (tolerance {100 * LIVE_TOL:g} %) -> {'OK' if live_ok else 'FAILED'}")
 
         # --- fit --------------------------------------------------------------
-        from .potentiostat import read_potentiostat
+        from flowcell.potentiostat import read_potentiostat
         say(f"fitting {', '.join(DEMO_FREE)} to {n_rows} spectra (profile-likelihood intervals) ...")
         table = store.table()
         potlog = read_potentiostat(raw / "potentiostat.csv")

@@ -45,7 +45,7 @@ import pandas as pd
 
 from ingest.types import IngestError
 
-from .transit import FARADAY
+from flowcell.transit import FARADAY
 
 __all__ = [
     "read_mpt",
@@ -229,7 +229,7 @@ def read_potentiostat_csv(path: str | Path) -> pd.DataFrame:
     ``t_s``), ``current_A`` (or ``I_A``), optionally ``voltage_V`` (``E_V``) and
     ``charge_C`` (``Q_C``); other columns are kept as they are.  Lines starting
     with ``#`` are comments; a comment containing ``start: <ISO 8601 datetime>``
-    (or ``start = ...``) gives the start time.  This is what ``flowcell.simulate`` writes.
+    (or ``start = ...``) gives the start time.  This is what ``flowcell.simulate.simulator`` writes.
 
     Returns
     -------

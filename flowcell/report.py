@@ -1,8 +1,8 @@
 """Plots and the written report of a kinetic fit (markdown + PNG + JSON).
 
 The fit itself (store table + config + potentiostat log -> ``kinetics.fit``) lives in
-:mod:`flowcell.fitting`; this module only draws and writes what a
-:class:`flowcell.fitting.FitOutcome` holds.
+:mod:`flowcell.fit.pipeline`; this module only draws and writes what a
+:class:`flowcell.fit.pipeline.FitOutcome` holds.
 
 :func:`write_report` writes ``report.md``, ``fit.json`` and the plots
 ``soc.png`` (true / coulomb / live SOC), ``observables.png`` (water shift and
@@ -22,7 +22,7 @@ import pandas as pd
 from kinetics.fit import jsonable
 from kinetics.plots import pyplot as _plt
 
-from .fitting import FitData, FitOutcome
+from flowcell.fit.pipeline import FitData, FitOutcome
 
 __all__ = [
     "plot_soc",

@@ -3,7 +3,7 @@
 The most used entry points are importable from the package itself::
 
     import ingest
-    spec = ingest.read("expno/1")             # NMRSpectrum or EPRSpectrum
+    spec = ingest.readers.dispatch("expno/1")             # NMRSpectrum or EPRSpectrum
     rows = ingest.read_rows("ser/or/2D/set")  # 1D rows, each time-stamped
     table = ingest.ingest_folder("finished/files").table
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-from ingest.read import identify, read, read_rows
+from ingest.readers.dispatch import identify, read, read_rows
 from ingest.types import EPRMeta, EPRSpectrum, IngestError, NMRMeta, NMRSpectrum
 
 __all__ = [
@@ -37,13 +37,13 @@ __all__ = [
 ]
 
 _LAZY = {
-    "Extractor": "ingest.observables",
-    "ObservablesConfig": "ingest.observables",
+    "Extractor": "ingest.processing.observables",
+    "ObservablesConfig": "ingest.processing.observables",
     "ingest_folder": "ingest.batch",
     "ingest_paths": "ingest.batch",
-    "Store": "ingest.store",
-    "Watcher": "ingest.watch",
-    "pair": "ingest.pairing",
+    "Store": "ingest.live.store",
+    "Watcher": "ingest.live.watch",
+    "pair": "ingest.live.pairing",
 }
 
 

@@ -1,9 +1,9 @@
 """Batch path: a folder of finished files → one tidy table.
 
 ``ingest_folder(folder)`` finds every acquisition under a folder
-(:func:`ingest.completion.discover`: Bruker expnos, Spinsolve folders, BES3T
-and ESP pairs, single files), reads each with ``ingest.read.read_rows``,
-extracts one row per spectrum with ``ingest.observables.Extractor`` and
+(:func:`ingest.live.completion.discover`: Bruker expnos, Spinsolve folders, BES3T
+and ESP pairs, single files), reads each with ``ingest.readers.dispatch.read_rows``,
+extracts one row per spectrum with ``ingest.processing.observables.Extractor`` and
 returns a tidy pandas table (one row per spectrum, tz-aware UTC times, ``t_s``
 seconds since the first spectrum, units in the column names, see
 docs/architecture.md).  A file that cannot be read (truncated fid, empty
@@ -29,8 +29,8 @@ from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
 
-from ingest.completion import Acquisition, acquisition_for, check_complete, discover, sort_key
-from ingest.store import tidy, write_table
+from ingest.live.completion import Acquisition, acquisition_for, check_complete, discover, sort_key
+from ingest.live.store import tidy, write_table
 from ingest.types import IngestError
 
 __all__ = [
@@ -77,12 +77,12 @@ class BatchResult:
 
 
 def make_extractor(cfg: Any = None) -> Extractor:
-    """The default row extractor: ``ingest.observables.Extractor(cfg)``.
+    """The default row extractor: ``ingest.processing.observables.Extractor(cfg)``.
 
     ``cfg`` may be an ``ObservablesConfig``, a path to its TOML, or None
     (package default).
     """
-    from ingest.observables import Extractor as _Extractor, ObservablesConfig
+    from ingest.processing.observables import Extractor as _Extractor, ObservablesConfig
 
     if isinstance(cfg, (str, Path)):
         cfg = ObservablesConfig.from_toml(cfg)
@@ -90,7 +90,7 @@ def make_extractor(cfg: Any = None) -> Extractor:
 
 
 def _default_reader(path: Path) -> list:
-    from ingest.read import read_rows
+    from ingest.readers.dispatch import read_rows
 
     return read_rows(path)
 
@@ -121,7 +121,7 @@ def process_acquisition(
     extractor : callable
         spectrum → row dict.
     reader : callable, optional
-        path → list of 1D spectra (default ``ingest.read.read_rows``).
+        path → list of 1D spectra (default ``ingest.readers.dispatch.read_rows``).
 
     Returns
     -------

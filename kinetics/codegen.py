@@ -49,8 +49,8 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-from . import speciation
-from .network import CURRENT_SYMBOLS, ELECTRON, Network, NetworkError, sympify
+from kinetics import speciation
+from kinetics.network import CURRENT_SYMBOLS, ELECTRON, Network, NetworkError, sympify
 
 __all__ = ["Compiled", "FastBlock", "compile_network", "conservation_laws", "rate_expressions",
            "clear_cache"]

@@ -50,7 +50,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from .network import Network
+from kinetics.network import Network
 
 __all__ = ["dhaq", "dbeaq", "DEFAULTS", "DBEAQ_DEFAULTS", "DHAQ_TEXT", "DBEAQ_TEXT"]
 

@@ -9,7 +9,7 @@ sympy-generated analytic Jacobian by default; ``solve_ivp``'s BDF and Radau are 
 option (typically 5-10x slower on these small stiff systems).  A failed LSODA segment
 is retried with a small first step and then redone with BDF (RuntimeWarning).
 
-A piecewise-constant current (a table, or a ``flowcell.protocol.CurrentSchedule``) is
+A piecewise-constant current (a table, or a ``flowcell.simulate.protocol.CurrentSchedule``) is
 integrated segment by segment between the
 current steps, so step edges are exact breakpoints and the right-hand side does not
 evaluate the current at all.  A callable current is evaluated at every right-hand-side
@@ -31,9 +31,9 @@ import numpy as np
 import pandas as pd
 from scipy.integrate import odeint, solve_ivp
 
-from .codegen import Compiled, compile_network
-from .constants import F
-from .network import Network, NetworkError
+from kinetics.codegen import Compiled, compile_network
+from kinetics.constants import F
+from kinetics.network import Network, NetworkError
 
 __all__ = ["Model", "SimResult", "piecewise_current"]
 

@@ -525,7 +525,7 @@ class Network:
             A basis; known combinations are brought to the forms
             ``sum(units * c)`` and ``sum(electrons * c)`` when they lie in the span.
         """
-        from .codegen import conservation_laws
+        from kinetics.codegen import conservation_laws
 
         return conservation_laws(self, closed=closed)
 
@@ -559,7 +559,7 @@ class Network:
 
     def compile(self, reduce_fast: bool = True) -> "Any":
         """Generate (once, cached) the ODE model; returns a :class:`kinetics.model.Model`."""
-        from .model import Model
+        from kinetics.model import Model
 
         return Model(self, reduce_fast=reduce_fast)
 

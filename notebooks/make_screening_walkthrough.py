@@ -16,7 +16,7 @@ CELLS = [
 
 A *screen* compares many flow-battery experiments: each one is a folder with an
 `experiment.toml`, raw NMR (Bruker) and EPR (BES3T) folders and a potentiostat log.
-`flowcell.screen.screen` reprocesses the raw files (ingest batch path, one task per chunk of
+`flowcell.screen.run.screen` reprocesses the raw files (ingest batch path, one task per chunk of
 acquisitions), fits each experiment's kinetic model with the same function as `flowcell fit`
 (one task per experiment), derives the capacity fade per day, and writes one comparison table,
 plots and `screen_report.md`. The same call runs serially, on all local cores (`'local'`, the
@@ -32,8 +32,8 @@ from pathlib import Path
 import pandas as pd
 from IPython.display import Image, Markdown, display
 
-from flowcell.screen import screen, simulate_screen
-from flowcell.screen_report import R_GAS, arrhenius
+from flowcell.screen.run import screen, simulate_screen
+from flowcell.screen.report import R_GAS, arrhenius
 
 work = Path(tempfile.mkdtemp(prefix="flowcell-screen-"))
 Ea_true, k298 = 60e3, 6e-6                      # J/mol, 1/s (ASSUMED)
@@ -101,7 +101,7 @@ few to ~20 Hz at low SOC, science.md §1.4: `w0 + (k1 [R] + kc [H]) / pi`), free
 rates too, e.g. `flowcell screen EXPERIMENTS --free Kc,k_dec,J_e,k1,kc`: the table then has
 `k1` (labelled *k_ex(O/R) = k_1*, 1/(M s)) with its 95 % interval and rank, and `kc`.
 Widths above 20 % of their ingest window, flagged by the extractor, or without a fit error are
-left out (`flowcell.fitting.LINE_WIDTHS`, `FWHM_CAP_FRACTION`)."""),
+left out (`flowcell.fit.pipeline.LINE_WIDTHS`, `FWHM_CAP_FRACTION`)."""),
 ]
 
 

@@ -138,7 +138,7 @@ def test_real_files_all_read(shared_data: Path) -> None:
 
 
 def test_default_pipeline_on_synthetic_epr(tmp_path: Path) -> None:
-    """With the package's own extractor (ingest.observables), the EPR double
+    """With the package's own extractor (ingest.processing.observables), the EPR double
     integral scales with the written amplitude (0.1, 0.2, 0.3): ratios 2 and 3
     within 1e-6."""
     stage = tmp_path / "stage"

@@ -136,7 +136,7 @@ def test_watch_processes_existing_files_and_stops(simulated, tmp_path, capsys):
     assert code == EXIT_OK
     out = capsys.readouterr().out
     assert "SOC" in out
-    from ingest.store import Store
+    from ingest.live.store import Store
     n = len(Store(store))
     spectra = pd.read_csv(simulated / "truth" / "truth_spectra.csv")
     assert n == len(spectra)

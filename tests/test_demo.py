@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("kinetics.fit")
-pytest.importorskip("ingest.watch")
+pytest.importorskip("ingest.live.watch")
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 from scipy import constants
 from scipy.integrate import trapezoid
 
-from ingest.epr import read_bes3t, read_magnettech
-from ingest.epr_process import (
+from ingest.readers.epr import read_bes3t, read_magnettech
+from ingest.processing.epr import (
     EPRCalibration,
     EPRConfig,
     baseline_correct,

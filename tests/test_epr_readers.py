@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.epr import gain_db_to_linear, read_bes3t, read_epr_csv, read_esp, read_magnettech, split_rows
+from ingest.readers.epr import gain_db_to_linear, read_bes3t, read_epr_csv, read_esp, read_magnettech, split_rows
 from ingest.types import EPRSpectrum, IngestError
 
 UTC = timezone.utc

@@ -1,6 +1,6 @@
-"""The one fitting path (flowcell.fitting): single fits, group fits, experiment building.
+"""The one fitting path (flowcell.fit.pipeline): single fits, group fits, experiment building.
 
-Known truths used here: what the in-line simulator (``flowcell.simulate.ExperimentSimulator``,
+Known truths used here: what the in-line simulator (``flowcell.simulate.simulator.ExperimentSimulator``,
 its ``prepare()`` step: the chemistry and every spectrum's true observables, no files)
 says each NMR and EPR spectrum shows, for known Kc and k_dec: the cell-outlet
 composition (science.md §1.1 single-pass conversion, §1.2 speciation) after the transit
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flowcell import fitting
+from flowcell.fit import pipeline as fitting
 from flowcell.demo import demo_protocol, load_demo_config
 
 FREE = ("Kc", "k_dec")
@@ -40,7 +40,7 @@ def cfg():
 def simulated(model, cfg, truth: dict, tmp_path_factory, *, interval_s: float = 120.0,
               seed: int = 0, noise: float = 1.0) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(store table, potentiostat log) of the simulator's true observables plus noise."""
-    from flowcell.simulate import ExperimentSimulator
+    from flowcell.simulate.simulator import ExperimentSimulator
     sim = ExperimentSimulator(cfg, demo_protocol(HOURS), model, tmp_path_factory.mktemp("sim"), params=truth,
                               interval_s=interval_s, seed=seed)
     tr = sim.prepare()
@@ -194,7 +194,7 @@ WIDTHS = ("dhaq_h1_fwhm_Hz", "dhaq_h3_fwhm_Hz", "dhaq_h4_fwhm_Hz")
 def _with_widths(model, cfg, truth, tmp_path_factory, *, noise_hz: float = 0.0, seed: int = 0):
     """simulated() plus the simulator's true O-line widths (slow exchange, science.md §1.4:
     w0 + (k1 [R] + kc [H]) / pi at the cell outlet) and a fit error column."""
-    from flowcell.simulate import ExperimentSimulator
+    from flowcell.simulate.simulator import ExperimentSimulator
     table, pot = simulated(model, cfg, truth, tmp_path_factory, seed=seed, noise=0.0)
     sim = ExperimentSimulator(cfg, demo_protocol(HOURS), model, tmp_path_factory.mktemp("simw"), params=truth,
                               interval_s=120.0, seed=seed)

@@ -138,7 +138,7 @@ def test_current_forms_agree() -> None:
     fun = lambda s: 0.04 if s < 1800 else (0.0 if s < 3600 else -0.03)  # noqa: E731
     c = model.simulate(t, y0={"O": C0}, current_A=fun, volume_L=V, breakpoints=edges)
 
-    class Schedule:  # duck-typed flowcell.protocol.CurrentSchedule
+    class Schedule:  # duck-typed flowcell.simulate.protocol.CurrentSchedule
         t_edges_s, current_A = edges, I
 
     d = model.simulate(t, y0={"O": C0}, current_A=Schedule(), volume_L=V)

@@ -3,7 +3,7 @@
 The truth is generated independently of the filter's code: the radical fraction
 by root-finding on the equilibrium f_R^2 = K f_O f_H (science.md §1.2) and the
 water shift from the Curie law with CODATA constants (§1.3), so a wrong
-observation model in ``flowcell.live`` would show up as a tracking error.
+observation model in ``flowcell.live.soc`` would show up as a tracking error.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 from scipy.optimize import brentq
 
 from flowcell.config import ExperimentConfig
-from flowcell.live import LivePlot, LiveSOC, SOCState, TerminalTable, format_state
+from flowcell.live.soc import LivePlot, LiveSOC, SOCState, TerminalTable, format_state
 from flowcell.transit import FARADAY
 
 C, V, Q_ML_MIN = 0.1, 0.010, 13.6

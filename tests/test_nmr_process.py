@@ -1,4 +1,4 @@
-"""Tests of ingest.nmr_process: analytic truths, and the real vendor files."""
+"""Tests of ingest.processing.nmr: analytic truths, and the real vendor files."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest import nmr_process as npc
+from ingest.processing import nmr as npc
 from ingest.types import IngestError, NMRMeta, NMRSpectrum
 
 SF = 400.13e6
@@ -202,7 +202,7 @@ def test_bruker_array_peaks_match_topspin_1r(shared_data, expno):
     # The axis is referenced like TopSpin's (procs SF): carrier = (SFO1 - SF)/SF.
     import nmrglue as ng
 
-    from ingest.bruker import read_bruker
+    from ingest.readers.bruker import read_bruker
 
     folder = shared_data / "nmr" / "bruker-array" / expno
     spec = read_bruker(folder)
@@ -228,7 +228,7 @@ def test_bruker_digital_filter_matches_nmrglue(shared_data):
     # difference is a pure linear phase, invisible in the magnitude).
     import nmrglue as ng
 
-    from ingest.bruker import read_bruker
+    from ingest.readers.bruker import read_bruker
 
     folder = shared_data / "nmr" / "bruker-1h-d2o" / "1"
     dic, data = ng.bruker.read(str(folder))
@@ -255,7 +255,7 @@ def _xwin_peak_list(path: Path) -> list[tuple[float, float]]:
 def test_bruker_d2o_peaks_match_vendor_peak_list(shared_data):
     # This expno has no 1r; its XWIN-NMR peak list (13 peaks) gives the vendor positions.
     # The 4 most intense listed peaks must each be within 0.005 ppm of a maximum of ours.
-    from ingest.bruker import read_bruker
+    from ingest.readers.bruker import read_bruker
 
     folder = shared_data / "nmr" / "bruker-1h-d2o" / "1"
     spec = read_bruker(folder)
@@ -275,7 +275,7 @@ def test_bruker_d2o_peaks_match_vendor_peak_list(shared_data):
 @pytest.mark.parametrize("name", ["1D_exp_1_20240725-103717", "1D_exp_1_20240725-104548"])
 def test_spinsolve_peak_matches_spectrum_1d(shared_data, name):
     # Largest peak (DMSO, 2.7 ppm) of our processing vs the vendor's spectrum.1d: < 0.005 ppm.
-    from ingest.spinsolve import read_spinsolve
+    from ingest.readers.spinsolve import read_spinsolve
 
     spec = read_spinsolve(shared_data / "nmr" / "spinsolve-jcamp" / name)
     r = npc.process_fid(spec)

@@ -14,9 +14,9 @@ import nmrglue as ng
 import numpy as np
 import pytest
 
-from ingest.bruker import read_audita, read_bruker
-from ingest.jcampdx import read_jcampdx
-from ingest.spinsolve import read_spinsolve
+from ingest.readers.bruker import read_audita, read_bruker
+from ingest.readers.jcampdx import read_jcampdx
+from ingest.readers.spinsolve import read_spinsolve
 from ingest.types import IngestError
 
 ARRAY_EXPNOS = [3, 6, 9, 12, 15, 18, 21, 24]
@@ -50,7 +50,7 @@ TOPSPIN_AUDITA = (
 def _tallest_ppm(s) -> float:
     """ppm of the tallest |line| with the package convention shared by all readers:
     S = fftshift(fft(fid))[::-1] and ppm[j] = carrier + (n/2 - 1 - j) sw/n / sfo1
-    (ingest.nmr_process.fft / ppm_axis)."""
+    (ingest.processing.nmr.fft / ppm_axis)."""
     n = s.fid.size
     spec = np.abs(np.fft.fftshift(np.fft.fft(s.fid))[::-1])
     ppm = s.meta.carrier_ppm + (n / 2 - 1 - np.arange(n)) * s.meta.sw_hz / n / (s.meta.sfo1_hz * 1e-6)

@@ -12,9 +12,9 @@ import nmrglue as ng
 import numpy as np
 import pytest
 
-from ingest.bruker import read_acqus, read_bruker, read_bruker_ser
-from ingest.nmr_writers import write_bruker_1d, write_bruker_ser, write_spinsolve
-from ingest.spinsolve import read_spinsolve
+from ingest.readers.bruker import read_acqus, read_bruker, read_bruker_ser
+from ingest.readers.nmr_writers import write_bruker_1d, write_bruker_ser, write_spinsolve
+from ingest.readers.spinsolve import read_spinsolve
 from ingest.types import IngestError
 
 T0 = datetime(2026, 3, 14, 9, 26, 53, 589000, tzinfo=timezone.utc)

@@ -1,4 +1,4 @@
-"""Tests of ingest.observables: config parsing, the row contract, phase reuse, EPR delegation."""
+"""Tests of ingest.processing.observables: config parsing, the row contract, phase reuse, EPR delegation."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ingest import nmr_process as npc
-from ingest.observables import Extractor, ObservablesConfig, extract_nmr
+from ingest.processing import nmr as npc
+from ingest.processing.observables import Extractor, ObservablesConfig, extract_nmr
 from ingest.types import IngestError, NMRMeta, NMRSpectrum
 
 SF, SW, CAR, TD = 400.13e6, 8000.0, 4.7, 16384
@@ -123,7 +123,7 @@ def test_reference_to_water_pins_hdo(tmp_path):
 
 
 def test_epr_rows_are_delegated(shared_data):
-    from ingest.read import read
+    from ingest.readers.dispatch import read
 
     spec = read(shared_data / "epr" / "bes3t-BDPA-1DFieldSweep.DSC")
     row = Extractor()(spec)
@@ -133,7 +133,7 @@ def test_epr_rows_are_delegated(shared_data):
 
 
 def test_real_bruker_row(shared_data):
-    from ingest.bruker import read_bruker
+    from ingest.readers.bruker import read_bruker
 
     row = Extractor()(read_bruker(shared_data / "nmr" / "bruker-1h-d2o" / "1"))
     # HDO in D2O: a sharp line near 4.7 ppm on the unreferenced (SR = 0) axis
@@ -154,7 +154,7 @@ def test_real_bruker_row(shared_data):
 #    fixed widening let the 1/d^2 wings of the water and aromatic lines (half an SNR-50
 #    line's area inside this window) into the cubic fit, so masking the small line moved
 #    the cubic under it (-3 % mean, -6.5 % worst at SNR 10).  Now: hysteresis detection and
-#    a widening proportional to each line's own extent (ingest.nmr_process._signal_mask).
+#    a widening proportional to each line's own extent (ingest.processing.nmr._signal_mask).
 #
 # The test isolates what processing does to the small line: the same noise realisation is
 # processed with and without the anthrone line, so the (irreducible) noise of the 0.4 ppm
@@ -163,7 +163,7 @@ def test_real_bruker_row(shared_data):
 # response of the global cubic to masking the line: over 16 seeds mean +0.5 %, -0.2 %, -0.1 %
 # and sd 2.5 %, 1.5 %, 0.6 % at SNR 10, 25, 50.  Tolerances ~2.5 sd: 6 %, 4 %, 2 %.
 # Before the fix the worst deviations over these 4 seeds were 70 %, 29 %, 15 %.
-SIM_SF, SIM_SW, SIM_CAR, SIM_TD = 400.13e6, 6410.0, 4.70, 16384  # flowcell.simulate.NMRSettings
+SIM_SF, SIM_SW, SIM_CAR, SIM_TD = 400.13e6, 6410.0, 4.70, 16384  # flowcell.simulate.simulator.NMRSettings
 BIG_LINES = [(7.475, 2000.0, 3.0), (2.225, 120.0, 2.0), (4.79, 1000.0, 1.5)]  # dhaq_h1, acetone, hdo
 SIM_NOISE = 1.1  # FID noise sd: HDO height / spectrum noise ~ 2e4 (the simulator's 0.1 M HDO)
 

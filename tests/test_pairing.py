@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.pairing import pair, transit_delay_s
+from ingest.live.pairing import pair, transit_delay_s
 
 T0 = pd.Timestamp("2026-03-01T12:00:00", tz="UTC")
 

@@ -8,8 +8,8 @@ so the layout is checked here.
 
 from __future__ import annotations
 
-from flowcell.simulate import ANTHRONE_LINES
-from ingest.observables import ObservablesConfig
+from flowcell.simulate.simulator import ANTHRONE_LINES
+from ingest.processing.observables import ObservablesConfig
 from kinetics.observe import DHAQ_PEAKS
 
 

@@ -1,4 +1,4 @@
-"""Tests of ingest.peaks: parameters recovered from spectra of known lines, and one
+"""Tests of ingest.processing.peaks: parameters recovered from spectra of known lines, and one
 contract test shared by every extractor (style.md, pybaselines-like)."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from ingest.peaks import EXTRACTORS, PeakFit, fit_multiplet, fit_peak, integrate_window
+from ingest.processing.peaks import EXTRACTORS, PeakFit, fit_multiplet, fit_peak, integrate_window
 
 SF = 400.13e6  # Hz
 TO_HZ = SF * 1e-6

@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.nmr_writers import write_bruker_1d, write_bruker_ser, write_spinsolve
-from ingest.read import identify, read, read_rows
+from ingest.readers.nmr_writers import write_bruker_1d, write_bruker_ser, write_spinsolve
+from ingest.readers.dispatch import identify, read, read_rows
 from ingest.types import EPRMeta, EPRSpectrum, IngestError, NMRSpectrum
 
 T0 = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
@@ -131,8 +131,8 @@ def test_read_rows_splits_ser(tmp_path: Path) -> None:
 
 
 def _recording_epr_module(calls: list) -> types.ModuleType:
-    """A module in place of ingest.epr whose readers record which one was called."""
-    mod = types.ModuleType("ingest.epr")
+    """A module in place of ingest.readers.epr whose readers record which one was called."""
+    mod = types.ModuleType("ingest.readers.epr")
 
     def make(name):
         def reader(path, *a, **k):
@@ -156,7 +156,7 @@ def _recording_epr_module(calls: list) -> types.ModuleType:
 
 def test_read_dispatches_each_epr_format_to_its_reader(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list = []
-    monkeypatch.setitem(sys.modules, "ingest.epr", _recording_epr_module(calls))
+    monkeypatch.setitem(sys.modules, "ingest.readers.epr", _recording_epr_module(calls))
     read(shared_data / "epr/esp/winepr.spc")
     read(shared_data / "epr/magnettech/test-magnettech.xml")
     rows = read_rows(shared_data / "epr/bes3t-BDPA-2DTimeField.DSC")

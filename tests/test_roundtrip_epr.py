@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ingest.epr import parse_dsc, read_bes3t, split_rows
-from ingest.epr_process import (
+from ingest.readers.epr import parse_dsc, read_bes3t, split_rows
+from ingest.processing.epr import (
     EPRCalibration,
     EPRConfig,
     double_integral,
@@ -29,7 +29,7 @@ from ingest.epr_process import (
     lorentzian_derivative,
     normalised_di,
 )
-from ingest.epr_writers import write_bes3t
+from ingest.readers.epr_writers import write_bes3t
 
 T0 = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=timezone.utc)
 HWHM_PER_DBPP = math.sqrt(3.0) / 2.0
@@ -127,7 +127,7 @@ def test_writer_rejects_uneven_field(tmp_path: Path) -> None:
 
 def _spec_read_bes3t(dsc: Path) -> tuple[dict[str, str], np.ndarray, np.ndarray]:
     """Read a 1D real BES3T pair from the format specification alone (Bruker BES3T 1.2),
-    without ingest.epr: ``KEY value`` lines, DTA items of IRFMT in BSEQ byte order, and
+    without ingest.readers.epr: ``KEY value`` lines, DTA items of IRFMT in BSEQ byte order, and
     the linear axis XMIN + i XWID / (XPTS - 1) in XUNI."""
     keys: dict[str, str] = {}
     for line in dsc.read_text(encoding="latin-1").splitlines():
@@ -147,7 +147,7 @@ def _spec_read_bes3t(dsc: Path) -> tuple[dict[str, str], np.ndarray, np.ndarray]
 @pytest.mark.parametrize("byte_order", ["big", "little"])
 def test_written_files_follow_the_bes3t_specification(tmp_path: Path, byte_order: str) -> None:
     """An independent reading of the writer's output by the BES3T specification (not by
-    ingest.epr) gives the written intensities bit for bit, the field axis, and the Xepr
+    ingest.readers.epr) gives the written intensities bit for bit, the field axis, and the Xepr
     standard-parameter-layer values (MWFQ Hz, MWPW W, B0MA T, RCAG dB, AVGS, SPTP s)."""
     field_T = np.linspace(0.345, 0.355, 512)
     y = np.cos(np.arange(512) * 0.37) * 1e3
@@ -166,7 +166,7 @@ def test_written_files_follow_the_bes3t_specification(tmp_path: Path, byte_order
 
 def test_specification_reading_agrees_with_a_real_xepr_file(shared_data: Path) -> None:
     """The same specification reading applied to a real Xepr file (BDPA, .info: 350.1-353.1 mT)
-    gives what ingest.epr.read_bes3t gives, so the two readings share the convention."""
+    gives what ingest.readers.epr.read_bes3t gives, so the two readings share the convention."""
     dsc = shared_data / "epr" / "bes3t-BDPA-1DFieldSweep.DSC"
     _, axis, data = _spec_read_bes3t(dsc)
     s = read_bes3t(dsc)

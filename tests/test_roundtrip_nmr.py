@@ -1,5 +1,5 @@
 """Round trips: synthetic FIDs of known Lorentzian lines (HDO + three aromatic lines) written
-in the vendors' formats by ingest.nmr_writers, read back by the package readers, processed
+in the vendors' formats by ingest.readers.nmr_writers, read back by the package readers, processed
 and fitted.
 
 Every noise realisation comes from a fixed seed (the tests are deterministic).  Tolerances
@@ -23,9 +23,9 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from ingest import nmr_process as npc
-from ingest.observables import Extractor, ObservablesConfig
-from ingest.peaks import fit_peak
+from ingest.processing import nmr as npc
+from ingest.processing.observables import Extractor, ObservablesConfig
+from ingest.processing.peaks import fit_peak
 
 T0 = datetime(2026, 3, 1, 8, 0, tzinfo=timezone.utc)
 LB = 0.5
@@ -70,8 +70,8 @@ def check_fits(ppm, real, sfo1_hz, lines, noise_corr=1.0, half_width=0.12):
 
 @pytest.mark.parametrize("group_delay", [0.0, 67.98])
 def test_bruker_roundtrip(tmp_path, group_delay):
-    from ingest.bruker import read_bruker
-    from ingest.nmr_writers import write_bruker_1d
+    from ingest.readers.bruker import read_bruker
+    from ingest.readers.nmr_writers import write_bruker_1d
 
     sf, sw, car, td = 400.13e6, 8012.8, 4.7, 16384
     lines = lines_for()
@@ -93,8 +93,8 @@ def test_bruker_roundtrip(tmp_path, group_delay):
 def test_bruker_roundtrip_without_filter_removal_fails(tmp_path):
     # The same file processed while ignoring the group delay: lines are no longer Lorentzian
     # in absorption, so the fit check must fail (guards against a test that cannot fail).
-    from ingest.bruker import read_bruker
-    from ingest.nmr_writers import write_bruker_1d
+    from ingest.readers.bruker import read_bruker
+    from ingest.readers.nmr_writers import write_bruker_1d
 
     sf, sw, car, td = 400.13e6, 8012.8, 4.7, 16384
     fid = npc.simulate_fid(lines_for(), td=td, sw_hz=sw, sfo1_hz=sf, carrier_ppm=car, group_delay=67.98)
@@ -106,8 +106,8 @@ def test_bruker_roundtrip_without_filter_removal_fails(tmp_path):
 
 
 def test_spinsolve_roundtrip(tmp_path):
-    from ingest.nmr_writers import write_spinsolve
-    from ingest.spinsolve import read_spinsolve
+    from ingest.readers.nmr_writers import write_spinsolve
+    from ingest.readers.spinsolve import read_spinsolve
 
     sf, sw, car, td = 80.4875791e6, 5000.0, 4.74, 32768
     lines = lines_for()
@@ -128,8 +128,8 @@ def test_bruker_series_through_extractor(tmp_path):
     # Five expnos with the water line moving by +0.01 ppm each (a radical building up,
     # science.md §1.3); the Extractor phases the first and reuses the phase; every row
     # recovers the shift within 0.001 ppm and the time stamps in order.
-    from ingest.bruker import read_bruker
-    from ingest.nmr_writers import write_bruker_1d
+    from ingest.readers.bruker import read_bruker
+    from ingest.readers.nmr_writers import write_bruker_1d
 
     sf, sw, car, td = 400.13e6, 8012.8, 4.7, 8192
     truth = [4.79 + 0.01 * k for k in range(5)]

@@ -1,7 +1,7 @@
-"""Electrolyte screening (flowcell.screen, flowcell.screen_report).
+"""Electrolyte screening (flowcell.screen.run, flowcell.screen.report).
 
 Known truths used here:
-* three simulated experiments (flowcell.simulate, real Bruker + BES3T files) with true
+* three simulated experiments (flowcell.simulate.simulator, real Bruker + BES3T files) with true
   Kc = 0.1 / 0.1 / 0.2 and k_dec = 2e-6 / 6e-6 / 1.5e-5 1/s: the table must rank k_dec
   and the capacity fade in that order (c has the largest Kc), and the true values must
   lie inside the 95 % profile intervals; a and b share Kc in a global fit;
@@ -27,8 +27,8 @@ import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
 
-from flowcell import screen as scr
-from flowcell.screen_report import R_GAS, arrhenius, comparison_table, plot_arrhenius
+from flowcell.screen import run as scr
+from flowcell.screen.report import R_GAS, arrhenius, comparison_table, plot_arrhenius
 
 TRUE = {"a": {"Kc": 0.1, "k_dec": 2e-6}, "b": {"Kc": 0.1, "k_dec": 6e-6}, "c": {"Kc": 0.2, "k_dec": 1.5e-5}}
 FREE = ("Kc", "k_dec")  # J_e stays at its (true) default: keeps the test inside its time budget
@@ -305,7 +305,7 @@ def test_screen_table_has_k_ex_within_intervals(tmp_path):
     two simulated experiments with true k1 = 1e3 and 3e3 1/(M s) (kc = 1e3, ASSUMED) on real
     Bruker files; the screen's table carries k1 with its 95 % interval, the truths inside,
     ranked in order, and the report labels it k_ex."""
-    from flowcell.screen_report import LABELS
+    from flowcell.screen.report import LABELS
     # Kc and k_dec equal the demo config's [model.params] (fixed in the fit): only k1, kc free
     true = {"x": {"Kc": 0.0967, "k_dec": 1e-6, "k1": 1e3, "kc": 1e3},
             "y": {"Kc": 0.0967, "k_dec": 1e-6, "k1": 3e3, "kc": 1e3}}

@@ -1,4 +1,4 @@
-"""Simulator, cycling protocol and synthetic spectra (flowcell.simulate/protocol/spectra).
+"""Simulator, cycling protocol and synthetic spectra (flowcell.simulate.simulator/protocol/spectra).
 
 Truths used: the constant-current coulomb relation SOC(t) = SOC0 + I t/(2 F C V)
 (science.md §2.3), the Nernst cell voltage at the cut-off (§1.2), the Lorentzian FID
@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 import numpy as np
 import pytest
 
-from flowcell.protocol import (
+from flowcell.simulate.protocol import (
     F,
     CellVoltageModel,
     Protocol,
@@ -22,7 +22,7 @@ from flowcell.protocol import (
     Step,
     radical_fraction,
 )
-from flowcell.spectra import (
+from flowcell.simulate.spectra import (
     NMRLine,
     epr_first_harmonic,
     epr_resonance_field_T,
@@ -141,7 +141,7 @@ def small_sim(tmp_path_factory):
     from kinetics import library
 
     from flowcell.demo import load_demo_config
-    from flowcell.simulate import ExperimentSimulator, NMRSettings
+    from flowcell.simulate.simulator import ExperimentSimulator, NMRSettings
     cfg = load_demo_config()
     model = library.dhaq().compile()
     I = 0.04
@@ -166,7 +166,7 @@ def test_truth_soc_follows_coulomb_counting(small_sim):
 
 
 def test_files_written_and_readable(small_sim):
-    from ingest.read import read_rows
+    from ingest.readers.dispatch import read_rows
     from flowcell.potentiostat import read_potentiostat
     sim, tr, out, I = small_sim
     nmr = sorted((out / "nmr").iterdir(), key=lambda p: int(p.name))
@@ -188,11 +188,11 @@ def test_files_written_and_readable(small_sim):
 def test_observables_recovered_through_ingest(small_sim):
     """Water shift within 2e-4 ppm and EPR [R] within 2 % (+0.05 mM) of the truth, via the
     real readers, the Extractor and the EPR calibration the simulator measured on its standard."""
-    from ingest.observables import Extractor
-    from ingest.read import read_rows
+    from ingest.processing.observables import Extractor
+    from ingest.readers.dispatch import read_rows
 
     from flowcell.config import ExperimentConfig
-    from flowcell.fitting import observables_config
+    from flowcell.fit.pipeline import observables_config
     sim, tr, out, I = small_sim
     cfg = ExperimentConfig.from_toml(out / "experiment.toml")
     assert cfg.epr_calibration is not None and cfg.epr_calibration.di_norm > 0
@@ -223,7 +223,7 @@ def test_realtime_writing_keeps_the_clock(tmp_path):
     from kinetics import library
 
     from flowcell.demo import load_demo_config
-    from flowcell.simulate import ExperimentSimulator, NMRSettings
+    from flowcell.simulate.simulator import ExperimentSimulator, NMRSettings
     cfg = load_demo_config()
     prot = Protocol([Step("rest", 0.0, 300), Step("cc", 0.03, 300)])
     sim = ExperimentSimulator(cfg, prot, library.dhaq().compile(), tmp_path, interval_s=120, seed=1,

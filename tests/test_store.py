@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.completion import discover, fingerprint
-from ingest.store import Store, StoreError, write_table
+from ingest.live.completion import discover, fingerprint
+from ingest.live.store import Store, StoreError, write_table
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = pd.Timestamp("2026-01-02T03:04:05.250000+00:00")
@@ -129,7 +129,7 @@ def test_fingerprint_is_content(tmp_path: Path) -> None:
 
 _KILL_SCRIPT = r"""
 import sys, pandas as pd
-from ingest.store import Store
+from ingest.live.store import Store
 st = Store(sys.argv[1])
 t0 = pd.Timestamp("2026-01-01", tz="UTC")
 i = 0

@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ingest.completion import acquisition_for, check_complete, discover
-from ingest.store import Store
-from ingest.watch import Watcher, is_network_path
+from ingest.live.completion import acquisition_for, check_complete, discover
+from ingest.live.store import Store
+from ingest.live.watch import Watcher, is_network_path
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 2, 3, 10, 0, 0, tzinfo=timezone.utc)
@@ -61,7 +61,7 @@ def simple_row(spec) -> dict:
 
 
 def read_rows(path):
-    from ingest.read import read_rows as _rr
+    from ingest.readers.dispatch import read_rows as _rr
 
     return _rr(path)
 
@@ -69,7 +69,7 @@ def read_rows(path):
 def make_nmr(stage: Path, i: int, *, n: int = 2048, amp: float | None = None) -> Path:
     """A Bruker 1D expno with a one-line FID of amplitude 1000·(i+1), acquired
     at T0 + 60 i s for 30 s."""
-    from ingest.nmr_writers import write_bruker_1d
+    from ingest.readers.nmr_writers import write_bruker_1d
 
     t = np.arange(n) / 8000.0
     a = 1000.0 * (i + 1) if amp is None else amp
@@ -82,7 +82,7 @@ def make_nmr(stage: Path, i: int, *, n: int = 2048, amp: float | None = None) ->
 def make_epr(stage: Path, i: int, *, n: int = 256) -> tuple[Path, Path]:
     """A BES3T Lorentzian-derivative sweep with maximum 0.1·(i+1), acquired at
     T0 + 60 i + 20 s for 20 s."""
-    from ingest.epr_writers import write_bes3t
+    from ingest.readers.epr_writers import write_bes3t
 
     b = np.linspace(0.335, 0.345, n)
     x = (b - 0.34) / 5e-4
@@ -215,7 +215,7 @@ def test_completion_on_real_files(shared_data: Path) -> None:
     import math
 
     acqs = {a.key.relative_to(shared_data).as_posix(): a for a in discover(shared_data / "nmr") + discover(shared_data / "epr")}
-    from ingest.completion import expected_size
+    from ingest.live.completion import expected_size
 
     assert expected_size(acqs["nmr/bruker-1h-d2o/1"]) == 131072
     assert expected_size(acqs["nmr/bruker-array/3"]) == 48072
@@ -382,7 +382,7 @@ def test_corrupt_among_good(tmp_path: Path) -> None:
 
 def test_default_pipeline_live(tmp_path: Path) -> None:
     """The watcher with the package's own reader and extractor
-    (ingest.read.read_rows + ingest.observables.Extractor): three BES3T sweeps
+    (ingest.readers.dispatch.read_rows + ingest.processing.observables.Extractor): three BES3T sweeps
     of amplitude 0.1, 0.2, 0.3 give double integrals in ratio 1:2:3 (rtol 1e-6)
     and the written microwave frequency, each exactly once."""
     stage, epr = tmp_path / "stage", tmp_path / "epr"
@@ -408,7 +408,7 @@ _KILL_SCRIPT = r"""
 import sys
 sys.path.insert(0, sys.argv[4])
 from test_watch import simple_row, read_rows, FAST
-from ingest.watch import Watcher
+from ingest.live.watch import Watcher
 w = Watcher(sys.argv[1], sys.argv[2], sys.argv[3], extractor=simple_row, reader=read_rows, **FAST)
 print("started", flush=True)
 w.run()

@@ -1,7 +1,7 @@
 """Comparison table, plots and ``screen_report.md`` of an electrolyte screen.
 
 :func:`comparison_table` turns the per-(experiment, parameter) fit rows of
-:func:`flowcell.screen.screen` into one row per experiment with every parameter, its
+:func:`flowcell.screen.run.screen` into one row per experiment with every parameter, its
 95 % interval and its rank; :func:`plot_parameters` draws each parameter with its
 95 % interval per experiment (log scale for rate and equilibrium constants);
 :func:`arrhenius` / :func:`plot_arrhenius` fit and draw ``ln k`` against ``1/T``
@@ -12,7 +12,7 @@ comproportionation, §1.2), ``k1`` (= k_ex, the O/R electron self-exchange, 1/(M
 from the oxidised-form line widths, §1.4), ``kc`` (comproportionation rate, 1/(M s)),
 ``k2`` (R + H self-exchange, 1/(M s)), ``k_dec`` (first-order decomposition of H, 1/s, §2.1 Dec-ch),
 ``k_dec2`` (1/(M s)), ``J_e`` (O2 self-discharge electron flux, M/s, §2.4) and
-``fade_pct_per_day`` (capacity fade, %/day, :func:`flowcell.screen.capacity_fade_per_day`).
+``fade_pct_per_day`` (capacity fade, %/day, :func:`flowcell.screen.run.capacity_fade_per_day`).
 """
 
 from __future__ import annotations
@@ -265,7 +265,7 @@ def write_screen_report(result: Any, out_dir: str | Path) -> Path:
 
     Parameters
     ----------
-    result : flowcell.screen.ScreenResult
+    result : flowcell.screen.run.ScreenResult
     out_dir : path
 
     Returns
@@ -278,7 +278,7 @@ def write_screen_report(result: Any, out_dir: str | Path) -> Path:
     table: pd.DataFrame = result.table
     ok = table[table["status"] == "ok"].reset_index(drop=True) if "status" in table else table
     lines = ["# Electrolyte screen", "",
-             f"Written {datetime.now().astimezone().isoformat(timespec='seconds')} by flowcell.screen "
+             f"Written {datetime.now().astimezone().isoformat(timespec='seconds')} by flowcell.screen.run "
              f"({result.executor}, {result.workers} worker(s)).", "",
              "Parameters with 95 % profile-likelihood intervals, one row per experiment; rank 1 = smallest. "
              "Capacity fade = % of active quinone lost in one day of rest from SOC 0.5 with the fitted model "

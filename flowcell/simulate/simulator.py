@@ -1,7 +1,7 @@
 """In-line experiment simulator: chemistry -> observation models -> real vendor files.
 
 Given an :class:`~flowcell.config.ExperimentConfig`, a cycling
-:class:`~flowcell.protocol.Protocol` and a compiled kinetic model
+:class:`~flowcell.simulate.protocol.Protocol` and a compiled kinetic model
 (``kinetics.library.dhaq().compile()``), :class:`ExperimentSimulator`
 
 1. resolves the protocol into a piecewise-constant current (``protocol.resolve``),
@@ -14,10 +14,10 @@ Given an :class:`~flowcell.config.ExperimentConfig`, a cycling
 4. applies the observation model (``kinetics.observe.ObservationModel``: BMS water
    shift §1.3, exchange broadening of the quinone lines §1.4, product areas §1.6,
    EPR spin concentration §1.5),
-5. synthesises a Bruker 1H FID (``flowcell.spectra.nmr_fid``) and a BES3T
-   first-harmonic EPR sweep (``flowcell.spectra.epr_first_harmonic``) per time
-   point, with noise, and writes them with ``ingest.nmr_writers.write_bruker_1d``
-   (``nmr/<expno>/``) and ``ingest.epr_writers.write_bes3t`` (``epr/<name>.DSC/.DTA``),
+5. synthesises a Bruker 1H FID (``flowcell.simulate.spectra.nmr_fid``) and a BES3T
+   first-harmonic EPR sweep (``flowcell.simulate.spectra.epr_first_harmonic``) per time
+   point, with noise, and writes them with ``ingest.readers.nmr_writers.write_bruker_1d``
+   (``nmr/<expno>/``) and ``ingest.readers.epr_writers.write_bes3t`` (``epr/<name>.DSC/.DTA``),
    plus a potentiostat log ``potentiostat.csv`` (``time_s,current_A,voltage_V``), an
    EPR standard (``standard/tempol_1mM``) that fixes the spin calibration, the
    experiment config the files belong to (``experiment.toml``) and the truth
@@ -45,8 +45,8 @@ from typing import Any, Callable, Mapping
 import numpy as np
 import pandas as pd
 
-from .protocol import F, CurrentSchedule, Protocol
-from .spectra import (
+from flowcell.simulate.protocol import F, CurrentSchedule, Protocol
+from flowcell.simulate.spectra import (
     NMRLine,
     epr_area,
     epr_first_harmonic,
@@ -306,7 +306,7 @@ def _speciate(soc: np.ndarray, C_act: np.ndarray, Kc: float, KD: float) -> tuple
         O, R, H, D = speciate(np.clip(soc, 0, 1), C_act, Kc, KD)
         return (np.asarray(O, float), np.asarray(R, float), np.asarray(H, float), np.asarray(D, float))
     except ImportError:  # pragma: no cover - kinetics always ships
-        from .protocol import radical_fraction
+        from flowcell.simulate.protocol import radical_fraction
         fR = radical_fraction(soc, Kc)
         x = np.clip(soc, 0, 1)
         return (C_act * (1 - x - fR / 2), C_act * fR, C_act * (x - fR / 2), np.zeros_like(x))
@@ -372,7 +372,7 @@ class ExperimentSimulator:
         self.lines = dict(ANTHRONE_LINES)
         self.peak_pos: dict[str, float] = {}
         if obs_peaks_cfg is None:  # the experiment's own observables config (or ingest's default)
-            from .fitting import observables_config
+            from flowcell.fit.pipeline import observables_config
 
             obs_peaks_cfg = observables_config(cfg)
         if obs_peaks_cfg is not None:
@@ -563,7 +563,7 @@ class ExperimentSimulator:
 
     def write_nmr(self, k: int, row: Mapping[str, Any], rng: np.random.Generator) -> Path:
         """Write NMR spectrum ``k`` (expno k+1) and return its folder."""
-        from ingest.nmr_writers import write_bruker_1d
+        from ingest.readers.nmr_writers import write_bruker_1d
         fid = nmr_fid(self.nmr_lines(row), n=self.nmr.td, sw_hz=self.nmr.sw_hz, sfo1_hz=self.nmr.sfo1_hz,
                       carrier_ppm=self.nmr.carrier_ppm, noise_sd=self._noise_sd_nmr(), rng=rng,
                       phase_deg=self.nmr.phase_deg)
@@ -614,7 +614,7 @@ class ExperimentSimulator:
 
     def _write_bes3t(self, base: Path, field_axis: np.ndarray, y: np.ndarray, start: datetime,
                      end: datetime, n_scans: int | None = None) -> Path:
-        from ingest.epr_writers import write_bes3t
+        from ingest.readers.epr_writers import write_bes3t
         e = self.epr
         base.parent.mkdir(parents=True, exist_ok=True)
         _, dta = write_bes3t(base, field_axis, y, mw_freq_hz=e.mw_freq_hz, mw_power_W=e.mw_power_W,
@@ -636,8 +636,8 @@ class ExperimentSimulator:
                                 t0 + timedelta(seconds=e.duration_s * e.standard_scans), e.standard_scans)
         cal = {"concentration_M": e.standard_M, "temperature_K": self.T_K, "g": e.standard_g, "spin": 0.5}
         try:
-            from ingest.epr import read_bes3t
-            from ingest.epr_process import EPRConfig, epr_row
+            from ingest.readers.epr import read_bes3t
+            from ingest.processing.epr import EPRConfig, epr_row
             row = epr_row(read_bes3t(dta), EPRConfig())
             cal["di_norm"] = float(row["epr_di_norm"])
         except ImportError:

@@ -11,7 +11,7 @@ columns of docs/architecture.md:
   NAME_shift_err_ppm, NAME_fwhm_Hz, NAME_fwhm_err_Hz, NAME_area,
   NAME_area_err``; plus provenance ``processing`` (processing parameters and
   phase) and ``nmr_warnings`` ('; '-joined peak diagnostics).
-* EPR: delegated to :func:`ingest.epr_process.epr_row`.
+* EPR: delegated to :func:`ingest.processing.epr.epr_row`.
 
 Physics behind the default windows: science.md §1.3 (water/HDO shift from bulk
 magnetic susceptibility; do not reference the axis to the water peak when the
@@ -33,8 +33,8 @@ from typing import Any, Mapping
 import numpy as np
 import pandas as pd
 
-from ingest.nmr_process import ProcessedNMR, process_fid
-from ingest.peaks import PeakFit, fit_peak, integrate_window
+from ingest.processing.nmr import ProcessedNMR, process_fid
+from ingest.processing.peaks import PeakFit, fit_peak, integrate_window
 from ingest.types import EPRSpectrum, IngestError, NMRSpectrum
 
 __all__ = ["PeakSpec", "NMRConfig", "ObservablesConfig", "Extractor", "extract_nmr", "extract_epr",
@@ -59,15 +59,15 @@ class PeakSpec:
         Low, high, ppm.
     shape : {'lorentzian', 'voigt'}
     method : {'fit', 'integral'}
-        Full lineshape fit (:func:`ingest.peaks.fit_peak`) or windowed sum
-        (:func:`ingest.peaks.integrate_window`).
+        Full lineshape fit (:func:`ingest.processing.peaks.fit_peak`) or windowed sum
+        (:func:`ingest.processing.peaks.integrate_window`).
     n_h : int or None
         Protons behind the peak (for quantification, science.md §1.6).
     optional : bool
         A missing peak is expected: 'no peak above noise' is not reported.
     note : str
     baseline : {'auto', 'none', 'linear'}
-        Local baseline of an ``integral`` window (:func:`ingest.peaks.integrate_window`).
+        Local baseline of an ``integral`` window (:func:`ingest.processing.peaks.integrate_window`).
         'auto' (default): 'none' when the spectrum was baseline-corrected here
         (the whole-spectrum robust polynomial of ``[nmr] baseline``), 'linear'
         otherwise (vendor-processed spectra, or ``baseline = false``).  A
@@ -122,7 +122,7 @@ class NMRConfig:
         raise KeyError(f"no peak {name!r}; configured: {[p.name for p in self.peaks]}")
 
     def processing_reference(self) -> Any:
-        """The reference instruction in :func:`ingest.nmr_process.reference_offset` form."""
+        """The reference instruction in :func:`ingest.processing.nmr.reference_offset` form."""
         ref = dict(self.reference or {})
         if not ref:
             return None
@@ -205,7 +205,7 @@ def _parse_nmr(d: Mapping[str, Any], source: Any) -> NMRConfig:
 
 def _parse_epr(d: Mapping[str, Any] | None, source: Any) -> Any:
     try:
-        from ingest.epr_process import EPRConfig
+        from ingest.processing.epr import EPRConfig
     except ImportError:  # EPR part not available: keep the table as is
         return dict(d or {})
     try:
@@ -221,7 +221,7 @@ class ObservablesConfig:
     Attributes
     ----------
     nmr : NMRConfig
-    epr : ingest.epr_process.EPRConfig
+    epr : ingest.processing.epr.EPRConfig
         (a plain dict if that module is unavailable).
     source : str or None
         File it was read from.
@@ -300,7 +300,7 @@ def process_for_config(spec: NMRSpectrum, cfg: ObservablesConfig | None = None,
             raise IngestError(spec.meta.path, "neither a FID nor a processed spectrum")
         ppm = np.asarray(spec.processed_ppm, dtype=float)
         real = np.asarray(spec.processed, dtype=float)
-        from ingest.nmr_process import reference_offset
+        from ingest.processing.nmr import reference_offset
 
         off = reference_offset(ppm, real, n.processing_reference())
         return ProcessedNMR(ppm=ppm + off, real=real, p0_deg=float("nan"), p1_deg=float("nan"),
@@ -325,7 +325,7 @@ def _peak_fit(p: PeakSpec, proc: ProcessedNMR, snr_min: float, noise: float) -> 
 
 def _nmr_row(spec: NMRSpectrum, cfg: ObservablesConfig, phase: tuple[float, float] | None
              ) -> tuple[dict[str, Any], ProcessedNMR, dict[str, PeakFit]]:
-    from ingest.nmr_process import noise_sigma
+    from ingest.processing.nmr import noise_sigma
 
     meta = spec.meta
     proc = process_for_config(spec, cfg, phase)
@@ -373,12 +373,12 @@ def extract_nmr(spec: NMRSpectrum, cfg: ObservablesConfig | None = None,
 
 
 def extract_epr(spec: EPRSpectrum, cfg: ObservablesConfig | None = None) -> dict[str, Any]:
-    """One table row from a 1D EPR spectrum (delegates to :func:`ingest.epr_process.epr_row`).
+    """One table row from a 1D EPR spectrum (delegates to :func:`ingest.processing.epr.epr_row`).
 
     Common columns missing from that row are filled in from the metadata.
     """
     cfg = cfg or ObservablesConfig.default()
-    from ingest.epr_process import epr_row  # lazy: EPR stack only when needed
+    from ingest.processing.epr import epr_row  # lazy: EPR stack only when needed
 
     row = dict(epr_row(spec, cfg.epr))
     for k, v in _common(spec.meta, "epr", spec.meta.format).items():

@@ -107,7 +107,7 @@ class Acquisition:
         The files that make it up (those that exist or are expected); their
         bytes define the fingerprint.
     read_path : Path
-        What to hand to ``ingest.read.read_rows`` (folder, .DTA, .spc or file).
+        What to hand to ``ingest.readers.dispatch.read_rows`` (folder, .DTA, .spc or file).
     """
 
     key: Path

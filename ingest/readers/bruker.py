@@ -15,7 +15,7 @@ Vendor quirks handled here (science.md §5.1, §6 item 8)
 * **Scaling.** Integer data (``DTYPA`` 0) are multiplied by ``2**NC`` (the
   TopSpin normalisation constant), so spectra written with different ``NC``
   share one intensity scale.  ``NC`` is -2 in the real shared files; the
-  writer in :mod:`ingest.nmr_writers` chooses a power-of-two scale and records
+  writer in :mod:`ingest.readers.nmr_writers` chooses a power-of-two scale and records
   it in ``NC``, so a round trip is exact up to int32 rounding.
 * **Digital filter.** ``group_delay`` (points) is ``GRPDLY`` when it is > 0,
   else nmrglue's ``bruker_dsp_table[DSPFVS][DECIM]`` for the old firmware

@@ -24,9 +24,9 @@ format          evidence
                 (0.01-2 T, 10-2000 mT, 100-20000 G), optional one-line header
 ==============  =============================================================
 
-:func:`read` dispatches (EPR readers live in ``ingest.epr``,
+:func:`read` dispatches (EPR readers live in ``ingest.readers.epr``,
 imported lazily); :func:`read_rows` returns 1D rows, splitting Bruker ``ser``
-files and EPR 2D sets (``ingest.epr.split_rows`` when it exists, else a plain
+files and EPR 2D sets (``ingest.readers.epr.split_rows`` when it exists, else a plain
 split on ``y_axis``).
 """
 
@@ -244,9 +244,9 @@ def _epr_module():
     import importlib
 
     try:
-        return importlib.import_module("ingest.epr")
+        return importlib.import_module("ingest.readers.epr")
     except ImportError as exc:  # pragma: no cover
-        raise ImportError(f"EPR readers (ingest.epr) are not available: {exc}") from exc
+        raise ImportError(f"EPR readers (ingest.readers.epr) are not available: {exc}") from exc
 
 
 def read(path: str | Path) -> NMRSpectrum | EPRSpectrum:
@@ -275,22 +275,22 @@ def read(path: str | Path) -> NMRSpectrum | EPRSpectrum:
     if fmt is None:
         raise IngestError(p, f"not a recognised NMR or EPR format: found {_describe(p)}")
     if fmt == "bruker":
-        from ingest.bruker import read_bruker
+        from ingest.readers.bruker import read_bruker
 
         return read_bruker(p)
     if fmt == "bruker-ser":
-        from ingest.bruker import read_bruker_ser
+        from ingest.readers.bruker import read_bruker_ser
 
         rows = read_bruker_ser(p)
         extra = dict(rows[0].meta.extra) | {"rows": len(rows)}
         meta = rows[0].meta.with_(row=None, start=rows[0].meta.start, end=rows[-1].meta.end, extra=extra)
         return NMRSpectrum(fid=np.stack([r.fid for r in rows]), meta=meta)
     if fmt == "spinsolve":
-        from ingest.spinsolve import read_spinsolve
+        from ingest.readers.spinsolve import read_spinsolve
 
         return read_spinsolve(p)
     if fmt == "jcampdx":
-        from ingest.jcampdx import read_jcampdx
+        from ingest.readers.jcampdx import read_jcampdx
 
         return read_jcampdx(p / "nmr_fid.dx" if p.is_dir() else p)
     epr = _epr_module()
@@ -322,8 +322,8 @@ def read_rows(path: str | Path) -> list[NMRSpectrum | EPRSpectrum]:
     -------
     list of NMRSpectrum or EPRSpectrum
         One item for a 1D acquisition; one per row for a Bruker ``ser``
-        (:func:`ingest.bruker.read_bruker_ser`) or an EPR 2D set
-        (``ingest.epr.split_rows``).
+        (:func:`ingest.readers.bruker.read_bruker_ser`) or an EPR 2D set
+        (``ingest.readers.epr.split_rows``).
 
     Raises
     ------
@@ -333,7 +333,7 @@ def read_rows(path: str | Path) -> list[NMRSpectrum | EPRSpectrum]:
     p = Path(path)
     fmt = identify(p)
     if fmt == "bruker-ser":
-        from ingest.bruker import read_bruker_ser
+        from ingest.readers.bruker import read_bruker_ser
 
         return list(read_bruker_ser(p))
     spec = read(p)

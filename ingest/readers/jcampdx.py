@@ -6,7 +6,7 @@ science.md §5.3.  Keys (nmrglue normalises them: upper case, no spaces):
   here) -> ``sfo1_hz``; falls back to ``.OBSERVEFREQUENCY``.
 * ``$SF`` (MHz): the 0-ppm frequency -> ``bf1_hz``; carrier offset
   ``(BF1 - SF)·1e6`` Hz and ``carrier_ppm = offset / bf1_hz · 1e6`` (the same
-  definitions as :mod:`ingest.spinsolve`, so the two readers agree).  Without
+  definitions as :mod:`ingest.readers.spinsolve`, so the two readers agree).  Without
   ``$SF``, ``$REFERENCEPOINT`` (Hz, the nmrglue fallback) is used, else 0 ppm.
 * ``$SW`` (ppm) × ``$BF1`` -> ``sw_hz``; else 1/dwell from the ``TIME`` axis.
 * ``.OBSERVENUCLEUS`` (``^1H`` -> ``1H``), ``.AVERAGES`` -> ``ns``.
@@ -20,7 +20,7 @@ science.md §5.3.  Keys (nmrglue normalises them: upper case, no spaces):
 
 ``$REVERSE= yes`` (written by Spinsolve) marks a FID of the opposite
 frequency sense to Bruker's: it is conjugated, so the FID equals the one
-:func:`ingest.spinsolve.read_spinsolve` returns for the same folder and
+:func:`ingest.readers.spinsolve.read_spinsolve` returns for the same folder and
 ``fftshift(fft(fid))[::-1]`` runs from high to low ppm as for every reader.
 
 NTUPLES FID files (``FID/REAL``, ``FID/IMAG`` pages) give ``fid``; a plain
@@ -38,7 +38,7 @@ from typing import Any
 import nmrglue as ng
 import numpy as np
 
-from ingest.spinsolve import parse_local_time, read_acqu_par
+from ingest.readers.spinsolve import parse_local_time, read_acqu_par
 from ingest.types import IngestError, NMRMeta, NMRSpectrum
 
 __all__ = ["read_jcampdx"]

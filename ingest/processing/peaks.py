@@ -9,7 +9,7 @@ exception, so one bad peak does not lose a whole table row.
 
 Units: centre in ppm; widths (FWHM) in Hz; areas as the integral of the real
 spectrum over frequency in Hz, i.e. (spectrum units) x Hz.  With
-:func:`ingest.nmr_process.fft` scaling, that equals the FID amplitude of the
+:func:`ingest.processing.nmr.fft` scaling, that equals the FID amplitude of the
 line at t = 0 (independent of zero filling and line broadening).
 
 Full-lineshape fits (Lorentzian or Voigt + a straight baseline) are the
@@ -105,7 +105,7 @@ NAN = float("nan")
 
 
 def _noise(y: np.ndarray) -> float:
-    from ingest.nmr_process import noise_sigma
+    from ingest.processing.nmr import noise_sigma
 
     return noise_sigma(y)
 
@@ -164,7 +164,7 @@ def integrate_window(
 
     Baseline.  The default ``'none'`` integrates the spectrum as given: use
     it on spectra already baseline-corrected by
-    :func:`ingest.nmr_process.process_fid` (the robust polynomial is fitted
+    :func:`ingest.processing.nmr.process_fid` (the robust polynomial is fitted
     to the signal-free points of the *whole* spectrum, so it adds almost no
     noise).  ``'linear'`` subtracts a least-squares line through the outer
     ``edge_fraction`` of the window at each end (for spectra with no baseline
@@ -448,7 +448,7 @@ def fit_peak(
         Detection threshold (peak height / noise).
     noise : float or None
         Noise standard deviation; default estimated from the whole ``real``
-        with :func:`ingest.nmr_process.noise_sigma`.
+        with :func:`ingest.processing.nmr.noise_sigma`.
     noise_corr : float
         Noise correlation length of the spectrum in points
         (``ProcessedNMR.params['noise_corr_points']``; 1 for white noise).

@@ -54,8 +54,8 @@ import numpy as np
 from kinetics.observe import water_shift_ppm
 from kinetics.speciation import radical_fraction
 
-from .config import ExperimentConfig
-from .transit import FARADAY, delta_soc_per_pass
+from flowcell.config import ExperimentConfig
+from flowcell.transit import FARADAY, delta_soc_per_pass
 
 __all__ = ["SOCState", "LiveSOC", "TerminalTable", "LivePlot", "format_state"]
 

@@ -8,7 +8,7 @@ How it works (design decided for the ingest issue)
   like a network mount (``//`` or ``/mnt/`` paths, or nfs/cifs/smb/sshfs… in
   ``/proc/mounts``), where change notifications are unreliable.
 * File-system events only mark paths as *dirty*.  ONE worker thread maps them
-  to acquisitions (:mod:`ingest.completion`), re-checks completion (data size
+  to acquisitions (:mod:`ingest.live.completion`), re-checks completion (data size
   matches the header and the size/mtime signature has been stable for
   ``settle_s``; a quiet period ``quiet_s`` for formats with no size), and
   processes ready acquisitions in acquisition order through the same
@@ -17,7 +17,7 @@ How it works (design decided for the ingest issue)
   (inotify queue overflow, network shares).  Files already present when the
   watcher starts are processed first, in acquisition order.
 * Exactly once: each acquisition's rows and its manifest entry (sha256 of its
-  files) go into the store in one transaction (:class:`ingest.store.Store`);
+  files) go into the store in one transaction (:class:`ingest.live.store.Store`);
   a fingerprint already in the store is never processed again, so a restart
   resumes where it stopped and picks up what arrived meanwhile.  An unchanged
   (path, size, mtime) skips the hashing on restart.
@@ -50,7 +50,7 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 
 from ingest.batch import Extractor, Reader, make_extractor, process_acquisition
-from ingest.completion import (
+from ingest.live.completion import (
     Acquisition,
     acquisition_for,
     check_complete,
@@ -59,12 +59,12 @@ from ingest.completion import (
     quick_signature,
     sort_key,
 )
-from ingest.store import TIME_COLUMNS, Store
+from ingest.live.store import TIME_COLUMNS, Store
 from ingest.types import IngestError
 
 __all__ = ["Watcher", "is_network_path", "NETWORK_FS"]
 
-log = logging.getLogger("ingest.watch")
+log = logging.getLogger("ingest.live.watch")
 
 #: File-system types treated as network mounts (polling observer).
 NETWORK_FS = frozenset(
@@ -104,7 +104,7 @@ def _warm_up_readers() -> None:
     take seconds on a busy machine and would show up as latency)."""
     import importlib
 
-    for mod in ("ingest.read", "ingest.bruker", "ingest.spinsolve", "ingest.jcampdx", "ingest.epr"):
+    for mod in ("ingest.readers.dispatch", "ingest.readers.bruker", "ingest.readers.spinsolve", "ingest.readers.jcampdx", "ingest.readers.epr"):
         try:
             importlib.import_module(mod)
         except Exception:  # noqa: BLE001 - a missing optional reader shows up later, per file
@@ -171,9 +171,9 @@ class Watcher:
     nmr_clock_offset_s, epr_clock_offset_s : float
         Instrument clock minus reference clock, s (subtracted from the times).
     extractor : callable, optional
-        spectrum → row dict (default ``ingest.observables.Extractor(cfg)``).
+        spectrum → row dict (default ``ingest.processing.observables.Extractor(cfg)``).
     reader : callable, optional
-        path → list of spectra (default ``ingest.read.read_rows``).
+        path → list of spectra (default ``ingest.readers.dispatch.read_rows``).
     """
 
     def __init__(

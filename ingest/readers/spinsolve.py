@@ -35,7 +35,7 @@ about the carrier relative to a Bruker-style transform, and the CH2Cl2 line of
 spinsolve-series lands at 4.15 ppm instead of 5.32 ppm without the fix.  The
 reader therefore returns ``conj(data.1d)``, so every reader in this package
 gives FIDs in one convention: ``fftshift(fft(fid))[::-1]`` runs from high to
-low ppm (``ingest.nmr_process.fft``/``ppm_axis``).  :func:`ingest.nmr_writers.write_spinsolve`
+low ppm (``ingest.processing.nmr.fft``/``ppm_axis``).  :func:`ingest.readers.nmr_writers.write_spinsolve`
 conjugates on writing, so round trips are exact.
 
 Temperature: Spinsolve records no sample temperature; the magnet, which

@@ -242,7 +242,7 @@ class Store:
         source : path-like
             The acquisition (expno folder, base path, file).
         fingerprint : str
-            Content fingerprint (:func:`ingest.completion.fingerprint`).
+            Content fingerprint (:func:`ingest.live.completion.fingerprint`).
         files : sequence of dict, optional
             Manifest entries ``{'path', 'size', 'mtime', 'sha256'}``.
 

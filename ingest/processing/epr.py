@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import constants as _c
 from scipy.integrate import cumulative_trapezoid
 
-from .types import EPRMeta, EPRSpectrum
+from ingest.types import EPRMeta, EPRSpectrum
 
 __all__ = [
     "baseline_correct",
@@ -772,7 +772,7 @@ def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, An
     Parameters
     ----------
     spec : EPRSpectrum
-        1D; split 2D sets first with :func:`ingest.epr.split_rows`.
+        1D; split 2D sets first with :func:`ingest.readers.epr.split_rows`.
     epr_cfg : EPRConfig, optional
 
     Returns
@@ -789,7 +789,7 @@ def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, An
     """
     cfg = epr_cfg or EPRConfig()
     if spec.intensity.ndim != 1:
-        raise ValueError(f"{spec.meta.path}: epr_row needs a 1D spectrum; use ingest.epr.split_rows first")
+        raise ValueError(f"{spec.meta.path}: epr_row needs a 1D spectrum; use ingest.readers.epr.split_rows first")
     meta = spec.meta
     ov = cfg.overrides
     warns: list[str] = []

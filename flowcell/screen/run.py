@@ -2,19 +2,19 @@
 
 A *screen* is a set of experiments (each one a folder holding an ``experiment.toml``
 config, the raw NMR/EPR folders it names and the potentiostat log, as
-:func:`flowcell.simulate.simulate_experiment` writes it).  :func:`screen`
+:func:`flowcell.simulate.simulator.simulate_experiment` writes it).  :func:`screen`
 
 1. reprocesses the raw files of every experiment (the ingest batch path,
-   :func:`ingest.batch.ingest_paths` with :class:`ingest.observables.Extractor`), one
+   :func:`ingest.batch.ingest_paths` with :class:`ingest.processing.observables.Extractor`), one
    task per chunk of ``chunk_size`` acquisitions;
 2. fits each experiment's kinetic model with the very function ``flowcell fit`` uses,
-   :func:`flowcell.fitting.fit_table`, one task per experiment, and derives the capacity
+   :func:`flowcell.fit.pipeline.fit_table`, one task per experiment, and derives the capacity
    fade per day from the fitted model (:func:`capacity_fade_per_day`);
 3. optionally fits groups of experiments globally with shared parameters (e.g. the same
-   quinone shares ``Kc``), one task per group, through :func:`flowcell.fitting.fit_tables`
+   quinone shares ``Kc``), one task per group, through :func:`flowcell.fit.pipeline.fit_tables`
    (the same code as step 2, with several members);
 4. writes one comparison table, plots and ``screen_report.md``
-   (:mod:`flowcell.screen_report`).
+   (:mod:`flowcell.screen.report`).
 
 Engines (the same tasks, the same results): ``'serial'`` (in this process),
 ``'local'`` (:class:`concurrent.futures.ProcessPoolExecutor`, all cores by default) and
@@ -44,7 +44,7 @@ of rest from SOC ``fade_soc`` (0.5) with the fitted parameters, its interval fro
 corners of the k_dec / J_e 95 % intervals (science.md §2.1 Dec-ch, §2.4; §3 gives
 4.3 %/day for DHAQ, 0.01 %/day for DBEAQ as references); a global (group) fit starts
 from each member's best values of its own fit and applies the same sigma rules as a
-single fit (:mod:`flowcell.fitting`), and members at another temperature get the BMS
+single fit (:mod:`flowcell.fit.pipeline`), and members at another temperature get the BMS
 factor scaled by T_ref/T (:func:`fit_group`); a group needs at least two fitted members.
 """
 
@@ -259,7 +259,7 @@ def find_experiments(spec: str | Path | Sequence[str | Path], *, config_name: st
 
 
 def _entries(configs: Sequence[Path]) -> tuple[list[ExperimentEntry], list[tuple[Path, str]]]:
-    from .config import ExperimentConfig
+    from flowcell.config import ExperimentConfig
     ok: list[tuple[Path, Any]] = []
     bad: list[tuple[Path, str]] = []
     for c in configs:
@@ -280,7 +280,7 @@ def _entries(configs: Sequence[Path]) -> tuple[list[ExperimentEntry], list[tuple
 
 
 def _load_cfg(config_path: str | Path) -> Any:
-    from .config import ExperimentConfig
+    from flowcell.config import ExperimentConfig
     return ExperimentConfig.from_toml(config_path)
 
 
@@ -319,7 +319,7 @@ def fit_key(config_path: str | Path, table_key: str, options: Mapping[str, Any],
 
 # ============================================================================ task functions
 def _obs_cfg(config_path: str | Path) -> Any:
-    from .fitting import observables_config
+    from flowcell.fit.pipeline import observables_config
     return observables_config(_load_cfg(config_path))
 
 
@@ -328,12 +328,12 @@ def phase_task(config_path: str, first_nmr: str | None) -> tuple[float, float] |
 
     Every chunk of the experiment then uses this phase, so the rows do not depend on
     how the acquisitions are chunked (the batch path phases the first spectrum and
-    reuses that phase too, ``ingest.observables.Extractor``).
+    reuses that phase too, ``ingest.processing.observables.Extractor``).
     """
     if first_nmr is None:
         return None
-    from ingest.observables import Extractor
-    from ingest.read import read_rows
+    from ingest.processing.observables import Extractor
+    from ingest.readers.dispatch import read_rows
     ex = Extractor(_obs_cfg(config_path))
     for spec in read_rows(first_nmr):
         ex(spec)
@@ -363,7 +363,7 @@ def reprocess_chunk(config_path: str, paths: Sequence[str], phase: tuple[float, 
         Unreadable acquisitions (they do not fail the task).
     """
     from ingest.batch import ingest_paths
-    from ingest.observables import Extractor
+    from ingest.processing.observables import Extractor
     res = ingest_paths(list(paths), extractor=Extractor(_obs_cfg(config_path), phase=phase))
     return res.table, [(str(p), str(r)) for p, r in res.skipped]
 
@@ -474,8 +474,8 @@ def fit_experiment(config_path: str, table_path: str, options: Mapping[str, Any]
         ci95_lo, ci95_hi, truth, truth_inside, flags), ``fade`` (value, lo, hi in
         %/day), ``redchi``, ``chi2``, ``ndata``, ``success``, ``report``, ``notes``.
     """
-    from .potentiostat import read_potentiostat
-    from .fitting import fit_table
+    from flowcell.potentiostat import read_potentiostat
+    from flowcell.fit.pipeline import fit_table
 
     cfg = _load_cfg(config_path)
     if cfg.instruments.potentiostat is None:
@@ -522,12 +522,12 @@ def fit_group(members: Sequence[tuple[str, str, str] | tuple[str, str, str, Mapp
     """Global fit of a group of experiments with shared parameters (a screen task).
 
     Loads each member's config, reprocessed table and potentiostat log and calls
-    :func:`flowcell.fitting.fit_tables`, the same code path as ``flowcell fit``
-    (:func:`flowcell.fitting.fit_table` is its one-member case): the same tank
+    :func:`flowcell.fit.pipeline.fit_tables`, the same code path as ``flowcell fit``
+    (:func:`flowcell.fit.pipeline.fit_table` is its one-member case): the same tank
     referral, sigma rules (floors, then rescaling to the residual scatter of a first
     group fit), bounds and nuisance parameters (``hdo_ref_ppm`` and ``area_scale``,
     always per experiment).  Members at another temperature or geometry get their own
-    BMS factor (see :mod:`flowcell.fitting`).
+    BMS factor (see :mod:`flowcell.fit.pipeline`).
 
     Parameters
     ----------
@@ -545,8 +545,8 @@ def fit_group(members: Sequence[tuple[str, str, str] | tuple[str, str, str, Mapp
         shared), value, stderr, ci95_lo, ci95_hi, truth, truth_inside, flags), plus
         ``redchi``, ``chi2``, ``ndata``, ``success``, ``report``, ``members``.
     """
-    from . import fitting
-    from .potentiostat import read_potentiostat
+    from flowcell.fit import pipeline as fitting
+    from flowcell.potentiostat import read_potentiostat
 
     free = list(options["free"])
     shared = [s for s in options["shared"] if s in free]
@@ -849,7 +849,7 @@ class ScreenResult:
         1/(M s), ``k_dec`` 1/s, ``J_e`` M/s, ``fade_pct_per_day`` %/day): ``P``,
         ``P_lo``, ``P_hi`` (95 % interval), ``P_err`` (covariance stderr), ``P_true`` and
         ``P_inside`` (simulations with a ``truth/truth.json``), ``P_flags``, ``rank_P``
-        (1 = smallest value).  See :func:`flowcell.screen_report.comparison_table`.
+        (1 = smallest value).  See :func:`flowcell.screen.report.comparison_table`.
     long : DataFrame
         The same, one row per (experiment, parameter).
     groups : DataFrame
@@ -977,7 +977,7 @@ def screen(experiments: str | Path | Sequence[str | Path], out_dir: str | Path, 
     ScreenResult
     """
     from ingest.batch import find_acquisitions
-    from ingest.store import write_table
+    from ingest.live.store import write_table
 
     t_all = time.perf_counter()
     say = log or (lambda msg: None)
@@ -1056,7 +1056,7 @@ def screen(experiments: str | Path | Sequence[str | Path], out_dir: str | Path, 
                                                 f"no spectra read under {e.folder} ({len(skipped)} skipped)"))
                     failed[e.id] = "reprocess"
                     continue
-                from ingest.store import tidy
+                from ingest.live.store import tidy
                 table = tidy(pd.concat(tables, ignore_index=True).to_dict(orient="records"))
                 n_spectra += len(table) + len(skipped)
                 d = cache_dir / e.id
@@ -1154,7 +1154,7 @@ def screen(experiments: str | Path | Sequence[str | Path], out_dir: str | Path, 
             ex.close()
 
     # -------------------------------------------------------------------- tables
-    from .screen_report import comparison_table, write_screen_report
+    from flowcell.screen.report import comparison_table, write_screen_report
     meta_rows, long_rows = [], []
     for e in entries:
         im = _read_json(cache_dir / e.id / "ingest.json") or {}
@@ -1201,7 +1201,7 @@ def simulate_screen(out_dir: str | Path, variants: Sequence[Mapping[str, Any]], 
                     start: Any = None) -> dict[str, Any]:
     """Write a screen of simulated experiments (one folder per variant) for tests and demos.
 
-    Each experiment is :func:`flowcell.simulate.simulate_experiment` of the demo cell
+    Each experiment is :func:`flowcell.simulate.simulator.simulate_experiment` of the demo cell
     (``flowcell/data/demo_experiment.toml``, ASSUMED numbers, science.md §2.6) under the
     demo protocol (rest / charge / rest / discharge over ``hours``).
 
@@ -1227,15 +1227,15 @@ def simulate_screen(out_dir: str | Path, variants: Sequence[Mapping[str, Any]], 
     Returns
     -------
     dict
-        name -> :class:`flowcell.simulate.SimulationTruth`.
+        name -> :class:`flowcell.simulate.simulator.SimulationTruth`.
     """
     from dataclasses import replace
     from datetime import datetime, timezone
 
-    from ingest.observables import ObservablesConfig
+    from ingest.processing.observables import ObservablesConfig
 
-    from .demo import demo_protocol, load_demo_config
-    from .simulate import EPRSettings, NMRSettings, simulate_experiment
+    from flowcell.demo import demo_protocol, load_demo_config
+    from flowcell.simulate.simulator import EPRSettings, NMRSettings, simulate_experiment
 
     base = load_demo_config()
     st = start or datetime(2026, 1, 1, tzinfo=timezone.utc)
@@ -1330,7 +1330,7 @@ def run_screen(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m flowcell.screen ...`` (same arguments as ``flowcell screen``)."""
+    """``python -m flowcell.screen.run ...`` (same arguments as ``flowcell screen``)."""
     ap = argparse.ArgumentParser(prog="flowcell")
     sub = ap.add_subparsers(dest="command", required=True)
     add_screen_subcommand(sub)

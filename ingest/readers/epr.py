@@ -27,7 +27,7 @@ BES3T (.DSC + .DTA [+ .XGF/.YGF])
     notes 14:23-14:24, ``TIME 14:23:26``, 30 s sweep).  The start is
     therefore estimated as ``end - n_scans * XPTS * YPTS * SPTP`` (sweep
     overheads ignored; ``extra['start_estimated'] = True``).  Files written
-    by :func:`ingest.epr_writers.write_bes3t` carry the exact start and end
+    by :func:`ingest.readers.epr_writers.write_bes3t` carry the exact start and end
     in a ``.DVC flowcell`` device block of the DSL, which takes precedence.
     Times without a zone are taken as UTC.
 ESP / WinEPR (.par + .spc)
@@ -75,7 +75,7 @@ from typing import Any
 
 import numpy as np
 
-from .types import EPRMeta, EPRSpectrum, IngestError, as_utc
+from ingest.types import EPRMeta, EPRSpectrum, IngestError, as_utc
 
 __all__ = [
     "read_bes3t",

@@ -20,7 +20,7 @@ detector left the cell that long ago), in seconds since the potentiostat's start
 kinetic model describes the well-mixed tank; what the detectors see is the cell outlet,
 which leads the tank by one pass of ``I/(F Q)`` electrons (§1.1), re-speciated at the
 fast equilibrium (§1.2), with the products at the tank's concentration
-(:func:`outlet_composition`, the same physics as :mod:`flowcell.simulate`).  The fits
+(:func:`outlet_composition`, the same physics as :mod:`flowcell.simulate.simulator`).  The fits
 use that observation model (:func:`outlet_observation`).  The earlier approximation,
 shifting spectra taken under current by ``V_tot/Q`` to where the tank reaches the
 outlet's SOC (:func:`refer_to_tank`, kept for diagnostics), ignored that the tank keeps
@@ -275,12 +275,12 @@ def observables_config(cfg: Any) -> Any:
     """
     from dataclasses import replace
 
-    from ingest.observables import ObservablesConfig
+    from ingest.processing.observables import ObservablesConfig
     ref = getattr(getattr(cfg, "observables", None), "config", None)
     obs = ObservablesConfig.from_toml(ref) if ref else ObservablesConfig.default()
     cal = getattr(cfg, "epr_calibration", None)
     if cal is not None:
-        from ingest.epr_process import EPRCalibration
+        from ingest.processing.epr import EPRCalibration
         ecal = EPRCalibration(concentration_M=cal.concentration_M, di_norm=cal.di_norm,
                               temperature_K=cal.temperature_K, g=cal.g, spin=cal.spin)
         obs = replace(obs, epr=replace(obs.epr, calibration=ecal))
@@ -288,7 +288,7 @@ def observables_config(cfg: Any) -> Any:
 
 
 def integral_capture(center_ppm: float, fwhm_hz: float, window_ppm: Sequence[float], sfo1_hz: float) -> float:
-    """Fraction of a Lorentzian's area that ``ingest.peaks.integrate_window`` reports.
+    """Fraction of a Lorentzian's area that ``ingest.processing.peaks.integrate_window`` reports.
 
     A windowed integral loses the Lorentzian wings outside the window
     ((2/pi) arctan(n) within +-n HWHM, science.md §1.5 caveat 3) and part of the
@@ -300,7 +300,7 @@ def integral_capture(center_ppm: float, fwhm_hz: float, window_ppm: Sequence[flo
     """
     from scipy.optimize import brentq
 
-    from ingest.peaks import integrate_window
+    from ingest.processing.peaks import integrate_window
     lo, hi = float(min(window_ppm)), float(max(window_ppm))
     step = 0.05 / (sfo1_hz * 1e-6)
     ppm = np.arange(hi + 0.5, lo - 0.5, -step)
@@ -539,7 +539,7 @@ def outlet_composition(conc: pd.DataFrame, current_A: np.ndarray, params: Mappin
 
     One pass through the cell adds ``eff I / (F Q)`` mol/L of electrons (science.md
     §1.1: the outlet leads the tank by ``dSOC = I/(2 F C Q)``; ``eff = 1 - eps_H -
-    eps_dec`` on charge, 1 on discharge, as in :mod:`flowcell.simulate`), which
+    eps_dec`` on charge, 1 on discharge, as in :mod:`flowcell.simulate.simulator`), which
     redistribute at the fast comproportionation (and dimer) equilibrium (§1.2, §1.2b,
     :func:`kinetics.speciation.speciate`) on the active total ``C_act = O + R + H + 2D``.
     Products (anthrone, anthranol, ...) form slowly in the bulk and leave at the tank's

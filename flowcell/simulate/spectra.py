@@ -1,6 +1,6 @@
 """Synthetic spectra from the observation model: 1H FIDs and CW-EPR derivative sweeps.
 
-Pure functions on arrays; the simulator (:mod:`flowcell.simulate`) writes the
+Pure functions on arrays; the simulator (:mod:`flowcell.simulate.simulator`) writes the
 results with the vendor writers of :mod:`ingest`.
 
 NMR (science.md §1.3, §1.4, §1.6)

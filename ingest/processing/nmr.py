@@ -10,7 +10,7 @@ Conventions (written down once, used everywhere)
   store them: index 0 is the *highest* ppm (left edge), the ppm axis decreases
   with the index.  Bruker TopSpin FIDs (``fid``/``ser``) give this order with
   ``fftshift(fft(fid))[::-1]``; Spinsolve stores the opposite frequency
-  sense, and :func:`ingest.spinsolve.read_spinsolve` returns
+  sense, and :func:`ingest.readers.spinsolve.read_spinsolve` returns
   ``conj(data.1d)`` so that the same transform applies.  Checked on the real
   files in ``shared/data`` against the vendors' own processed spectra
   (``pdata/1/1r``; ``spectrum.1d`` with its stored, ascending axis).
@@ -830,7 +830,7 @@ def process_fid(
     # Noise correlation length of the real spectrum, points: the sum of its noise
     # autocorrelation over all lags, n / (2 sum w_k^2) for white FID noise with apodization
     # weights w_k (checked numerically: lb 0.5 Hz, zf 2 -> 6.4; lb 0, zf 2 -> 1).  Least-squares
-    # errors from correlated points must be inflated by sqrt of this (ingest.peaks).
+    # errors from correlated points must be inflated by sqrt of this (ingest.processing.peaks).
     w = np.exp(-np.pi * float(lb_hz) * np.arange(fid.size - math.ceil(gd)) / meta.sw_hz)
     noise_corr = max(1.0, n / (2.0 * float(np.sum(w * w))))
     params = {

@@ -11,14 +11,14 @@ this package read back:
   TopSpin: parameters exist before the data, and ``audita.txt`` appears when
   the acquisition has ended (the live watcher's completion check relies on it).
   ``DATE`` is written as the end of acquisition (epoch s), the convention the
-  reader assumes (see :mod:`ingest.bruker`).
+  reader assumes (see :mod:`ingest.readers.bruker`).
 * Bruker serial (:func:`write_bruker_ser`): ``acqus`` + ``acqu2s`` (TD = rows,
   PARMODE 1), ``ser`` with every row padded to 1024 bytes, ``audita.txt``.
 * Spinsolve (:func:`write_spinsolve`): ``acqu.par`` (``key<pad> = value`` lines
   as in the real files, local times without zone) and ``data.1d`` (32-byte
   header ``PROS DATA V1.1``, data type 504, dims; float32 time axis in s; then
   float32 interleaved real/imaginary, stored conjugated: Spinsolve's
-  frequency sense is opposite to Bruker's, see :mod:`ingest.spinsolve`).
+  frequency sense is opposite to Bruker's, see :mod:`ingest.readers.spinsolve`).
 
 Integer data (``dtype='int32'``) are scaled by a power of two ``2**k`` so the
 largest component uses about 2**29 of the int32 range, rounded, and ``NC = -k``
@@ -89,7 +89,7 @@ def _audita_text(start: datetime, end: datetime, data: bytes, n_words: int, owne
         "##JCAMPDX= 5.01\n"
         "##ORIGIN= Bruker BioSpin GmbH\n"
         f"##OWNER= {owner}\n"
-        "$$ written by flowcell ingest.nmr_writers\n"
+        "$$ written by flowcell ingest.readers.nmr_writers\n"
         "##AUDIT TRAIL=  $$ (NUMBER, WHEN, WHO, WHERE, PROCESS, VERSION, WHAT)\n"
         f"(   1,<{_audit_stamp(end)}>,<{owner}>,<flowcell>,<go>,<TOPSPIN 4.1.4>,\n"
         "      <created by zg\n"
@@ -187,7 +187,7 @@ def _pulseprogram(name: str) -> str:
     """A minimal one-pulse TopSpin pulse program (nmrglue's read_pprog parses it)."""
     return (
         f"# 1 \"/opt/topspin/exp/stan/nmr/lists/pp/{name}\"\n"
-        f";{name}\n;1D sequence written by flowcell ingest.nmr_writers\n"
+        f";{name}\n;1D sequence written by flowcell ingest.readers.nmr_writers\n"
         "#include <Avance.incl>\n\n"
         "1 ze\n2 30m\n  d1\n  p1*0.33 ph1\n  go=2 ph31\n  30m mc #0 to 2 F0(zd)\nexit\n\n"
         "ph1=0 2 2 0 1 3 3 1\nph31=0 2 2 0 1 3 3 1\n"
@@ -444,7 +444,7 @@ def write_spinsolve(
         ("repTime", rep_time_s * 1e3), ("rxChannel", nucleus), ("rxGain", rx_gain),
         ("lowestFrequency", car_hz - sw_hz / 2), ("totalAcquisitionTime", (e - s).total_seconds()),
         ("graphTitle", f"1D-{nucleus}"), ("linearPrediction", "no"), ("userData", ""),
-        ("Protocol", "1D EXTENDED+"), ("Software", "flowcell ingest.nmr_writers"),
+        ("Protocol", "1D EXTENDED+"), ("Software", "flowcell ingest.readers.nmr_writers"),
         ("StartProtocolTemperatureMagnet", tc), ("CurrentTemperatureMagnet", tc),
         ("CurrentTime", _local(e, tz)),
     ]
@@ -461,6 +461,6 @@ def write_spinsolve(
     body = np.empty(3 * n, dtype="<f4")
     body[:n] = np.arange(n) * (dwell_us * 1e-6)  # time axis from 0, s (as in the real files)
     body[n::2] = fid.real
-    body[n + 1 :: 2] = -fid.imag  # Spinsolve's frequency sense is the conjugate (ingest.spinsolve)
+    body[n + 1 :: 2] = -fid.imag  # Spinsolve's frequency sense is the conjugate (ingest.readers.spinsolve)
     (folder / "data.1d").write_bytes(header + body.tobytes())
     return folder

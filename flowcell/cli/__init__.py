@@ -1,0 +1,105 @@
+"""The ``flowcell`` command line.
+
+Subcommands: ``demo``, ``simulate``, ``watch``, ``fit``, ``ingest`` (and ``screen``,
+registered by :mod:`flowcell.screen.run`).  Run
+``flowcell <command> --help`` for each.  ``python -m flowcell`` is the same.
+
+Exit codes (documented in ``--help``):
+
+* 0 -- everything went right;
+* 1 -- the job failed (a fit did not converge or missed its targets, the demo's
+  checks failed, an unexpected error);
+* 2 -- bad usage or a bad config / protocol (argparse's convention);
+* 3 -- input files unreadable (an ``IngestError`` naming the file).
+"""
+
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from typing import Sequence
+
+from flowcell.cli import demo, fit, ingest, simulate, watch
+from flowcell.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK, EXIT_TEXT as _EXIT_TEXT, EXIT_USAGE, Formatter as _Formatter, Usage as _Usage
+
+__all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAIL", "EXIT_USAGE", "EXIT_INPUT"]
+
+_MAIN_EPILOG = """\
+examples:
+  flowcell demo                         # simulate, watch, live SOC, fit, report (< 2 min)
+  flowcell demo --speedup 500 --hours 2 --out demo-run
+  flowcell simulate experiment.toml --out sim/ --hours 3
+  flowcell simulate experiment.toml --out sim/ --realtime --speedup 100 &
+  flowcell watch sim/experiment.toml    # live SOC table; Ctrl-C stops cleanly
+  flowcell fit sim/store --config sim/experiment.toml
+  flowcell ingest sim/nmr -o nmr.parquet
+  flowcell screen EXPERIMENTS/ --out screen/
+
+""" + _EXIT_TEXT
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argparse parser of the ``flowcell`` command."""
+    p = argparse.ArgumentParser(
+        prog="flowcell", formatter_class=_Formatter,
+        description="In-line NMR and EPR of redox-flow-battery electrolytes: simulate, watch, "
+                    "live state of charge, kinetic fits.",
+        epilog=_MAIN_EPILOG)
+    try:
+        from importlib.metadata import version
+        ver = version("flowcell")
+    except Exception:
+        ver = "0.1.0 (not installed)"
+    p.add_argument("--version", action="version", version=f"flowcell {ver}")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    for cmd in (demo, simulate, watch, fit, ingest):
+        cmd.add(sub)
+    try:  # `flowcell screen` lives with the screening code (flowcell.screen.run)
+        from flowcell.screen.run import add_screen_subcommand
+    except ImportError:  # pragma: no cover - screening is optional
+        pass
+    else:
+        add_screen_subcommand(sub)
+    return p
+
+
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``flowcell`` console script; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    from ingest.types import IngestError
+
+    from flowcell.simulate.protocol import ProtocolError
+    from kinetics.fit import FitWarning
+
+    from flowcell.config import ConfigError
+
+    # Fit results print their own warnings (flags, unbounded intervals) in the report and
+    # on the terminal; Python's copy of each would say it twice.
+    warnings.simplefilter("ignore", FitWarning)
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ConfigError, ProtocolError, _Usage) as exc:  # ConfigError is an IngestError: check it first
+        print(f"flowcell {args.command}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (IngestError, FileNotFoundError) as exc:
+        print(f"flowcell {args.command}: {exc}", file=sys.stderr)
+        return EXIT_INPUT
+    except Exception as exc:  # the job itself failed
+        print(f"flowcell {args.command}: failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
+
