@@ -5,19 +5,19 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-__all__ = ["EXIT_OK", "EXIT_FAIL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_TEXT", "Formatter", "Usage", "load_config"]
+__all__ = ["EXIT_OK", "EXIT_FAIL", "EXIT_USAGE", "EXIT_INPUT", "EXIT_MISFIT", "EXIT_TEXT", "Formatter", "Usage",
+           "load_config"]
 
-EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INPUT = 0, 1, 2, 3
+EXIT_OK, EXIT_FAIL, EXIT_USAGE, EXIT_INPUT, EXIT_MISFIT = 0, 1, 2, 3, 4
 
-_EXIT_TEXT = """\
+EXIT_TEXT = """\
 exit codes:
   0  success
-  1  the job failed (fit did not converge / missed its targets, demo checks failed)
-  2  bad usage, config or protocol (the message names the file and the key)
+  1  the job failed (no convergence, missed targets, the live estimate failed, output not writable)
+  2  bad usage, config or protocol (the message names the file and the key, or the argument)
   3  input files unreadable (the message names the file)
+  4  the fit ran but its residuals say the model does not describe the data (see the report)
 """
-
-EXIT_TEXT = _EXIT_TEXT
 
 
 class Formatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
