@@ -9,12 +9,12 @@ returns a dict that is printed.  To add a section (e.g. fit timing) write functi
 ``bench_fit_...(repeats) -> dict`` and register them in ``SECTIONS['fit']``.
 
 Simulation section: a 6-hour experiment (2,000 output points; constant-current charge,
-rest, constant-current discharge) of the default DHAQ network (science.md §2.1, §2.6
+rest, constant-current discharge) of the default DHAQ network (docs/physics.md §2.1, §2.6
 placeholders, k_c = 1e8 1/(M s)) integrated
 
 * with the full stiff model and LSODA's own finite-difference Jacobian,
 * with the full stiff model and the sympy-generated analytic Jacobian,
-* with the fast-equilibrium reduced model (science.md §2.2),
+* with the fast-equilibrium reduced model (docs/physics.md §2.2),
 
 plus BDF and Radau on the full model for comparison, and the one-off sympy code
 generation time.  Wall times are medians of ``repeats`` runs.

@@ -5,7 +5,7 @@ where the instruments write, the kinetic model and the live-SOC filter.
 ``flowcell/data/example_experiment.toml`` is a fully commented template.
 
 Tables and keys (units in the key names; defaults in brackets; ASSUMED
-defaults are the simulator placeholders of science.md §2.6, not literature):
+defaults are the simulator placeholders of docs/physics.md §2.6, not literature):
 
 ``[experiment]``
     ``name`` (required), ``operator`` [""], ``notes`` [""].
@@ -14,16 +14,18 @@ defaults are the simulator placeholders of science.md §2.6, not literature):
     quinone monomer, C_tot of §1.1), ``volume_L`` (required, whole circulating
     volume V_tot of §1.1), ``supporting`` ["1 M KOH"], ``solvent`` ["D2O"],
     ``temperature_K`` [298.15].
-``[flow]`` (science.md §1.7)
+``[flow]`` (docs/physics.md §1.7)
     ``rate_mL_min`` [13.6, §2.6/[S]], ``cell_to_nmr_mL`` [0], ``cell_to_epr_mL`` [0],
     ``nmr_cell_mL`` [0], ``epr_cell_mL`` [0], ``reservoir_mL`` [volume_L minus the
     other loop volumes], ``cell_mL`` [0], ``return_mL`` [0: the flow path from the
     cell outlet back into the reservoir], ``feed_mL`` [0: reservoir to cell inlet;
-    added to the contract].
+    added to the contract], ``detectors`` ["loop"; or "reservoir": the detectors sample the
+    well-mixed reservoir, no transit delay and no cell-outlet lead].
 ``[instruments]``
     ``nmr_dir``, ``nmr_format`` ["bruker"; bruker|bruker_ser|spinsolve|jcampdx],
     ``epr_dir``, ``epr_format`` ["bes3t"; bes3t|esp|magnettech|csv],
-    ``potentiostat`` (file or folder), ``geometry`` ["parallel"; or "perpendicular",
+    ``potentiostat`` (file or folder), ``epr_standard`` [none: the spin standard's file or
+    folder, never ingested as a sample; nor is anything in a folder named ``standard/``], ``geometry`` ["parallel"; or "perpendicular",
     the sample axis relative to B0, §1.3], ``nmr_clock_offset_s`` [0],
     ``epr_clock_offset_s`` [0] (instrument clock minus potentiostat clock, s),
     ``nmr_sfo1_MHz`` [none; informative], ``nucleus`` ["1H"], ``current_sign`` [+1:
@@ -34,18 +36,21 @@ defaults are the simulator placeholders of science.md §2.6, not literature):
     ``concentration_M``, ``di_norm`` (both required when the table is present),
     ``temperature_K`` [298.15], ``g`` [2.0058], ``spin`` [0.5].
 ``[model]``
-    ``name`` ["dhaq"; dhaq|dbeaq], ``reduce_fast`` [true], ``[model.params]`` any
+    ``name`` ["dhaq"; dhaq|dbeaq], ``reduce_fast`` [true], ``mechanism`` ["": variants of
+    ``kinetics.library.VARIANTS`` joined by "+", e.g. "dec_H+dimer"], ``network`` ["": text in
+    the ``kinetics.network`` syntax, a whole network or lines editing the named one],
+    ``[model.params]`` any
     parameter of the kinetic model or the observation model (``Kc``, ``kc``, ``k1``,
     ``k2``, ``KD``, ``KT``, ``k_dec``, ``k_dec2``, ``eps_dec``, ``J_e``, ``Ks``,
     ``nu_O2``, ``eps_H``, ``T``, ``g``, ``xi``, ``hdo_ref_ppm``, ``w0_Hz``, ``a_*``).
-``[live]`` (the live SOC filter, science.md §1.9; added to the contract)
+``[live]`` (the live SOC filter, docs/physics.md §1.9; added to the contract)
     ``soc0`` [0], ``soc0_sd`` [0.02], ``hdo_ref_ppm`` [none: taken from the first
     spectra, then refined as a filter state], ``hdo_ref_sd_ppm`` [0.005, its prior sd],
     ``q_ref_ppm2_per_s`` [3e-10, its random walk: ~0.001 ppm/h of slow temperature drift],
     ``n_ref_spectra`` [1], ``sigma_hdo_ppm`` [0.002], ``sigma_epr_M`` [2e-4],
     ``sigma_arom`` [0.02], ``sigma_area_rel`` [0.01, O-peak area / reference],
     ``q_soc_per_s`` [1e-8, SOC^2/s], ``q_drift_per_s3`` [1e-15, (1/s)^2/s],
-    ``drift_sd_per_s`` [2e-5, 1/s], ``active_sd`` [1e-3, prior sd of the active
+    ``drift_sd_per_s`` [5e-6, 1/s], ``active_sd`` [1e-3, prior sd of the active
     fraction a = C_act/C_tot], ``q_active_per_s`` [1e-10, its random walk],
     ``refer_to_outlet`` [true], ``gate_sigma`` [6: observations whose normalised
     innovation exceeds it are rejected], ``hdo_temp_coeff_ppm_per_K`` [-1/96.9, water's
@@ -62,70 +67,58 @@ import difflib
 import math
 import os
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-from ingest.types import IngestError
-from kinetics.constants import Kc_from_dE
-
 from flowcell.transit import TransitDelays, transit_delays
+from flowcell.validation import (
+    PARAM_RANGES,
+    ConfigError,
+    _check_param_range,
+    check_arg,
+    check_output,
+)
 
 __all__ = [
+    "KNOWN_MODEL_PARAMS",
+    "PARAM_RANGES",
     "ConfigError",
-    "ExperimentInfo",
+    "EPRCalibrationConfig",
     "ElectrolyteConfig",
+    "ExperimentConfig",
+    "ExperimentInfo",
     "FlowConfig",
     "InstrumentsConfig",
-    "ObservablesRef",
-    "EPRCalibrationConfig",
-    "ModelConfig",
     "LiveConfig",
-    "ExperimentConfig",
-    "KNOWN_MODEL_PARAMS",
-    "DEFAULT_KC",
+    "ModelConfig",
+    "ObservablesRef",
+    "check_arg",
+    "check_output",
 ]
 
-#: Comproportionation constant for dE = E1 - E2 = -60 mV at 298.15 K,
-#: exp(F dE / RT) = 0.0967 -- ASSUMED placeholder of science.md §2.6.
-DEFAULT_KC = Kc_from_dE(-0.060, 298.15)
+_MAX_TOML_BYTES = 4 << 20
 
-#: Parameter names accepted in ``[model.params]`` (docs/architecture.md, science.md §2).
+
+#: Parameter names accepted in ``[model.params]`` (docs/architecture.md, docs/physics.md §2).
 KNOWN_MODEL_PARAMS = (
     "Kc", "kc", "k1", "k2", "KD", "KT", "k_dec", "k_dec2", "eps_dec", "J_e", "Ks",
     "nu_O2", "eps_H", "T", "g", "xi", "hdo_ref_ppm", "w0_Hz", "dE_V",
 )
 
 
-class ConfigError(IngestError):
-    """An experiment config is wrong.
-
-    Attributes
-    ----------
-    path : Path
-        The TOML file (or ``<dict>`` when built from a dictionary).
-    key : str
-        Dotted key, e.g. ``flow.rate_mL_min``.
-    problem : str
-    """
-
-    def __init__(self, path: str | Path | None, key: str, problem: str) -> None:
-        self.key = key
-        super().__init__(path if path is not None else "<dict>", f"[{key}] {problem}")
-        self.problem = problem
-
-
 # --------------------------------------------------------------------------- field specs
 
 def _f(default: Any = None, *, kind: str = "float", required: bool = False, min: float | None = None,
-       strict_min: bool = False, choices: tuple | None = None, doc: str = "") -> Any:
-    """A dataclass field with validation metadata."""
-    meta = {"kind": kind, "required": required, "min": min, "strict_min": strict_min,
+       strict_min: bool = False, max: float | None = None, choices: tuple | None = None, doc: str = "") -> Any:
+    """A dataclass field with validation metadata (``min``/``max``: its physical range)."""
+    meta = {"kind": kind, "required": required, "min": min, "strict_min": strict_min, "max": max,
             "choices": choices, "doc": doc}
     return field(default=default, metadata=meta)
 
@@ -141,7 +134,7 @@ class ExperimentInfo:
 
 @dataclass(frozen=True)
 class ElectrolyteConfig:
-    """``[electrolyte]``: the anolyte (science.md §1.1, §2.6).
+    """``[electrolyte]``: the anolyte (docs/physics.md §1.1, §2.6).
 
     Attributes
     ----------
@@ -156,21 +149,21 @@ class ElectrolyteConfig:
     """
 
     quinone: str = _f("DHAQ", kind="str")
-    concentration_M: float = _f(0.1, required=True, min=0.0, strict_min=True)
-    volume_L: float = _f(0.010, required=True, min=0.0, strict_min=True)
+    concentration_M: float = _f(0.1, required=True, min=0.0, strict_min=True, max=10.0)
+    volume_L: float = _f(0.010, required=True, min=0.0, strict_min=True, max=1e4)
     supporting: str = _f("1 M KOH", kind="str")
     solvent: str = _f("D2O", kind="str")
-    temperature_K: float = _f(298.15, min=0.0, strict_min=True)
+    temperature_K: float = _f(298.15, min=200.0, max=500.0)
 
 
 @dataclass(frozen=True)
 class FlowConfig:
-    """``[flow]``: the flow loop, volumes in mL, rate in mL/min (science.md §1.7).
+    """``[flow]``: the flow loop, volumes in mL, rate in mL/min (docs/physics.md §1.7).
 
     ``reservoir_mL`` None means "the rest of ``electrolyte.volume_L``".
     """
 
-    rate_mL_min: float = _f(13.6, min=0.0, strict_min=True)
+    rate_mL_min: float = _f(13.6, min=0.0, strict_min=True, max=1e5)
     cell_to_nmr_mL: float = _f(0.0, min=0.0)
     cell_to_epr_mL: float = _f(0.0, min=0.0)
     nmr_cell_mL: float = _f(0.0, min=0.0)
@@ -179,6 +172,9 @@ class FlowConfig:
     cell_mL: float = _f(0.0, min=0.0)
     return_mL: float = _f(0.0, min=0.0)
     feed_mL: float = _f(0.0, min=0.0)
+    #: "loop": detectors sit in the flow loop after the cell (transit delays, outlet composition);
+    #: "reservoir": they sample the well-mixed reservoir (no transit, no outlet lead)
+    detectors: str = _f("loop", kind="str", choices=("loop", "reservoir"))
 
 
 @dataclass(frozen=True)
@@ -190,6 +186,8 @@ class InstrumentsConfig:
     epr_dir: Path | None = _f(None, kind="path")
     epr_format: str = _f("bes3t", kind="str", choices=("bes3t", "esp", "magnettech", "csv"))
     potentiostat: Path | None = _f(None, kind="path")
+    #: the EPR spin standard (file or folder): never ingested as a sample (``standard/`` folders neither)
+    epr_standard: Path | None = _f(None, kind="path")
     geometry: str = _f("parallel", kind="str", choices=("parallel", "perpendicular"))
     nmr_clock_offset_s: float = _f(0.0)
     epr_clock_offset_s: float = _f(0.0)
@@ -207,37 +205,41 @@ class ObservablesRef:
 
 @dataclass(frozen=True)
 class EPRCalibrationConfig:
-    """``[epr_calibration]``: a spin standard measured in the same cell (science.md §1.5)."""
+    """``[epr_calibration]``: a spin standard measured in the same cell (docs/physics.md §1.5)."""
 
     concentration_M: float = _f(None, required=True, min=0.0, strict_min=True)
     di_norm: float = _f(None, required=True, min=0.0, strict_min=True)
-    temperature_K: float = _f(298.15, min=0.0, strict_min=True)
-    g: float = _f(2.0058, min=0.0, strict_min=True)
-    spin: float = _f(0.5, min=0.0, strict_min=True)
+    temperature_K: float = _f(298.15, min=2.0, max=500.0)
+    g: float = _f(2.0058, min=1.5, max=2.5)
+    spin: float = _f(0.5, min=0.0, strict_min=True, max=10.0)
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """``[model]``: which kinetic model, and parameter overrides (science.md §2)."""
+    """``[model]``: which kinetic model, and parameter overrides (docs/physics.md §2)."""
 
     name: str = _f("dhaq", kind="str", choices=("dhaq", "dbeaq"))
     reduce_fast: bool = _f(True, kind="bool")
     params: dict[str, float] = _f(None, kind="params")
+    #: mechanism variants of kinetics.library.VARIANTS, "+"-separated ("dec_H+dimer"; docs/physics.md §2.1)
+    mechanism: str = _f("", kind="str")
+    #: network text (kinetics.network syntax): a whole network, or lines editing the named one
+    network: str = _f("", kind="str")
 
     def __post_init__(self) -> None:
         if self.params is None:
             object.__setattr__(self, "params", {})
 
     def __hash__(self) -> int:  # dict field: hash by items
-        return hash((self.name, self.reduce_fast, tuple(sorted(self.params.items()))))
+        return hash((self.name, self.reduce_fast, tuple(sorted(self.params.items())), self.mechanism, self.network))
 
 
 @dataclass(frozen=True)
 class LiveConfig:
-    """``[live]``: the live SOC filter (science.md §1.9).  Noise values are tuning knobs."""
+    """``[live]``: the live SOC filter (docs/physics.md §1.9).  Noise values are tuning knobs."""
 
-    soc0: float = _f(0.0, min=0.0)
-    soc0_sd: float = _f(0.02, min=0.0, strict_min=True)
+    soc0: float = _f(0.0, min=0.0, max=1.0)
+    soc0_sd: float = _f(0.02, min=0.0, strict_min=True, max=1.0)
     hdo_ref_ppm: float | None = _f(None)
     hdo_ref_sd_ppm: float = _f(0.005, min=0.0, strict_min=True)
     q_ref_ppm2_per_s: float = _f(3e-10, min=0.0)
@@ -248,10 +250,10 @@ class LiveConfig:
     sigma_area_rel: float = _f(0.01, min=0.0, strict_min=True)
     q_soc_per_s: float = _f(1e-8, min=0.0)
     q_drift_per_s3: float = _f(1e-15, min=0.0)
-    drift_sd_per_s: float = _f(2e-5, min=0.0, strict_min=True)
+    drift_sd_per_s: float = _f(5e-6, min=0.0, strict_min=True)
     refer_to_outlet: bool = _f(True, kind="bool")
     gate_sigma: float = _f(6.0, min=0.0, strict_min=True)
-    active_sd: float = _f(1e-3, min=0.0, strict_min=True)
+    active_sd: float = _f(1e-3, min=0.0, strict_min=True, max=1.0)
     q_active_per_s: float = _f(1e-10, min=0.0)
     hdo_temp_coeff_ppm_per_K: float = _f(-1.0 / 96.9)
 
@@ -321,17 +323,20 @@ def _convert(value: Any, spec: dict, where: str, src: Path | None, base: Path) -
                 raise ConfigError(src, f"{where}.{k}", "unknown model parameter" + _suggest(k, known))
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(float(v)):
                 raise ConfigError(src, f"{where}.{k}", f"must be a finite number, got {v!r}")
+            _check_param_range(k, float(v), src, f"{where}.{k}")
             out[k] = float(v)
         return out
     choices = spec["choices"]
     if choices is not None and value not in choices:
         hint = _suggest(str(value), [str(c) for c in choices]) if kind == "str" else ""
         raise ConfigError(src, where, f"{value!r} is not one of {', '.join(map(repr, choices))}{hint}")
-    lo = spec["min"]
+    lo, hi = spec["min"], spec.get("max")
     if lo is not None and kind in ("float", "int"):
         if value < lo or (spec["strict_min"] and value == lo):
             rel = ">" if spec["strict_min"] else ">="
             raise ConfigError(src, where, f"must be {rel} {lo:g}, got {value!r}")
+    if hi is not None and kind in ("float", "int") and value > hi:
+        raise ConfigError(src, where, f"must be <= {hi:g}, got {value!r}")
     return value
 
 
@@ -399,7 +404,7 @@ class ExperimentConfig:
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def from_toml(cls, path: str | Path) -> "ExperimentConfig":
+    def from_toml(cls, path: str | Path) -> ExperimentConfig:
         """Read and validate an experiment TOML file.
 
         Raises
@@ -412,14 +417,23 @@ class ExperimentConfig:
             raise ConfigError(path, "-", "config file not found")
         try:
             with open(path, "rb") as fh:
-                data = tomllib.load(fh)
+                raw = fh.read(_MAX_TOML_BYTES + 1)
+        except OSError as exc:
+            raise ConfigError(path, "-", f"cannot be read ({exc.strerror or exc})") from None
+        if len(raw) > _MAX_TOML_BYTES or b"\x00" in raw:
+            raise ConfigError(path, "-", "is a binary or huge file, not an experiment TOML text file")
+        try:
+            data = tomllib.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError(path, "-", f"is not UTF-8 text (byte offset {exc.start}): not an experiment "
+                                         "TOML file") from None
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(path, "-", f"not valid TOML: {exc}") from None
         return cls.from_dict(data, source=path)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any], *, source: str | Path | None = None,
-                  base_dir: str | Path | None = None) -> "ExperimentConfig":
+                  base_dir: str | Path | None = None) -> ExperimentConfig:
         """Validate a parsed TOML dictionary.
 
         Parameters
@@ -467,6 +481,25 @@ class ExperimentConfig:
                               f"cell_mL + feed_mL + return_mL = {loop_mL:g} mL leaves no reservoir volume "
                               f"in electrolyte.volume_L = {total_mL:g} mL")
 
+    def require_dir(self, key: str) -> Path:
+        """The folder named by ``key`` (``'instruments.nmr_dir'``), which must exist.
+
+        Raises
+        ------
+        ConfigError
+            Naming the file and the key (exit 2) when it is unset, missing or not a folder.
+        """
+        table, _, name = key.partition(".")
+        value = getattr(getattr(self, table), name)
+        if value is None:
+            raise ConfigError(self.source, key, "is not set")
+        p = Path(value)
+        if not p.exists():
+            raise ConfigError(self.source, key, f"folder {p} does not exist")
+        if not p.is_dir():
+            raise ConfigError(self.source, key, f"{p} is not a folder")
+        return p
+
     # ------------------------------------------------------------------ derived values
     @property
     def reservoir_mL(self) -> float:
@@ -476,19 +509,8 @@ class ExperimentConfig:
             return fl.reservoir_mL
         return self.electrolyte.volume_L * 1e3 - (fl.cell_mL + fl.feed_mL + fl.return_mL)
 
-    @property
-    def Kc(self) -> float:
-        """Comproportionation constant from ``[model.params]`` (``Kc`` or ``dE_V``), else the ASSUMED 0.0967."""
-        p = self.model.params
-        if "Kc" in p:
-            return p["Kc"]
-        if "dE_V" in p:
-            T = p.get("T", self.electrolyte.temperature_K)
-            return Kc_from_dE(p["dE_V"], T)
-        return DEFAULT_KC
-
     def transit_delays(self) -> TransitDelays:
-        """Loop delays from ``[flow]`` (science.md §1.7); see :func:`flowcell.transit.transit_delays`."""
+        """Loop delays from ``[flow]`` (docs/physics.md §1.7); see :func:`flowcell.transit.transit_delays`."""
         fl = self.flow
         return transit_delays(
             rate_mL_min=fl.rate_mL_min, cell_to_nmr_mL=fl.cell_to_nmr_mL, cell_to_epr_mL=fl.cell_to_epr_mL,

@@ -4,7 +4,7 @@ Pure functions.  SI inside (s, L, L/s, A, mol/L); the public functions take
 volumes in mL and flow rates in mL/min because that is how a flow loop is
 described on the bench, and convert at once.
 
-Loop model (science.md §1.7, §1.1)::
+Loop model (docs/physics.md §1.7, §1.1)::
 
     reservoir --feed--> cell --+--(cell_to_nmr)--> NMR cell
                                +--(cell_to_epr)--> EPR cell
@@ -35,6 +35,7 @@ __all__ = [
     "ml_min_to_L_s",
     "transit_time_s",
     "transit_delays",
+    "reservoir_delays",
     "delta_soc_per_pass",
     "refer_to_outlet",
     "refer_to_reservoir",
@@ -43,7 +44,7 @@ __all__ = [
     "tank_response",
 ]
 
-FARADAY = F  # C/mol, CODATA 2018 (science.md §1.0)
+FARADAY = F  # C/mol, CODATA 2018 (docs/physics.md §1.0)
 
 Instrument = Literal["nmr", "epr"]
 
@@ -61,7 +62,7 @@ def _check_rate(rate_mL_min: float) -> float:
 
 
 def transit_time_s(volume_mL: float, rate_mL_min: float) -> float:
-    """Plug-flow transit time ``tau = V / Q`` (science.md §1.7).
+    """Plug-flow transit time ``tau = V / Q`` (docs/physics.md §1.7).
 
     Parameters
     ----------
@@ -84,7 +85,7 @@ def transit_time_s(volume_mL: float, rate_mL_min: float) -> float:
 
 @dataclass(frozen=True)
 class TransitDelays:
-    """Delays along the flow loop, all in s (science.md §1.7).
+    """Delays along the flow loop, all in s (docs/physics.md §1.7).
 
     Attributes
     ----------
@@ -128,6 +129,14 @@ class TransitDelays:
         raise ValueError(f"instrument must be 'nmr' or 'epr', got {instrument!r}")
 
 
+def reservoir_delays() -> TransitDelays:
+    """Delays of detectors that sample the well-mixed reservoir itself (``[flow] detectors =
+    "reservoir"``): no transit, no residence, and the fluid seen is the tank's, not the
+    cell outlet's (docs/physics.md §1.7)."""
+    return TransitDelays(cell_to_nmr_s=0.0, cell_to_epr_s=0.0, nmr_to_epr_s=0.0, nmr_residence_s=0.0,
+                         epr_residence_s=0.0)
+
+
 def transit_delays(
     *,
     rate_mL_min: float,
@@ -140,7 +149,7 @@ def transit_delays(
     return_mL: float = 0.0,
     reservoir_mL: float | None = None,
 ) -> TransitDelays:
-    """Compute every loop delay from the loop volumes (science.md §1.7).
+    """Compute every loop delay from the loop volumes (docs/physics.md §1.7).
 
     Parameters
     ----------
@@ -179,7 +188,7 @@ def transit_delays(
 
 
 def delta_soc_per_pass(current_A: float | np.ndarray, C_tot_M: float, rate_mL_min: float) -> float | np.ndarray:
-    """Single-pass SOC change across the cell, ``I / (2 F C_tot Q)`` (science.md §1.1, [D]).
+    """Single-pass SOC change across the cell, ``I / (2 F C_tot Q)`` (docs/physics.md §1.1, [D]).
 
     Parameters
     ----------
@@ -206,7 +215,7 @@ def delta_soc_per_pass(current_A: float | np.ndarray, C_tot_M: float, rate_mL_mi
 def outlet_soc_from_tank(soc_tank, current_A, C_tot_M: float, rate_mL_min: float):
     """SOC of the stream leaving the cell when the inlet carries ``soc_tank``.
 
-    The outlet leads the reservoir by ``dSOC_pass`` (science.md §1.7, §1.1).
+    The outlet leads the reservoir by ``dSOC_pass`` (docs/physics.md §1.7, §1.1).
     Arrays broadcast.
     """
     return np.asarray(soc_tank, float) + delta_soc_per_pass(current_A, C_tot_M, rate_mL_min)
@@ -220,7 +229,7 @@ def tank_soc_from_outlet(soc_outlet, current_A, C_tot_M: float, rate_mL_min: flo
 def refer_to_outlet(t_s, delays: TransitDelays, instrument: Instrument):
     """Refer spectrum mid-times to the moment the fluid left the cell.
 
-    ``t_outlet = t_mid - (tau_cell->det + V_det/(2Q))`` (science.md §1.7; the
+    ``t_outlet = t_mid - (tau_cell->det + V_det/(2Q))`` (docs/physics.md §1.7; the
     half residence time is the mean age inside the detection volume, see
     :meth:`TransitDelays.delay_s`).
 
@@ -255,7 +264,7 @@ def refer_to_reservoir(
     The fluid seen by a detector at ``t_s`` left the cell at
     ``t_out = refer_to_outlet(t_s)``; it entered the cell ``cell_residence_s``
     earlier and left the reservoir ``feed_s`` before that, with an SOC lower by
-    ``dSOC_pass`` (science.md §1.7, §1.1).
+    ``dSOC_pass`` (docs/physics.md §1.7, §1.1).
 
     Parameters
     ----------
@@ -295,7 +304,7 @@ def tank_response(
     return_delay_s: float = 0.0,
     c0: float | None = None,
 ) -> np.ndarray:
-    """Reservoir composition for a given inflow history (CSTR, science.md §1.7).
+    """Reservoir composition for a given inflow history (CSTR, docs/physics.md §1.7).
 
     Integrates ``dc/dt = (Q/V)(c_in(t - tau_return) - c)`` exactly for an
     inflow that is piecewise linear between the samples (so exact for ramps,

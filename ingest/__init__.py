@@ -1,27 +1,43 @@
 """ingest: read NMR and EPR instrument files and turn spectra into observables.
 
-The most used entry points are importable from the package itself::
+The entry points are importable from the package itself::
 
     import ingest
-    spec = ingest.readers.dispatch("expno/1")             # NMRSpectrum or EPRSpectrum
-    rows = ingest.read_rows("ser/or/2D/set")  # 1D rows, each time-stamped
+    spec = ingest.read("expno/1")                      # NMRSpectrum or EPRSpectrum
+    proc = ingest.process(spec, reference={"window": (4.5, 5.1), "ppm": 4.79})
+    proc.ppm, proc.real                                # processed NMR spectrum
+    rows = ingest.read_rows("ser/or/2D/set")           # 1D rows, each time-stamped
     table = ingest.ingest_folder("finished/files").table
 
-Heavier pieces (peak fitting, the watcher) are imported on first use.
+Layout: ``ingest.readers`` (one module per vendor format, and ``dispatch``),
+``ingest.processing`` (NMR, EPR, peaks, observables), ``ingest.live`` (watch,
+completion, store, pairing); see docs/architecture.md.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from importlib.metadata import PackageNotFoundError, version
 
+from ingest.batch import BatchResult, ingest_folder, ingest_paths
+from ingest.live.pairing import pair
+from ingest.live.store import Store
+from ingest.live.watch import Watcher
+from ingest.processing.observables import Extractor, ObservablesConfig
+from ingest.processing.process import process
 from ingest.readers.dispatch import identify, read, read_rows
 from ingest.types import EPRMeta, EPRSpectrum, IngestError, NMRMeta, NMRSpectrum
 
+try:
+    __version__ = version("flowcell-rfb")  # the distribution; one version for flowcell, kinetics, ingest
+except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
+    __version__ = "0+unknown"
+
 __all__ = [
+    "__version__",
     "read",
     "read_rows",
     "identify",
+    "process",
     "IngestError",
     "NMRMeta",
     "NMRSpectrum",
@@ -29,25 +45,10 @@ __all__ = [
     "EPRSpectrum",
     "Extractor",
     "ObservablesConfig",
+    "BatchResult",
     "ingest_folder",
     "ingest_paths",
     "Store",
     "Watcher",
     "pair",
 ]
-
-_LAZY = {
-    "Extractor": "ingest.processing.observables",
-    "ObservablesConfig": "ingest.processing.observables",
-    "ingest_folder": "ingest.batch",
-    "ingest_paths": "ingest.batch",
-    "Store": "ingest.live.store",
-    "Watcher": "ingest.live.watch",
-    "pair": "ingest.live.pairing",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'ingest' has no attribute {name!r}")

@@ -13,14 +13,12 @@ in ``BatchResult.skipped`` with the reason, which names the file.
 The same :func:`process_acquisition` is used by the live watcher, so both
 paths give the same rows for the same files.
 
-Command line::
-
-    python -m ingest.batch FOLDER -o table.parquet [--config obs.toml]
+Command line: ``flowcell ingest PATH -o table.parquet [--observables obs.toml]``
+(``python -m ingest.batch`` runs the same command).
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import sys
 from dataclasses import dataclass, field
@@ -30,7 +28,9 @@ from typing import Any, Callable, Iterable, Sequence
 import pandas as pd
 
 from ingest.live.completion import Acquisition, acquisition_for, check_complete, discover, sort_key
-from ingest.live.store import tidy, write_table
+from ingest.live.store import tidy
+from ingest.processing.observables import Extractor as _Extractor, ObservablesConfig
+from ingest.readers.dispatch import read_rows
 from ingest.types import IngestError
 
 __all__ = [
@@ -82,16 +82,12 @@ def make_extractor(cfg: Any = None) -> Extractor:
     ``cfg`` may be an ``ObservablesConfig``, a path to its TOML, or None
     (package default).
     """
-    from ingest.processing.observables import Extractor as _Extractor, ObservablesConfig
-
     if isinstance(cfg, (str, Path)):
         cfg = ObservablesConfig.from_toml(cfg)
     return _Extractor(cfg)
 
 
 def _default_reader(path: Path) -> list:
-    from ingest.readers.dispatch import read_rows
-
     return read_rows(path)
 
 
@@ -268,32 +264,13 @@ def ingest_folder(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Console entry: ``python -m ingest.batch FOLDER -o table.parquet``.
-
-    Prints a summary and the skipped files.  Returns 0 when at least one
-    spectrum was read (or the folder holds none), 1 when every acquisition
-    was skipped, 2 on a usage error.
-    """
-    ap = argparse.ArgumentParser(prog="python -m ingest.batch", description="Folder of NMR/EPR files -> tidy table")
-    ap.add_argument("folder", type=Path)
-    ap.add_argument("-o", "--output", type=Path, default=None, help="table file (.parquet or .csv)")
-    ap.add_argument("-c", "--config", type=Path, default=None, help="observables TOML")
-    ap.add_argument("--no-progress", action="store_true")
-    args = ap.parse_args(argv)
+    """``python -m ingest.batch PATH ...`` is ``flowcell ingest PATH ...``: one command line,
+    one set of exit codes (see ``flowcell ingest --help``)."""
+    from flowcell.cli import main as flowcell_main  # lazy: the library part of ingest needs no flowcell
     try:
-        res = ingest_folder(args.folder, args.config, progress=not args.no_progress)
-    except IngestError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    print(res.summary())
-    if args.output is not None:
-        try:
-            write_table(res.table, args.output)
-        except ValueError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        print(f"wrote {args.output}")
-    return 1 if (len(res.table) == 0 and res.skipped) else 0
+        return flowcell_main(["ingest", *(sys.argv[1:] if argv is None else argv)])
+    except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
+        return int(exc.code or 0)
 
 
 if __name__ == "__main__":  # pragma: no cover

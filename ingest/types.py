@@ -24,6 +24,7 @@ __all__ = [
     "EPRSpectrum",
     "Spectrum",
     "IngestError",
+    "IngestWarning",
     "as_utc",
 ]
 
@@ -46,6 +47,11 @@ class IngestError(ValueError):
         self.path = Path(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class IngestWarning(UserWarning):
+    """A file was read, but something in it is doubtful (the message names the
+    path and the key); the readers warn with it where they cannot decide."""
 
 
 @dataclass(frozen=True)

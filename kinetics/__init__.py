@@ -2,24 +2,39 @@
 
 ::
 
-    from kinetics import library
-    from kinetics.fit import Experiment, fit
-    from kinetics.observe import ObservationModel
-    model = library.dhaq().compile()       # Network -> Model (sympy work done once, cached)
+    import kinetics
+    model = kinetics.library.dhaq().compile()      # Network -> Model (sympy work done once, cached)
     sim = model.simulate(t_s, y0={"O": 0.1}, current_A=0.01, volume_L=0.01)
-    result = fit(model, [Experiment(...)], free=["Kc", "k_dec", "J_e"], obs=ObservationModel())
+    result = kinetics.fit.fit(model, [kinetics.Experiment(...)], free=["Kc", "k_dec", "J_e"],
+                              obs=kinetics.ObservationModel())
 
-Submodules are imported on first use, so ``import kinetics`` stays cheap.
+Physics and conventions: docs/physics.md; layout: docs/architecture.md.
 """
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from importlib.metadata import PackageNotFoundError, version
+
+try:
+    __version__ = version("flowcell-rfb")  # the distribution; one version for flowcell, kinetics, ingest
+except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
+    __version__ = "0+unknown"
+
+# after __version__: kinetics.codecache reads it while these load
+from kinetics import constants, fit, library
+from kinetics.constants import Kc_from_dE, dE_from_Kc
+from kinetics.fit import Experiment, FitResult
+from kinetics.model import Model, SimResult
+from kinetics.network import Network, NetworkError, Reaction, Species
+from kinetics.observe import ObservationModel
+from kinetics.speciation import radical_fraction, speciate
 
 __all__ = [
+    "__version__",
+    "constants",
     "library",
     "Network",
+    "NetworkError",
     "Reaction",
     "Species",
     "Model",
@@ -27,25 +42,9 @@ __all__ = [
     "ObservationModel",
     "Experiment",
     "FitResult",
-    "estimate_soc",
+    "fit",  # the module kinetics.fit (its function is kinetics.fit.fit)
+    "radical_fraction",
+    "speciate",
+    "Kc_from_dE",
+    "dE_from_Kc",
 ]
-
-_LAZY = {
-    "Network": "kinetics.network",
-    "Reaction": "kinetics.network",
-    "Species": "kinetics.network",
-    "Model": "kinetics.model",
-    "SimResult": "kinetics.model",
-    "ObservationModel": "kinetics.observe",
-    "Experiment": "kinetics.fit",
-    "FitResult": "kinetics.fit",
-    "estimate_soc": "kinetics.soc",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name == "library":
-        return import_module("kinetics.library")
-    if name in _LAZY:
-        return getattr(import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kinetics' has no attribute {name!r}")

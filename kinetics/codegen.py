@@ -5,12 +5,12 @@ Everything symbolic is done once per network structure and cached in memory, key
 :meth:`kinetics.network.Network.fingerprint` (a SHA-256 of the canonical network text
 without parameter defaults), so ``net.compile()`` on an equal network is free.
 
-Full model (science.md §2.1)
+Full model (docs/physics.md §2.1)
     ``dy/dt = N r(y, p, i)`` with N the stoichiometric matrix (species x reactions)
     and r the rate vector; the Jacobian is ``N dr/dy`` with ``dr/dy`` differentiated
     by sympy and lambdified (with common-subexpression elimination).
 
-Reduced model (science.md §2.2, [D])
+Reduced model (docs/physics.md §2.2, [D])
     Reactions marked ``fast`` are replaced by their equilibria.  Fast reactions are
     grouped into blocks of connected species; each block contributes the linear
     invariants of its fast stoichiometry as slow variables (for the quinone block
@@ -19,7 +19,7 @@ Reduced model (science.md §2.2, [D])
 
         dz/dt = P N r(y(z))
 
-    where ``y(z)`` is the algebraic speciation: the closed form of science.md §1.2 for
+    where ``y(z)`` is the algebraic speciation: the closed form of docs/physics.md §1.2 for
     ``O + H <=> 2R``, the scalar bracketed root of §1.2b when a dimer ``O + H <=> D`` is
     in the block, and ``X = T/(1+K)``, ``Y = K T/(1+K)`` for an isomerisation
     ``X <=> Y`` (tautomer A ⇌ AL).  The Jacobian uses the implicit-function theorem on
@@ -37,11 +37,16 @@ Reduced model (science.md §2.2, [D])
 Generated functions use the ``math`` module on Python floats (several times faster than
 numpy on numpy scalars for systems this small); numpy versions are generated on demand
 when a domain error (division by zero, sqrt of a negative) needs nan/inf semantics.
+With numba installed (``flowcell[fast]``) the closed-form reduced pair is also compiled to
+machine code (:mod:`kinetics.emit`), same numbers within 1e-9.
+
+Generated sources are cached on disk too (:mod:`kinetics.codecache`, keyed by the
+fingerprint and the package version), so a new process (a screening worker, a second
+``flowcell fit``) rebuilds a known network from text instead of redoing the sympy work.
 """
 
 from __future__ import annotations
 
-import math
 import threading
 from dataclasses import dataclass, field
 from typing import Callable
@@ -49,10 +54,12 @@ from typing import Callable
 import numpy as np
 import sympy as sp
 
-from kinetics import speciation
+from kinetics import codecache
+from kinetics.blocks import FastBlock, find_blocks as _find_blocks, rxs_of  # noqa: F401 - rxs_of re-exported
+from kinetics.emit import build_numba, build_pure, function_source
 from kinetics.network import CURRENT_SYMBOLS, ELECTRON, Network, NetworkError, sympify
 
-__all__ = ["Compiled", "FastBlock", "compile_network", "conservation_laws", "rate_expressions",
+__all__ = ["Compiled", "FastBlock", "compile_network", "rate_expressions",
            "clear_cache"]
 
 _CACHE: dict[str, "Compiled"] = {}
@@ -66,6 +73,10 @@ def clear_cache() -> None:
 
 
 # ---------------------------------------------------------------------------- symbols
+def _current_symbols() -> list[sp.Symbol]:
+    return [sp.Symbol(n) for n in CURRENT_SYMBOLS]
+
+
 def _symbols(net: Network) -> tuple[list[sp.Symbol], list[sp.Symbol], list[sp.Symbol]]:
     ys = [sp.Symbol(n) for n in net.species_names]
     ps = [sp.Symbol(n) for n in net.param_names]
@@ -79,7 +90,7 @@ def rate_expressions(net: Network) -> list[sp.Expr]:
     Mass action: ``k prod(reactants) - (k/K) prod(products)`` (reversible).  Electrode
     reactions: ``share * i_mode / nu_e`` (``i_mode`` = ``i``, ``i_ch`` or ``-i_dis``);
     the one without ``share`` takes the balance
-    ``(i - sum_k nu_e,k r_k) / nu_e`` (science.md §2.1 E1/E2, §2.2).
+    ``(i - sum_k nu_e,k r_k) / nu_e`` (docs/physics.md §2.1 E1/E2, §2.2).
     """
     i, i_ch, i_dis = (sp.Symbol(n) for n in CURRENT_SYMBOLS)
     mode_i = {"both": i, "charge": i_ch, "discharge": -i_dis}
@@ -113,210 +124,6 @@ def _numeric_matrix(M: sp.Matrix) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------- conservation
-def conservation_laws(net: Network, closed: bool = True) -> list[dict[str, sp.Rational]]:
-    """Left nullspace of the stoichiometric matrix, as dicts species -> coefficient.
-
-    See :meth:`kinetics.network.Network.conservation_laws`.  The basis is arranged so
-    that total quinone units (``sum units_s c_s``) and total stored electrons
-    (``sum electrons_s c_s``, 4 e- per anthrone, 6 per anthrone dimer, science.md §2.2)
-    come first whenever they are conserved.
-    """
-    names = net.species_names
-    N = net.stoichiometry()
-    keep = [j for j, r in enumerate(net.reactions)
-            if not closed or not (r.electrode or r.sink or ELECTRON in r.reactants or ELECTRON in r.products)]
-    Nk = N[:, keep] if keep else sp.zeros(len(names), 1)
-    basis = Nk.T.nullspace()
-    if not basis:
-        return []
-    B = sp.Matrix.hstack(*basis).T  # rows = laws
-    rank = B.rank()
-    chosen: list[sp.Matrix] = []
-    cand = [sp.Matrix([[net.species_info(n).units for n in names]]),
-            sp.Matrix([[net.species_info(n).electrons for n in names]])]
-    for c in cand:
-        if any(c):
-            if sp.Matrix.vstack(B, c).rank() == rank:  # in the span
-                trial = sp.Matrix.vstack(*chosen, c) if chosen else c
-                if trial.rank() == len(chosen) + 1:
-                    chosen.append(c)
-    for b in basis:
-        row = b.T
-        trial = sp.Matrix.vstack(*chosen, row) if chosen else row
-        if trial.rank() == len(chosen) + 1:
-            # normalise: make it integer with positive leading coefficient
-            den = sp.ilcm(*[sp.fraction(x)[1] for x in row]) if any(row) else 1
-            row = row * den
-            first = next(x for x in row if x != 0)
-            if first < 0:
-                row = -row
-            chosen.append(row)
-        if len(chosen) == rank:
-            break
-    return [{n: sp.Rational(c[0, k]) for k, n in enumerate(names) if c[0, k] != 0} for c in chosen]
-
-
-# ---------------------------------------------------------------------------- fast blocks
-@dataclass
-class FastBlock:
-    """A group of fast reactions sharing species, with its invariants and solver."""
-
-    kind: str                      # 'comproportionation' | 'isomer'
-    species: list[str]             # block species (global names)
-    idx: np.ndarray                # indices of block species in the state
-    L: np.ndarray                  # invariants (n_inv x n_block)
-    names: list[str]               # slow-variable names
-    K_idx: list[int]               # parameter indices of the equilibrium constants
-    roles: dict[str, str] = field(default_factory=dict)  # role -> species (O, R, H, D / X, Y)
-    G_y: Callable | None = None    # (y_b, p) -> d(equilibria)/d(y_b) (n_fast x n_block)
-
-    def __post_init__(self) -> None:
-        if self.kind == "comproportionation":
-            role_of = {v: k for k, v in self.roles.items()}
-            self._order = ["ORHD".index(role_of[s]) for s in self.species]
-
-    def solve(self, zb: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """Block concentrations (mol/L) from its invariants ``zb``."""
-        if self.kind == "isomer":
-            K = float(p[self.K_idx[0]])
-            T = float(zb[0])
-            return [T / (1.0 + K), K * T / (1.0 + K)]
-        C, E = float(zb[0]), float(zb[1])
-        Kc = float(p[self.K_idx[0]])
-        KD = float(p[self.K_idx[1]]) if len(self.K_idx) > 1 else 0.0
-        if C <= 0.0:
-            return [0.0] * len(self.species)
-        x = min(max(E / (2.0 * C), 0.0), 1.0)
-        if KD > 0.0:
-            a, b = C * (1.0 - x), C * x
-            pp = speciation.dimer_p(a, b, Kc, KD)
-            R = math.sqrt(Kc * pp)
-            D = KD * pp
-        else:
-            # science.md §1.2 stable root (scalar copy of speciation.radical_fraction)
-            u = x * (1.0 - x)
-            den = Kc / 2.0 + math.sqrt(Kc * Kc / 4.0 + Kc * (4.0 - Kc) * u)
-            R = C * (2.0 * Kc * u / den if den > 0 else 0.0)
-            D = 0.0
-        s = R / 2.0 + D
-        vals = (max(C * (1.0 - x) - s, 0.0), R, max(C * x - s, 0.0), D)  # O, R, H, D
-        return [vals[k] for k in self._order]
-
-    def solve_many(self, Zb: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """Vectorised :meth:`solve` over rows of ``Zb`` (n_t, n_inv) -> (n_t, n_block)."""
-        if self.kind == "isomer":
-            K = float(p[self.K_idx[0]])
-            T = Zb[:, 0]
-            return np.column_stack([T / (1.0 + K), K * T / (1.0 + K)])
-        KD = float(p[self.K_idx[1]]) if len(self.K_idx) > 1 else 0.0
-        if KD > 0.0:
-            return np.array([self.solve(z, p) for z in Zb]).reshape(len(Zb), len(self.species))
-        C, E = Zb[:, 0], Zb[:, 1]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.clip(np.where(C > 0, E / (2.0 * C), 0.0), 0.0, 1.0)
-        Cp = np.maximum(C, 0.0)
-        R = Cp * np.asarray(speciation.radical_fraction(x, float(p[self.K_idx[0]])))
-        vals = (np.maximum(Cp * (1.0 - x) - R / 2.0, 0.0), R, np.maximum(Cp * x - R / 2.0, 0.0),
-                np.zeros_like(R))
-        return np.column_stack([vals[k] for k in self._order])
-
-    def dy_dz(self, yb: np.ndarray, p: np.ndarray) -> np.ndarray:
-        """Implicit-function derivative of block concentrations wrt its invariants."""
-        nI = self.L.shape[0]
-        gy = np.atleast_2d(np.asarray(self.G_y(yb.tolist(), p.tolist()), dtype=float))  # type: ignore[misc]
-        M = np.vstack([self.L, gy])
-        rhs = np.zeros((M.shape[0], nI))
-        rhs[:nI, :nI] = np.eye(nI)
-        try:
-            return np.linalg.solve(M, rhs)
-        except np.linalg.LinAlgError:
-            return np.linalg.lstsq(M, rhs, rcond=None)[0]
-
-
-def _find_blocks(net: Network, ps: list[sp.Symbol]) -> list[FastBlock]:
-    fast = [r for r in net.reactions if r.fast]
-    if not fast:
-        return []
-    # union-find on species through fast reactions
-    groups: list[tuple[set[str], list]] = []
-    for r in fast:
-        spc = {s for s in list(r.reactants) + list(r.products) if s != ELECTRON}
-        merged = [g for g in groups if g[0] & spc]
-        new_s, new_r = set(spc), [r]
-        for g in merged:
-            new_s |= g[0]
-            new_r += g[1]
-            groups.remove(g)
-        groups.append((new_s, new_r))
-    names = net.species_names
-    pnames = [str(p) for p in ps]
-    blocks = []
-    for spc, rxs in groups:
-        rxs = sorted(rxs, key=lambda r: net.reactions.index(r))
-        comp = [r for r in rxs if sorted(r.reactants.values()) == [1, 1] and len(r.reactants) == 2
-                and list(r.products.values()) == [2] and len(r.products) == 1]
-        if len(rxs) == 1 and len(rxs[0].reactants) == 1 and len(rxs[0].products) == 1 \
-                and list(rxs[0].reactants.values()) == [1] and list(rxs[0].products.values()) == [1]:
-            r = rxs[0]
-            X, Y = next(iter(r.reactants)), next(iter(r.products))
-            bsp = [X, Y]
-            L = np.array([[1.0, 1.0]])
-            blocks.append(FastBlock("isomer", bsp, np.array([names.index(s) for s in bsp]), L,
-                                    [f"{X}_tot"], [pnames.index(r.K)], {"X": X, "Y": Y}))
-            continue
-        if len(comp) == 1:
-            c = comp[0]
-            X, Y = list(c.reactants)
-            if net.species_info(X).electrons > net.species_info(Y).electrons:
-                X, Y = Y, X
-            Z = next(iter(c.products))
-            rest = [r for r in rxs if r is not c]
-            W = None
-            ok = True
-            if len(rest) == 1:
-                d = rest[0]
-                if set(d.reactants) == {X, Y} and list(d.reactants.values()) == [1, 1] \
-                        and len(d.products) == 1 and list(d.products.values()) == [1]:
-                    W = next(iter(d.products))
-                else:
-                    ok = False
-            elif len(rest) > 1:
-                ok = False
-            if ok:
-                bsp = [X, Z, Y] + ([W] if W else [])
-                L = np.array([[1.0, 1.0, 1.0] + ([2.0] if W else []),
-                              [0.0, 1.0, 2.0] + ([2.0] if W else [])])
-                active = all(net.species_info(s).active for s in bsp)
-                nm = ["C_act", "n_e"] if active else [f"C_{X}{Z}{Y}", f"n_{X}{Z}{Y}"]
-                Kidx = [pnames.index(c.K)] + ([pnames.index(rest[0].K)] if W else [])
-                roles = {"O": X, "R": Z, "H": Y}
-                if W:
-                    roles["D"] = W
-                blocks.append(FastBlock("comproportionation", bsp,
-                                        np.array([names.index(s) for s in bsp]), L, nm, Kidx, roles))
-                continue
-        raise NetworkError(
-            "no fast-equilibrium reduction for the block of fast reactions "
-            f"{[r.name for r in rxs]} (supported: X <=> Y, and X + Y <=> 2Z with optional "
-            "X + Y <=> W); compile with reduce_fast=False")
-    # equilibrium-condition Jacobians
-    for b in blocks:
-        eqs = []
-        for r in rxs_of(net, b):
-            lhs = sp.Mul(*[sp.Symbol(s) ** n for s, n in r.reactants.items()])
-            rhs = sp.Mul(*[sp.Symbol(s) ** n for s, n in r.products.items()])
-            eqs.append(sp.Symbol(r.K) * lhs - rhs)
-        ysb = [sp.Symbol(s) for s in b.species]
-        Gy = sp.Matrix(eqs).jacobian(ysb)
-        b.G_y = sp.lambdify([ysb, ps], Gy.tolist(), "math")
-    return blocks
-
-
-def rxs_of(net: Network, b: FastBlock) -> list:
-    s = set(b.species)
-    return [r for r in net.reactions if r.fast and set(r.reactants) | set(r.products) <= s]
-
-
 # ---------------------------------------------------------------------------- compiled
 @dataclass
 class Compiled:
@@ -332,7 +139,7 @@ class Compiled:
     N: np.ndarray                       # (n_y, n_r)
     rates: Callable
     drates: Callable
-    rate_exprs: list[sp.Expr]
+    rate_text: list[str]                # sympy srepr of each rate (parsed on demand: rate_exprs)
     blocks: list[FastBlock]
     P: np.ndarray                       # (n_z, n_y) slow-variable map
     slow_names: list[str]
@@ -342,6 +149,15 @@ class Compiled:
     sym_rhs: Callable | None = None     # closed-form reduced rhs (z, p, i, i_ch, i_dis)
     sym_jac: Callable | None = None
     sym_dimer_idx: list = field(default_factory=list)  # params that must be 0 for sym_*
+    sources: dict = field(default_factory=dict)  # name -> generated source (kinetics.emit)
+    use_numba: bool | None = None       # None: numba when installed (kinetics.emit.numba_enabled)
+
+    @property
+    def rate_exprs(self) -> list[sp.Expr]:
+        """Symbolic rates (parsed from :attr:`rate_text` on first use)."""
+        if self._rate_exprs is None:
+            self._rate_exprs = [sp.sympify(t) for t in self.rate_text]
+        return self._rate_exprs
 
     # ---- full model
     def rhs_full(self, y: np.ndarray, p: np.ndarray, cur: tuple[float, float, float]) -> np.ndarray:
@@ -395,20 +211,29 @@ class Compiled:
         dr[self.fast_reactions, :] = 0.0
         return self.PN @ dr @ self.dy_dz(y, p)
 
-    def reduced_functions(self, p: np.ndarray) -> tuple[Callable, Callable]:
+    def reduced_functions(self, p: np.ndarray, numba: bool | None = None) -> tuple[Callable, Callable]:
         """``(f(z, p, cur), J(z, p, cur))`` of the reduced model for parameters ``p``.
 
         The closed-form pair when it applies (no active dimer), else the numeric
         speciation + implicit-function pair; a domain error in the closed form (z at the
         edge of the physical range) falls back to the numeric pair for that call.
+        ``numba``: True/None use the numba build of the closed form when numba is installed
+        (None also honours :attr:`use_numba`), False the pure-Python build.
         """
+        if numba is None and self.use_numba is False:
+            numba = False
         if self.blocks and not self._closed_form_done:
             with _LOCK:
                 if not self._closed_form_done:
-                    _closed_form_reduced(self, *self._symbols)
+                    _closed_form_reduced(self, *self.symbols())
                     self._closed_form_done = True
+                    if self._disk_key:  # the closed form joins the disk entry
+                        codecache.store(self._disk_key, _to_entry(self))
         if self.sym_rhs is None or any(p[k] != 0 for k in self.sym_dimer_idx):
             return self.rhs_red, self.jac_red
+        nb = self._numba_pair() if numba is not False else None
+        if nb is not None:
+            return self._numba_functions(*nb)
         fs, js = self.sym_rhs, self.sym_jac
         err = (ValueError, ZeroDivisionError, OverflowError)
 
@@ -426,6 +251,41 @@ class Compiled:
 
         return f, J
 
+    def _numba_pair(self) -> tuple[Callable, Callable] | None:
+        """Numba builds of the closed-form pair (built once; None without numba)."""
+        if self._nb is None:
+            with _LOCK:
+                if self._nb is None:
+                    d = codecache.cache_dir()
+                    n_z, n_p = len(self.slow_names), len(self.params)
+                    built = [build_numba(self.sources[k], k, n_z, n_p,
+                                         cache_file=(d / "numba" / f"{self._disk_key}_{k}.py")
+                                         if d is not None and self._disk_key else None)
+                             for k in ("sym_rhs", "sym_jac")]
+                    self._nb = tuple(built) if all(b is not None for b in built) else ()
+        return self._nb or None  # type: ignore[return-value]
+
+    def _numba_functions(self, fn: Callable, jn: Callable) -> tuple[Callable, Callable]:
+        """Wrappers of the numba pair: non-finite values fall back to the numeric pair."""
+        def f(z: np.ndarray, p: np.ndarray, cur: tuple[float, float, float]) -> np.ndarray:
+            try:
+                return fn(z, p, *cur)
+            except (FloatingPointError, TypeError):  # domain edge; TypeError: not a float array
+                return self.rhs_red(np.asarray(z, float), p, cur)
+
+        def J(z: np.ndarray, p: np.ndarray, cur: tuple[float, float, float]) -> np.ndarray:
+            try:
+                return jn(z, p, *cur)
+            except (FloatingPointError, TypeError):
+                return self.jac_red(np.asarray(z, float), p, cur)
+
+        return f, J
+
+    def symbols(self) -> tuple[list[sp.Symbol], list[sp.Symbol], list[sp.Symbol]]:
+        """Species, parameter and current symbols."""
+        return ([sp.Symbol(n) for n in self.species], [sp.Symbol(n) for n in self.params],
+                _current_symbols())
+
     @property
     def PN(self) -> np.ndarray:
         return self._PN
@@ -433,13 +293,15 @@ class Compiled:
     def __post_init__(self) -> None:
         self._PN = self.P @ self.N
         self._closed_form_done = False
-        self._symbols: tuple = ()
+        self._rate_exprs: list[sp.Expr] | None = None
+        self._disk_key = ""
+        self._nb: tuple | None = None
 
 
 def _closed_form_reduced(comp: "Compiled", ys: list, ps: list, cs: list) -> None:
     """Generate the reduced RHS and Jacobian in closed form (blocks without an active dimer).
 
-    The speciation of science.md §1.2 (stable root) and of the isomer blocks is substituted
+    The speciation of docs/physics.md §1.2 (stable root) and of the isomer blocks is substituted
     symbolically into the slow rates, so ``dz/dt`` and ``d(dz/dt)/dz`` are single
     lambdified expressions (used whenever every dimer constant is 0; the numeric
     implicit-function path handles the rest and any domain error).
@@ -479,18 +341,79 @@ def _closed_form_reduced(comp: "Compiled", ys: list, ps: list, cs: list) -> None
     Yz = sp.Matrix([subs.get(y, y) for y in ys])
     dYdz = Yz.jacobian(zs)
     J = PNs * r_slow.jacobian(ys).xreplace(subs) * dYdz
-    comp.sym_rhs = sp.lambdify([zs, ps, *cs], list(f), "math", cse=True)
-    comp.sym_jac = sp.lambdify([zs, ps, *cs], J.tolist(), "math", cse=True)
+    comp.sources["sym_rhs"] = function_source("sym_rhs", zs, ps, cs, list(f))
+    comp.sources["sym_jac"] = function_source("sym_jac", zs, ps, cs, J)
+    comp.sym_rhs = build_pure(comp.sources["sym_rhs"], "sym_rhs")
+    comp.sym_jac = build_pure(comp.sources["sym_jac"], "sym_jac")
     comp.sym_dimer_idx = dimer_idx
 
 
 def compile_network(net: Network) -> Compiled:
-    """Generate (or fetch from the cache) the numeric functions of ``net``."""
+    """Generate (or fetch from the memory or disk cache) the numeric functions of ``net``."""
     key = net.fingerprint()
     with _LOCK:
         hit = _CACHE.get(key)
     if hit is not None:
         return hit
+    dkey = codecache.entry_key(key)
+    comp = None
+    data = codecache.load(dkey)
+    if data is not None:
+        try:
+            comp = _from_entry(data)
+        except Exception:  # noqa: BLE001 - an inconsistent entry: regenerate and rewrite it
+            comp = None
+    if comp is None:
+        comp = _generate(net)
+        codecache.store(dkey, _to_entry(comp))
+    comp._disk_key = dkey
+    with _LOCK:
+        return _CACHE.setdefault(key, comp)
+
+
+def _math_functions(comp_sources: dict[str, str], numpy_fallback: Callable[[str], Callable]
+                    ) -> tuple[Callable, Callable]:
+    """``rates`` and ``drates`` from their sources; numpy (nan/inf) on a math domain error."""
+    rates_m, drates_m = build_pure(comp_sources["rates"], "rates"), build_pure(comp_sources["drates"], "drates")
+    _math_err = (ValueError, ZeroDivisionError, OverflowError)
+
+    def rates(y: np.ndarray, p: np.ndarray, i: float, i_ch: float, i_dis: float) -> list:
+        try:
+            return rates_m(list(map(float, y)), list(map(float, p)), i, i_ch, i_dis)
+        except _math_err:  # nan/inf semantics of numpy instead of exceptions
+            with np.errstate(all="ignore"):
+                return [float(v) for v in numpy_fallback("r")(np.asarray(y, float), np.asarray(p, float),
+                                                              i, i_ch, i_dis)]
+
+    def drates(y: np.ndarray, p: np.ndarray, i: float, i_ch: float, i_dis: float) -> list:
+        try:
+            return drates_m(list(map(float, y)), list(map(float, p)), i, i_ch, i_dis)
+        except _math_err:
+            with np.errstate(all="ignore"):
+                return np.array(numpy_fallback("dr")(np.asarray(y, float), np.asarray(p, float),
+                                                     i, i_ch, i_dis), dtype=float).tolist()
+    return rates, drates
+
+
+def _attach_functions(comp: Compiled) -> None:
+    """Build ``rates``/``drates`` (and the closed form, when generated) from ``comp.sources``."""
+    _np: dict[str, Callable] = {}  # numpy versions, generated on first need (sympy work)
+
+    def numpy_fallback(name: str) -> Callable:
+        if name not in _np:
+            ys, ps, cs = comp.symbols()
+            R = sp.Matrix(comp.rate_exprs)
+            _np[name] = sp.lambdify([ys, ps, *cs], list(R) if name == "r" else R.jacobian(ys).tolist(),
+                                    "numpy", cse=True)
+        return _np[name]
+    comp.rates, comp.drates = _math_functions(comp.sources, numpy_fallback)
+    if "sym_rhs" in comp.sources:
+        comp.sym_rhs = build_pure(comp.sources["sym_rhs"], "sym_rhs")
+        comp.sym_jac = build_pure(comp.sources["sym_jac"], "sym_jac")
+
+
+def _generate(net: Network) -> Compiled:
+    """The sympy work: rate laws, Jacobian, fast blocks, as generated sources."""
     ys, ps, cs = _symbols(net)
     exprs = rate_expressions(net)
     allowed = set(ys) | set(ps) | set(cs)
@@ -499,36 +422,8 @@ def compile_network(net: Network) -> Compiled:
         if bad:
             raise NetworkError(f"reaction {r.name!r}: unknown symbols {sorted(map(str, bad))}")
     R = sp.Matrix(exprs)
-    dR = R.jacobian(ys)
-    # scalar code ('math' module on Python floats) is several times faster than numpy
-    # on numpy scalars for these small systems
-    rates_m = sp.lambdify([ys, ps, *cs], list(exprs), "math", cse=True)
-    drates_m = sp.lambdify([ys, ps, *cs], dR.tolist(), "math", cse=True)
-
-    _np: dict[str, Callable] = {}  # numpy versions, generated on first need
-    _math_err = (ValueError, ZeroDivisionError, OverflowError)
-
-    def _numpy(name: str) -> Callable:
-        if name not in _np:
-            _np[name] = sp.lambdify([ys, ps, *cs], list(exprs) if name == "r" else dR.tolist(),
-                                    "numpy", cse=True)
-        return _np[name]
-
-    def rates(y: np.ndarray, p: np.ndarray, i: float, i_ch: float, i_dis: float) -> list:
-        try:
-            return rates_m(list(map(float, y)), list(map(float, p)), i, i_ch, i_dis)
-        except _math_err:  # nan/inf semantics of numpy instead of exceptions
-            with np.errstate(all="ignore"):
-                return [float(v) for v in _numpy("r")(np.asarray(y, float), np.asarray(p, float),
-                                                      i, i_ch, i_dis)]
-
-    def drates(y: np.ndarray, p: np.ndarray, i: float, i_ch: float, i_dis: float) -> list:
-        try:
-            return drates_m(list(map(float, y)), list(map(float, p)), i, i_ch, i_dis)
-        except _math_err:
-            with np.errstate(all="ignore"):
-                return np.array(_numpy("dr")(np.asarray(y, float), np.asarray(p, float),
-                                             i, i_ch, i_dis), dtype=float).tolist()
+    sources = {"rates": function_source("rates", ys, ps, cs, list(exprs)),
+               "drates": function_source("drates", ys, ps, cs, R.jacobian(ys))}
     N = _numeric_matrix(net.stoichiometry())
     fast = np.array([r.fast for r in net.reactions], dtype=bool)
     reduce_error = ""
@@ -553,9 +448,44 @@ def compile_network(net: Network) -> Compiled:
         rows.append(row)
         names.append(net.species_names[k])
     P = np.array(rows).reshape(len(rows), len(ys))
-    comp = Compiled(net.species_names, net.param_names, N, rates, drates, exprs, blocks, P, names,
-                    free_idx, fast, reduce_error)
-    comp._symbols = (ys, ps, cs)
-    with _LOCK:
-        _CACHE[key] = comp
+    comp = Compiled(net.species_names, net.param_names, N, None, None, [sp.srepr(e) for e in exprs], blocks, P,
+                    names, free_idx, fast, reduce_error, sources=sources)
+    comp._rate_exprs = list(exprs)
+    _attach_functions(comp)
+    return comp
+
+
+# ---------------------------------------------------------------------------- disk entries
+_BLOCK_FIELDS = ("kind", "species", "names", "K_idx", "roles", "G_y_source")
+
+
+def _to_entry(comp: Compiled) -> dict:
+    """JSON-ready description of ``comp`` (kinetics.codecache)."""
+    return {"species": comp.species, "params": comp.params, "N": comp.N.tolist(),
+            "rate_text": comp.rate_text, "P": comp.P.tolist(), "slow_names": comp.slow_names,
+            "free_idx": comp.free_idx.tolist(), "fast": comp.fast_reactions.tolist(),
+            "reduce_error": comp.reduce_error, "sources": comp.sources,
+            "closed_form_done": bool(comp._closed_form_done), "sym_dimer_idx": list(comp.sym_dimer_idx),
+            "blocks": [dict({k: getattr(b, k) for k in _BLOCK_FIELDS}, idx=b.idx.tolist(), L=b.L.tolist())
+                       for b in comp.blocks]}
+
+
+def _from_entry(d: dict) -> Compiled:
+    """Rebuild a :class:`Compiled` from :func:`_to_entry` output (no sympy work)."""
+    blocks = []
+    for bd in d["blocks"]:
+        b = FastBlock(bd["kind"], list(bd["species"]), np.array(bd["idx"], dtype=int),
+                      np.array(bd["L"], dtype=float).reshape(len(bd["L"]), -1), list(bd["names"]),
+                      [int(k) for k in bd["K_idx"]], dict(bd["roles"]), None, bd["G_y_source"])
+        b.make_G_y()
+        blocks.append(b)
+    ny = len(d["species"])
+    comp = Compiled(list(d["species"]), list(d["params"]),
+                    np.array(d["N"], dtype=float).reshape(ny, len(d["rate_text"])), None, None,
+                    list(d["rate_text"]), blocks, np.array(d["P"], dtype=float).reshape(len(d["slow_names"]), ny),
+                    list(d["slow_names"]), np.array(d["free_idx"], dtype=int), np.array(d["fast"], dtype=bool),
+                    str(d["reduce_error"]), sym_dimer_idx=[int(k) for k in d["sym_dimer_idx"]],
+                    sources=dict(d["sources"]))
+    _attach_functions(comp)
+    comp._closed_form_done = bool(d["closed_form_done"])
     return comp

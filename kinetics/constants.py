@@ -1,6 +1,6 @@
 """Physical constants (SI, CODATA 2018) and small unit helpers.
 
-Values as listed in science.md §1.0 [G].  Everything inside the package is SI;
+Values as listed in docs/physics.md §1.0 [G].  Everything inside the package is SI;
 concentrations are in mol/L as chemists use them.
 """
 
@@ -47,12 +47,12 @@ T_STD: float = 298.15
 
 
 def thermal_voltage(T_K: float = T_STD) -> float:
-    """RT/F in volts (25.693 mV at 298.15 K, science.md §1.0)."""
+    """RT/F in volts (25.693 mV at 298.15 K, docs/physics.md §1.0)."""
     return R_GAS * T_K / F
 
 
 def Kc_from_dE(dE_V: float | np.ndarray, T_K: float = T_STD) -> float | np.ndarray:
-    """Comproportionation constant from the couple separation (science.md §1.2, [D]).
+    """Comproportionation constant from the couple separation (docs/physics.md §1.2, [D]).
 
     ``K_c = exp(F (E1 - E2) / (R T))`` with ``dE_V = E1 - E2`` (V): E1 = E°'(O/R),
     E2 = E°'(R/H).  dE < 0 is potential inversion (K_c < 1); K_c = 4 at

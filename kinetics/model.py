@@ -17,7 +17,7 @@ call; pass ``breakpoints=`` for its discontinuities.
 
 Units: concentrations mol/L, time s, current A (> 0 charging = reducing the anolyte),
 volume L.  The electrode electron flux is ``i = I / (F V)`` in mol e-/(L s)
-(science.md §1.1, §2.1).
+(docs/physics.md §1.1, §2.1).
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class SimResult:
     conc : DataFrame
         Index ``t_s``; one column per species (mol/L), algebraic ones included.
     soc : ndarray
-        ``n_e / (n_max C_act(t0))``: SOC on the initial active total (science.md §1.1).
+        ``n_e / (n_max C_act(t0))``: SOC on the initial active total (docs/physics.md §1.1).
     soc_active : ndarray
         ``n_e / (n_max C_act(t))``: SOC on the current active total.
     current_A : ndarray
@@ -96,6 +96,33 @@ def piecewise_current(steps: Sequence[tuple[float, float]], t0_s: float = 0.0
         raise ValueError("piecewise_current: durations must be >= 0 s")
     edges = t0_s + np.concatenate([[0.0], np.cumsum(d)])
     return edges, np.array([s[1] for s in steps], dtype=float)
+
+
+def _first_step(fun: Callable, jf: Callable | None, x0: np.ndarray, a: float, b: float, rtol: float,
+                atol: float) -> float:
+    """A first step for a stiff segment, s: the smaller of ``0.01 |x|/|x'|`` (weighted RMS
+    norms, Hairer-Norsett-Wanner's first guess) and ``1/|J|_inf`` (the explicit stability
+    limit LSODA's initial Adams steps must respect), bounded to ``[1e-12, b - a]`` (and
+    ``1e-6`` s when the state does not move, e.g. a rest at equilibrium)."""
+    span = b - a
+    w = atol + rtol * np.abs(x0)
+    f0 = np.asarray(fun(a, x0), float)
+    d0 = float(np.sqrt(np.mean((x0 / w) ** 2)))
+    d1 = float(np.sqrt(np.mean((f0 / w) ** 2)))
+    h = 0.01 * d0 / d1 if d0 > 1e-5 and d1 > 1e-5 else 1e-6
+    if jf is not None:
+        J = np.asarray(jf(a, x0), float)
+    else:  # forward differences (a handful of calls for these small systems)
+        J = np.empty((x0.size, x0.size))
+        for k in range(x0.size):
+            dx = np.sqrt(np.finfo(float).eps) * max(abs(x0[k]), atol / rtol if rtol > 0 else 1e-8)
+            xp = x0.copy()
+            xp[k] += dx
+            J[:, k] = (np.asarray(fun(a, xp), float) - f0) / dx
+    rho = float(np.max(np.sum(np.abs(J), axis=1))) if J.size else 0.0
+    if np.isfinite(rho) and rho > 0:
+        h = min(h, 1.0 / rho)
+    return float(min(max(h, 1e-12), span)) if np.isfinite(h) else 1e-6
 
 
 class _TooMuchWork(Exception):
@@ -160,12 +187,12 @@ class Model:
     ----------
     network : Network
     reduced : bool
-        True when fast reactions are replaced by their equilibria (science.md §2.2).
+        True when fast reactions are replaced by their equilibria (docs/physics.md §2.2).
     species : list[str]
         Every species reported in ``SimResult.conc``.
     param_names : list[str]
     defaults : dict[str, float]
-        Parameter defaults from the network (science.md §2.6 placeholders in the library).
+        Parameter defaults from the network (docs/physics.md §2.6 placeholders in the library).
     state_names : list[str]
         Names of the integrated variables (``C_act``, ``n_e``, ``A_tot``, ... when reduced).
     """
@@ -293,10 +320,18 @@ class Model:
                 calls[1] += 1
                 return jf(t, y)  # type: ignore[misc]
 
-            # ODEPACK's first-step guess depends on the first output interval and can
-            # start the non-stiff (Adams) phase with a step far beyond the stiff
-            # stability limit; retry once with a small first step, then BDF.
-            for h0 in ([first_step] if first_step is not None else [0.0, 1e-6]):
+            # ODEPACK's own first-step guess depends on the first output interval and can
+            # start the non-stiff (Adams) phase with a step far beyond the stiff stability
+            # limit (a rest segment near equilibrium: "excess work done" after ~20,000
+            # calls).  Start from a step the state and its Jacobian allow (_first_step);
+            # LSODA's Adams/BDF switching still fails now and then for one particular h0
+            # (its neighbours succeed), so retry with a third of it, then with LSODA's own
+            # guess, then BDF.  Retries are counted in the stats ('retries').
+            h_first = first_step if first_step is not None else _first_step(fc, jc if jf is not None else None,
+                                                                             x0, a, b, rtol, atol)
+            st["retries"] = -1
+            for h0 in ([h_first] if first_step is not None else [h_first, h_first / 3.0, 0.0]):
+                st["retries"] += 1
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
                     ys, info = odeint(fc, x0, tt, Dfun=jc if jf is not None else None,
@@ -311,8 +346,10 @@ class Model:
                           "segment with BDF", RuntimeWarning, stacklevel=3)
             method = "BDF"
             fallback = True
+            counted = dict(st)
         else:
             fallback = False
+            counted = {}
         counter = [0]
 
         def f(t: float, y: np.ndarray) -> np.ndarray:
@@ -337,8 +374,8 @@ class Model:
                 hint = (" (a concentration went negative: over-charge or over-discharge? the full "
                         "model cannot pass a current once the reacting species run out)")
             raise RuntimeError(f"integration failed on [{a:g}, {b:g}] s: {sol.message}{hint}")
-        return sol.y.T, {"nfev": int(sol.nfev), "njev": int(sol.njev), "nlu": int(sol.nlu),
-                         "fallback": fallback}
+        return sol.y.T, {"nfev": int(sol.nfev) + counted.get("nfev", 0), "njev": int(sol.njev) + counted.get("njev", 0),
+                         "nlu": int(sol.nlu), "fallback": fallback, "retries": counted.get("retries", 0)}
 
     # ------------------------------------------------------------------ simulate
     def simulate(self, t_s: Sequence[float] | np.ndarray, params: Mapping[str, float] | None = None,
@@ -417,7 +454,7 @@ class Model:
             raise ValueError("jac must be 'analytic', 'fd' or None")
         X = np.full((t_out.size, len(x)), np.nan)
         done = np.zeros(t_out.size, dtype=bool)
-        stats = {"nfev": 0, "njev": 0, "nlu": 0, "segments": 0}
+        stats = {"nfev": 0, "njev": 0, "nlu": 0, "segments": 0, "retries": 0}
         wall = time.perf_counter()
         if t1 == t0:
             X[:] = x
@@ -437,7 +474,7 @@ class Model:
             tt = np.unique(np.concatenate([[a], te]))
             ys, st = self._integrate(fun0, jf, x, tt, method, rtol, atol, max_step, first_step,
                                      max_nfev)
-            for k in ("nfev", "njev", "nlu"):
+            for k in ("nfev", "njev", "nlu", "retries"):
                 stats[k] += st.get(k, 0)
             if st.get("fallback"):
                 stats["fallback"] = stats.get("fallback", 0) + 1

@@ -10,9 +10,9 @@ One statement per line; ``#`` starts a comment; blank lines are ignored.
 ``species NAME [charge=Z] [electrons=N] [units=U] [active|inactive] [: doc]``
     Declares a species.  ``charge`` is a label used only for the charge-balance
     check; ``electrons`` counts the electrons the species stores relative to the
-    oxidised quinone (O: 0, R: 1, H: 2, D: 2, anthrone A: 4, A2: 6 — science.md §2.2);
+    oxidised quinone (O: 0, R: 1, H: 2, D: 2, anthrone A: 4, A2: 6 — docs/physics.md §2.2);
     ``units`` is the number of quinone units (monomer units, D: 2); ``active`` species
-    enter C_act and n_e for the SOC (science.md §1.1).  Species only used in reactions
+    enter C_act and n_e for the SOC (docs/physics.md §1.1).  Species only used in reactions
     are declared implicitly (no charge, 0 electrons, 1 unit, inactive).
 
 ``param NAME = VALUE [UNIT] [TAG] [: doc]``
@@ -58,12 +58,25 @@ species or parameters, duplicate reactions, charge or electron imbalance.
 from __future__ import annotations
 
 import hashlib
-import keyword
 import re
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any, Iterable, Mapping
 
 import sympy as sp
+
+from kinetics.reaction import (
+    _NAME,
+    _RESERVED,
+    CURRENT_SYMBOLS,
+    ELECTRON,
+    NetworkError,
+    Parameter,
+    Reaction,
+    Species,
+    _parse_side,
+    _symbols_of,
+    sympify,
+)
 
 __all__ = [
     "NetworkError",
@@ -73,201 +86,8 @@ __all__ = [
     "Network",
     "ELECTRON",
     "CURRENT_SYMBOLS",
+    "sympify",
 ]
-
-ELECTRON = "e-"
-CURRENT_SYMBOLS = ("i", "i_ch", "i_dis")
-_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
-# names the generated code needs for itself (current fluxes, time, math functions)
-_RESERVED = set(CURRENT_SYMBOLS) | set(keyword.kwlist) | {
-    "t", "sqrt", "exp", "log", "Max", "Min", "Abs", "tanh", "Heaviside", "Piecewise", "math",
-    "numpy"}
-
-
-class NetworkError(ValueError):
-    """A network definition is invalid; the message names the culprit."""
-
-
-@dataclass(frozen=True)
-class Species:
-    """A chemical species.
-
-    Attributes
-    ----------
-    name : str
-        Identifier (valid Python name), e.g. ``'O'``.
-    charge : int or None
-        Charge label (e.g. -2 for DHAQ2-); None skips the charge check.
-    electrons : int
-        Electrons stored relative to the oxidised quinone (science.md §2.2).
-    units : int
-        Quinone units (monomer units), e.g. 2 for a dimer.
-    active : bool
-        Counted in C_act and n_e for the SOC (science.md §1.1).
-    doc : str
-    """
-
-    name: str
-    charge: int | None = None
-    electrons: int = 0
-    units: int = 1
-    active: bool = False
-    doc: str = ""
-
-
-@dataclass(frozen=True)
-class Parameter:
-    """A model parameter with unit, default value, provenance tag and description."""
-
-    name: str
-    default: float | None = None
-    unit: str = ""
-    tag: str = ""
-    doc: str = ""
-
-
-def _as_stoich(x: Mapping[str, int] | Iterable[str] | str) -> dict[str, int]:
-    if isinstance(x, str):
-        return _parse_side(x, "<reaction>")
-    if isinstance(x, Mapping):
-        return {str(k): int(v) for k, v in x.items() if int(v) != 0}
-    out: dict[str, int] = {}
-    for n in x:
-        out[n] = out.get(n, 0) + 1
-    return out
-
-
-@dataclass(frozen=True)
-class Reaction:
-    """One reaction.
-
-    Parameters
-    ----------
-    reactants, products : dict[str, int] or str
-        Stoichiometry, e.g. ``{'O': 1, 'H': 1}`` or ``'O + H'``; ``'e-'`` is an electron.
-    rate : str or None
-        Rate law (events / (L s)); None = mass action from ``k`` (and ``K``).
-    k : str or None
-        Forward rate-constant parameter name.
-    K : str or None
-        Equilibrium-constant parameter name (reversible: ``k_rev = k / K``).
-    fast : bool
-        Reduce to the equilibrium ``K prod(reactants) = prod(products)``.
-    reversible : bool or None
-        Defaults to ``K is not None``.
-    electrode : bool
-        Electrochemical source term driven by ``i = I_ch / (F V)``.
-    share : str or None
-        Fraction of the current (electrode reactions); None = balance of the current.
-    mode : {'both', 'charge', 'discharge'}
-        Electrode reaction active always, on charge only or on discharge only.
-    solvent, sink : bool
-        Skip the charge check (H2O/OH- untracked) / the electron check (electrons leave).
-    name : str
-    doc : str
-    """
-
-    reactants: dict[str, int]
-    products: dict[str, int]
-    rate: str | None = None
-    k: str | None = None
-    K: str | None = None
-    fast: bool = False
-    reversible: bool | None = None
-    electrode: bool = False
-    share: str | None = None
-    mode: str = "both"
-    solvent: bool = False
-    sink: bool = False
-    name: str = ""
-    doc: str = ""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "reactants", _as_stoich(self.reactants))
-        object.__setattr__(self, "products", _as_stoich(self.products))
-        if self.reversible is None:
-            object.__setattr__(self, "reversible", self.K is not None)
-        if not self.name:
-            object.__setattr__(self, "name", self.equation())
-
-    @property
-    def nu_e(self) -> int:
-        """Electrons consumed per event (left minus right)."""
-        return self.reactants.get(ELECTRON, 0) - self.products.get(ELECTRON, 0)
-
-    def equation(self) -> str:
-        """Canonical text of the equation, e.g. ``'O + H <=> 2 R'``."""
-
-        def side(d: dict[str, int]) -> str:
-            if not d:
-                return "0"
-            return " + ".join((f"{n} {s}" if n != 1 else s) for s, n in d.items())
-
-        return f"{side(self.reactants)} {'<=>' if self.reversible else '->'} {side(self.products)}"
-
-    def to_text(self) -> str:
-        """One line of the text syntax (round-trips through :meth:`Network.from_text`)."""
-        f = [f"{self.name}: {self.equation()}"]
-        if self.k or self.K:
-            f.append(", ".join(x for x in (self.k or "", self.K) if x is not None) if self.K else str(self.k))
-        if self.rate:
-            f.append(f"rate = {self.rate}")
-        if self.fast:
-            f.append("fast")
-        if self.electrode:
-            f.append("electrode")
-        if self.share:
-            f.append(f"share = {self.share}")
-        if self.mode != "both":
-            f.append(self.mode)
-        if self.solvent:
-            f.append("solvent")
-        if self.sink:
-            f.append("sink")
-        return " ; ".join(f)
-
-
-_TERM = re.compile(r"^\s*(\d+)?\s*([A-Za-z][A-Za-z0-9_]*-?)\s*$")
-
-
-def _parse_side(text: str, where: str) -> dict[str, int]:
-    text = text.strip()
-    if text in ("", "0", "∅"):
-        return {}
-    out: dict[str, int] = {}
-    # split on '+' that is not part of a name; names never contain '+'
-    for term in text.split("+"):
-        m = _TERM.match(term)
-        if not m:
-            raise NetworkError(f"{where}: cannot read term {term.strip()!r}")
-        n = int(m.group(1) or 1)
-        s = m.group(2)
-        if s.endswith("-") and s != ELECTRON:
-            raise NetworkError(f"{where}: bad species name {s!r} (only 'e-' may end in '-')")
-        if n == 0:
-            continue
-        out[s] = out.get(s, 0) + n
-    return out
-
-
-def _symbols_of(expr: str, where: str) -> set[str]:
-    try:
-        e = sp.sympify(expr, locals=_sympy_locals(expr))
-    except (sp.SympifyError, SyntaxError, TypeError) as exc:
-        raise NetworkError(f"{where}: cannot parse {expr!r}: {exc}") from None
-    return {str(s) for s in e.free_symbols}
-
-
-def _sympy_locals(expr: str) -> dict[str, Any]:
-    # make every identifier a plain Symbol (so 'S', 'E', 'N', 'O' ... are not sympy objects)
-    names = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", expr))
-    funcs = {"exp", "log", "sqrt", "Max", "Min", "Abs", "tanh", "Heaviside", "Piecewise"}
-    return {n: sp.Symbol(n) for n in names if n not in funcs}
-
-
-def sympify(expr: str) -> sp.Expr:
-    """Parse a rate expression with every identifier a plain sympy Symbol."""
-    return sp.sympify(expr, locals=_sympy_locals(expr))
 
 
 class Network:
@@ -286,7 +106,7 @@ class Network:
         Free text saying where the network came from (kept for provenance).
     n_max : int
         Electrons per active quinone unit at full charge (2 for anthraquinones); the
-        SOC is ``n_e / (n_max C_act)`` (science.md §1.1).
+        SOC is ``n_e / (n_max C_act)`` (docs/physics.md §1.1).
     name : str
     doc : str
     strict : bool
@@ -517,7 +337,7 @@ class Network:
             True: laws of the closed system (electrode reactions and reactions that
             exchange electrons with the outside, ``e-`` or ``sink``, left out) — e.g.
             total quinone units and total stored electrons incl. 4 e- per anthrone
-            (science.md §2.2).  False: laws that hold with every reaction running.
+            (docs/physics.md §2.2).  False: laws that hold with every reaction running.
 
         Returns
         -------
@@ -525,13 +345,43 @@ class Network:
             A basis; known combinations are brought to the forms
             ``sum(units * c)`` and ``sum(electrons * c)`` when they lie in the span.
         """
-        from kinetics.codegen import conservation_laws
-
-        return conservation_laws(self, closed=closed)
+        names = self.species_names
+        N = self.stoichiometry()
+        keep = [j for j, r in enumerate(self.reactions)
+                if not closed or not (r.electrode or r.sink or ELECTRON in r.reactants or ELECTRON in r.products)]
+        Nk = N[:, keep] if keep else sp.zeros(len(names), 1)
+        basis = Nk.T.nullspace()
+        if not basis:
+            return []
+        B = sp.Matrix.hstack(*basis).T  # rows = laws
+        rank = B.rank()
+        chosen: list[sp.Matrix] = []
+        cand = [sp.Matrix([[self.species_info(n).units for n in names]]),
+                sp.Matrix([[self.species_info(n).electrons for n in names]])]
+        for c in cand:
+            if any(c):
+                if sp.Matrix.vstack(B, c).rank() == rank:  # in the span
+                    trial = sp.Matrix.vstack(*chosen, c) if chosen else c
+                    if trial.rank() == len(chosen) + 1:
+                        chosen.append(c)
+        for b in basis:
+            row = b.T
+            trial = sp.Matrix.vstack(*chosen, row) if chosen else row
+            if trial.rank() == len(chosen) + 1:
+                # normalise: make it integer with positive leading coefficient
+                den = sp.ilcm(*[sp.fraction(x)[1] for x in row]) if any(row) else 1
+                row = row * den
+                first = next(x for x in row if x != 0)
+                if first < 0:
+                    row = -row
+                chosen.append(row)
+            if len(chosen) == rank:
+                break
+        return [{n: sp.Rational(c[0, k]) for k, n in enumerate(names) if c[0, k] != 0} for c in chosen]
 
     def conserved(self, closed: bool = True) -> dict[str, dict[str, Any]]:
         """Named conserved quantities: ``'quinone_units'`` (sum units * c),
-        ``'electrons'`` (sum electrons * c, science.md §2.2) when they are conserved, and
+        ``'electrons'`` (sum electrons * c, docs/physics.md §2.2) when they are conserved, and
         ``'law2'``, ... for the rest of the basis of :meth:`conservation_laws`."""
         units = {s.name: s.units for s in self.species if s.units}
         elec = {s.name: s.electrons for s in self.species if s.electrons}
@@ -559,6 +409,8 @@ class Network:
 
     def compile(self, reduce_fast: bool = True) -> "Any":
         """Generate (once, cached) the ODE model; returns a :class:`kinetics.model.Model`."""
+        # The one import of this module at call time: kinetics.model builds on Network
+        # (model -> codegen -> network), so network never imports it at module level.
         from kinetics.model import Model
 
         return Model(self, reduce_fast=reduce_fast)

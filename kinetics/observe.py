@@ -6,7 +6,7 @@ for concentrations) plus :class:`ObservationModel`, which maps a simulated
 from real spectra (``hdo_shift_ppm``, ``epr_spin_conc_M``,
 ``dhaq_h1_fwhm_Hz`` ...), so that a fit compares like with like.
 
-Physics and numbers follow the project dossier ``science.md``:
+Physics and numbers follow the project's physics notes ``docs/physics.md``:
 
 * §1.3  bulk magnetic susceptibility (BMS) shift of the water line, Curie law,
   geometry factors +1/3 (cylinder parallel to B0) and -1/6 (perpendicular),
@@ -17,7 +17,7 @@ Physics and numbers follow the project dossier ``science.md``:
   Bloch-McConnell (Kubo-Sack) lineshape, contact shift and mT <-> MHz;
 * §1.5  EPR line broadening by exchange (slow regime).
 
-Sources quoted in science.md: Evans method geometry factors (scribd mirror of
+Sources quoted in docs/physics.md: Evans method geometry factors (scribd mirror of
 the Evans slides), W23 (benchtop BMS orientation), Z20/Z21 (mechanism only;
 their numbers were NOT available, so every number here is either a physical
 constant or an ASSUMED placeholder labelled as such).
@@ -31,9 +31,10 @@ from typing import Any, Iterable, Literal, Mapping
 import numpy as np
 import pandas as pd
 
-# constants (CODATA, science.md §1.0): one copy, in kinetics.constants
+# constants (CODATA, docs/physics.md §1.0): one copy, in kinetics.constants
 from kinetics.constants import GAMMA_1H, H_PLANCK, K_B, MU_B, N_A
 from kinetics.constants import MU_0 as MU0
+from ingest.processing.lines import line as _line
 
 __all__ = [
     "MU0",
@@ -67,15 +68,15 @@ __all__ = [
     "ObservationModel",
 ]
 
-HDO_TEMP_COEF_PPM_K = -0.0103  # ppm/K, Gottlieb 1997 (science.md §1.3, §3)
+HDO_TEMP_COEF_PPM_K = -0.0103  # ppm/K, Gottlieb 1997 (docs/physics.md §1.3, §3)
 
 
 
-# --- susceptibility and the water shift (science.md §1.3) --------------------
+# --- susceptibility and the water shift (docs/physics.md §1.3) --------------------
 def curie_chi_molar(g: float = 2.0046, T: float = 298.15, S: float = 0.5) -> float:
     """Curie-law molar susceptibility of a paramagnet, SI.
 
-    ``chi_M = mu0 N_A g^2 S(S+1) mu_B^2 / (3 k_B T)`` (science.md §1.3).
+    ``chi_M = mu0 N_A g^2 S(S+1) mu_B^2 / (3 k_B T)`` (docs/physics.md §1.3).
 
     Parameters
     ----------
@@ -102,7 +103,7 @@ def _chi_from_mu_eff(mu_eff_B: float, T: float) -> float:
 
 
 def bms_factor(geometry: str = "parallel") -> float:
-    """Geometry factor ``1/3 - D_z`` of the BMS shift (science.md §1.3).
+    """Geometry factor ``1/3 - D_z`` of the BMS shift (docs/physics.md §1.3).
 
     Parameters
     ----------
@@ -142,7 +143,7 @@ def water_shift_ppm(
 ) -> Any:
     """Water-line shift caused by dissolved radicals (BMS), ppm.
 
-    ``Δδ = ξ · Σ_i χ_M,i · c_i(mol/m^3) · 1e6`` (science.md §1.3) with
+    ``Δδ = ξ · Σ_i χ_M,i · c_i(mol/m^3) · 1e6`` (docs/physics.md §1.3) with
     ``ξ = +1/3`` (∥ B0) or ``-1/6`` (⊥ B0) unless calibrated.
 
     Parameters
@@ -185,7 +186,7 @@ def radical_from_water_shift(
 ) -> Any:
     """Invert :func:`water_shift_ppm`: radical concentration (mol/L) from Δδ (ppm).
 
-    ``[R] = Δδ·1e-6 / (ξ χ_M 1000)`` (science.md §1.3, "Inversion").
+    ``[R] = Δδ·1e-6 / (ξ χ_M 1000)`` (docs/physics.md §1.3, "Inversion").
     """
     f = bms_factor(geometry) if xi is None else float(xi)
     if f == 0:
@@ -194,7 +195,7 @@ def radical_from_water_shift(
 
 
 def ferricyanide_chi_molar(T_K: float = 298.15, mu_eff_B: float = 2.3) -> float:
-    """Molar susceptibility of low-spin ferricyanide, m^3/mol (science.md §1.3).
+    """Molar susceptibility of low-spin ferricyanide, m^3/mol (docs/physics.md §1.3).
 
     ``mu_eff ≈ 2.3 μ_B`` is a literature value [G] (range ≈ 2.25-2.4, temperature
     dependent through the orbital contribution): calibrate rather than trust it.
@@ -213,7 +214,7 @@ def catholyte_water_shift_ppm(
 ) -> Any:
     """Water shift of the ferro/ferricyanide catholyte, linear in its SOC, ppm.
 
-    ``Δδ = ξ χ_M,Fe(III) C_cat SOC_cat`` (science.md §1.3, Z22); the charged
+    ``Δδ = ξ χ_M,Fe(III) C_cat SOC_cat`` (docs/physics.md §1.3, Z22); the charged
     catholyte is ferricyanide (S = 1/2), ferrocyanide is diamagnetic.
     About +9.3e-3 ppm per mM Fe(III) (∥) with μ_eff = 2.3 μ_B.
 
@@ -229,11 +230,11 @@ def catholyte_water_shift_ppm(
     return f * chi * np.asarray(soc_cat, dtype=float) * C_cat_M * 1000.0 * 1e6
 
 
-# --- hyperfine (science.md §1.4) ----------------------------------------------
+# --- hyperfine (docs/physics.md §1.4) ----------------------------------------------
 def contact_shift_ppm(a_hz: Any, g: float = 2.0046, T_K: float = 298.15, S: float = 0.5) -> Any:
     """Fermi-contact shift of a proton in the radical, ppm.
 
-    ``δ_con = 2π a · g μ_B S(S+1) / (3 γ_N k_B T)`` (science.md §1.4);
+    ``δ_con = 2π a · g μ_B S(S+1) / (3 γ_N k_B T)`` (docs/physics.md §1.4);
     26.5 ppm per MHz of a_H at 298 K, g = 2.0046. Positive a gives a positive shift.
 
     Parameters
@@ -251,7 +252,7 @@ def contact_shift_ppm(a_hz: Any, g: float = 2.0046, T_K: float = 298.15, S: floa
 def mT_to_MHz(a_mT: Any, g: float = 2.0046) -> Any:
     """Hyperfine coupling in field units (mT) to frequency units (MHz).
 
-    ``a(Hz) = a(T) g μ_B / h``: 28.06 MHz per mT at g = 2.0046 (science.md §1.4).
+    ``a(Hz) = a(T) g μ_B / h``: 28.06 MHz per mT at g = 2.0046 (docs/physics.md §1.4).
     """
     return np.asarray(a_mT, dtype=float) * 1e-3 * g * MU_B / H_PLANCK / 1e6
 
@@ -261,14 +262,14 @@ def MHz_to_mT(a_MHz: Any, g: float = 2.0046) -> Any:
     return np.asarray(a_MHz, dtype=float) / (1e-3 * g * MU_B / H_PLANCK / 1e6)
 
 
-# --- line widths (science.md §1.4) ---------------------------------------------
+# --- line widths (docs/physics.md §1.4) ---------------------------------------------
 def slow_exchange_fwhm_hz(
     k: Any, R_M: Any, *, w0_Hz: float = 0.0, kc: float = 0.0, partner_M: Any = 0.0
 ) -> Any:
     """FWHM of a diamagnetic line lifetime-broadened by visits to the radical, Hz.
 
     Slow exchange with respect to the hyperfine coupling (k[R] ≪ ω_a)
-    (science.md §1.4): ``Δν = w0 + (k [R] + k_c [partner]) / π``.
+    (docs/physics.md §1.4): ``Δν = w0 + (k [R] + k_c [partner]) / π``.
     For the O line use ``k = k1``, ``partner = [H]``; for the H line
     ``k = k2``, ``partner = [O]``.  1 mM radical with k = 1e6 1/(M s) gives 318.3 Hz.
 
@@ -294,7 +295,7 @@ def fast_exchange_fwhm_hz(
 ) -> Any:
     """Exchange-narrowed FWHM of the averaged line for a D ⇌ R± system, Hz.
 
-    ``Δν = w0 + p_R ω_a² / (4 π k [D])`` with ``ω_a = 2π a`` (science.md §1.4),
+    ``Δν = w0 + p_R ω_a² / (4 π k [D])`` with ``ω_a = 2π a`` (docs/physics.md §1.4),
     i.e. ``p_R (ω_a/2)² τ_R / π`` with radical lifetime ``τ_R = 1/(k [D])``.
 
     Parameters
@@ -315,7 +316,7 @@ def fast_exchange_fwhm_hz(
 def kubo_anderson_fwhm_hz(omega: Any, K: Any, p: Any, *, w0_Hz: float = 0.0) -> np.ndarray:
     """Fast-exchange excess width of an arbitrary exchange network, Hz.
 
-    ``Δ(1/T2) = -δωᵀ K^# (P δω)``, ``δω = Ω - Σ p Ω`` (science.md §1.4), where the
+    ``Δ(1/T2) = -δωᵀ K^# (P δω)``, ``δω = Ω - Σ p Ω`` (docs/physics.md §1.4), where the
     group inverse is evaluated as ``K^# = (K - p 1ᵀ)^-1 + p 1ᵀ`` (the ``p 1ᵀ`` term
     drops because ``1ᵀ P δω = 0``).  Vectorised over leading axes.
 
@@ -354,7 +355,7 @@ def bloch_mcconnell_spectrum(
 ) -> np.ndarray:
     """Exchange lineshape (Kubo-Sack / Bloch-McConnell), general network.
 
-    ``S(ω) = Re{ 1ᵀ [iω I − (iΩ − R2 + K)]⁻¹ p }`` (science.md §1.4), evaluated
+    ``S(ω) = Re{ 1ᵀ [iω I − (iΩ − R2 + K)]⁻¹ p }`` (docs/physics.md §1.4), evaluated
     with one eigen-decomposition of ``A = iΩ − R2 + K`` so the cost per frequency
     point is O(n).  Valid in slow, intermediate and fast exchange.
 
@@ -413,7 +414,7 @@ def dhaq_exchange_sites(
     nu_R_hz: float | None = None,
     inv_T1e: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Sites, populations and exchange matrix for one quinone proton (science.md §1.4).
+    """Sites, populations and exchange matrix for one quinone proton (docs/physics.md §1.4).
 
     Sites ``[O, R↑, R↓, H]``; R↑/R↓ precess at ``ν_R ± a/2``.  Pseudo-first-order
     rates of a tagged molecule: O→R ``k1[R] + kc[H]``; R→O ``k1[O] + kd[R]``;
@@ -476,13 +477,13 @@ def fwhm_from_spectrum(freq_hz: Any, spectrum: Any, *, near_hz: float | None = N
     return float(fh - fl)
 
 
-# --- EPR (science.md §1.5) -------------------------------------------------------
+# --- EPR (docs/physics.md §1.5) -------------------------------------------------------
 def epr_broadening(
     k: float, partner_M: Any, *, g: float = 2.00231930, P_i: float = 0.0
 ) -> Any:
     """Slow-exchange broadening of the EPR peak-to-peak width, T.
 
-    ``Δ(ΔB_pp) = (2/√3)(1/γ_e)(1 − P_i) k [partner]`` (science.md §1.5), with
+    ``Δ(ΔB_pp) = (2/√3)(1/γ_e)(1 − P_i) k [partner]`` (docs/physics.md §1.5), with
     ``γ_e = g μ_B/ħ``; 2/(√3 γ_e) = 6.56e-12 T s.  k = 1e8 1/(M s) with 0.05 M
     partner gives 0.33 G (3.3e-5 T).
 
@@ -519,9 +520,9 @@ class PeakSpec:
         Column stem of the separate line of the reduced form (slow exchange only).
     delta_O_ppm, delta_H_ppm : float
         Shifts of the O and H forms, ppm.  **ASSUMED placeholders** (the real
-        DHAQ shifts were NOT FOUND, science.md §3); calibrate on real files.
+        DHAQ shifts were NOT FOUND, docs/physics.md §3); calibrate on real files.
     a_mT : float
-        Hyperfine coupling in the radical, mT (signed).  ASSUMED (science.md §2.6).
+        Hyperfine coupling in the radical, mT (signed).  ASSUMED (docs/physics.md §2.6).
     delta_Rdia_ppm : float or None
         Diamagnetic part of the shift in the radical; default mean of O and H.
     """
@@ -535,11 +536,11 @@ class PeakSpec:
 
 
 #: DHAQ ring protons H1/5, H3/7, H4/8.  All numbers ASSUMED placeholders
-#: (science.md §2.6 for a_j; shifts: the review only says they move by ~1 ppm).
+#: (docs/physics.md §2.6 for a_j; shifts: the review only says they move by ~1 ppm).
+#: Positions from the one line table, ``ingest.processing.lines`` (tests/test_peak_layout.py).
 DHAQ_PEAKS: dict[str, PeakSpec] = {
-    "h1": PeakSpec("dhaq_h1", "dhaq4_h1", 7.45, 6.55, -0.05),
-    "h3": PeakSpec("dhaq_h3", "dhaq4_h3", 7.05, 6.25, -0.10),
-    "h4": PeakSpec("dhaq_h4", "dhaq4_h4", 7.72, 6.45, -0.02),
+    j: PeakSpec(f"dhaq_{j}", f"dhaq4_{j}", _line(f"dhaq_{j}").ppm, _line(f"dhaq4_{j}").ppm, a)
+    for j, a in (("h1", -0.05), ("h3", -0.10), ("h4", -0.02))
 }
 
 
@@ -558,7 +559,7 @@ class ObservationModel:
     peaks : dict[str, PeakSpec]
         Aromatic protons; the key ``j`` names the hyperfine parameter ``a_j_mT``.
     regime : {'slow', 'fast'}
-        Exchange regime of the aromatic lines (science.md §1.4):
+        Exchange regime of the aromatic lines (docs/physics.md §1.4):
 
         * ``'slow'`` (k[·] ≪ ω_a): the O line (``name_O``) and the H line
           (``name_H``) are observed separately at their own shifts + the BMS shift,
@@ -607,7 +608,7 @@ class ObservationModel:
     # -- parameters -----------------------------------------------------------
     @property
     def defaults(self) -> dict[str, float]:
-        """Default observation parameters (ASSUMED placeholders, science.md §2.6)."""
+        """Default observation parameters (ASSUMED placeholders, docs/physics.md §2.6)."""
         d = {
             "hdo_ref_ppm": 4.79,
             "xi": bms_factor(self.geometry),
@@ -641,7 +642,7 @@ class ObservationModel:
         Returns a dict column -> set of parameter names.  Species concentrations
         (and so every kinetic parameter of a model) enter all columns; this lists
         the *rate* constants that act through the line shape, which is what makes a
-        fast step such as comproportionation measurable (science.md §1.4).
+        fast step such as comproportionation measurable (docs/physics.md §1.4).
         """
         out: dict[str, set[str]] = {}
         for c in columns:
@@ -676,7 +677,7 @@ class ObservationModel:
             ``kc`` defaults to 0, ``Kc`` is needed only when ``kc > 0``).
         temperature_K : float or array, optional
             Sample temperature per point; adds ``hdo_temp_coef_ppm_K·(T − T_K)`` to
-            the water shift (science.md §1.3: 0.5 K mimics ~1 mM of radical).
+            the water shift (docs/physics.md §1.3: 0.5 K mimics ~1 mM of radical).
 
         Returns
         -------

@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-__all__ = ["plot_fit", "plot_profiles", "plot_water_shift_vs_soc"]
+__all__ = ["DISPLAY", "display", "plot_fit", "plot_profiles", "plot_water_shift_vs_soc", "plot_comparison"]
 
 
 def pyplot() -> Any:
@@ -33,50 +33,101 @@ def pyplot() -> Any:
 _plt = pyplot
 
 
-def plot_fit(result: Any, path: str | Path | None = None) -> Any:
-    """Data vs best-fit model, one column per observable, residuals (in σ) below.
+#: Display of observed columns: column -> (label, unit, factor from the column's unit).
+#: Concentrations are shown in mM everywhere.
+DISPLAY: dict[str, tuple[str, str, float]] = {
+    "hdo_shift_ppm": ("HDO shift", "ppm", 1.0),
+    "epr_spin_conc_M": ("EPR [R]", "mM", 1e3),
+    "anthrone_area": ("anthrone", "mM", 1e3),
+    "anthranol_area": ("anthranol", "mM", 1e3),
+    "dhaq_h1_area": ("DHAQ H1 area", "a.u.", 1.0),
+    "dhaq4_h1_area": ("DHAQ4- H1 area", "a.u.", 1.0),
+    "dhaq_h1_fwhm_Hz": ("H1 line width", "Hz", 1.0),
+    "dhaq_h3_fwhm_Hz": ("H3 line width", "Hz", 1.0),
+    "dhaq_h4_fwhm_Hz": ("H4 line width", "Hz", 1.0),
+    "dhaq4_h1_fwhm_Hz": ("DHAQ4- H1 line width", "Hz", 1.0),
+}
 
-    Rows: for each experiment, a data/model row and a residual row.
+
+def display(column: str) -> tuple[str, str, float]:
+    """``(label, unit, factor)`` of an observed column (:data:`DISPLAY`; else the column name)."""
+    if column in DISPLAY:
+        return DISPLAY[column]
+    if column.endswith("_M"):
+        return column[:-2], "mM", 1e3
+    return column, "", 1.0
+
+
+def _panel(ax: Any, axr: Any, t_h: np.ndarray, y: np.ndarray, s: np.ndarray, m: np.ndarray, used: np.ndarray,
+           excl: list[tuple[float, float]], column: str) -> None:
+    """One observable: data with error bars, the model where data are used, excluded points, residuals."""
+    label, unit, f = display(column)
+    order = np.argsort(t_h)
+    ax.errorbar(t_h[used], y[used] * f, yerr=s[used] * f, fmt="o", ms=2.5, lw=0.6, color="0.35",
+                ecolor="0.6", label="data ± σ")
+    mm = np.where(used, m, np.nan)[order]  # the model only where data were fitted (no line across gaps)
+    ax.plot(t_h[order], mm * f, "-", color="C3", lw=1.3, label="model")
+    if excl:
+        te, ye = np.array(excl).T
+        ax.plot(te / 3600.0, ye * f, "x", color="C1", ms=6, mew=1.5, label="excluded (outlier)")
+    ax.set_ylabel(f"{label} ({unit})" if unit else label, fontsize=8)
+    ax.tick_params(labelsize=7, labelbottom=False)
+    ax.grid(alpha=0.3)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        axr.plot(t_h[used], ((m - y) / s)[used], ".", ms=3, color="C0")
+    axr.axhline(0, color="k", lw=0.6)
+    axr.set_ylabel("resid./σ", fontsize=7)
+    axr.set_xlabel("time (h)", fontsize=8)
+    axr.tick_params(labelsize=7)
+    axr.grid(alpha=0.3)
+
+
+def plot_fit(result: Any, path: str | Path | None = None, *, ncols: int = 3) -> Any:
+    """Data vs best-fit model: a grid of panels (one per experiment and observable), each
+    with its unit, error bars (σ as fitted), excluded points marked, and its residuals
+    (in σ) underneath.  Concentrations in mM, time in h.
 
     Parameters
     ----------
     result : kinetics.fit.FitResult
     path : str or Path, optional
         Where to save (PNG/PDF/SVG by suffix).  The figure is returned either way.
+    ncols : int
+        Panels per row.
     """
     plt = _plt()
     prob = result._prob
     preds = result.predict()
-    exps = [b[0] for b in prob.blocks]
-    ncol = max(len(e.sigma) for e in exps)
-    fig, axes = plt.subplots(2 * len(exps), ncol, figsize=(4.2 * ncol, 5.0 * len(exps)), squeeze=False,
-                             gridspec_kw={"height_ratios": [3, 1] * len(exps)})
-    for i, e in enumerate(exps):
-        pred = preds[e.name]
+    panels = []
+    for e, t_sim, idx, cols, temp in prob.blocks:
+        for c, used_mask, _, _ in cols:
+            panels.append((e, c, used_mask))
+    n = len(panels)
+    nc = max(1, min(ncols, n))
+    nr = -(-n // nc)
+    fig = plt.figure(figsize=(4.3 * nc, 3.6 * nr))
+    gs = fig.add_gridspec(2 * nr, nc, height_ratios=[3, 1.1] * nr, hspace=0.08, wspace=0.32)
+    excluded = getattr(result, "excluded", []) or []
+    multi = len(prob.blocks) > 1
+    for k, (e, c, used) in enumerate(panels):
+        i, j = divmod(k, nc)
+        ax = fig.add_subplot(gs[2 * i, j])
+        axr = fig.add_subplot(gs[2 * i + 1, j], sharex=ax)
         t_h = np.asarray(e.data["t_s"], dtype=float) / 3600.0
-        order = np.argsort(t_h)
-        for j, (col, sig) in enumerate(e.sigma.items()):
-            ax, axr = axes[2 * i, j], axes[2 * i + 1, j]
-            y = np.asarray(e.data[col], dtype=float)
-            m = np.asarray(pred[col], dtype=float)
-            ok = np.isfinite(y)
-            ax.plot(t_h[ok], y[ok], ".", ms=3, color="0.4", label="data")
-            ax.plot(t_h[order], m[order], "-", color="C3", lw=1.2, label="model")
-            ax.set_title(f"{e.name}: {col}", fontsize=9)
-            s = np.broadcast_to(np.asarray(sig, dtype=float), y.shape)
-            axr.plot(t_h[ok], ((m - y) / s)[ok], ".", ms=3, color="C0")
-            axr.axhline(0, color="k", lw=0.6)
-            axr.set_ylabel("resid / σ", fontsize=8)
-            axr.set_xlabel("t / h", fontsize=8)
-            if j == 0:
-                ax.legend(fontsize=7)
-        for j in range(len(e.sigma), ncol):
-            axes[2 * i, j].axis("off")
-            axes[2 * i + 1, j].axis("off")
-    fig.suptitle(f"χ²_red = {result.redchi:.3g}", fontsize=10)
-    fig.tight_layout()
+        y = np.asarray(e.data[c], dtype=float)
+        s = np.broadcast_to(np.asarray(e.sigma[c], dtype=float), y.shape)
+        m = np.asarray(preds[e.name][c], dtype=float)
+        ex = [(x["t_s"], x["value"]) for x in excluded if x["column"] == c and x["experiment"] == e.name]
+        _panel(ax, axr, t_h, y, s, m, np.asarray(used, bool), ex, c)
+        if multi:
+            ax.set_title(e.name, fontsize=8)
+        if k == 0:
+            ax.legend(fontsize=7, loc="best")
+    status = getattr(result, "status", "")
+    fig.suptitle(f"χ²_red = {result.redchi:.3g}; {status}", fontsize=10)
+    fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.07, hspace=0.5)
     if path is not None:
-        fig.savefig(path, dpi=80)
+        fig.savefig(path, dpi=100)
         plt.close(fig)
     return fig
 
@@ -118,5 +169,50 @@ def plot_water_shift_vs_soc(soc: Sequence[float], shifts: dict[str, Sequence[flo
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=80)
+        plt.close(fig)
+    return fig
+
+
+def plot_comparison(table: Any, curves: dict[str, Any], data: Any, path: str | Path | None = None,
+                    columns: Sequence[str] = ("hdo_shift_ppm", "epr_spin_conc_M", "anthrone_area")) -> Any:
+    """Mechanism comparison: ΔAIC and ΔBIC per candidate, and each candidate's model over the data.
+
+    Parameters
+    ----------
+    table : DataFrame
+        ``flowcell.fit.compare.Comparison.table()`` (columns mechanism, daic, dbic).
+    curves : dict
+        Mechanism -> DataFrame of model curves (``t_s`` and observed columns).
+    data : DataFrame
+        The fitted data (``t_s`` and observed columns).
+    """
+    plt = _plt()
+    cols = [c for c in columns if c in data]
+    fig, axes = plt.subplots(1, 1 + len(cols), figsize=(4.2 * (1 + len(cols)), 3.6), squeeze=False)
+    ax = axes[0, 0]
+    ok = table[np.isfinite(table["chi2"].astype(float))] if "chi2" in table else table
+    ypos = np.arange(len(ok))
+    ax.barh(ypos - 0.2, ok["daic"], height=0.4, color="C0", label="ΔAIC")
+    ax.barh(ypos + 0.2, ok["dbic"], height=0.4, color="C2", label="ΔBIC")
+    ax.set_yticks(ypos)
+    ax.set_yticklabels(ok["mechanism"], fontsize=7)
+    ax.invert_yaxis()
+    ax.axvline(2, color="k", ls=":", lw=0.8)
+    ax.set_xlabel("Δ from the best (χ² units)", fontsize=8)
+    ax.legend(fontsize=7)
+    for a, c in zip(axes[0, 1:], cols):
+        label, unit, f = display(c)
+        d = data[["t_s", c]].dropna()
+        a.plot(d["t_s"] / 3600, d[c] * f, "o", ms=2.5, color="0.4", label="data")
+        for k, (name, cur) in enumerate(curves.items()):
+            if cur is not None and c in cur:
+                a.plot(cur["t_s"] / 3600, cur[c] * f, "-", lw=1.2, color=f"C{k + 1}", label=name)
+        a.set_xlabel("time (h)", fontsize=8)
+        a.set_ylabel(f"{label} ({unit})" if unit else label, fontsize=8)
+        a.grid(alpha=0.3)
+    axes[0, 1].legend(fontsize=6) if cols else None
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=100)
         plt.close(fig)
     return fig

@@ -1,13 +1,13 @@
 """Closed-form speciation of a two-electron quinone with comproportionation.
 
-Species (science.md §1.0): O (oxidised, DHAQ2-), R (radical, DHAQ3-•), H (reduced,
+Species (docs/physics.md §1.0): O (oxidised, DHAQ2-), R (radical, DHAQ3-•), H (reduced,
 DHAQ4-) and the optional diamagnetic dimer D (2 quinone units, 2 electrons).
 With x = SOC, C_tot = [O] + [R] + [H] + 2[D] (monomer units, mol/L) and
-n_e = [R] + 2[H] + 2[D] = 2 x C_tot (science.md §1.1).
+n_e = [R] + 2[H] + 2[D] = 2 x C_tot (docs/physics.md §1.1).
 
-* No dimer (science.md §1.2, [D]): ``K_c = [R]^2/([O][H])`` and the stable root
+* No dimer (docs/physics.md §1.2, [D]): ``K_c = [R]^2/([O][H])`` and the stable root
   ``f_R = 2 K x(1-x) / (K/2 + sqrt(K^2/4 + K(4-K) x(1-x)))``.
-* Dimer (science.md §1.2b, [D]): ``O + H <=> D`` with ``K_D = [D]/([O][H])`` (1/M);
+* Dimer (docs/physics.md §1.2b, [D]): ``O + H <=> D`` with ``K_D = [D]/([O][H])`` (1/M);
   one scalar equation ``p = (C(1-x) - s)(C x - s)`` with ``s = sqrt(K_c p)/2 + K_D p``
   and ``p = [O][H]``, solved by a bracketed root (monotone on the bracket).
 
@@ -38,7 +38,7 @@ def _out(a: np.ndarray) -> ArrayLike:
 
 
 def radical_fraction(x: ArrayLike, K: ArrayLike) -> ArrayLike:
-    """Radical fraction f_R = [R]/C_tot at SOC ``x`` with no dimer (science.md §1.2).
+    """Radical fraction f_R = [R]/C_tot at SOC ``x`` with no dimer (docs/physics.md §1.2).
 
     Parameters
     ----------
@@ -73,7 +73,7 @@ def dimer_p(a: float, b: float, Kc: float, KD: float) -> float:
     """Solve ``p = (a - s)(b - s)``, ``s = sqrt(Kc p)/2 + KD p`` for p = [O][H] (M^2).
 
     ``a = C_tot (1-x)``, ``b = C_tot x`` (mol/L).  Scalar; brentq on the bracket
-    ``[0, min(a b, p_s)]`` where ``s(p_s) = min(a, b)`` (science.md §1.2b).
+    ``[0, min(a b, p_s)]`` where ``s(p_s) = min(a, b)`` (docs/physics.md §1.2b).
     """
     m = min(a, b)
     if m <= 0.0:
@@ -99,7 +99,7 @@ def dimer_p(a: float, b: float, Kc: float, KD: float) -> float:
 def speciate(soc: ArrayLike, C_tot: ArrayLike, Kc: ArrayLike | None = None, KD: ArrayLike = 0.0,
              *, K: ArrayLike | None = None, K_D: ArrayLike | None = None
              ) -> tuple[ArrayLike, ArrayLike, ArrayLike, ArrayLike]:
-    """Equilibrium concentrations ``(O, R, H, D)`` in mol/L (science.md §1.2, §1.2b).
+    """Equilibrium concentrations ``(O, R, H, D)`` in mol/L (docs/physics.md §1.2, §1.2b).
 
     Parameters
     ----------
@@ -152,7 +152,7 @@ def speciate(soc: ArrayLike, C_tot: ArrayLike, Kc: ArrayLike | None = None, KD: 
 
 
 def soc_from_radical(f_R: ArrayLike, K: ArrayLike) -> tuple[ArrayLike, ArrayLike]:
-    """Both SOC branches ``(x_low, x_high)`` giving radical fraction ``f_R`` (science.md §1.2).
+    """Both SOC branches ``(x_low, x_high)`` giving radical fraction ``f_R`` (docs/physics.md §1.2).
 
     ``x(1-x) = u`` with ``u = f_R^2 (1 - K/4)/K + f_R/2``; ``x = 1/2 -/+ sqrt(1/4 - u)``.
     When ``u > 1/4`` (f_R above the maximum ``sqrt(K)/(2+sqrt(K))``, e.g. noise)
@@ -168,7 +168,7 @@ def soc_from_radical(f_R: ArrayLike, K: ArrayLike) -> tuple[ArrayLike, ArrayLike
 
 
 def K_from_radical(f_R: ArrayLike, x: ArrayLike) -> ArrayLike:
-    """Comproportionation constant from f_R at known SOC x (no dimer, science.md §1.2).
+    """Comproportionation constant from f_R at known SOC x (no dimer, docs/physics.md §1.2).
 
     ``K = f_R^2 / ((1 - x - f_R/2)(x - f_R/2))``; NaN where a factor is <= 0.
     """
@@ -182,7 +182,7 @@ def K_from_radical(f_R: ArrayLike, x: ArrayLike) -> ArrayLike:
 
 
 def apparent_K(soc: ArrayLike, C_tot: ArrayLike, Kc: ArrayLike, KD: ArrayLike) -> ArrayLike:
-    """EPR-apparent comproportionation constant with a dimer present (science.md §1.2b).
+    """EPR-apparent comproportionation constant with a dimer present (docs/physics.md §1.2b).
 
     The radical fraction ``f_R = [R]/C_tot`` of the dimer model is read back through the
     no-dimer balances (:func:`K_from_radical`).  Equals ``Kc`` when ``KD = 0`` and falls

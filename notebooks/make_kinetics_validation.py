@@ -5,7 +5,7 @@ Run from the repository root::
     python notebooks/make_kinetics_validation.py
 
 The notebook reproduces, with numbers and asserts, the exact relations of
-science.md §4b; ``tests/test_notebooks.py`` executes it, so a wrong number fails CI.
+docs/physics.md §4b; ``tests/test_notebooks.py`` executes it, so a wrong number fails CI.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = Path(__file__).resolve().parent
 
 CELLS: list[tuple[str, str]] = [
-    ("md", """# Kinetics validation: exact relations of science.md §4b
+    ("md", """# Kinetics validation: exact relations of docs/physics.md §4b
 
 **What this notebook is and is not.** The papers' own numbers (Z20 water shift vs SOC and ΔE,
 Z21 k(DHAQ³⁻•/DHAQ⁴⁻), W23 benchtop shifts, Z22 catholyte data) were **not available** when the
-science dossier was written (science.md §0 and §4c: only abstracts could be read). So nothing here
+project's physics notes were written (docs/physics.md §0 and §4c: only abstracts could be read). So nothing here
 is compared with a published curve. Instead the notebook reproduces, with asserts, the
-model-internal quantitative relations of science.md §4b, which the package must satisfy exactly:
+model-internal quantitative relations of docs/physics.md §4b, which the package must satisfy exactly:
 
 | §4b row | relation | section below |
 |---|---|---|
@@ -35,7 +35,7 @@ model-internal quantitative relations of science.md §4b, which the package must
 | 6 | contact shift 26.5 ppm per MHz; 28.06 MHz per mT | 4 |
 | 7 | EPR double integral ∝ modulation amplitude B_m (also overmodulated); 98.7 % of a Lorentzian inside ±50 HWHM | 5 |
 
-Every cell that computes a number asserts it. If a cell fails, the package no longer satisfies the physics of the dossier."""),
+Every cell that computes a number asserts it. If a cell fails, the package no longer satisfies the physics of docs/physics.md."""),
     ("code", """import sys
 from pathlib import Path
 
@@ -59,8 +59,8 @@ from kinetics.observe import (
 pd.set_option("display.precision", 4)"""),
     ("md", """## 1. Water shift vs SOC: the §1.2 worked table (§4b rows 1, 2)
 
-C_tot = 0.1 M, T = 298.15 K, g = 2.0046, S = ½, BMS factors +1/3 (∥) and −1/6 (⊥) (science.md §1.3).
-Note: the dossier's water-shift column is 1.2–1.8 % *below* its own per-mM figure (5.29e-3 ppm/mM × [R]);
+C_tot = 0.1 M, T = 298.15 K, g = 2.0046, S = ½, BMS factors +1/3 (∥) and −1/6 (⊥) (docs/physics.md §1.3).
+Note: an earlier version of that table (docs/physics.md §0, Errata) had its water-shift column 1.2–1.8 % *below* the per-mM figure (5.29e-3 ppm/mM × [R]);
 the code keeps the per-mM figure exact (row 4), so the table is checked to 2.5 %."""),
     ("code", """table = pd.DataFrame(
     [(-150, 2.9e-3, 0.026, 0.023, 0.014, -0.007), (-118, 1.0e-2, 0.048, 0.041, 0.025, -0.013),
@@ -120,7 +120,7 @@ np.testing.assert_allclose(ratio, -0.5, rtol=1e-12)         # row 3
 print("perpendicular / parallel =", ratio[0])"""),
     ("md", """## 3. Line width vs radical concentration: Bloch–McConnell vs the two limits (§4b row 5)
 
-Sites: a diamagnetic site D and the radical's two electron-spin states R± at ±a/2 (science.md §1.4).
+Sites: a diamagnetic site D and the radical's two electron-spin states R± at ±a/2 (docs/physics.md §1.4).
 D → R at k[R], R → D at k[D]. The full lineshape is computed with `bloch_mcconnell_spectrum` and its FWHM
 measured numerically."""),
     ("code", """def d_r_network(a_hz, k, R, D):
@@ -151,8 +151,8 @@ display(widths)
 assert (widths["rel_diff"].abs() < 0.01).all()
 one = widths.query("regime == 'slow' and R_mM == 1.0")["fwhm_BM_Hz"].item()
 five = widths.query("regime == 'fast' and R_mM == 5.0")["fwhm_BM_Hz"].item()
-print(f"slow, 1 mM: {one:.1f} Hz (dossier: 318.3 simulated / 318.6 formula)")
-print(f"fast, 5 mM: {five:.2f} Hz (dossier quotes ≈12.05; exact p_R = [R]/([R]+[D]) gives 11.73)")
+print(f"slow, 1 mM: {one:.1f} Hz (docs/physics.md §1.4: 318.3; earlier notes misprinted 318.6)")
+print(f"fast, 5 mM: {five:.2f} Hz (earlier notes printed ≈12.05; exact p_R = [R]/([R]+[D]) gives 11.73, docs/physics.md §1.4)")
 assert abs(one - 318.3) < 0.01 * 318.3
 assert abs(five - 12.05) < 0.04 * 12.05
 # slope of the slow-exchange width vs [R] is k/pi
@@ -178,7 +178,7 @@ assert abs(mT_to_MHz(1.0, 2.00231930) - 28.02) < 0.01"""),
     ("md", """## 5. EPR double integral vs modulation amplitude (§4b row 7)
 
 First-harmonic signal of an absorption A(B) with field modulation of amplitude B_m:
-S₁(B) = (2/π) ∫₀^π A(B + B_m cos θ) cos θ dθ (science.md §1.5). Integrating by parts,
+S₁(B) = (2/π) ∫₀^π A(B + B_m cos θ) cos θ dθ (docs/physics.md §1.5). Integrating by parts,
 ∬S₁ = −∫ B S₁ dB = B_m · ∫A dB for *any* B_m, including overmodulation. A Gaussian absorption avoids the
 Lorentzian wing loss; the Lorentzian wing loss itself is checked separately (98.7 % within ±50 HWHM)."""),
     ("code", """from scipy.integrate import cumulative_trapezoid
@@ -206,7 +206,7 @@ print("DI proportional to B_m; Lorentzian wing fractions reproduced")"""),
 
 All asserts passed: the observation-model code reproduces §4b rows 1–7 (row 8, coulomb counting, belongs to
 `flowcell`). The comparison with the papers' own curves remains to be done once the PDFs/SI of Z20, Z21, Z22 and
-W23 are at hand (science.md §4c)."""),
+W23 are at hand (docs/physics.md §4c)."""),
 ]
 
 

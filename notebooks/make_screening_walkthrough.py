@@ -24,7 +24,7 @@ default) or on Dask (`'dask'`, a local cluster or `scheduler_address=`). Results
 experiment, so a rerun only redoes what changed.
 
 Here: three **simulated** DHAQ experiments at 288, 298 and 308 K whose decomposition rate
-follows an Arrhenius law (Ea = 60 kJ/mol, ASSUMED, like every simulator number; science.md §2.6).
+follows an Arrhenius law (Ea = 60 kJ/mol, ASSUMED, like every simulator number; docs/physics.md §2.6).
 The command-line equivalent is `flowcell screen EXPERIMENTS -o OUT`."""),
     new_code_cell("""import math, tempfile, time
 from pathlib import Path
@@ -97,7 +97,7 @@ g[["group", "parameter", "experiment", "value", "ci95_lo", "ci95_hi", "truth", "
     new_markdown_cell("""**Electron exchange (k_ex).** The simulated experiments above use the library's
 placeholder exchange rates (1e8 1/(M s)): the quinone lines are then MHz wide and carry no
 information, so `k1` is not fitted.  When the oxidised-form lines are observable (widths of a
-few to ~20 Hz at low SOC, science.md §1.4: `w0 + (k1 [R] + kc [H]) / pi`), free the exchange
+few to ~20 Hz at low SOC, docs/physics.md §1.4: `w0 + (k1 [R] + kc [H]) / pi`), free the exchange
 rates too, e.g. `flowcell screen EXPERIMENTS --free Kc,k_dec,J_e,k1,kc`: the table then has
 `k1` (labelled *k_ex(O/R) = k_1*, 1/(M s)) with its 95 % interval and rank, and `kc`.
 Widths above 20 % of their ingest window, flagged by the extractor, or without a fit error are

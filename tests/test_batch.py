@@ -121,7 +121,9 @@ def test_main_writes_table(tmp_path: Path, capsys, monkeypatch, suffix: str) -> 
     back = pd.read_parquet(out) if suffix == ".parquet" else pd.read_csv(out)
     assert len(back) == 6
     np.testing.assert_allclose(np.sort(back["amp"]), np.sort([a for a, _ in truth.values()]), rtol=1e-9)
-    assert main([str(tmp_path / "nope")]) == 2
+    # python -m ingest.batch is flowcell ingest: its exit codes (3 input missing, 2 bad usage)
+    assert main([str(tmp_path / "nope")]) == 3
+    assert main([str(root), "-o", str(tmp_path / "table.xlsx")]) == 2
 
 
 def test_real_files_all_read(shared_data: Path) -> None:
@@ -149,3 +151,108 @@ def test_default_pipeline_on_synthetic_epr(tmp_path: Path) -> None:
     di = res.table.sort_values("source")["epr_di"].to_numpy()
     np.testing.assert_allclose(di / di[0], [1, 2, 3], rtol=1e-6)
     np.testing.assert_allclose(res.table["mw_freq_GHz"], 9.4, rtol=1e-9)
+
+
+# --------------------------------------------------------------------------- flowcell ingest: listing
+
+
+def _pot_csv(path: Path) -> float:
+    """A potentiostat CSV (interval-mean current, 2 mA for 100 s then -1 mA for 50 s); its charge."""
+    t = np.arange(0.0, 151.0)
+    cur = np.where(t <= 100, 2e-3, -1e-3)
+    path.write_text("# start: 2026-01-01T00:00:00Z\ntime_s,current_A,voltage_V\n"
+                    + "".join(f"{a},{b},1.0\n" for a, b in zip(t, cur)))
+    return 2e-3 * 100 - 1e-3 * 50
+
+
+def test_flowcell_ingest_lists_logs_and_standards(tmp_path: Path, capsys, monkeypatch) -> None:
+    """Potentiostat logs are listed (and read on request), spin standards left out, never silently."""
+    from flowcell.cli import EXIT_OK
+    from flowcell.cli import main as flowcell_main
+    import ingest.batch as b
+
+    root, truth = _folder_with_good_and_bad(tmp_path)
+    q = _pot_csv(root / "potentiostat.csv")
+    (root / "cycling.mpt").write_bytes(
+        b"EC-Lab ASCII FILE\nNb header lines : 4\n\ntime/s\t<I>/mA\t(Q-Qo)/C\t\n0,0\t0,0\t0,0\n1,0\t2,0\t0,002\n")
+    (root / "standard").mkdir()
+    shutil.copyfile(root / "epr" / "s1.DSC", root / "standard" / "tempol.DSC")
+    shutil.copyfile(root / "epr" / "s1.DTA", root / "standard" / "tempol.DTA")
+    named = root / "epr" / "tempol_ref"
+    shutil.copyfile(root / "epr" / "s2.DSC", named.with_suffix(".DSC"))
+    shutil.copyfile(root / "epr" / "s2.DTA", named.with_suffix(".DTA"))
+    monkeypatch.setattr(b, "make_extractor", lambda cfg=None: simple_row)
+    out, pot = tmp_path / "t.parquet", tmp_path / "pot.csv"
+    code = flowcell_main(["ingest", str(root), "-o", str(out), "--potentiostat-out", str(pot), "--no-progress",
+                          "--standard", str(named.with_suffix(".DSC"))])
+    text = capsys.readouterr().out
+    assert code == EXIT_OK, text
+    assert f"spin standard (not ingested as a sample): {root / 'standard' / 'tempol'}" in text
+    assert f"spin standard (not ingested as a sample): {named}" in text
+    assert f"potentiostat log: {root / 'potentiostat.csv'} (151 rows" in text
+    assert f"potentiostat log: {root / 'cycling.mpt'} (2 rows" in text
+    assert "6 spectra (epr: 3, nmr: 3)" in text and "4 skipped" in text  # the logs are not 'skipped'
+    tab = pd.read_parquet(out)
+    assert len(tab) == 6 and not tab["source"].str.contains("tempol").any()
+    logs = pd.read_csv(pot)
+    assert set(logs["source"]) == {str(root / "potentiostat.csv"), str(root / "cycling.mpt")}
+    csv_rows = logs[logs["source"] == str(root / "potentiostat.csv")]
+    assert csv_rows["Q_C"].iloc[-1] == pytest.approx(q, rel=1e-12)
+    # without --potentiostat-out they are still listed
+    assert flowcell_main(["ingest", str(root), "-o", str(out), "--no-progress"]) == EXIT_OK
+    assert "potentiostat log (not a spectrum; read it with --potentiostat-out FILE)" in capsys.readouterr().out
+
+
+def test_flowcell_ingest_one_file_and_usage_before_work(tmp_path: Path, capsys, monkeypatch) -> None:
+    from flowcell.cli import EXIT_OK, EXIT_USAGE
+    from flowcell.cli import main as flowcell_main
+    import ingest.batch as b
+
+    root, truth = _folder_with_good_and_bad(tmp_path)
+    monkeypatch.setattr(b, "make_extractor", lambda cfg=None: simple_row)
+    out = tmp_path / "one.csv"
+    assert flowcell_main(["ingest", str(root / "epr" / "s2.DTA"), "-o", str(out), "--no-progress"]) == EXIT_OK
+    one = pd.read_csv(out)
+    assert len(one) == 1 and one["source"].iloc[0] == str(root / "epr" / "s2")
+    assert flowcell_main(["ingest", str(root / "nmr" / "20"), "--no-progress"]) == EXIT_OK  # printed
+    assert "1 spectra (nmr: 1)" in capsys.readouterr().out
+
+    def no_work(*a, **k):
+        raise AssertionError("the work started before the arguments were checked")
+
+    monkeypatch.setattr(b, "ingest_paths", no_work)
+    for args, word in ((["-o", str(tmp_path / "x.xlsx")], "--output"),
+                       (["-o", str(out), "--potentiostat-out", str(tmp_path / "p.txt")], "--potentiostat-out")):
+        assert flowcell_main(["ingest", str(root), *args]) == EXIT_USAGE
+        assert word in capsys.readouterr().err
+
+
+def test_selection_rules(tmp_path: Path) -> None:
+    from ingest.selection import is_spin_standard, looks_like_potentiostat_log, select_acquisitions
+
+    root = tmp_path / "run"
+    (root / "Standards" / "tempol").mkdir(parents=True)
+    assert is_spin_standard(root / "Standards" / "tempol" / "a.DSC", root)
+    assert not is_spin_standard(root / "epr" / "a.DSC", root)
+    assert is_spin_standard(root / "epr" / "a", None, [root / "epr" / "a.DTA"])  # a BES3T pair by either file
+    _pot_csv(root / "log.csv")
+    (root / "table.csv").write_text("Field [G],Intensity\n3400,0.1\n")
+    assert looks_like_potentiostat_log(root / "log.csv") and not looks_like_potentiostat_log(root / "table.csv")
+    sel = select_acquisitions(root / "log.csv")
+    assert sel.potentiostat == [root / "log.csv"] and sel.spectra == []
+    with pytest.raises(FileNotFoundError):
+        select_acquisitions(root / "nope")
+
+
+def test_watcher_leaves_standards_out(tmp_path: Path) -> None:
+    from ingest.live.watch import Watcher
+
+    stage, epr = tmp_path / "stage", tmp_path / "epr"
+    (epr / "standard").mkdir(parents=True)
+    for i, dst in ((0, epr / "s0"), (1, epr / "standard" / "tempol"), (2, epr / "ref")):
+        dsc, dta = make_epr(stage, i)
+        shutil.copyfile(dsc, dst.with_suffix(".DSC"))
+        shutil.copyfile(dta, dst.with_suffix(".DTA"))
+    w = Watcher(None, epr, tmp_path / "store", extractor=simple_row, standards=[epr / "ref.DSC"])
+    w._rescan()
+    assert sorted(p.name for p in w._cands) == ["s0"]

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from flowcell.config import DEFAULT_KC, ConfigError, ExperimentConfig
+from flowcell.config import ConfigError, ExperimentConfig
+from flowcell.params import resolve_params
 
 DATA = Path(__file__).resolve().parents[1] / "flowcell" / "data"
 
@@ -46,12 +47,11 @@ def test_defaults_from_science_2_6():
     cfg = ExperimentConfig.from_dict(MINIMAL)
     assert cfg.flow.rate_mL_min == 13.6
     assert cfg.electrolyte.temperature_K == 298.15
-    # Kc placeholder: dE = -60 mV at 298.15 K -> exp(F dE/RT) = 0.0967 (science.md §1.2 table: 9.7e-2)
-    assert cfg.Kc == pytest.approx(0.0968, abs=2e-4)
-    assert DEFAULT_KC == cfg.Kc
+    # one Kc placeholder, the library's (dE = -60 mV rounded to 0.1, docs/physics.md §1.2 table)
+    assert resolve_params(cfg)["Kc"] == 0.1
     # dE_V is converted with the Nernst factor
     cfg2 = ExperimentConfig.from_dict(_with("model", params={"dE_V": 0.0356}))
-    assert cfg2.Kc == pytest.approx(4.0, rel=2e-3)  # +35.6 mV is the statistical K = 4 (§1.2)
+    assert resolve_params(cfg2)["Kc"] == pytest.approx(4.0, rel=2e-3)  # +35.6 mV is the statistical K = 4 (§1.2)
 
 
 def test_transit_delays_from_config():

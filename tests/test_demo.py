@@ -3,7 +3,7 @@
 Asserts the issue's two promises: the live SOC tracks the simulator's true SOC within
 0.02 (absolute) after the first minutes, and the fit recovers the true K_c, k_dec, J_e
 and the electron-exchange rates k1 (k_ex of O/R, from the oxidised-form line widths,
-science.md §1.4) and kc inside their 95 % profile-likelihood intervals (each interval
+docs/physics.md §1.4) and kc inside their 95 % profile-likelihood intervals (each interval
 narrower than a factor 1.5).  Runs the real simulator thread,
 the watchdog watcher, the store, LiveSOC and kinetics.fit (about a minute).
 """

@@ -1,4 +1,4 @@
-"""EPR processing against analytic truths and real spectra (science.md §1.5)."""
+"""EPR processing against analytic truths and real spectra (docs/physics.md §1.5)."""
 
 from __future__ import annotations
 
@@ -277,3 +277,119 @@ def test_magnettech_di_proportional_to_modulation_amplitude(epr_dir: Path) -> No
     assert np.all(np.abs(di[use] / bm[use] / slope - 1) < 0.15), msg
     for d in diag[1:]:
         assert d.warnings == [], d.warnings
+
+
+# --------------------------------------------------------------------------- ESR5000, Q, saturation, line
+
+
+def test_esr5000_rows_normalised_with_unity_gain_noted(epr_dir: Path) -> None:
+    """The ESR5000 records no receiver gain: every row gets a finite normalised DI with gain 1,
+    and says so; a gain given in the config is used instead, without the note."""
+    from ingest.processing.epr import q_factor
+    files = sorted(glob.glob(str(epr_dir / "magnettech" / "**" / "*.xml"), recursive=True))
+    assert len(files) == 11
+    for f in files:
+        s = read_magnettech(f)
+        assert s.meta.receiver_gain is None
+        row = epr_row(s, EPRConfig())
+        assert np.isfinite(row["epr_di_norm"]) and row["epr_di_norm"] != 0.0, f
+        assert "unity gain assumed" in row["epr_warnings"], f
+        f_all = normalisation_factors(s.meta, overrides={"receiver_gain": 1.0})
+        assert row["epr_di_norm"] == pytest.approx(row["epr_di"] / math.prod(f_all.values()), rel=1e-12)
+        assert row["q_factor"] == pytest.approx(q_factor(s.meta)) and 1000 < row["q_factor"] < 3000
+    given = epr_row(s, EPRConfig(overrides={"receiver_gain": 4.0}))
+    assert "unity gain" not in given["epr_warnings"]
+    assert given["epr_di_norm"] == pytest.approx(row["epr_di_norm"] / 4.0, rel=1e-12)
+
+
+def test_q_factor_read_from_both_vendors(epr_dir: Path) -> None:
+    from ingest.processing.epr import q_factor
+    assert q_factor(read_magnettech(epr_dir / "magnettech" / "test-magnettech.xml").meta) == pytest.approx(2441.60766601563)
+    assert q_factor(read_bes3t(epr_dir / "bes3t-BDPA-1DFieldSweep.DSC").meta) == 6900.0  # Xepr mwBridge QValue
+
+
+def test_q_and_frequency_used_only_when_sample_and_standard_carry_them() -> None:
+    """c_x ∝ DI_x/DI_std · Q_std/Q_x · ν_std/ν_x (DI ∝ Q n_B, n_B ∝ ν/T; ingest.processing.epr_quant)."""
+    plain = EPRCalibration(concentration_M=1e-3, di_norm=2.0)
+    full = EPRCalibration(concentration_M=1e-3, di_norm=2.0, q_factor=3000.0, mw_freq_hz=9.5e9)
+    assert spin_concentration(1.0, plain) == pytest.approx(5e-4)
+    # the standard has no Q or frequency: nothing applied even though the sample has them
+    assert spin_concentration(1.0, plain, q_factor=1500.0, mw_freq_hz=9.0e9) == pytest.approx(5e-4)
+    # the sample lacks them: nothing applied
+    assert spin_concentration(1.0, full) == pytest.approx(5e-4)
+    # both: a sample in a lossier cell (half the Q) has twice the spins for the same DI
+    assert spin_concentration(1.0, full, q_factor=1500.0) == pytest.approx(1e-3)
+    assert spin_concentration(1.0, full, q_factor=1500.0, mw_freq_hz=9.0e9) == pytest.approx(1e-3 * 9.5 / 9.0)
+    assert EPRCalibration.from_dict({"concentration_M": 1e-3, "di_norm": 2.0, "q_factor": 3000}).q_factor == 3000.0
+
+
+def _saturating_series(p_half_W: float, noise: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    p = np.array([0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0, 20.0]) * 1e-3
+    rng = np.random.default_rng(seed)
+    di = 7.0 * np.sqrt(p) * (1 + p / p_half_W) ** -1.5 * (1 + noise * rng.normal(size=p.size))
+    return p, di
+
+
+def test_saturation_warning_and_safe_power_on_synthetic_series() -> None:
+    from ingest.processing.epr import saturation_check
+    p, di = _saturating_series(p_half_W=2e-3, noise=0.003, seed=1)
+    chk = saturation_check(p, di)
+    assert chk.saturated.any() and "microwave saturation" in chk.warnings[0]
+    # r falls 3 % at P = 0.0203 P_half (b = 3); with a 1 % noise floor and k = 3 the first flag is
+    # where the loss exceeds 3 %: 0.1 mW loses 7 %, 0.05 mW 3.7 %, 0.02 mW 1.5 %
+    assert 0.02e-3 <= chk.safe_power_W <= 0.05e-3
+    assert chk.p_half_W == pytest.approx(2e-3, rel=0.1)
+    assert chk.model_safe_power_W == pytest.approx(2e-3 * (0.98 ** (-2 / 3) - 1), rel=0.1)
+    # shuffled input, same answer
+    order = np.random.default_rng(0).permutation(p.size)
+    assert saturation_check(p[order], di[order]).safe_power_W == chk.safe_power_W
+
+
+def test_no_saturation_warning_on_a_linear_series() -> None:
+    from ingest.processing.epr import saturation_check
+    for seed in range(5):
+        p, di = _saturating_series(p_half_W=1e6, noise=0.003, seed=seed)  # DI ∝ √P within noise
+        chk = saturation_check(p, di)
+        assert chk.warnings == [] and not chk.saturated.any()
+        assert chk.safe_power_W == pytest.approx(p.max())
+        np.testing.assert_allclose(chk.ratio, 1.0, atol=0.02)
+    # known noise per point: a 2 % fall at 5 sigma of 0.2 % is saturation, at 1/2 sigma of 4 % it is not
+    p = np.array([1e-4, 1e-3, 1e-2])
+    di = np.sqrt(p) * np.array([1.0, 1.0, 0.98])
+    assert saturation_check(p, di, di_sigma=0.002 * di, rel_floor=0.0).saturated[-1]
+    assert not saturation_check(p, di, di_sigma=0.04 * di).saturated.any()
+
+
+def test_line_located_automatically_on_bdpa(epr_dir: Path) -> None:
+    """g of the auto-located line equals the old whole-sweep peak-to-peak estimate (1e-6) and BDPA's
+    g ≈ 2.0027 within 0.001 (this EMX's Hall probe reads ~0.14 mT high, see test_bdpa_g_value);
+    every row of the 2D time/field set too."""
+    from ingest.processing.epr import locate_line
+    from ingest.readers.dispatch import read_rows
+    for name in ("bes3t-BDPA-1DFieldSweep.DSC", "bes3t-BDPA-2DTimeField.DSC"):
+        rows = read_rows(epr_dir / name)
+        for s in rows[:: max(1, len(rows) // 20)]:
+            line = locate_line(s.field_T, s.intensity, s.meta.mw_freq_hz)
+            d, _ = baseline_correct(s.field_T, s.intensity)
+            old = g_from_field(peak_to_peak(s.field_T, d).center_T, s.meta.mw_freq_hz)
+            assert line.g == pytest.approx(old, abs=1e-6)
+            assert line.g == pytest.approx(2.0027, abs=1e-3)
+            assert line.snr > 100 and line.warnings == []
+    one = locate_line(rows[0].field_T, rows[0].intensity, rows[0].meta.mw_freq_hz)
+    assert one.window_T[0] > rows[0].field_T.min() and one.window_T[1] < rows[0].field_T.max()
+
+
+def test_line_located_among_other_features() -> None:
+    """A radical line beside a wide background line of larger derivative amplitude elsewhere and a
+    sloping baseline: the radical (largest absorption area) is found, its centre and width exact."""
+    from ingest.processing.epr import locate_line
+    x = np.linspace(330.0, 350.0, 8001)  # mT
+    c, w = 336.0, 0.25  # radical: Lorentzian, dBpp 0.25 mT, area 10
+    spike = lorentzian_derivative(x, 0.3, 345.0, 0.02)  # narrow impurity: tall derivative, tiny area
+    y = lorentzian_derivative(x, 10.0, c, w) + spike + 0.01 * (x - 340.0)
+    line = locate_line(x * 1e-3, y, 9.4e9)
+    assert line.center_T * 1e3 == pytest.approx(c, abs=0.002)
+    assert line.dBpp_T * 1e3 == pytest.approx(w, rel=0.01)
+    assert line.g == pytest.approx(g_from_field(c * 1e-3, 9.4e9), abs=2e-5)
+    d, _ = baseline_correct(x * 1e-3, y)
+    assert abs(peak_to_peak(x * 1e-3, d).center_T * 1e3 - c) > 1.0  # the whole-sweep extremes are elsewhere

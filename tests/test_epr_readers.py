@@ -1,4 +1,4 @@
-"""EPR readers on the real instrument files of ../shared/data/epr (cwepr test data).
+"""EPR readers on the real instrument files of the ``shared_data`` folder, ``epr/`` (cwepr test data).
 
 Every expected number below is copied from the file's own parameter file
 (.DSC / .par / XML) or the lab's notes (.info); the comment names the source.

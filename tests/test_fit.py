@@ -1,6 +1,6 @@
 """Fitting: parameter recovery with honest intervals, global fits, identifiability flags.
 
-Data are simulated with the DHAQ library model (science.md §2.6 placeholders) and the
+Data are simulated with the DHAQ library model (docs/physics.md §2.6 placeholders) and the
 observation model, plus Gaussian noise of known σ; the truths are therefore known.
 The 20-repeat coverage study runs in ``benchmarks/bench_fit.py --coverage 20`` (too
 slow for the default suite); here one fixed-seed realisation is checked.

@@ -3,7 +3,7 @@
 Known truths used here: what the in-line simulator (``flowcell.simulate.simulator.ExperimentSimulator``,
 its ``prepare()`` step: the chemistry and every spectrum's true observables, no files)
 says each NMR and EPR spectrum shows, for known Kc and k_dec: the cell-outlet
-composition (science.md §1.1 single-pass conversion, §1.2 speciation) after the transit
+composition (docs/physics.md §1.1 single-pass conversion, §1.2 speciation) after the transit
 delay (§1.7), products at the tank's concentration.  Gaussian noise of known sigma is
 added here.  So the fitted values must recover the truths within their 95 % intervals
 (noise-free: to 1e-4), and the group fit's chi2 must equal the sum of the members'
@@ -44,7 +44,12 @@ def simulated(model, cfg, truth: dict, tmp_path_factory, *, interval_s: float = 
     sim = ExperimentSimulator(cfg, demo_protocol(HOURS), model, tmp_path_factory.mktemp("sim"), params=truth,
                               interval_s=interval_s, seed=seed)
     tr = sim.prepare()
-    pot = pd.DataFrame({"t_s": tr.t_s, "I_A": tr.current_A})
+    # the potentiostat's reading: the mean current over the interval ending at each row
+    t = np.asarray(tr.t_s, float)
+    # (constant on each interval: the grid holds every current step)
+    I_log = np.concatenate([np.asarray(tr.current_A, float)[:1],
+                            np.asarray(tr.schedule(0.5 * (t[1:] + t[:-1])), float)])
+    pot = pd.DataFrame({"t_s": t, "I_A": I_log})
     pot.attrs["start"] = tr.start
     sp = tr.spectra
     rng = np.random.default_rng(seed)
@@ -69,8 +74,9 @@ def test_make_experiment_round_trips_the_current(cfg, model, tmp_path_factory):
     e = fitting.make_experiment(fd, "a", model=model, free=FREE)
     t_seg, I_seg = e.current_A
     t_log, I_log = pot["t_s"].to_numpy(float), pot["I_A"].to_numpy(float)
-    idx = np.searchsorted(t_seg, t_log, side="right") - 1
-    np.testing.assert_array_equal(I_seg[idx], I_log)
+    # I_log[k] is the mean over (t[k-1], t[k]] (flowcell.potentiostat's convention)
+    idx = np.searchsorted(t_seg, t_log[1:], side="left") - 1
+    np.testing.assert_array_equal(I_seg[idx], I_log[1:])
     assert len(t_seg) >= 4  # rest, charge, rest, discharge
     assert e.y0 == {"O": pytest.approx(0.1)} and e.volume_L == pytest.approx(0.010)
     assert e.sigma == NOISE
@@ -165,7 +171,7 @@ def test_single_fit_is_a_one_member_group(cfg, model, pair):
 
 
 def test_noise_free_simulation_recovered_exactly(cfg, model, tmp_path_factory):
-    """Time base and outlet observation (science.md §1.1, §1.7): every spectrum is placed at
+    """Time base and outlet observation (docs/physics.md §1.1, §1.7): every spectrum is placed at
     the time its fluid left the cell, and observed as the outlet composition (tank + one
     pass of I/(F Q) electrons, re-speciated; products at the tank's concentration).
     Noise-free simulator truths with a fast decomposition (k_dec = 2e-5 1/s) give back
@@ -192,7 +198,7 @@ WIDTHS = ("dhaq_h1_fwhm_Hz", "dhaq_h3_fwhm_Hz", "dhaq_h4_fwhm_Hz")
 
 
 def _with_widths(model, cfg, truth, tmp_path_factory, *, noise_hz: float = 0.0, seed: int = 0):
-    """simulated() plus the simulator's true O-line widths (slow exchange, science.md §1.4:
+    """simulated() plus the simulator's true O-line widths (slow exchange, docs/physics.md §1.4:
     w0 + (k1 [R] + kc [H]) / pi at the cell outlet) and a fit error column."""
     from flowcell.simulate.simulator import ExperimentSimulator
     table, pot = simulated(model, cfg, truth, tmp_path_factory, seed=seed, noise=0.0)
@@ -208,7 +214,7 @@ def _with_widths(model, cfg, truth, tmp_path_factory, *, noise_hz: float = 0.0, 
 
 
 def test_line_widths_recover_exchange_rates_noise_free(cfg, model, tmp_path_factory):
-    """O-line widths (science.md §1.4) make k1 (k_ex of O/R) and kc measurable: on the
+    """O-line widths (docs/physics.md §1.4) make k1 (k_ex of O/R) and kc measurable: on the
     simulator's noise-free widths (k1 = kc = 5e3 1/(M s), ASSUMED) the fit recovers both to
     1e-4 relative with chi2 ~ 0, i.e. the simulator and the fit use the same width formula;
     w0 is taken from the first spectrum (2.0 Hz, the observation model's default); widths

@@ -1,4 +1,4 @@
-"""Model.simulate against analytic solutions (science.md §2.3) and against itself
+"""Model.simulate against analytic solutions (docs/physics.md §2.3) and against itself
 (full stiff vs fast-equilibrium reduced, tight-tolerance reference)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from kinetics.constants import F
 from kinetics.model import SimResult, piecewise_current
 from kinetics.network import Network
 
-C0, V = 0.1, 0.01  # mol/L, L (science.md §2.6)
+C0, V = 0.1, 0.01  # mol/L, L (docs/physics.md §2.6)
 CAP_C = 2 * F * C0 * V  # C for SOC 0 -> 1
 
 
@@ -24,7 +24,7 @@ def test_first_order_decay_analytic() -> None:
 
 
 def test_second_order_decay_analytic() -> None:
-    # Dec-ch events k [H]^2 consume 2 H: 1/[H] = 1/[H]0 + 2 k t (science.md §2.3)
+    # Dec-ch events k [H]^2 consume 2 H: 1/[H] = 1/[H]0 + 2 k t (docs/physics.md §2.3)
     net = Network.from_text("2 H -> A ; k ; rate = k*H**2")
     t = np.linspace(0, 1e5, 40)
     sim = net.compile().simulate(t, {"k": 1e-3}, {"H": 0.1}, rtol=1e-10, atol=1e-14)
@@ -33,7 +33,7 @@ def test_second_order_decay_analytic() -> None:
 
 @pytest.mark.parametrize("reduce_fast", [True, False])
 def test_constant_current_coulomb_counting(reduce_fast: bool) -> None:
-    # SOC(t) = SOC0 + I t / (2 F C V) with no side reactions (science.md §1.1, §4b row 8)
+    # SOC(t) = SOC0 + I t / (2 F C V) with no side reactions (docs/physics.md §1.1, §4b row 8)
     model = library.dhaq(k_dec=0.0, J_e=0.0).compile(reduce_fast=reduce_fast)
     I, soc0 = 0.05, 0.1
     t = np.linspace(0, 3000, 61)
@@ -46,7 +46,7 @@ def test_constant_current_coulomb_counting(reduce_fast: bool) -> None:
 
 
 def test_zero_order_o2_self_discharge() -> None:
-    # SOC(t) = SOC0 - J_e t / (2 C) while s >> Ks (science.md §2.3, §2.4)
+    # SOC(t) = SOC0 - J_e t / (2 C) while s >> Ks (docs/physics.md §2.3, §2.4)
     J = 1e-8
     model = library.dhaq(k_dec=0.0, J_e=J, Ks=1e-10).compile()
     t = np.linspace(0, 2e5, 41)
@@ -64,7 +64,7 @@ def test_self_discharge_switches_off_at_empty() -> None:
 @pytest.mark.parametrize("reduce_fast", [True, False])
 def test_conservation_laws_hold_at_open_circuit(reduce_fast: bool) -> None:
     # every closed pathway on (dimer, tautomer, first + second order Dec-ch): total
-    # quinone units and total stored electrons incl. 4 e- per A (science.md §2.2) stay
+    # quinone units and total stored electrons incl. 4 e- per A (docs/physics.md §2.2) stay
     # constant to 1e-10 mol/L
     net = library.dhaq(KD=5.0, KT=3.0, k_dec=2e-5, k_dec2=1e-3, J_e=0.0)
     model = net.compile(reduce_fast=reduce_fast)
@@ -93,7 +93,7 @@ PROTOCOL = [(3000, 0.05), (1200, 0.0), (2400, -0.05), (600, 0.0)]
 
 @pytest.mark.parametrize("KD", [0.0, 5.0])
 def test_reduced_model_matches_full_stiff_model(KD: float) -> None:
-    # science.md §2.2 acceptance test: within 0.1 % (here of C_tot) over charge/rest/discharge
+    # docs/physics.md §2.2 acceptance test: within 0.1 % (here of C_tot) over charge/rest/discharge
     net = library.dhaq(KD=KD, kc=1e8, k_dec=1e-5, J_e=1e-8)
     t = np.linspace(0, 7200, 241)
     steps = piecewise_current(PROTOCOL)
@@ -187,3 +187,52 @@ def test_dbeaq_network() -> None:
     from kinetics.speciation import radical_fraction
     h_frac = 0.5 - radical_fraction(0.5, net.defaults["Kc"]) / 2
     assert fade == pytest.approx(net.defaults["k_dec"] * h_frac * 86400, rel=0.01)
+
+
+# ---------------------------------------------------------------------- speed paths (issue 15)
+SIX_HOURS = [(2.5 * 3600, 0.019), (1.0 * 3600, 0.0), (2.5 * 3600, -0.017)]  # benchmarks/bench_kinetics.py
+
+
+def test_every_lsoda_segment_starts_with_a_sensible_first_step() -> None:
+    # the 6-hour benchmark: the rest segment used to fail LSODA's own first step
+    # ("excess work done", ~20,000 calls) before a retry; now no retry, no BDF fallback
+    m = library.dhaq().compile(reduce_fast=False)
+    t = np.linspace(0.0, 6 * 3600.0, 2000)
+    sim = m.simulate(t, y0={"O": 0.1}, current_A=piecewise_current(SIX_HOURS), volume_L=0.01)
+    assert sim.stats["retries"] == 0 and "fallback" not in sim.stats
+    assert sim.stats["nfev"] < 5000
+    red = library.dhaq().compile(reduce_fast=True).simulate(t, y0={"O": 0.1},
+                                                             current_A=piecewise_current(SIX_HOURS), volume_L=0.01)
+    assert np.abs(red.soc - sim.soc).max() < 1e-6  # the same physics (docs/physics.md §2.2)
+
+
+def test_numba_and_pure_reduced_paths_agree() -> None:
+    pytest.importorskip("numba")
+    from kinetics.emit import numba_enabled
+    if not numba_enabled():
+        pytest.skip("numba switched off (FLOWCELL_NUMBA=0)")
+    m = library.dhaq(KD=0.0).compile(reduce_fast=True)
+    p = m.param_vector()
+    f_nb, J_nb = m._c.reduced_functions(p, numba=True)
+    f_py, J_py = m._c.reduced_functions(p, numba=False)
+    assert m._c._numba_pair() is not None, "numba build failed: the fast path is not used"
+    rng = np.random.default_rng(3)
+    for I in (0.02, 0.0, -0.02):
+        cur = m._cur(I, 0.01)
+        for _ in range(5):
+            C = rng.uniform(0.01, 0.2)
+            x = np.array([C, 2 * C * rng.uniform(0.02, 0.98), rng.uniform(0, 0.01), rng.uniform(0, 0.01)])
+            np.testing.assert_allclose(f_nb(x, p, cur), f_py(x, p, cur), rtol=1e-12, atol=1e-20)
+            np.testing.assert_allclose(J_nb(x, p, cur), J_py(x, p, cur), rtol=1e-12, atol=1e-18)
+    t = np.linspace(0.0, 6 * 3600.0, 2000)
+    runs = []
+    try:
+        for flag in (False, None):
+            m._c.use_numba = flag
+            runs.append(m.simulate(t, y0={"O": 0.1}, current_A=piecewise_current(SIX_HOURS), volume_L=0.01))
+    finally:
+        m._c.use_numba = None
+    assert np.abs(runs[0].conc.to_numpy() - runs[1].conc.to_numpy()).max() < 1e-9
+    # outside the physical range the numba path falls back like the pure one (no crash, same value)
+    bad = np.array([0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(f_nb(bad, p, m._cur(0.0, 0.01)), f_py(bad, p, m._cur(0.0, 0.01)), atol=1e-20)

@@ -110,7 +110,7 @@ def test_naive_and_missing_times():
 
 
 def test_reference_to_water_pins_hdo(tmp_path):
-    # Referencing to the water peak makes hdo_shift_ppm constant by construction (science.md §1.3).
+    # Referencing to the water peak makes hdo_shift_ppm constant by construction (docs/physics.md §1.3).
     cfg_path = tmp_path / "ref.toml"
     cfg_path.write_text('[nmr]\nreference = { peak = "hdo", ppm = 4.80 }\n'
                         '[[nmr.peaks]]\nname = "hdo"\nwindow_ppm = [4.2, 5.4]\n'

@@ -1,4 +1,4 @@
-"""Observation models against exact relations (science.md §1.3, §1.4, §1.5, §4b)."""
+"""Observation models against exact relations (docs/physics.md §1.3, §1.4, §1.5, §4b)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,7 @@ from kinetics.speciation import radical_fraction, speciate
 
 # --- §1.3 Curie law and BMS ----------------------------------------------------
 def test_curie_chi_molar_values():
-    # science.md §1.3: 1.588e-8 m^3/mol at 298.15 K, 1.616e-8 at 293.15 K (S = 1/2, g = 2.0046)
+    # docs/physics.md §1.3: 1.588e-8 m^3/mol at 298.15 K, 1.616e-8 at 293.15 K (S = 1/2, g = 2.0046)
     assert curie_chi_molar(2.0046, 298.15) == pytest.approx(1.588e-8, rel=1e-3)
     assert curie_chi_molar(2.0046, 293.15) == pytest.approx(1.616e-8, rel=1e-3)
     # CGS cross-check 1.264e-3 cm^3/mol = chi_SI / (4 pi) * 1e6
@@ -86,7 +86,7 @@ def test_section_1_2_table_water_column(dE_mV, K, f5, f25, par, perp):
 
 def test_row2_minus_60_mV_water_shift():
     # §4b row 2 (K_c and f_R(1/2) are checked in test_speciation.py): Δδ∥ at 0.1 M, SOC 1/2.
-    # 0.1 M x 0.1346 = 13.46 mM x 5.29e-3 ppm/mM (§4b row 4) = 0.0712 ppm; the dossier's
+    # 0.1 M x 0.1346 = 13.46 mM x 5.29e-3 ppm/mM (§4b row 4) = 0.0712 ppm; the earlier notes'
     # printed 0.0704 is 1.2 % lower
     R = 0.1 * radical_fraction(0.5, Kc_from_dE(-0.060))
     assert water_shift_ppm(R) == pytest.approx(13.46 * 5.29e-3, rel=2e-3)
@@ -161,7 +161,7 @@ def test_bloch_mcconnell_fast_limit_row5():
     p_R = R / (R + D)
     formula = fast_exchange_fwhm_hz(a, p_R=p_R, k=k, partner_M=D)
     assert fw == pytest.approx(formula, rel=0.01)
-    # dossier quotes ≈12.05 Hz; with p_R = [R]/([R]+[D]) the exact value is 11.73 Hz
+    # earlier notes printed ≈12.05 Hz (docs/physics.md §0, Errata); with p_R = [R]/([R]+[D]) the exact value is 11.73 Hz
     assert fw == pytest.approx(12.05, rel=0.04)
     # the general Kubo-Anderson expression gives the same number
     assert kubo_anderson_fwhm_hz(2 * np.pi * offs, K, p) == pytest.approx(formula, rel=1e-9)
@@ -183,7 +183,7 @@ def test_bloch_mcconnell_area_and_coalescence():
     f = np.linspace(-2e6, 2e6, 400001)
     S = bloch_mcconnell_spectrum(f, offs, p, K, r2=np.pi * 1000.0)  # w0 = 1 kHz
     assert np.trapezoid(S, f) == pytest.approx(1.0, rel=1e-3)  # 99.98 % inside ±2 MHz
-    # coalescence of two equal sites at k = π Δν / √2 (science.md §1.4): flat top
+    # coalescence of two equal sites at k = π Δν / √2 (docs/physics.md §1.4): flat top
     dnu = 100.0
     f = np.linspace(-3, 3, 7)
     for fac, sign in ((0.9, -1), (1.1, +1)):

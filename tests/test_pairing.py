@@ -1,4 +1,4 @@
-"""Pairing NMR and EPR rows in time (science.md §1.7 delays)."""
+"""Pairing NMR and EPR rows in time (docs/physics.md §1.7 delays)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def _epr(times_s) -> pd.DataFrame:
 
 
 def test_transit_delay() -> None:
-    # 2.5 mL at 13.6 mL/min (science.md §1.7 flow rate) = 11.0294 s
+    # 2.5 mL at 13.6 mL/min (docs/physics.md §1.7 flow rate) = 11.0294 s
     assert transit_delay_s(2.5, 13.6) == pytest.approx(60 * 2.5 / 13.6, rel=1e-12)
     with pytest.raises(ValueError):
         transit_delay_s(1.0, 0.0)

@@ -1,6 +1,6 @@
 """The simulator, the observation model and the ingest windows must agree on where lines are.
 
-The quinone shifts are ASSUMED placeholders (science.md §1.4, §1.6 give none), held in
+The quinone shifts are ASSUMED placeholders (docs/physics.md §1.4, §1.6 give none), held in
 two places: ``kinetics.observe.DHAQ_PEAKS`` (model) and ``ingest/data/dhaq_observables.toml``
 (extraction windows). A line placed in the wrong window biases an area or a shift silently,
 so the layout is checked here.

@@ -74,7 +74,7 @@ def test_voigt_recovers_lorentzian_and_gaussian_widths():
 
 
 def test_windowed_integral_matches_arctan_fraction():
-    # A Lorentzian integrated over +-n HWHM holds (2/pi) arctan(n) of its area (science.md §1.5).
+    # A Lorentzian integrated over +-n HWHM holds (2/pi) arctan(n) of its area (docs/physics.md §1.5).
     y = spectrum([(3.3, 4.0, 1.0)])
     hw = 2.0 / TO_HZ  # HWHM in ppm
     f = integrate_window(PPM, y, (3.3 - 20 * hw, 3.3 + 20 * hw), sfo1_hz=SF, baseline="none")

@@ -37,5 +37,5 @@ def test_readme_python_examples_run(shared_data: Path, monkeypatch: pytest.Monke
     table = namespace["result"].table
     assert namespace["result"].skipped == [] and len(table) == 10  # the ten ESR5000 modulation-sweep files
     sim = namespace["sim"]
-    # 10 mA for 1 h into 0.1 M x 10 mL: SOC = I t / (2 F C V) = 0.1866 (science.md §2.3), less side reactions
+    # 10 mA for 1 h into 0.1 M x 10 mL: SOC = I t / (2 F C V) = 0.1866 (docs/physics.md §2.3), less side reactions
     assert sim.soc[-1] == pytest.approx(0.01 * 3600 / (2 * 96485.332 * 0.1 * 0.01), rel=0.01)

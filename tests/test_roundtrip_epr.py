@@ -1,6 +1,6 @@
 """Round trips through the BES3T writer and reader, with known truths.
 
-* Synthetic Lorentzian first derivatives of known area (science.md §1.5):
+* Synthetic Lorentzian first derivatives of known area (docs/physics.md §1.5):
   the Lorentzian-derivative fit recovers the area; the model-free double
   integral is bounded by the (2/pi) arctan(n) fraction the sweep holds.
 * Normalisation invariance: the same sample recorded with different gain,

@@ -126,7 +126,7 @@ def test_spinsolve_roundtrip(tmp_path):
 
 def test_bruker_series_through_extractor(tmp_path):
     # Five expnos with the water line moving by +0.01 ppm each (a radical building up,
-    # science.md §1.3); the Extractor phases the first and reuses the phase; every row
+    # docs/physics.md §1.3); the Extractor phases the first and reuses the phase; every row
     # recovers the shift within 0.001 ppm and the time stamps in order.
     from ingest.readers.bruker import read_bruker
     from ingest.readers.nmr_writers import write_bruker_1d

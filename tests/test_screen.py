@@ -7,7 +7,7 @@ Known truths used here:
   lie inside the 95 % profile intervals; a and b share Kc in a global fit;
 * the serial, process-pool and Dask paths must give identical tables
   (``pandas.testing.assert_frame_equal`` with no tolerance);
-* capacity fade vs the closed form for Kc -> 0, J_e = 0 (science.md §2.3):
+* capacity fade vs the closed form for Kc -> 0, J_e = 0 (docs/physics.md §2.3):
   fade = 100 soc/2 (1 - exp(-2 k_dec t));
 * Arrhenius fit of exact ln k = ln A - Ea/(R T) data recovers Ea to 1e-9 relative.
 """
@@ -127,7 +127,7 @@ def test_capacity_fade_closed_form():
     got = scr.capacity_fade_per_day(model, p, C_tot_M=0.1, volume_L=0.01, soc=soc, days=1.0)
     want = 100 * soc / 2 * (1 - math.exp(-2 * k * 86400))
     assert got == pytest.approx(want, rel=1e-4)
-    # DBEAQ-like placeholder: ~0.01 %/day (science.md §3, K18) within a factor 1.5
+    # DBEAQ-like placeholder: ~0.01 %/day (docs/physics.md §3, K18) within a factor 1.5
     p2 = dict(model.defaults, k_dec=2.3e-9, J_e=0.0)
     assert 0.006 < scr.capacity_fade_per_day(model, p2, C_tot_M=0.1, volume_L=0.01) < 0.015
 
@@ -301,7 +301,7 @@ def test_group_fit_shares_kc(experiments, serial, tmp_path):
 
 @pytest.mark.slow
 def test_screen_table_has_k_ex_within_intervals(tmp_path):
-    """k_ex (k1, O/R self-exchange, from the oxidised-form line widths, science.md §1.4):
+    """k_ex (k1, O/R self-exchange, from the oxidised-form line widths, docs/physics.md §1.4):
     two simulated experiments with true k1 = 1e3 and 3e3 1/(M s) (kc = 1e3, ASSUMED) on real
     Bruker files; the screen's table carries k1 with its 95 % interval, the truths inside,
     ranked in order, and the report labels it k_ex."""

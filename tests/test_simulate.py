@@ -1,7 +1,7 @@
 """Simulator, cycling protocol and synthetic spectra (flowcell.simulate.simulator/protocol/spectra).
 
 Truths used: the constant-current coulomb relation SOC(t) = SOC0 + I t/(2 F C V)
-(science.md §2.3), the Nernst cell voltage at the cut-off (§1.2), the Lorentzian FID
+(docs/physics.md §2.3), the Nernst cell voltage at the cut-off (§1.2), the Lorentzian FID
 area and position, the exact EPR double integral B_m x area for any modulation
 (§1.5, §4b row 7), and round trips through the real vendor writers and readers.
 """
@@ -54,7 +54,7 @@ def test_protocol_errors_name_the_step(bad):
 
 
 def test_soc_limit_time_is_coulombic():
-    """cc until SOC 0.8 ends at t = 0.8 * 2FCV / I exactly (science.md §2.3)."""
+    """cc until SOC 0.8 ends at t = 0.8 * 2FCV / I exactly (docs/physics.md §2.3)."""
     I = 0.05
     sched = Protocol([Step("cc", I, 1e5, soc_limit=0.8), Step("rest", 0.0, 600)]).resolve(
         C_tot_M=C, volume_L=V, Kc=0.1)
@@ -108,7 +108,7 @@ def test_nmr_fid_noise_is_seeded_and_scaled():
 
 @pytest.mark.parametrize("mod_over_dbpp", [0.05, 1.0, 3.0])
 def test_epr_double_integral_is_mod_amp_times_area(mod_over_dbpp):
-    """science.md §1.5 / §4b row 7: the DI is B_m x area for any modulation amplitude."""
+    """docs/physics.md §1.5 / §4b row 7: the DI is B_m x area for any modulation amplitude."""
     g, nu = 2.0046, 9.4e9
     B0 = epr_resonance_field_T(g, nu)
     dbpp = 1.0e-4
@@ -118,7 +118,7 @@ def test_epr_double_integral_is_mod_amp_times_area(mod_over_dbpp):
     y = epr_first_harmonic(B, B0, dbpp, 2.5, bm)
     dB = B[1] - B[0]
     di = np.sum(np.cumsum(y) * dB) * dB
-    # +-n HWHM (n = 200) keeps (2/pi) arctan(n) of the area (science.md §1.5 caveat 3); integrating
+    # +-n HWHM (n = 200) keeps (2/pi) arctan(n) of the area (docs/physics.md §1.5 caveat 3); integrating
     # from the sweep start also subtracts the absorption there times the width, 2n/(pi (n^2+1))
     n = 200
     expect = 2 / math.pi * math.atan(n) - 2 * n / (math.pi * (n * n + 1))
@@ -157,7 +157,7 @@ def small_sim(tmp_path_factory):
 
 
 def test_truth_soc_follows_coulomb_counting(small_sim):
-    """No side reactions: the model SOC equals SOC0 + I t/(2FCV) (science.md §2.3)."""
+    """No side reactions: the model SOC equals SOC0 + I t/(2FCV) (docs/physics.md §2.3)."""
     sim, tr, out, I = small_sim
     t = tr.t_s
     expect = np.clip(t - 360, 0, 1500) * I / CAP
@@ -181,7 +181,10 @@ def test_files_written_and_readable(small_sim):
     assert pot.attrs["start"] == tr.start
     assert pot["t_s"].iloc[-1] == pytest.approx(tr.schedule.total_s)
     # the log's current is the protocol's
-    assert np.allclose(pot["I_A"], tr.schedule(pot["t_s"].to_numpy()))
+    # ... as the mean over the interval ending at each row (exact right-hand coulomb count)
+    tp = pot["t_s"].to_numpy()
+    assert np.allclose(pot["I_A"][1:], np.diff(tr.schedule.charge_C(tp)) / np.diff(tp))
+    assert np.allclose(pot["Q_C"], tr.schedule.charge_C(tp) - tr.schedule.charge_C(tp[0]), rtol=1e-6, atol=1e-9)
     assert (out / "experiment.toml").exists() and (out / "truth" / "truth.json").exists()
 
 
@@ -206,7 +209,7 @@ def test_observables_recovered_through_ingest(small_sim):
 
 
 def test_outlet_leads_the_tank_by_one_pass(small_sim):
-    """During the charge the fluid seen is ahead of the tank by I/(2FCQ) (science.md §1.1)."""
+    """During the charge the fluid seen is ahead of the tank by I/(2FCQ) (docs/physics.md §1.1)."""
     sim, tr, out, I = small_sim
     Q = sim.cfg.flow.rate_mL_min / 60e3
     sp = tr.spectra

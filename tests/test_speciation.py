@@ -1,4 +1,4 @@
-"""Closed forms of science.md §1.2 / §1.2b and the §4b rows 1-2."""
+"""Closed forms of docs/physics.md §1.2 / §1.2b and the §4b rows 1-2."""
 
 from __future__ import annotations
 

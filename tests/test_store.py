@@ -162,3 +162,81 @@ def test_kill9_leaves_whole_acquisitions(tmp_path: Path) -> None:
     con = sqlite3.connect(tmp_path / "store.sqlite")
     assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     con.close()
+
+
+# --------------------------------------------------------------------------- read-only, locked
+
+
+def _closed_store(folder: Path, n: int = 3) -> pd.DataFrame:
+    st = Store(folder)
+    for i in range(n):
+        st.append([_row(i)], source=f"/data/nmr/{i}", fingerprint=f"fp{i}")
+    df = st.table()
+    st.close()
+    return df
+
+
+def test_readonly_store_reads_without_writing_anything(tmp_path: Path) -> None:
+    """``flowcell fit`` opens the store read-only: same table, the database's
+    bytes unchanged, nothing written to the WAL, writes refused."""
+    folder = tmp_path / "exp"
+    want = _closed_store(folder)
+    before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+    assert set(before) == {"store.sqlite"}  # cleanly closed: the WAL was checkpointed away
+    st = Store(folder, readonly=True)
+    pd.testing.assert_frame_equal(st.table(), want)
+    assert len(st) == 3 and len(st.manifest()) == 3
+    with pytest.raises((StoreError, sqlite3.OperationalError)):
+        st.append([_row(9)], source="/data/nmr/9", fingerprint="fp9")
+    st.close()
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in folder.iterdir()}
+    assert after["store.sqlite"] == before["store.sqlite"]
+    assert set(after) <= {"store.sqlite", "store.sqlite-wal", "store.sqlite-shm"}
+    assert len(after.get("store.sqlite-wal", (b"",))[0]) == 0
+
+
+@pytest.mark.skipif(os.name != "posix" or os.geteuid() == 0, reason="root ignores file permissions")
+def test_readonly_store_on_readonly_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "exp"
+    want = _closed_store(folder)
+    os.chmod(folder / "store.sqlite", 0o444)
+    os.chmod(folder, 0o555)
+    try:
+        with pytest.raises(StoreError):
+            Store(folder)  # read-write is impossible here, and says so
+        pd.testing.assert_frame_equal(Store(folder, readonly=True).table(), want)
+    finally:
+        os.chmod(folder, 0o755)
+
+
+def test_immutable_fallback_when_even_ro_cannot_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Read-only media where sqlite cannot create the WAL index: ``immutable=1``."""
+    folder = tmp_path / "exp"
+    want = _closed_store(folder)
+    real = sqlite3.connect
+    tried = []
+
+    def connect(database, *a, **k):
+        tried.append(database)
+        if "immutable=1" not in str(database):
+            raise sqlite3.OperationalError("unable to open database file")
+        return real(database, *a, **k)
+
+    monkeypatch.setattr(sqlite3, "connect", connect)
+    pd.testing.assert_frame_equal(Store(folder, readonly=True).table(), want)
+    assert [("immutable=1" in u) for u in tried] == [False, True]
+
+
+def test_locked_store_says_so(tmp_path: Path) -> None:
+    folder = tmp_path / "exp"
+    _closed_store(folder)
+    other = sqlite3.connect(str(folder / "store.sqlite"), isolation_level=None)
+    other.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(StoreError, match="locked by another process"):
+            Store(folder, timeout_s=0.1)
+        st = Store(folder, timeout_s=0.1, readonly=True)  # readers still read (WAL)
+        assert len(st) == 3
+    finally:
+        other.execute("ROLLBACK")
+        other.close()

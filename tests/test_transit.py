@@ -1,4 +1,4 @@
-"""Flow-loop delays, single-pass conversion and the CSTR reservoir (science.md §1.1, §1.7)."""
+"""Flow-loop delays, single-pass conversion and the CSTR reservoir (docs/physics.md §1.1, §1.7)."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from flowcell.transit import (
 
 
 def test_worked_example_single_pass():
-    # science.md §1.1: 0.1 A, 0.1 M, 13.6 mL/min -> 0.023 (2.3 %)
+    # docs/physics.md §1.1: 0.1 A, 0.1 M, 13.6 mL/min -> 0.023 (2.3 %)
     d = delta_soc_per_pass(0.1, 0.1, 13.6)
     assert d == pytest.approx(0.1 / (2 * FARADAY * 0.1 * 13.6e-3 / 60), rel=1e-12)
     assert round(d, 3) == 0.023

@@ -1,7 +1,7 @@
 """The ``flowcell`` command line.
 
 Subcommands: ``demo``, ``simulate``, ``watch``, ``fit``, ``ingest`` (and ``screen``,
-registered by :mod:`flowcell.screen.run`).  Run
+registered by :mod:`flowcell.screen.cli`).  Run
 ``flowcell <command> --help`` for each.  ``python -m flowcell`` is the same.
 
 Exit codes (documented in ``--help``):
@@ -21,7 +21,9 @@ import sys
 import warnings
 from typing import Sequence
 
+from flowcell import __version__
 from flowcell.cli import demo, fit, ingest, simulate, watch
+from flowcell.screen.cli import add_screen_subcommand
 from flowcell.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK, EXIT_TEXT as _EXIT_TEXT, EXIT_USAGE, Formatter as _Formatter, Usage as _Usage
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAIL", "EXIT_USAGE", "EXIT_INPUT"]
@@ -47,21 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
         description="In-line NMR and EPR of redox-flow-battery electrolytes: simulate, watch, "
                     "live state of charge, kinetic fits.",
         epilog=_MAIN_EPILOG)
-    try:
-        from importlib.metadata import version
-        ver = version("flowcell")
-    except Exception:
-        ver = "0.1.0 (not installed)"
-    p.add_argument("--version", action="version", version=f"flowcell {ver}")
+    p.add_argument("--version", action="version", version=f"flowcell {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
     for cmd in (demo, simulate, watch, fit, ingest):
         cmd.add(sub)
-    try:  # `flowcell screen` lives with the screening code (flowcell.screen.run)
-        from flowcell.screen.run import add_screen_subcommand
-    except ImportError:  # pragma: no cover - screening is optional
-        pass
-    else:
-        add_screen_subcommand(sub)
+    add_screen_subcommand(sub)  # its parser lives with the screening code (light: flowcell.screen.cli)
     return p
 
 
@@ -74,12 +66,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    # imported after parsing, not at module level: `flowcell --help` must not load numpy
     from ingest.types import IngestError
-
-    from flowcell.simulate.protocol import ProtocolError
     from kinetics.fit import FitWarning
 
     from flowcell.config import ConfigError
+    from flowcell.simulate.protocol import ProtocolError
 
     # Fit results print their own warnings (flags, unbounded intervals) in the report and
     # on the terminal; Python's copy of each would say it twice.

@@ -40,6 +40,13 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 def run(a: argparse.Namespace) -> int:
     from flowcell.demo import run_demo
+    from flowcell.validation import check_arg, check_output
+    check_arg("--speedup", a.speedup, min=0.0, strict_min=True, max=1e7)
+    check_arg("--hours", a.hours, min=0.0, strict_min=True, max=2000.0, unit="h")
+    if a.interval_min is not None:
+        check_arg("--interval-min", a.interval_min, min=0.0, strict_min=True, max=60.0 * a.hours, unit="min")
+    if a.out is not None:
+        check_output(a.out, "--out")
     r = run_demo(a.out, speedup=a.speedup, hours=a.hours, seed=a.seed, live=not a.no_live, quick=a.quick,
                  interval_s=None if a.interval_min is None else 60.0 * a.interval_min, keep_raw=a.keep_raw)
     return EXIT_OK if r.ok else EXIT_FAIL

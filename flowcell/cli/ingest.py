@@ -1,46 +1,125 @@
-"""``flowcell ingest``: the subcommand's parser (``add``) and its work (``run``)."""
+"""``flowcell ingest``: the subcommand's parser (``add``) and its work (``run``).
+
+The one ingest command line (``python -m ingest.batch`` runs this too).
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import textwrap
 from pathlib import Path
 
-from flowcell.cli.common import EXIT_OK, EXIT_TEXT as _EXIT_TEXT, Formatter as _Formatter
+from flowcell.cli.common import EXIT_OK, EXIT_TEXT as _EXIT_TEXT, Formatter as _Formatter, Usage as _Usage
+
+#: Table formats the outputs take.
+TABLE_SUFFIXES = (".parquet", ".csv")
 
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
-        "ingest", formatter_class=_Formatter, help="batch: a folder of finished files -> one tidy table",
-        description="Read every NMR/EPR acquisition under FOLDER and write one row per spectrum "
-                    "(units in the column names) to a Parquet or CSV file; unreadable files are listed, "
-                    "not fatal.",
+        "ingest", formatter_class=_Formatter, help="batch: a folder (or one file) of spectra -> one tidy table",
+        description=textwrap.dedent("""\
+            Read every NMR/EPR acquisition in PATH (a folder, searched recursively, or one file,
+            expno or BES3T pair) and write one row per spectrum (units in the column names) to
+            a Parquet or CSV file, or print it when no --output is given.  Unreadable files are
+            listed with the reason, never fatal.
+
+            Potentiostat logs found there (EC-Lab .mpr/.mpt, CSV with time and current columns)
+            are not spectra: they are listed, and read into their own table with
+            --potentiostat-out (t_s, I_A, Q_C = exact coulomb count, Q_instrument_C, source).
+            Spin standards are never ingested as samples: anything in a folder named
+            'standard/' (or 'standards/'), and every --standard PATH, is listed and left out."""),
         epilog="examples:\n  flowcell ingest sim/nmr -o nmr.parquet\n  flowcell ingest data/ -o table.csv "
-               "--observables my_peaks.toml\n\n" + _EXIT_TEXT)
-    p.add_argument("folder", type=Path)
-    p.add_argument("-o", "--output", type=Path, required=True, help=".parquet or .csv")
+               "--observables my_peaks.toml\n  flowcell ingest run/epr/sample_012.DSC\n"
+               "  flowcell ingest run/ -o spectra.parquet --potentiostat-out current.parquet\n\n" + _EXIT_TEXT)
+    p.add_argument("path", type=Path, metavar="PATH", help="folder, or one acquisition (file, expno, .DSC/.DTA)")
+    p.add_argument("-o", "--output", type=Path, default=None,
+                   help="table of the spectra, .parquet or .csv (default: print it)")
     p.add_argument("--observables", type=Path, default=None, help="observables TOML (peak windows etc.)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--potentiostat-out", type=Path, default=None, metavar="FILE",
+                   help="read the potentiostat logs found into this table (.parquet or .csv)")
+    p.add_argument("--standard", type=Path, action="append", default=[], metavar="PATH",
+                   help="an EPR spin standard (file or folder) to leave out; repeatable")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
 
 
-def run(a: argparse.Namespace) -> int:
-    from ingest.batch import ingest_folder
+def _check_table_path(path: Path | None, option: str) -> None:
+    """Format and writability of an output table, before any work (exit 2 naming the option)."""
+    if path is None:
+        return
+    if path.suffix.lower() not in TABLE_SUFFIXES:
+        raise _Usage(f"{option} {path}: unsupported table format {path.suffix or '(none)'!r} "
+                     f"(use {' or '.join(TABLE_SUFFIXES)})")
+    from flowcell.validation import check_output
+    check_output(path, option)
+
+
+def _potentiostat_table(logs: list[Path], out: Path | None) -> int:
+    """List the logs; read them into ``out`` when asked.  Returns the number read."""
+    if not logs:
+        return 0
+    if out is None:
+        for p in logs:
+            print(f"potentiostat log (not a spectrum; read it with --potentiostat-out FILE): {p}")
+        return 0
+    import pandas as pd
+
     from ingest.live.store import write_table
     from ingest.types import IngestError
-    if not a.folder.is_dir():
-        raise IngestError(a.folder, "not a folder")
+
+    from flowcell.potentiostat import read_potentiostat
+    tables = []
+    for p in logs:
+        try:
+            df = read_potentiostat(p)
+        except IngestError as exc:
+            print(f"potentiostat log unreadable: {exc}", file=sys.stderr)
+            continue
+        for w in df.attrs.get("warnings", []):
+            print(f"potentiostat log {p}: {w}", file=sys.stderr)
+        start = df.attrs.get("start")
+        df.insert(0, "source", str(p))
+        df.insert(1, "time", pd.NaT if start is None else pd.Timestamp(start) + pd.to_timedelta(df["t_s"], unit="s"))
+        tables.append(df)
+        print(f"potentiostat log: {p} ({len(df)} rows, {df.attrs.get('format')}, "
+              f"Q = {df['Q_C'].iloc[-1] if len(df) else 0.0:.6g} C)")
+    if not tables:
+        raise IngestError(logs[0], "no potentiostat log could be read")
+    write_table(pd.concat(tables, ignore_index=True), out)
+    print(f"potentiostat table -> {out}")
+    return len(tables)
+
+
+def run(a: argparse.Namespace) -> int:
+    from ingest.batch import ingest_paths
+    from ingest.live.store import write_table
+    from ingest.selection import select_acquisitions
+    from ingest.types import IngestError
+    _check_table_path(a.output, "--output")  # before the work (exit 2 naming the argument)
+    _check_table_path(a.potentiostat_out, "--potentiostat-out")
+    if not a.path.exists():
+        raise IngestError(a.path, "no such file or folder")
     cfg = None
     if a.observables:
         from ingest.processing.observables import ObservablesConfig
         cfg = ObservablesConfig.from_toml(a.observables)
-    res = ingest_folder(a.folder, cfg, progress=not a.no_progress)
+    sel = select_acquisitions(a.path, standards=a.standard)
+    for line in sel.listing()[len(sel.potentiostat):]:
+        print(line)
+    n_logs = _potentiostat_table(sel.potentiostat, a.potentiostat_out)
+    res = ingest_paths(sel.spectra, cfg, progress=not a.no_progress)
+    print(res.summary())
     if res.table is None or len(res.table) == 0:
-        for p, why in res.skipped:
-            print(f"skipped {p}: {why}", file=sys.stderr)
-        raise IngestError(a.folder, "no readable spectra")
+        if n_logs or (sel.potentiostat and not sel.spectra and not res.skipped):
+            return EXIT_OK
+        raise IngestError(a.path, "no readable spectra")
+    if a.output is None:
+        import pandas as pd
+        with pd.option_context("display.max_columns", 12, "display.width", 160):
+            print(res.table.dropna(axis=1, how="all").head(50).to_string(max_colwidth=40))
+        return EXIT_OK
     path = write_table(res.table, a.output)
     print(f"{len(res.table)} rows -> {path}")
-    for p, why in res.skipped:
-        print(f"skipped {p}: {why}", file=sys.stderr)
     return EXIT_OK

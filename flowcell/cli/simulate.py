@@ -57,19 +57,25 @@ def _parse_params(items: Sequence[str]) -> dict[str, float]:
 
 
 def run(a: argparse.Namespace) -> int:
-    from kinetics import library
-
+    # imported here, not at module level: `flowcell --help` must not load numpy/scipy/sympy
     from flowcell.demo import demo_protocol
+    from flowcell.params import model_network, resolve_params
     from flowcell.simulate.protocol import Protocol
     from flowcell.simulate.simulator import ExperimentSimulator, NoiseSettings
+    from flowcell.validation import check_arg, check_output
+    # every argument within its physical range, the output writable, before any work (exit 2)
+    check_arg("--hours", a.hours, min=0.0, strict_min=True, max=2000.0, unit="h")
+    check_arg("--interval-min", a.interval_min, min=0.0, strict_min=True, max=60.0 * a.hours, unit="min")
+    check_arg("spectra (--hours / --interval-min)", 60.0 * a.hours / a.interval_min, max=2e5)
+    check_arg("--speedup", a.speedup, min=0.0, strict_min=True, max=1e7)
+    check_arg("--soc0", a.soc0, min=0.0, max=1.0)
+    check_output(a.out, "--out")
     cfg = _load_config(a.config)
     C, V = cfg.electrolyte.concentration_M, cfg.electrolyte.volume_L
     protocol = Protocol.load(a.protocol) if a.protocol else demo_protocol(a.hours, C_tot_M=C, volume_L=V)
     params = _parse_params(a.param)
-    net = getattr(library, cfg.model.name)()
-    unknown = set(params) - set(net.compile().param_names) - {"hdo_ref_ppm", "xi", "w0_Hz", "g"}
-    if unknown:
-        raise _Usage(f"--param: unknown parameter(s) {sorted(unknown)}")
+    net = model_network(cfg)
+    resolve_params(cfg, params, network=net, overrides_source="--param")  # unknown names: exit 2 before the model is compiled
     model = net.compile(reduce_fast=cfg.model.reduce_fast)
     noise = NoiseSettings(nmr_drift_ppm_per_h=a.nmr_drift_ppm_h, epr_field_drift_T_per_h=a.epr_drift_mT_h * 1e-3)
     sim = ExperimentSimulator(cfg, protocol, model, a.out, params=params, interval_s=60.0 * a.interval_min,

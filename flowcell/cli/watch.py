@@ -3,25 +3,47 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 import textwrap
 from pathlib import Path
 
-from flowcell.cli.common import EXIT_OK, EXIT_TEXT as _EXIT_TEXT, Formatter as _Formatter, Usage as _Usage, load_config as _load_config
+from flowcell.cli.common import EXIT_FAIL, EXIT_OK, EXIT_TEXT as _EXIT_TEXT, Formatter as _Formatter, \
+    Usage as _Usage, load_config as _load_config
+
+_DESCRIPTION = """\
+    Watch the NMR and EPR folders named in CONFIG ([instruments] nmr_dir, epr_dir), store every
+    new spectrum (STORE, default <config folder>/store) and show the live state of charge:
+    coulomb counting from [instruments] potentiostat (read as it grows) fused with the water
+    shift and the EPR spin count.  Files already present are processed first.
+
+    No kinetic constant is needed beforehand: K_c, the zero-radical water shift and the NMR and
+    EPR scales are learnt from the data as they come, and the SOC uncertainty stays wide until
+    the data pin them down.  The table fits the terminal; its status line counts rows, rows
+    rejected by the filter (data and model disagree), rows flagged (no usable time: missing,
+    before 1990, more than a day ahead, far outside the run: kept in the store, never used),
+    files pending, the elapsed time and the potentiostat log's state (ok / missing / unreadable).
+
+    A finished file is taken at once (close-write / rename events plus the format's own size
+    check); --polling (network shares) waits for files to be stable for 1 s instead.
+
+    Ctrl-C or SIGTERM stops cleanly.  The exit code is 1 (with the reason) when the live estimate
+    failed: no SOC for 20 rows in a row, no SOC at all, or the store or --out not writable."""
 
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "watch", formatter_class=_Formatter, help="follow the instrument folders of CONFIG: live SOC table",
-        description=textwrap.dedent("""\
-            Watch the NMR and EPR folders named in CONFIG ([instruments] nmr_dir, epr_dir), store
-            every new spectrum (STORE, default <config folder>/store) and print the live state of
-            charge (coulomb counting from [instruments] potentiostat fused with the water shift and
-            EPR).  Files already present are processed first.  Ctrl-C stops cleanly (exit 0)."""),
-        epilog="examples:\n  flowcell watch sim/experiment.toml\n  flowcell watch exp.toml --store run1/store "
-               "--plot run1/live.png --polling\n\n" + _EXIT_TEXT)
+        description=textwrap.dedent(_DESCRIPTION),
+        epilog="examples:\n  flowcell watch sim/experiment.toml\n  flowcell watch exp.toml --out run1 --plot\n"
+               "  flowcell watch exp.toml --store run1/store --polling --idle-exit 30\n\n" + _EXIT_TEXT)
     p.add_argument("config", type=Path)
-    p.add_argument("--store", type=Path, default=None, help="store folder")
-    p.add_argument("--plot", type=Path, default=None, help="PNG updated with the live SOC")
+    p.add_argument("--store", type=Path, default=None, help="store folder (default <config folder>/store)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="write DIR/live_soc.csv as it goes (time_utc, soc, soc_active, soc_sd, Kc, ...)")
+    p.add_argument("--plot", nargs="?", const="auto", default=None, metavar="PNG",
+                   help="live plot: a window where a display exists, else PNG (default DIR/live_soc.png "
+                        "or ./live_soc.png)")
     p.add_argument("--polling", action="store_true", help="polling observer (network shares)")
     p.add_argument("--duration", type=float, default=None, help="stop after this many seconds")
     p.add_argument("--idle-exit", type=float, default=None, metavar="SECONDS",
@@ -29,67 +51,46 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _plot(a: argparse.Namespace):
+    """The LivePlot asked for by --plot (None without it)."""
+    if a.plot is None:
+        return None
+    from flowcell.live.plot import LivePlot, has_display  # lazy: matplotlib only with --plot
+
+    if a.plot != "auto":
+        return LivePlot(a.plot, interactive=False, every=5)
+    if has_display():
+        return LivePlot(None, interactive=True)
+    return LivePlot((a.out or Path.cwd()) / "live_soc.png", interactive=False, every=5)
+
+
 def run(a: argparse.Namespace) -> int:
-    import threading
+    # lazy: numpy/pandas/watchdog only when the command runs, so `flowcell --help` stays fast
+    from ingest.live.store import StoreError
 
-    import numpy as np
-    import pandas as pd
+    from flowcell.live.session import LiveSession
+    from flowcell.live.table import TerminalTable
 
-    from ingest.live.store import Store
-    from ingest.live.watch import Watcher
-
-    from flowcell.live.soc import LivePlot, LiveSOC, TerminalTable
-    from flowcell.fit.pipeline import observables_config
     cfg = _load_config(a.config)
     ins = cfg.instruments
     if ins.nmr_dir is None and ins.epr_dir is None:
         raise _Usage(f"{a.config}: [instruments] names neither nmr_dir nor epr_dir")
+    from flowcell.validation import check_output
+    for key in ("instruments.nmr_dir", "instruments.epr_dir"):  # a missing folder: exit 2 naming the key
+        if getattr(ins, key.split(".")[1]) is not None:
+            cfg.require_dir(key)
+    if a.out is not None:
+        check_output(a.out, "--out")
     store_dir = a.store or Path(a.config).resolve().parent / "store"
-    store = Store(store_dir)
-    est = LiveSOC(cfg)
     table = TerminalTable()
-    plot = LivePlot(a.plot, interactive=False) if a.plot else None
-    pot_path = ins.potentiostat
-    state = {"q": 0.0, "start": None}
-    lock = threading.Lock()
-
-    def pot_at(t_s: float) -> tuple[float | None, float | None]:
-        if pot_path is None or not Path(pot_path).exists():
-            return None, None
-        from flowcell.potentiostat import coulomb_count, read_potentiostat
-        try:
-            df = read_potentiostat(pot_path)
-        except Exception:
-            return None, None
-        if state["start"] is None:
-            state["start"] = df.attrs.get("start")
-        t, I = df["t_s"].to_numpy(float), df["I_A"].to_numpy(float)
-        if t.size < 2:
-            return None, None
-        Q = coulomb_count(t, I, method="hold")
-        i = int(np.clip(np.searchsorted(t, t_s, side="right") - 1, 0, t.size - 1))
-        return float(I[i]), float(Q[i] + I[i] * (t_s - t[i]))
-
-    def on_row(row: dict) -> None:
-        with lock:
-            pot_at(0.0) if state["start"] is None else None
-            t_s = None
-            if state["start"] is not None and row.get("time_mid") is not None:
-                t_s = float((pd.Timestamp(row["time_mid"]) - pd.Timestamp(state["start"])).total_seconds())
-            cur, q = pot_at(t_s) if t_s is not None else (None, None)
-            dq = None if q is None else q - state["q"]
-            if q is not None:
-                state["q"] = q
-            st = est.update(row, cur, t_s, charge_C=dq)
-            table.update(st)
-            if plot is not None:
-                plot.update(st)
-
-    w = Watcher(ins.nmr_dir, ins.epr_dir, store, observables_config(cfg), on_row=on_row,
-                polling=True if a.polling else None, nmr_clock_offset_s=ins.nmr_clock_offset_s,
-                epr_clock_offset_s=ins.epr_clock_offset_s)
+    try:
+        session = LiveSession(cfg, store_dir, table=table, plot=_plot(a),
+                              csv_path=None if a.out is None else a.out / "live_soc.csv")
+    except (StoreError, OSError) as exc:
+        print(f"flowcell watch: cannot write the store or the output: {exc}", file=sys.stderr)
+        return EXIT_FAIL
+    session.watch(polling=True if a.polling else None)
     print(f"watching {ins.nmr_dir} and {ins.epr_dir} -> store {store_dir} (Ctrl-C to stop)", flush=True)
-    import signal
 
     def _term(signum, frame):  # SIGTERM (service managers) stops as cleanly as Ctrl-C
         raise KeyboardInterrupt
@@ -99,26 +100,16 @@ def run(a: argparse.Namespace) -> int:
     except ValueError:  # not the main thread
         old_term = None
     try:
-        if a.idle_exit is None:
-            w.run(a.duration)
-        else:
-            import time
-            w.start()
-            t0 = last = time.monotonic()
-            n_last = -1
-            while a.duration is None or time.monotonic() - t0 < a.duration:
-                time.sleep(0.25)
-                n = len(est.history)
-                if n != n_last:
-                    n_last, last = n, time.monotonic()
-                elif time.monotonic() - last >= a.idle_exit and w.wait_idle(timeout=0.1):
-                    break
+        session.run(a.duration, a.idle_exit)
     except KeyboardInterrupt:
         print("\nstopping ...")
     finally:
-        w.stop()
-        store.close()
+        session.close()
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
-    print(f"{len(Store(store_dir))} rows in {store_dir}")
+    s = session.status
+    print(f"{s.rows} rows ({s.flagged} flagged, {s.rejected_rows} rejected) in {store_dir}")
+    if session.failure:
+        print(f"flowcell watch: the live estimate failed: {session.failure}", file=sys.stderr)
+        return EXIT_FAIL
     return EXIT_OK

@@ -7,7 +7,7 @@
 :func:`arrhenius` / :func:`plot_arrhenius` fit and draw ``ln k`` against ``1/T``
 when the temperatures differ; :func:`write_screen_report` writes the markdown report.
 
-Parameters and units (science.md §2; docs/architecture.md): ``Kc`` (–, K of
+Parameters and units (docs/physics.md §2; docs/architecture.md): ``Kc`` (–, K of
 comproportionation, §1.2), ``k1`` (= k_ex, the O/R electron self-exchange, 1/(M s),
 from the oxidised-form line widths, §1.4), ``kc`` (comproportionation rate, 1/(M s)),
 ``k2`` (R + H self-exchange, 1/(M s)), ``k_dec`` (first-order decomposition of H, 1/s, §2.1 Dec-ch),

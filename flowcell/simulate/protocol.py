@@ -5,7 +5,7 @@ optional cell-voltage or SOC cut-off and a maximum duration, or a rest at open
 circuit).  :meth:`Protocol.resolve` turns it into a piecewise-constant
 :class:`CurrentSchedule` that the kinetic model integrates.
 
-Cell voltage model (science.md §1.2, [D])::
+Cell voltage model (docs/physics.md §1.2, [D])::
 
     E_neg  = E_mid + (RT / 2F) ln([O]/[H])          (anolyte, exact Nernst for any K_c)
     E_cell = E_pos - E_neg + I * R_cell              (I > 0 charging)
@@ -13,10 +13,10 @@ Cell voltage model (science.md §1.2, [D])::
 The positive side (ferro/ferricyanide in excess) is held at a constant potential
 ``E_pos_V``; all numbers of :class:`CellVoltageModel` are ASSUMED placeholders
 (DHAQ's two-electron potential at pH 14 is recalled as about -0.68 V vs SHE, [U]
-in science.md §2.1; it is NOT a literature value taken from the papers).
+in docs/physics.md §2.1; it is NOT a literature value taken from the papers).
 
 Voltage cut-offs are resolved with the ideal (coulomb-counting) SOC trajectory,
-SOC(t) = SOC0 + (1 - eps_H) I t / (2 F C V) (science.md §1.1, §2.3), and the
+SOC(t) = SOC0 + (1 - eps_H) I t / (2 F C V) (docs/physics.md §1.1, §2.3), and the
 closed-form speciation of §1.2.  Side reactions slower than the step (decomposition,
 O2 self-discharge) therefore move the true cut-off time slightly; the simulator
 records the voltage from the simulated concentrations, so the potentiostat log is
@@ -35,14 +35,22 @@ The same steps can be given in TOML as ``[[step]]`` tables with keys ``kind``
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
 
 import numpy as np
 from scipy.optimize import brentq
 
 from kinetics.constants import F, R_GAS
+from kinetics.library import DEFAULTS
+from kinetics.speciation import radical_fraction
 
 __all__ = [
     "F",
@@ -52,7 +60,6 @@ __all__ = [
     "ProtocolError",
     "CellVoltageModel",
     "CurrentSchedule",
-    "radical_fraction",
     "default_protocol",
 ]
 
@@ -62,27 +69,9 @@ class ProtocolError(ValueError):
     """A protocol description makes no sense; the message names the step."""
 
 
-def radical_fraction(x: np.ndarray | float, K: float) -> np.ndarray:
-    """Closed-form radical fraction f_R(x; K) with no dimer (science.md §1.2, [D]).
-
-    Uses the numerically stable root
-    ``f_R = 2 K x(1-x) / (K/2 + sqrt(K^2/4 + K (4-K) x(1-x)))``.
-
-    Parameters
-    ----------
-    x : float or ndarray
-        State of charge (0..1).
-    K : float
-        Comproportionation constant K_c (dimensionless).
-    """
-    x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)
-    u = x * (1.0 - x)
-    return 2.0 * K * u / (K / 2.0 + np.sqrt(K * K / 4.0 + K * (4.0 - K) * u))
-
-
 @dataclass(frozen=True)
 class CellVoltageModel:
-    """Open-circuit + ohmic cell voltage (science.md §1.2 Nernst, [D]).
+    """Open-circuit + ohmic cell voltage (docs/physics.md §1.2 Nernst, [D]).
 
     Attributes
     ----------
@@ -311,10 +300,6 @@ class Protocol:
         """A TOML file path (``.toml``) or protocol text."""
         p = Path(str(spec))
         if p.suffix == ".toml" and p.exists():
-            try:
-                import tomllib
-            except ModuleNotFoundError:  # pragma: no cover - Python 3.10
-                import tomli as tomllib  # type: ignore[no-redef]
             with open(p, "rb") as fh:
                 return cls.from_dict(tomllib.load(fh), source=str(p))
         if p.suffix == ".toml":
@@ -325,12 +310,12 @@ class Protocol:
         """The protocol as text (parseable by :meth:`parse`)."""
         return "; ".join(s.describe() for s in self.steps)
 
-    def resolve(self, *, C_tot_M: float, volume_L: float, soc0: float = 0.0, Kc: float = 0.1,
+    def resolve(self, *, C_tot_M: float, volume_L: float, soc0: float = 0.0, Kc: float | None = None,
                 eps_H: float = 0.0, T_K: float | None = None) -> CurrentSchedule:
         """Turn the steps into a piecewise-constant current schedule.
 
         Cut-offs are found on the ideal SOC trajectory
-        ``SOC(t) = SOC0 + (1 - eps_H) I t / (2 F C_tot V)`` (science.md §1.1) with the
+        ``SOC(t) = SOC0 + (1 - eps_H) I t / (2 F C_tot V)`` (docs/physics.md §1.1) with the
         §1.2 Nernst cell voltage; the time of the cut-off is solved with brentq.
 
         Parameters
@@ -341,8 +326,9 @@ class Protocol:
             Circulating anolyte volume, L.
         soc0 : float
             Initial state of charge.
-        Kc : float
-            Comproportionation constant (speciation for the Nernst term).
+        Kc : float, optional
+            Comproportionation constant (speciation for the Nernst term); default the
+            library's (:data:`kinetics.library.DEFAULTS`).
         eps_H : float
             Fraction of the charging current lost to hydrogen evolution.
         T_K : float, optional
@@ -350,6 +336,7 @@ class Protocol:
         """
         if C_tot_M <= 0 or volume_L <= 0:
             raise ProtocolError("C_tot_M and volume_L must be > 0")
+        Kc = DEFAULTS["Kc"] if Kc is None else Kc
         vm = self.voltage if T_K is None else CellVoltageModel(
             self.voltage.E_mid_V, self.voltage.E_pos_V, self.voltage.R_cell_ohm, T_K)
         cap = 2 * F * C_tot_M * volume_L  # C per unit SOC

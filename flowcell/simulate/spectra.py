@@ -3,7 +3,7 @@
 Pure functions on arrays; the simulator (:mod:`flowcell.simulate.simulator`) writes the
 results with the vendor writers of :mod:`ingest`.
 
-NMR (science.md §1.3, §1.4, §1.6)
+NMR (docs/physics.md §1.3, §1.4, §1.6)
     A sum of Lorentzian lines in the time domain,
     ``s(t) = sum_k A_k exp(i 2 pi nu_k t - pi w_k t)``, with
     ``nu_k = (delta_k - carrier_ppm) * sfo1`` (Hz) and ``w_k`` the FWHM (Hz).
@@ -14,7 +14,7 @@ NMR (science.md §1.3, §1.4, §1.6)
     ``A_k`` whatever the processing does, and ``A_k`` is set to
     ``(protons) x (mol/L) x amplitude_per_M``.
 
-EPR (science.md §1.5)
+EPR (docs/physics.md §1.5)
     A Lorentzian absorption of area ``area`` (a.u. x T), HWHM
     ``Gamma = (sqrt(3)/2) dB_pp``, observed as the first harmonic of a
     field modulation of peak-to-peak amplitude ``B_m``::
@@ -23,7 +23,7 @@ EPR (science.md §1.5)
 
     (evaluated with Gauss-Legendre quadrature).  For ``B_m << Gamma`` this is
     ``B_m dA/dB``; for any ``B_m`` its double integral is exactly
-    ``B_m x area`` (science.md §1.5, proof there), so over-modulation changes the
+    ``B_m x area`` (docs/physics.md §1.5, proof there), so over-modulation changes the
     shape, never the double integral.
 """
 
@@ -34,6 +34,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ingest.processing.nmr import simulate_fid
 from kinetics.constants import H_PLANCK, MU_B
 
 __all__ = [
@@ -100,23 +101,16 @@ def nmr_fid(lines: Iterable[NMRLine], *, n: int, sw_hz: float, sfo1_hz: float, c
     """
     if n <= 0 or sw_hz <= 0 or sfo1_hz <= 0:
         raise ValueError("n, sw_hz and sfo1_hz must be > 0")
-    t = np.arange(n) / sw_hz
-    fid = np.zeros(n, dtype=np.complex128)
-    hz_per_ppm = sfo1_hz * 1e-6
+    kept = []
     for ln in lines:
         if ln.amplitude == 0.0:
             continue
         if not ln.fwhm_hz > 0:
             raise ValueError(f"line {ln.name!r}: fwhm must be > 0 Hz, got {ln.fwhm_hz}")
-        nu = (ln.shift_ppm - carrier_ppm) * hz_per_ppm
-        # -pi*w*t <-> Lorentzian of FWHM w Hz
-        fid += ln.amplitude * np.exp((2j * np.pi * nu - np.pi * ln.fwhm_hz) * t)
-    if phase_deg:
-        fid *= np.exp(1j * np.deg2rad(phase_deg))
-    if noise_sd > 0:
-        rng = rng or np.random.default_rng()
-        fid += noise_sd * (rng.standard_normal(n) + 1j * rng.standard_normal(n))
-    return fid
+        kept.append((ln.shift_ppm, ln.amplitude, ln.fwhm_hz))
+    # the one FID synthesis of the package: ingest's (it also simulates the digital filter)
+    return simulate_fid(kept, td=n, sw_hz=sw_hz, sfo1_hz=sfo1_hz, carrier_ppm=carrier_ppm, phase_deg=phase_deg,
+                        noise_sd=noise_sd, seed=rng)
 
 
 def lorentzian_absorption(field_T: np.ndarray, center_T: float, hwhm_T: float, area: float) -> np.ndarray:
@@ -151,7 +145,7 @@ def epr_first_harmonic(field_T: np.ndarray, center_T: float, dBpp_T: float, area
     -------
     ndarray
         Signal whose double integral over an infinite sweep is ``mod_amp_T * area``
-        (science.md §1.5).
+        (docs/physics.md §1.5).
     """
     if not dBpp_T > 0 or not mod_amp_T > 0:
         raise ValueError("dBpp_T and mod_amp_T must be > 0")
@@ -162,7 +156,7 @@ def epr_first_harmonic(field_T: np.ndarray, center_T: float, dBpp_T: float, area
 
 
 def epr_resonance_field_T(g: float, mw_freq_hz: float) -> float:
-    """Resonance field B = h nu / (g mu_B), T (science.md §1.5)."""
+    """Resonance field B = h nu / (g mu_B), T (docs/physics.md §1.5)."""
     return H_PLANCK * mw_freq_hz / (g * MU_B)
 
 
@@ -172,7 +166,7 @@ def epr_area(conc_M: float, *, sensitivity: float, mw_power_W: float, temperatur
     """Absorption area of ``conc_M`` spins for the given acquisition settings.
 
     area = sensitivity x conc x sqrt(P / 1 W) x G_lin x (T_ref/T) x g/2.0023 x S(S+1)/0.75
-    (Curie law and Aasa-Vanngard g-factor, science.md §1.5; unsaturated, so ∝ sqrt(P)).
+    (Curie law and Aasa-Vanngard g-factor, docs/physics.md §1.5; unsaturated, so ∝ sqrt(P)).
     Scans are averaged (Xepr ``SctNorm``), so they only lower the noise.
     """
     return (sensitivity * conc_M * np.sqrt(mw_power_W) * receiver_gain_lin

@@ -20,25 +20,31 @@ format         key                                         data files (fingerpri
 ``file``       any other single file (.xml, .dx, .csv …)   the file
 =============  ==========================================  =========================
 
-Completion rules (science.md §5.1, §5.2, §5.4, §5.5 give the layouts)
+Completion rules (each format module says what its files declare; the
+layouts are in docs/physics.md §5.1, §5.2, §5.4, §5.5)
 ----------------------------------------------------------------------
-* Bruker: ``fid`` size >= TD·(4 bytes if DTYPA=0 else 8); a ``ser`` holds
-  TD1 rows, each padded to a multiple of 1024 bytes (the TopSpin block
-  convention; an unpadded ser of exactly TD1·row bytes is also accepted).
-  TopSpin rewrites the fid after every scan (NS only changes the values,
-  not the size), so a full-size fid is not yet a finished one: when
-  ``audita.txt`` exists (TopSpin writes it when the acquisition ends) the
-  acquisition is complete once the sizes are stable for ``settle_s``;
-  without it we also wait one scan time (AQ + D1, capped at ``max_scan_wait_s``)
-  of silence.
-* Spinsolve: ``data.1d`` = 32-byte header + xDim·yDim·zDim·qDim·12 bytes
-  (float32 axis + complex64 data, nmrglue's layout).
-* BES3T: ``.DTA`` size = XPTS·YPTS·ZPTS·item size (IRFMT D=8, F=4, I=4, S=2,
-  C=1) ×2 for IKKF CPLX.
-* ESP/WinEPR: ``.spc`` size >= 4·N (N from ANZ, RES or SSX).
-* Formats that give no size (XML, JCAMP-DX, CSV) and any descriptor the
-  sizes cannot be read from: complete after a quiet period ``quiet_s``
-  without change.
+* Bruker (:mod:`ingest.readers.bruker`): ``fid`` size >= TD·(4 bytes if
+  DTYPA=0 else 8); a ``ser`` holds TD1 rows, each padded to a multiple of
+  1024 bytes (an unpadded ser of exactly TD1·row bytes is also accepted).
+  TopSpin rewrites the fid after every scan (NS only changes the values, not
+  the size), so a full-size fid is not yet a finished one: once the closing
+  file ``audita.txt`` exists the acquisition is complete after ``settle_s``;
+  without it one scan time (AQ + D1, capped at ``max_scan_wait_s``) of
+  silence is asked for.
+* Spinsolve (:mod:`ingest.readers.spinsolve`): ``data.1d`` = 32-byte header
+  + xDim·yDim·zDim·qDim·12 bytes.
+* BES3T (:mod:`ingest.readers.bes3t`): ``.DTA`` size = XPTS·YPTS·ZPTS·item
+  size (×2 for CPLX), AND the descriptor closed (its save time DATE written,
+  last line complete) — so a .DTA written before its .DSC, or a .DSC written
+  layer by layer, is taken once, with its time.  A descriptor that never
+  gets a DATE is taken after :data:`UNSIZED_QUIET_S`.
+* ESP/WinEPR (:mod:`ingest.readers.esp`): ``.spc`` size >= 4·N when the .par
+  declares N (ANZ, RES or SSX); without one (the real ``ESP.par`` has none),
+  :data:`UNSIZED_QUIET_S` of silence.
+* Magnettech XML: the closing ``</ESRXmlFile>``; JCAMP-DX: ``##END=``;
+  both then ``quiet_s``.  Two-column CSV: last line complete, then
+  :data:`UNSIZED_QUIET_S` of silence (nothing in a CSV declares its length).
+* Any other single file: ``quiet_s``; the reader decides.
 
 "Stable for" is measured by the caller (the watcher tracks how long the size
 and mtime signature has been unchanged with a monotonic clock, which is immune
@@ -53,21 +59,25 @@ import math
 import os
 import re
 import time
+import warnings
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from pathlib import Path
 
+from ingest.readers import bes3t, bruker, csv_epr, esp, jcampdx, magnettech, spinsolve
+from ingest.types import IngestError
+
 __all__ = [
+    "IGNORED_SUFFIXES",
+    "UNSIZED_QUIET_S",
     "Acquisition",
     "CompletionCheck",
-    "IGNORED_SUFFIXES",
     "acquisition_for",
+    "acquisition_time",
     "check_complete",
     "discover",
     "expected_size",
     "fingerprint",
     "quick_signature",
-    "acquisition_time",
     "sort_key",
 ]
 
@@ -80,16 +90,10 @@ IGNORED_SUFFIXES: frozenset[str] = frozenset(
         ".sqlite-shm", ".parquet", ".json", ".toml", ".py", ".pyc", ".png", ".pdf",
     }
 )
+_TEXT_SUFFIXES = {".csv", ".txt", ".asc", ".dat"}
 _SINGLE_FILE_SUFFIXES = {".xml", ".dx", ".jdx", ".jcamp", ".csv", ".txt", ".asc", ".dat"}
-_BRUKER_FILES = {
-    "acqus", "fid", "ser", "acqu2s", "audita.txt", "acqu", "acqu2",
-    # side files TopSpin writes into an expno, often before acqus exists: never
-    # acquisitions of their own, always pieces of the expno being created
-    "pulseprogram", "format.temp", "scon", "scon2", "uxnmr.par", "uxnmr.info",
-    "specpar", "precom.output", "shimvalues", "acqum", "acqums", "acqu2m",
-    "acqu2ms", "vdlist", "vclist", "vplist", "vtlist", "fq1list", "fq2list",
-    "prosol_History", "cpdprg", "cpdprg2", "gradprogram",
-}
+_BRUKER_FILES = bruker.PARAM_FILES
+_SPINSOLVE_FILES = spinsolve.DATA_FILES
 
 
 @dataclass(frozen=True)
@@ -203,7 +207,7 @@ def acquisition_for(path: str | Path, root: str | Path | None = None) -> Acquisi
         cur = cur.parent
     if p.is_dir() or _is_ignored(p):
         return None
-    if p.name in _BRUKER_FILES or p.name in {"acqu.par", "data.1d", "spectrum.1d", "proc.par"}:
+    if p.name in _BRUKER_FILES or p.name in _SPINSOLVE_FILES:
         return None  # a Bruker/Spinsolve piece whose parameter file is not there yet
     suf = p.suffix.lower()
     base = p.with_suffix("")
@@ -247,14 +251,16 @@ def discover(folder: str | Path) -> list[Acquisition]:
             out[d] = _bruker(d)
             dirnames[:] = []
             continue
-        if "acqu.par" in names:
+        if "acqu.par" in names or ("data.1d" in names and spinsolve.has_magic(d / "data.1d")):
+            # a Spinsolve folder without acqu.par is still one: listed, so the
+            # batch reports it as incomplete instead of dropping it silently
             out[d] = Acquisition(d, "spinsolve", (d / "acqu.par", d / "data.1d"), d)
             dirnames[:] = []
             continue
         dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
         for n in sorted(filenames):
             p = d / n
-            if _is_ignored(p) or n in _BRUKER_FILES or n in {"data.1d", "spectrum.1d", "proc.par"}:
+            if _is_ignored(p) or n in _BRUKER_FILES or n in _SPINSOLVE_FILES:
                 continue
             a = acquisition_for(p, root)
             if a is not None and a.key not in out:
@@ -262,95 +268,55 @@ def discover(folder: str | Path) -> list[Acquisition]:
     return sorted(out.values(), key=lambda a: str(a.key))
 
 
-# --------------------------------------------------------------------------- headers
+# --------------------------------------------------------------------------- what each format declares
+
+_MEMO: dict[tuple, tuple[tuple, object]] = {}
 
 
-_JCAMP_RE = re.compile(r"^##\$?([A-Za-z0-9_]+)=\s*(.*)$")
+def _stamp(paths: tuple[Path, ...]) -> tuple:
+    out = []
+    for f in paths:
+        try:
+            st = f.stat()
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
 
 
-_PARAM_CACHE: dict[tuple[str, str], tuple[tuple[int, int], dict[str, str]]] = {}
-
-
-def _cached(kind: str, path: Path, parse) -> dict[str, str]:
-    """Parse a parameter file once per (size, mtime): the watcher asks about the
-    same headers many times while an acquisition settles."""
-    st = path.stat()
-    key = (kind, str(path))
-    stamp = (st.st_size, st.st_mtime_ns)
-    hit = _PARAM_CACHE.get(key)
+def _memo(kind: str, acq: Acquisition, deps: tuple[Path, ...], fn):
+    """Ask a format module once per state of its parameter files: the watcher
+    asks about the same headers many times while an acquisition settles."""
+    key = (kind, str(acq.key))
+    stamp = _stamp(deps)
+    hit = _MEMO.get(key)
     if hit is not None and hit[0] == stamp:
         return hit[1]
-    val = parse(path)
-    if len(_PARAM_CACHE) > 20000:
-        _PARAM_CACHE.clear()
-    _PARAM_CACHE[key] = (stamp, val)
+    val = fn()
+    if len(_MEMO) > 20000:
+        _MEMO.clear()
+    _MEMO[key] = (stamp, val)
     return val
 
 
-def _jcamp_params(path: Path) -> dict[str, str]:
-    return _cached("jcamp", path, _parse_jcamp)
-
-
-def _space_params(path: Path) -> dict[str, str]:
-    return _cached("space", path, _parse_space)
-
-
-def _parse_jcamp(path: Path) -> dict[str, str]:
-    """``##$KEY= value`` pairs of a TopSpin parameter file; array values
-    (``(0..63)`` followed by lines of numbers) are joined onto one line."""
-    out: dict[str, str] = {}
-    key: str | None = None
-    with open(path, "r", errors="replace") as fh:
-        for line in fh:
-            line = line.strip()
-            m = _JCAMP_RE.match(line)
-            if m:
-                key = m.group(1).upper()
-                out[key] = m.group(2).strip()
-            elif line.startswith("$$") or line.startswith("##"):
-                key = None
-            elif key is not None and line:
-                out[key] += " " + line
-    return out
-
-
-def _parse_space(path: Path) -> dict[str, str]:
-    """KEY value lines (BES3T .DSC, ESP .par with CR or LF endings, Spinsolve a = b)."""
-    text = path.read_bytes().decode("latin-1")
-    out: dict[str, str] = {}
-    for line in re.split(r"[\r\n]+", text):
-        line = line.strip()
-        if not line or line[0] in "*#":
-            continue
-        if re.match(r"^[\w.]+\s*=", line):
-            k, _, v = line.partition("=")
-        else:
-            parts = line.split(None, 1)
-            k, v = parts[0], parts[1] if len(parts) > 1 else ""
-        out.setdefault(k.strip(), v.strip().strip('"').strip("'"))
-    return out
-
-
-def _int(d: dict[str, str], key: str) -> int | None:
-    try:
-        return int(float(d[key]))
-    except (KeyError, ValueError):
-        return None
-
-
-def _float(d: dict[str, str], key: str) -> float | None:
-    try:
-        return float(d[key])
-    except (KeyError, ValueError):
-        return None
+def _file_kind(path: Path) -> str | None:
+    """The format of a single-file acquisition, from its content (None: not known yet)."""
+    if magnettech.is_magnettech(path):
+        return "magnettech"
+    if jcampdx.is_jcampdx(path):
+        return "jcampdx"
+    if csv_epr.is_epr_csv(path):
+        return "epr-csv"
+    return None
 
 
 def expected_size(acq: Acquisition) -> int | None:
     """Bytes the header promises for the data file, or None when unknown.
 
-    Parameters
-    ----------
-    acq : Acquisition
+    Asks the format's own module (:func:`ingest.readers.bruker.expected_size`,
+    :func:`ingest.readers.spinsolve.expected_size`,
+    :func:`ingest.readers.bes3t.expected_size`,
+    :func:`ingest.readers.esp.expected_size`).
 
     Returns
     -------
@@ -359,57 +325,17 @@ def expected_size(acq: Acquisition) -> int | None:
         None when the parameter file is missing, unreadable or lacks the keys,
         or the format gives no size.
     """
-    try:
-        if acq.format in ("bruker", "bruker-ser"):
-            par = _jcamp_params(acq.key / "acqus")
-            td = _int(par, "TD")
-            if td is None:
-                return None
-            item = 8 if _int(par, "DTYPA") == 2 else 4
-            row = td * item
-            if acq.format == "bruker":
-                return row
-            p2 = acq.key / "acqu2s"
-            td1 = _int(_jcamp_params(p2), "TD") if p2.exists() else None
-            if td1 is None:
-                return None
-            return td1 * (math.ceil(row / 1024) * 1024)
-        if acq.format == "spinsolve":
-            data = acq.key / "data.1d"
-            with open(data, "rb") as fh:
-                head = fh.read(32)
-            if len(head) < 32:
-                return None
-            dims = [int.from_bytes(head[i : i + 4], "little") for i in range(16, 32, 4)]
-            n = 1
-            for x in dims:
-                n *= max(x, 1)
-            return 32 + 12 * n
-        if acq.format == "bes3t":
-            dsc = acq.files[0]
-            par = _space_params(dsc)
-            n = 1
-            for k in ("XPTS", "YPTS", "ZPTS"):
-                v = _int(par, k)
-                if k == "XPTS" and v is None:
-                    return None
-                n *= v if v else 1
-            fmt = par.get("IRFMT", "D").split(",")[0].strip().upper()[:1]
-            item = {"D": 8, "F": 4, "I": 4, "S": 2, "C": 1}.get(fmt)
-            if item is None:
-                return None
-            if par.get("IKKF", "REAL").split(",")[0].strip().upper() == "CPLX":
-                item *= 2
-            return n * item
-        if acq.format == "esp":
-            par = _space_params(acq.files[0])
-            for k in ("ANZ", "RES", "SSX"):
-                v = _int(par, k)
-                if v:
-                    return 4 * v
-            return None
-    except OSError:
-        return None
+    k = acq.key
+    if acq.format == "bruker":
+        return _memo("size", acq, (k / "acqus",), lambda: bruker.expected_size(k))
+    if acq.format == "bruker-ser":
+        return _memo("size", acq, (k / "acqus", k / "acqu2s"), lambda: bruker.expected_size(k, serial=True))
+    if acq.format == "spinsolve":
+        return spinsolve.expected_size(k)
+    if acq.format == "bes3t":
+        return _memo("size", acq, (acq.files[0],), lambda: bes3t.expected_size(acq.files[0]))
+    if acq.format == "esp":
+        return _memo("size", acq, (acq.files[0],), lambda: esp.expected_size(acq.files[0]))
     return None
 
 
@@ -425,20 +351,55 @@ def _data_file(acq: Acquisition) -> Path:
     return acq.key
 
 
-def _scan_time_s(acq: Acquisition) -> float | None:
-    """One scan (AQ + D1) of a Bruker acquisition, s; None if unknown."""
+def _descriptor_closed(dsc: Path) -> bool:
+    """A BES3T descriptor is finished once it holds the save time (DATE, or the
+    flowcell device block) and its device layer (#DSL, written last by Xepr) is
+    closed by the row of asterisks that ends every layer."""
     try:
-        par = _jcamp_params(acq.key / "acqus")
+        layers = bes3t.parse_dsc(dsc)
+        with open(dsc, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 512))
+            tail = fh.read().decode("latin-1")
+    except (IngestError, OSError):
+        return False
+    has_time = any("DATE" in blk for blk in (layers["SPL"], layers["DESC"], *layers["DSL"].values()))
+    has_time = has_time or "AcqEnd" in layers["DSL"].get("flowcell", {})
+    lines = [ln.strip() for ln in tail.splitlines() if ln.strip()]
+    closed = bool(lines) and len(lines[-1]) >= 20 and set(lines[-1]) == {"*"}
+    return has_time and bool(layers["DSL"]) and closed
+
+
+def _is_text(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
     except OSError:
-        return None
-    td, swh = _float(par, "TD"), _float(par, "SW_H")
-    if not td or not swh:
-        return None
-    d1 = 0.0
-    m = re.match(r"^\(0\.\.\d+\)\s*([-+0-9.eE]+)\s+([-+0-9.eE]+)", par.get("D", ""))
-    if m:
-        d1 = float(m.group(2))
-    return td / (2.0 * swh) + d1
+        return False
+    return b"\x00" not in head
+
+
+def _closing_evidence(acq: Acquisition) -> tuple[bool | None, str]:
+    """Does the format's own closing mark say the files are finished?
+
+    Returns ``(True, why)`` when it does, ``(False, why)`` when it says they
+    are not, ``(None, why)`` when the format has no such mark (quiet period).
+    """
+    if acq.format == "bes3t":
+        ok = _memo("closed", acq, (acq.files[0],), lambda: _descriptor_closed(acq.files[0]))
+        return (True, "descriptor closed") if ok else (None, "descriptor without DATE/TIME yet")
+    if acq.format == "file":
+        kind = _file_kind(acq.key)
+        if kind == "magnettech":
+            return (True, "</ESRXmlFile> present") if magnettech.is_complete(acq.key) else (False, "no </ESRXmlFile> yet")
+        if kind == "jcampdx":
+            return (True, "##END= present") if jcampdx.is_complete(acq.key) else (False, "no ##END= yet")
+        if kind == "epr-csv":
+            return (None, "CSV: no declared length") if csv_epr.is_complete(acq.key) else (False, "last line unfinished")
+        if acq.key.suffix.lower() in _TEXT_SUFFIXES and _is_text(acq.key) and not csv_epr.is_complete(acq.key):
+            return False, "last line unfinished"
+        return True, "format unknown to completion (the reader decides)"
+    return None, "no closing mark"
 
 
 # --------------------------------------------------------------------------- signatures
@@ -450,7 +411,7 @@ def quick_signature(acq: Acquisition) -> tuple[tuple[str, int, int], ...]:
     A change of signature means the acquisition is still being written.
     """
     out = []
-    extra = [acq.key / "audita.txt"] if acq.format.startswith("bruker") else []
+    extra = [acq.key / bruker.CLOSING_FILE] if acq.format.startswith("bruker") else []
     for f in (*acq.files, *extra):
         try:
             st = f.stat()
@@ -498,6 +459,13 @@ def fingerprint(acq: Acquisition) -> tuple[str, list[dict]]:
 
 # --------------------------------------------------------------------------- completion
 
+#: Quiet period (s) required of data that declare no size and no closing mark
+#: (two-column CSV exports, ESP .par without ANZ/RES/SSX, a BES3T descriptor
+#: without its save time).  Instruments write a spectrum file in one go or
+#: line by line every few seconds at most; 30 s without any change is well
+#: beyond either, so a half-written file is never taken for a finished one.
+UNSIZED_QUIET_S = 30.0
+
 
 def check_complete(
     acq: Acquisition,
@@ -506,9 +474,17 @@ def check_complete(
     settle_s: float = 1.0,
     quiet_s: float = 3.0,
     max_scan_wait_s: float = 30.0,
+    unsized_quiet_s: float | None = None,
     now: float | None = None,
 ) -> CompletionCheck:
     """Is this acquisition complete?
+
+    Complete only from what its format says: the data file has the size the
+    header declares (Bruker, Spinsolve, BES3T, ESP with a point count) and the
+    vendor's closing mark is there (Bruker ``audita.txt`` or one scan time of
+    silence; a BES3T descriptor holding its save time; ``</ESRXmlFile>``;
+    JCAMP ``##END=``).  Formats with neither (CSV, ESP without a point count)
+    need :data:`UNSIZED_QUIET_S` of silence.
 
     Parameters
     ----------
@@ -519,10 +495,14 @@ def check_complete(
     settle_s : float
         Required stability once the data file has its full size, s.
     quiet_s : float
-        Required stability for formats that give no size, s.
+        Required stability for a single file whose format is not recognised
+        (the reader then decides), s.
     max_scan_wait_s : float
         Cap on the extra silence required for a Bruker expno without
         ``audita.txt`` (one scan time AQ + D1), s.
+    unsized_quiet_s : float, optional
+        Quiet period for data without a declared size or closing mark, s
+        (default :data:`UNSIZED_QUIET_S`).
     now : float, optional
         Wall-clock time (``time.time()``); the age of the newest mtime counts as
         stability too.
@@ -532,11 +512,11 @@ def check_complete(
     CompletionCheck
     """
     now = time.time() if now is None else now
+    unsized = UNSIZED_QUIET_S if unsized_quiet_s is None else unsized_quiet_s
     missing = [f.name for f in acq.files if not f.exists()]
     data = _data_file(acq)
     try:
-        st = data.stat()
-        actual: int | None = st.st_size
+        actual: int | None = data.stat().st_size
     except OSError:
         actual = None
     if missing:
@@ -547,37 +527,31 @@ def check_complete(
             mtimes.append(f.stat().st_mtime)
         except OSError:
             return CompletionCheck(False, f"{f.name} vanished", None, actual, True)
-    age = max(0.0, now - max(mtimes))
-    stable = max(stable_for_s, age)
+    stable = max(stable_for_s, max(0.0, now - max(mtimes)))
+    closed, why = _closing_evidence(acq)
+    if closed is False:
+        return CompletionCheck(False, why, None, actual, True)
     exp = expected_size(acq)
     if exp is None:
-        need = quiet_s
+        need = quiet_s if closed else max(quiet_s, unsized)
         if stable < need:
-            return CompletionCheck(False, f"no size known; quiet for {stable:.2f} s < {need} s", None, actual, True)
-        return CompletionCheck(True, "complete (quiet period)", None, actual, True)
+            return CompletionCheck(False, f"{why}; quiet for {stable:.2f} s < {need} s", None, actual, True)
+        return CompletionCheck(True, f"complete ({why}, quiet {need} s)", None, actual, True)
     assert actual is not None
-    if actual < exp:
-        ok = False
-        if acq.format == "bruker-ser":  # also accept an unpadded ser of exactly TD1 rows
-            par = _jcamp_params(acq.key / "acqus")
-            row = (_int(par, "TD") or 0) * (8 if _int(par, "DTYPA") == 2 else 4)
-            td1 = exp // max(math.ceil(row / 1024) * 1024, 1)
-            ok = row > 0 and actual == td1 * row
-        if not ok:
-            return CompletionCheck(False, f"{data.name} holds {actual} of {exp} bytes", exp, actual, True)
+    if actual < exp and not (acq.format == "bruker-ser" and actual == bruker.unpadded_ser_size(acq.key)):
+        return CompletionCheck(False, f"{data.name} holds {actual} of {exp} bytes", exp, actual, True)
     need = settle_s
-    if acq.format.startswith("bruker") and not (acq.key / "audita.txt").exists():
-        scan = _scan_time_s(acq)
+    if acq.format.startswith("bruker") and not bruker.is_closed(acq.key):
+        scan = bruker.scan_time_s(acq.key)
         need = max(settle_s, min(1.5 * scan, max_scan_wait_s)) if scan else max(settle_s, quiet_s)
+    elif closed is None and acq.format == "bes3t":
+        need = max(settle_s, unsized)  # sized data, descriptor without its save time: wait long
     if stable < need:
         return CompletionCheck(False, f"full size, settling ({stable:.2f} s < {need:.2f} s)", exp, actual, False)
     return CompletionCheck(True, "complete", exp, actual, False)
 
 
 # --------------------------------------------------------------------------- ordering
-
-
-_DSC_DATE = re.compile(r"^(\d{2})/(\d{2})/(\d{2,4})$")
 
 
 def acquisition_time(acq: Acquisition) -> float:
@@ -587,29 +561,23 @@ def acquisition_time(acq: Acquisition) -> float:
     falls back to the newest mtime of the files.  Only used to order work; the
     table's times come from the readers.
     """
+    t: float | None = None
     try:
         if acq.format.startswith("bruker"):
-            d = _float(_jcamp_params(acq.key / "acqus"), "DATE")
-            if d:
-                return d
+            t = _memo("time", acq, (acq.key / "acqus",), lambda: bruker.start_time(acq.key))
         elif acq.format == "spinsolve":
-            par = _space_params(acq.key / "acqu.par")
-            s = par.get("startTime")
-            if s:
-                t = datetime.fromisoformat(s)
-                if t.tzinfo is None:
-                    t = t.replace(tzinfo=timezone.utc)
-                return t.timestamp()
+            par = spinsolve.read_acqu_par(acq.key / "acqu.par")
+            if par.get("startTime"):
+                t = spinsolve.parse_local_time(str(par["startTime"])).timestamp()
         elif acq.format == "bes3t":
-            par = _space_params(acq.files[0])
-            m = _DSC_DATE.match(par.get("DATE", ""))
-            if m and par.get("TIME"):
-                mm, dd, yy = int(m.group(1)), int(m.group(2)), int(m.group(3))
-                yy = yy + 2000 if yy < 100 else yy
-                hh, mi, ss = (int(float(x)) for x in par["TIME"].split(":"))
-                return datetime(yy, mm, dd, hh, mi, ss, tzinfo=timezone.utc).timestamp()
-    except (OSError, ValueError):
-        pass
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                end, _ = bes3t.descriptor_time(acq.files[0], bes3t.parse_dsc(acq.files[0]))
+            t = end.timestamp() if end is not None else None
+    except (IngestError, OSError, ValueError, OverflowError):
+        t = None
+    if t is not None:
+        return t
     mt = []
     for f in acq.files:
         try:

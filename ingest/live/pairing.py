@@ -1,7 +1,7 @@
 """Pair NMR and EPR rows in time, allowing for the flow-loop delay.
 
 The two instruments sit at different places on the flow loop, so the same
-parcel of electrolyte reaches them at different times (science.md §1.7):
+parcel of electrolyte reaches them at different times (docs/physics.md §1.7):
 
     τ_cell→NMR = V(cell→NMR)/Q,   τ_cell→EPR = V(cell→EPR)/Q,
     τ_NMR→EPR  = τ_cell→EPR − τ_cell→NMR.
@@ -25,7 +25,7 @@ _COMMON = ("kind", "source", "row", "time_start", "time_end", "time_mid", "t_s",
 
 
 def transit_delay_s(volume_mL: float, flow_mL_min: float) -> float:
-    """Transit time through a tubing volume at a flow rate (science.md §1.7).
+    """Transit time through a tubing volume at a flow rate (docs/physics.md §1.7).
 
     Parameters
     ----------

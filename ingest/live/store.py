@@ -23,11 +23,23 @@ second process.
 
 Several readers (the live SOC readout, a notebook) may open the same store
 while a watcher appends (WAL allows concurrent readers).
+
+One row per acquisition, ever: when the bytes of an already stored
+acquisition change (a file rewritten after it was taken), :meth:`Store.append`
+stores the new version and marks the old manifest entry ``superseded_by`` the
+new one in the same transaction, and logs the change; both entries stay in
+the manifest, only the current version's rows are in :meth:`Store.table`.
+
+``Store(folder, readonly=True)`` opens the database read-only (sqlite
+``mode=ro``; ``immutable=1`` on read-only media where not even the WAL index
+can be created), for commands that only read (``flowcell fit``).  A database
+locked by another process gives a :class:`StoreError` that says so.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import sqlite3
 import threading
@@ -40,6 +52,8 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Store", "StoreError", "TIME_COLUMNS", "add_t_s", "COMMON_COLUMNS"]
+
+log = logging.getLogger("ingest.live.store")
 
 #: Columns holding tz-aware UTC timestamps.
 TIME_COLUMNS = ("time_start", "time_end", "time_mid")
@@ -54,7 +68,9 @@ CREATE TABLE IF NOT EXISTS manifest (
     fingerprint TEXT NOT NULL UNIQUE,
     files TEXT NOT NULL,
     n_rows INTEGER NOT NULL,
-    processed_at REAL NOT NULL
+    processed_at REAL NOT NULL,
+    superseded_by INTEGER,
+    superseded_at REAL
 );
 CREATE INDEX IF NOT EXISTS manifest_source ON manifest(source);
 CREATE TABLE IF NOT EXISTS rows (
@@ -79,6 +95,19 @@ CREATE INDEX IF NOT EXISTS skipped_fp ON skipped(fingerprint);
 
 class StoreError(RuntimeError):
     """The store folder or database is unusable (message names the file)."""
+
+
+#: Rows of acquisitions that are still current (not superseded by a newer version).
+_CURRENT = "acq_id IN (SELECT acq_id FROM manifest WHERE superseded_by IS NULL)"
+
+
+def _explain(path: Path, exc: sqlite3.Error) -> StoreError:
+    msg = str(exc)
+    if "locked" in msg or "busy" in msg:
+        return StoreError(f"{path}: locked by another process ({msg}); stop the other writer or wait")
+    if "readonly" in msg or "read-only" in msg:
+        return StoreError(f"{path}: the store is on read-only media or not writable ({msg})")
+    return StoreError(f"{path}: not a usable store database ({msg})")
 
 
 # --------------------------------------------------------------------------- JSON
@@ -184,14 +213,19 @@ class Store:
 
     FILENAME = "store.sqlite"
 
-    def __init__(self, folder: str | Path, *, durable: bool = False, timeout_s: float = 30.0) -> None:
+    def __init__(self, folder: str | Path, *, durable: bool = False, timeout_s: float = 30.0,
+                 readonly: bool = False) -> None:
         self.folder = Path(folder)
+        self.path = self.folder / self.FILENAME
+        self._lock = threading.RLock()
+        self.readonly = readonly
+        if readonly:
+            self._con = self._open_readonly(timeout_s)
+            return
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise StoreError(f"{self.folder}: cannot create store folder ({e})") from e
-        self.path = self.folder / self.FILENAME
-        self._lock = threading.RLock()
         try:
             self._con = sqlite3.connect(
                 str(self.path), timeout=timeout_s, isolation_level=None, check_same_thread=False
@@ -204,8 +238,33 @@ class Store:
                 (datetime.now(timezone.utc).isoformat(),),
             )
             self._con.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema', '1')")
+            cols = {r[1] for r in self._con.execute("PRAGMA table_info(manifest)")}
+            for col, typ in (("superseded_by", "INTEGER"), ("superseded_at", "REAL")):
+                if col not in cols:  # a store written before versions were kept
+                    self._con.execute(f"ALTER TABLE manifest ADD COLUMN {col} {typ}")
         except sqlite3.DatabaseError as e:
-            raise StoreError(f"{self.path}: not a usable store database ({e})") from e
+            raise _explain(self.path, e) from e
+
+    def _open_readonly(self, timeout_s: float) -> sqlite3.Connection:
+        """Open without writing anything: ``mode=ro``, else ``immutable=1`` (read-only media)."""
+        if not self.path.is_file():
+            raise StoreError(f"{self.path}: no store database here")
+        uri = self.path.resolve().as_uri()
+        last: sqlite3.Error | None = None
+        for query in ("mode=ro", "mode=ro&immutable=1"):
+            try:
+                con = sqlite3.connect(f"{uri}?{query}", uri=True, timeout=timeout_s, isolation_level=None,
+                                      check_same_thread=False)
+                con.execute("SELECT COUNT(*) FROM manifest").fetchone()
+                cols = {r[1] for r in con.execute("PRAGMA table_info(manifest)")}
+                self._versioned = "superseded_by" in cols
+                return con
+            except sqlite3.DatabaseError as e:
+                last = e
+                if "locked" in str(e) or "busy" in str(e):
+                    break
+        assert last is not None
+        raise _explain(self.path, last) from last
 
     # -- context / lifetime
     def close(self) -> None:
@@ -267,6 +326,16 @@ class Store:
                     cur.execute("ROLLBACK")
                     return []
                 acq_id = cur.lastrowid
+                old = cur.execute(
+                    "SELECT acq_id, fingerprint FROM manifest WHERE source=? AND acq_id<>? AND superseded_by IS NULL",
+                    (str(source), acq_id),
+                ).fetchall()
+                if old:
+                    cur.execute(
+                        "UPDATE manifest SET superseded_by=?, superseded_at=? WHERE source=? AND acq_id<>? "
+                        "AND superseded_by IS NULL", (acq_id, time.time(), str(source), acq_id))
+                    log.warning("%s changed after it was stored: version %s supersedes %s (both kept in the manifest)",
+                                source, fingerprint[:12], ", ".join(fp[:12] for _, fp in old))
                 ids = []
                 for kind, src, tm, data in payload:
                     cur.execute(
@@ -276,6 +345,10 @@ class Store:
                     ids.append(int(cur.lastrowid))
                 cur.execute("COMMIT")
                 return ids
+            except sqlite3.OperationalError as e:
+                if self._con.in_transaction:
+                    cur.execute("ROLLBACK")
+                raise _explain(self.path, e) from e
             except BaseException:
                 if self._con.in_transaction:
                     cur.execute("ROLLBACK")
@@ -288,10 +361,13 @@ class Store:
         new bytes at the same path give a new fingerprint and are tried again.
         """
         with self._lock:
-            self._con.execute(
-                "INSERT INTO skipped(path, fingerprint, reason, at) VALUES (?,?,?,?)",
-                (str(path), fingerprint, str(reason), time.time()),
-            )
+            try:
+                self._con.execute(
+                    "INSERT INTO skipped(path, fingerprint, reason, at) VALUES (?,?,?,?)",
+                    (str(path), fingerprint, str(reason), time.time()),
+                )
+            except sqlite3.OperationalError as e:
+                raise _explain(self.path, e) from e
 
     # -- reading
     def seen(self, fingerprint: str) -> bool:
@@ -313,7 +389,8 @@ class Store:
         restart to skip the sha256 of files that have not changed."""
         want = {(n, int(s), int(m)) for n, s, m in files}
         with self._lock:
-            got = self._con.execute("SELECT files FROM manifest WHERE source=?", (str(source),)).fetchall()
+            got = self._con.execute(f"SELECT files FROM manifest WHERE source=? AND {self._current_sql()}",
+                                    (str(source),)).fetchall()
         for (fjson,) in got:
             entries = json.loads(fjson)
             if not entries or any("mtime_ns" not in f for f in entries):
@@ -325,12 +402,13 @@ class Store:
 
     def __len__(self) -> int:
         with self._lock:
-            return int(self._con.execute("SELECT COUNT(*) FROM rows").fetchone()[0])
+            return int(self._con.execute(f"SELECT COUNT(*) FROM rows WHERE {self._current_sql()}").fetchone()[0])
 
     def rows(self, after_id: int = 0) -> list[tuple[int, dict]]:
         """Raw rows with id > ``after_id``: list of ``(row_id, row dict)``."""
         with self._lock:
-            cur = self._con.execute("SELECT row_id, data FROM rows WHERE row_id > ? ORDER BY row_id", (after_id,))
+            cur = self._con.execute(
+                f"SELECT row_id, data FROM rows WHERE row_id > ? AND {self._current_sql()} ORDER BY row_id", (after_id,))
             return [(int(i), _loads(d)) for i, d in cur.fetchall()]
 
     def table(self, kind: str | None = None) -> pd.DataFrame:
@@ -354,12 +432,17 @@ class Store:
             df = df[df["kind"] == kind].reset_index(drop=True)
         return df
 
+    def _current_sql(self) -> str:
+        return _CURRENT if getattr(self, "_versioned", True) else "1"
+
     def manifest(self) -> pd.DataFrame:
-        """The manifest: one row per processed acquisition (``files`` as a list of dicts)."""
+        """The manifest: one row per processed acquisition version (``files`` as a
+        list of dicts; ``superseded_by`` the acq_id of the newer version, or NaN)."""
+        cols = "acq_id, source, fingerprint, files, n_rows, processed_at"
+        if getattr(self, "_versioned", True):
+            cols += ", superseded_by"
         with self._lock:
-            df = pd.read_sql_query(
-                "SELECT acq_id, source, fingerprint, files, n_rows, processed_at FROM manifest ORDER BY acq_id", self._con
-            )
+            df = pd.read_sql_query(f"SELECT {cols} FROM manifest ORDER BY acq_id", self._con)
         df["files"] = df["files"].map(json.loads)
         df["processed_at"] = pd.to_datetime(df["processed_at"], unit="s", utc=True)
         return df

@@ -8,11 +8,17 @@ How it works (design decided for the ingest issue)
   like a network mount (``//`` or ``/mnt/`` paths, or nfs/cifs/smb/sshfs… in
   ``/proc/mounts``), where change notifications are unreliable.
 * File-system events only mark paths as *dirty*.  ONE worker thread maps them
-  to acquisitions (:mod:`ingest.live.completion`), re-checks completion (data size
-  matches the header and the size/mtime signature has been stable for
-  ``settle_s``; a quiet period ``quiet_s`` for formats with no size), and
+  to acquisitions (:mod:`ingest.live.completion`), re-checks completion with the
+  format's own rules (:func:`ingest.live.completion.check_complete`: the data size
+  matches the header; a quiet period ``quiet_s`` for formats with no size), and
   processes ready acquisitions in acquisition order through the same
   :func:`ingest.batch.process_acquisition` as the batch path.
+* Event-driven completion: with the native observer, a close-after-write
+  (inotify ``IN_CLOSE_WRITE``) or a rename into the folder (``IN_MOVED_TO``) of one
+  of an acquisition's files, with nothing changed since, means the writer is done:
+  no settle wait on top of the format's checks.  The fixed settle wait
+  ``settle_s`` (the signature stable for that long) applies only without such an
+  event: the polling observer (network shares) and writers that keep files open.
 * A periodic full rescan (``rescan_s``) is a safety net for missed events
   (inotify queue overflow, network shares).  Files already present when the
   watcher starts are processed first, in acquisition order.
@@ -45,7 +51,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import pandas as pd
 
@@ -60,6 +66,7 @@ from ingest.live.completion import (
     sort_key,
 )
 from ingest.live.store import TIME_COLUMNS, Store
+from ingest.selection import is_spin_standard
 from ingest.types import IngestError
 
 __all__ = ["Watcher", "is_network_path", "NETWORK_FS"]
@@ -125,6 +132,7 @@ def _hidden(p: Path, root: Path) -> bool:
 class _Cand:
     acq: Acquisition
     sig: tuple = ()
+    closed_sig: tuple | None = None  # signature when a close-write / moved-to event was seen
     since: float = field(default_factory=time.monotonic)
     tries: int = 0
     first_fail: float | None = None
@@ -152,7 +160,8 @@ class Watcher:
         Called with each new row dict after it is committed.  Exceptions in it
         are logged, never fatal.
     settle_s : float
-        Stability required once the data has its full size, s.
+        Stability required once the data has its full size, s, when no
+        close-write / moved-to event vouches for the files (polling, open writers).
     quiet_s : float
         Quiet period for formats that give no size, s.
     rescan_s : float
@@ -197,6 +206,7 @@ class Watcher:
         epr_clock_offset_s: float = 0.0,
         extractor: Extractor | None = None,
         reader: Reader | None = None,
+        standards: Iterable[str | Path | None] = (),
     ) -> None:
         roots = []
         for d in (nmr_dir, epr_dir):
@@ -221,9 +231,13 @@ class Watcher:
         self.max_scan_wait_s = float(max_scan_wait_s)
         self.clock_offset_s = {"nmr": float(nmr_clock_offset_s), "epr": float(epr_clock_offset_s)}
         self._extractor = extractor
+        # spin standards (``standard/`` folders and these paths) are never ingested as samples
+        self.standards = tuple(Path(x) for x in standards if x is not None)
         self._cfg = cfg
         self._reader = reader
         self._dirty: set[Path] = set()
+        self._closed: set[Path] = set()  # paths with a close-write / moved-to event since the last drain
+        self.store_error = ""  # the last failure to write the store ('' after a success)
         self._dirty_lock = threading.Lock()
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -357,10 +371,17 @@ class Watcher:
                 if event.is_directory and event.event_type == "modified":
                     return  # a listing changed: the child's own event follows
                 paths = [getattr(event, "src_path", None), getattr(event, "dest_path", None)]
+                done = None
+                if not event.is_directory and event.event_type == "closed":
+                    done = paths[0]
+                elif event.event_type == "moved":
+                    done = paths[1]
                 with watcher._dirty_lock:
                     for p in paths:
                         if p:
                             watcher._dirty.add(Path(os.fsdecode(p)))
+                    if done:
+                        watcher._closed.add(Path(os.fsdecode(done)))
                 watcher._wake.set()
 
         obs = PollingObserver(timeout=self.poll_interval_s) if self.polling else Observer()
@@ -385,6 +406,8 @@ class Watcher:
     def _add(self, acq: Acquisition) -> None:
         if acq.key in self._cands:
             return
+        if is_spin_standard(acq.key, self._root_of(acq.key), self.standards):
+            return
         done = self._done.get(acq.key)
         if done is not None and done == quick_signature(acq):
             return
@@ -405,6 +428,7 @@ class Watcher:
     def _drain_dirty(self) -> None:
         with self._dirty_lock:
             dirty, self._dirty = self._dirty, set()
+            closed, self._closed = self._closed, set()
         dirs: set[Path] = set()
         for p in dirty:
             root = self._root_of(p)
@@ -417,6 +441,8 @@ class Watcher:
             if a is not None:
                 if self._root_of(a.key) is not None:
                     self._add(a)
+                    if p in closed:
+                        self._mark_closed(a.key)
                 continue
             if p.is_dir():
                 dirs.add(p)
@@ -428,6 +454,13 @@ class Watcher:
             # into it again on every step for a while (see _step)
             self._new_dirs[d] = now + max(2.0 * self.quiet_s, 5.0)
         self._scan_new_dirs()
+
+    def _mark_closed(self, key: Path) -> None:
+        """A close-write / moved-to event for one of the acquisition's files: remember the
+        signature it left (any later change voids it)."""
+        c = self._cands.get(key)
+        if c is not None:
+            c.closed_sig = quick_signature(c.acq)
 
     def _scan_new_dirs(self) -> None:
         now = time.monotonic()
@@ -480,8 +513,10 @@ class Watcher:
                 if not any(f.exists() for f in c.acq.files) and not c.acq.key.exists():
                     del self._cands[key]
                 continue
+            # a close-write / moved-to event with nothing changed since: the writer is done
+            settle = 0.0 if (not self.polling and c.closed_sig == sig) else self.settle_s
             chk = check_complete(
-                c.acq, now_m - c.since, settle_s=self.settle_s, quiet_s=self.quiet_s,
+                c.acq, now_m - c.since, settle_s=settle, quiet_s=self.quiet_s,
                 max_scan_wait_s=self.max_scan_wait_s, now=now_w,
             )
             c.last_error = c.last_error if c.tries else chk.reason
@@ -539,7 +574,12 @@ class Watcher:
             return
         for r in rows:
             self._apply_offset(r)
-        ids = self.store.append(rows, str(acq.key), fp, files)
+        try:
+            ids = self.store.append(rows, str(acq.key), fp, files)
+        except Exception as e:
+            self.store_error = f"{type(e).__name__}: {e}"
+            raise
+        self.store_error = ""
         self._finish(c)
         if not ids:
             self.stats["duplicates"] += 1

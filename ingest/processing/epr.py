@@ -6,7 +6,7 @@ spectroscopists quote them: the double integral of a first-derivative
 spectrum in arbitrary units ``a.u.`` is in ``a.u. mT^2`` (first integral,
 the absorption, in ``a.u. mT``).  Multiply by 1e-6 for ``a.u. T^2``.
 
-Physics and numbers: science.md §1.5 (spin counting by double integration
+Physics and numbers: docs/physics.md §1.5 (spin counting by double integration
 [G/V], the normalised double integral [D/V], B_m exactness [D], Lorentzian
 wings [D], g = h nu / (mu_B B_res) [G]); open question §6 item 7 (``SctNorm``).
 """
@@ -23,7 +23,19 @@ import pandas as pd
 from scipy import constants as _c
 from scipy.integrate import cumulative_trapezoid
 
-from ingest.types import EPRMeta, EPRSpectrum
+from ingest.processing.epr_line import LineLocation, locate_line
+from ingest.processing.epr_quant import (
+    _META_FIELDS,
+    EPRCalibration,
+    _meta_value,
+    cavity_factor,
+    normalisation_factors,
+    normalised_di,
+    q_factor,
+    spin_concentration,
+)
+from ingest.processing.epr_saturation import SaturationCheck, saturation_check
+from ingest.types import EPRSpectrum
 
 __all__ = [
     "baseline_correct",
@@ -42,6 +54,12 @@ __all__ = [
     "spin_concentration",
     "EPRConfig",
     "epr_row",
+    "q_factor",
+    "cavity_factor",
+    "LineLocation",
+    "locate_line",
+    "SaturationCheck",
+    "saturation_check",
 ]
 
 #: h / mu_B in T/Hz: g = H_OVER_MUB * nu / B.
@@ -75,7 +93,7 @@ def _outer_mask(x: np.ndarray, fraction: float) -> np.ndarray:
 def baseline_correct(
     field_T: np.ndarray, y: np.ndarray, *, fraction: float = 0.1, order: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Subtract a polynomial fitted to the outer parts of the sweep (science.md §1.5).
+    """Subtract a polynomial fitted to the outer parts of the sweep (docs/physics.md §1.5).
 
     Parameters
     ----------
@@ -155,7 +173,7 @@ def double_integral(
     derivative_order: int = 1,
     absorption_order: int = 1,
 ) -> DoubleIntegral:
-    """Model-free double integral of a first-derivative CW EPR spectrum (science.md §1.5).
+    """Model-free double integral of a first-derivative CW EPR spectrum (docs/physics.md §1.5).
 
     Steps: polynomial baseline on the outer ``baseline_fraction`` of the sweep
     of the derivative → cumulative trapezoid (absorption) → polynomial
@@ -184,7 +202,7 @@ def double_integral(
     wing area: with the defaults a Lorentzian swept over +-20/50/100 HWHM
     gives 90.5/96.2/98.1 % of its area (tests/test_roundtrip_epr.py).  For
     Lorentzian lines use :func:`fit_lorentzian_derivative` (analytic area) and
-    keep this model-free value as the check (science.md §1.5 caveat 3).  For
+    keep this model-free value as the check (docs/physics.md §1.5 caveat 3).  For
     any modulation amplitude the DI is B_m x the absorption area (§1.5 [D]),
     which the tests verify on theory and on a real ESR5000 series.
     """
@@ -235,7 +253,7 @@ def double_integral(
 
 
 def g_from_field(B_T: float, mw_freq_hz: float) -> float:
-    """g = h nu / (mu_B B) (science.md §1.5).  ``B_T`` in T, ``mw_freq_hz`` in Hz."""
+    """g = h nu / (mu_B B) (docs/physics.md §1.5).  ``B_T`` in T, ``mw_freq_hz`` in Hz."""
     return float(H_OVER_MUB * mw_freq_hz / B_T)
 
 
@@ -328,7 +346,7 @@ def g_value(
     method: Literal["zero_crossing", "fit"] = "zero_crossing",
     baseline_fraction: float = 0.1,
 ) -> float:
-    """g-value from the resonance field (science.md §1.5: g = h nu / (mu_B B_res)).
+    """g-value from the resonance field (docs/physics.md §1.5: g = h nu / (mu_B B_res)).
 
     Parameters
     ----------
@@ -367,7 +385,7 @@ def lorentzian_derivative(
     """First derivative of a Lorentzian absorption of given area, plus a linear baseline.
 
     ``A(x) = (area/pi) G / ((x-center)^2 + G^2)`` with HWHM ``G = (sqrt(3)/2) dBpp``
-    (science.md §1.5); returns ``dA/dx + c0 + c1 (x - center)``.  Units follow
+    (docs/physics.md §1.5); returns ``dA/dx + c0 + c1 (x - center)``.  Units follow
     ``x``: with x in mT, ``area`` is in a.u. mT^2 when the result is in a.u.
     """
     g = 0.5 * math.sqrt(3.0) * dBpp
@@ -425,7 +443,7 @@ def fit_lorentzian_derivative(
     -------
     LorentzianFit
         ``area`` is the analytic area, a.u. mT^2, comparable with
-        :func:`double_integral` (science.md §1.5 caveat 3).
+        :func:`double_integral` (docs/physics.md §1.5 caveat 3).
     """
     import lmfit
 
@@ -475,217 +493,7 @@ def fit_lorentzian_derivative(
     )
 
 
-# --------------------------------------------------------------------------- normalisation
-
-_META_FIELDS = ("mw_freq_hz", "mw_power_W", "mod_amp_T", "receiver_gain", "receiver_gain_db",
-                "conversion_time_s", "n_scans", "temperature_K", "scans_normalised")
-
-
-def _meta_value(meta: EPRMeta, name: str, overrides: Mapping[str, Any] | None) -> Any:
-    v = getattr(meta, name, None)
-    if v is None and overrides:
-        v = overrides.get(name)
-    return v
-
-
-def normalisation_factors(
-    meta: EPRMeta,
-    *,
-    gain_mode: Literal["linear", "none"] = "linear",
-    scans: Literal["auto", "divide", "none"] = "auto",
-    conversion_time: bool = True,
-    mod_amp: bool = True,
-    sqrt_power: bool = True,
-    missing: Literal["raise", "skip"] = "raise",
-    overrides: Mapping[str, Any] | None = None,
-) -> dict[str, float]:
-    """The factors a double integral is divided by (science.md §1.5).
-
-    ``DI_norm = DI / (G_lin * N_scans^(0|1) * t_conv * B_m * sqrt(P))`` with
-
-    * ``receiver_gain`` (``gain_mode='linear'``): the linear factor; dB gains
-      were already converted by the readers as 10**(dB/20);
-    * ``n_scans``: ``scans='auto'`` divides only when the file does not say the
-      data are already scan-normalised (Xepr ``SctNorm True`` → not divided;
-      science.md §6 item 7 is open on whether SctNorm also covers gain and
-      conversion time: we assume it covers scans only, as the Xepr option
-      'normalize acquisition' averages scans); ``'divide'`` always, ``'none'`` never;
-    * ``conversion_time_s`` in ms (numbers of order 1-100 as in eprscope's
-      N_norm; a constant factor cancels against the standard);
-    * ``mod_amp_T`` in mT: DI ∝ B_m exactly in linear response (§1.5);
-    * ``sqrt(mw_power_W)`` with P in mW: unsaturated signal ∝ sqrt(P).
-
-    Parameters
-    ----------
-    meta : EPRMeta
-    gain_mode, scans, conversion_time, mod_amp, sqrt_power
-        Which factors to apply (see above).
-    missing : {'raise', 'skip'}
-        What to do when a needed parameter is None in ``meta`` and ``overrides``.
-    overrides : mapping, optional
-        Values for EPRMeta fields the file lacks (CSV exports, ESR5000 gain),
-        e.g. ``{'receiver_gain': 1.0, 'mod_amp_T': 1e-4}``.
-
-    Returns
-    -------
-    dict
-        ``{'gain': .., 'scans': .., 'conversion_time_ms': .., 'mod_amp_mT': ..,
-        'sqrt_power_mW': ..}``; a factor switched off, or skipped because its
-        parameter is unknown (``missing='skip'``), is 1.0.
-    """
-    out: dict[str, float] = {}
-
-    def need(name: str) -> Any:
-        v = _meta_value(meta, name, overrides)
-        if v is None:
-            if missing == "raise":
-                raise ValueError(f"{meta.path}: {name} unknown, needed to normalise the double integral "
-                                 f"(give it in EPRConfig.overrides or switch that factor off)")
-        return v
-
-    if gain_mode == "linear":
-        v = need("receiver_gain")
-        out["gain"] = float(v) if v is not None else 1.0
-    elif gain_mode == "none":
-        out["gain"] = 1.0
-    else:
-        raise ValueError(f"gain_mode must be 'linear' or 'none', not {gain_mode!r}")
-    if scans not in ("auto", "divide", "none"):
-        raise ValueError(f"scans must be 'auto', 'divide' or 'none', not {scans!r}")
-    normed = _meta_value(meta, "scans_normalised", overrides)
-    if scans == "divide" or (scans == "auto" and not normed):
-        v = need("n_scans")
-        out["scans"] = float(v) if v is not None else 1.0
-    else:
-        out["scans"] = 1.0
-    if conversion_time:
-        v = need("conversion_time_s")
-        out["conversion_time_ms"] = float(v) * 1e3 if v is not None else 1.0
-    else:
-        out["conversion_time_ms"] = 1.0
-    if mod_amp:
-        v = need("mod_amp_T")
-        out["mod_amp_mT"] = float(v) * 1e3 if v is not None else 1.0
-    else:
-        out["mod_amp_mT"] = 1.0
-    if sqrt_power:
-        v = need("mw_power_W")
-        out["sqrt_power_mW"] = math.sqrt(float(v) * 1e3) if v is not None else 1.0
-    else:
-        out["sqrt_power_mW"] = 1.0
-    return out
-
-
-def normalised_di(
-    di: DoubleIntegral | float,
-    meta: EPRMeta,
-    *,
-    gain_mode: Literal["linear", "none"] = "linear",
-    scans: Literal["auto", "divide", "none"] = "auto",
-    conversion_time: bool = True,
-    mod_amp: bool = True,
-    sqrt_power: bool = True,
-    missing: Literal["raise", "skip"] = "raise",
-    overrides: Mapping[str, Any] | None = None,
-) -> float:
-    """Normalised double integral, a.u. mT^2 / (ms mT mW^0.5) (science.md §1.5).
-
-    ``DI_norm = DI / (G_lin * N^(0|1) * t_conv[ms] * B_m[mT] * sqrt(P[mW]))``;
-    the factors and each choice are documented in :func:`normalisation_factors`,
-    whose keyword arguments this function takes.  The same settings must be
-    used for the sample and for the calibration standard.
-
-    Parameters
-    ----------
-    di : DoubleIntegral or float
-        Raw double integral, a.u. mT^2.
-    meta : EPRMeta
-
-    Returns
-    -------
-    float
-    """
-    value = float(di.value) if isinstance(di, DoubleIntegral) else float(di)
-    f = normalisation_factors(meta, gain_mode=gain_mode, scans=scans, conversion_time=conversion_time,
-                              mod_amp=mod_amp, sqrt_power=sqrt_power, missing=missing, overrides=overrides)
-    return value / math.prod(f.values())
-
-
-# --------------------------------------------------------------------------- spin counting
-
-
-@dataclass(frozen=True)
-class EPRCalibration:
-    """A spin-counting standard measured with the same normalisation (science.md §1.5).
-
-    Attributes
-    ----------
-    concentration_M : float
-        Spin concentration of the standard, mol/L.
-    di_norm : float
-        Its normalised double integral (same units and settings as the sample).
-    temperature_K : float
-        Temperature of the standard measurement, K.
-    g : float
-        g-value of the standard.
-    spin : float
-        Electron spin S of the standard (1/2 for TEMPOL).
-    """
-
-    concentration_M: float
-    di_norm: float
-    temperature_K: float = 298.15
-    g: float = 2.0058
-    spin: float = 0.5
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "EPRCalibration":
-        """Build from a TOML table (keys as the attributes)."""
-        allowed = {"concentration_M", "di_norm", "temperature_K", "g", "spin"}
-        unknown = set(d) - allowed
-        if unknown:
-            raise ValueError(f"[epr.calibration]: unknown keys {sorted(unknown)}; allowed {sorted(allowed)}")
-        for k in ("concentration_M", "di_norm"):
-            if k not in d:
-                raise ValueError(f"[epr.calibration]: required key {k!r} missing")
-        return cls(**{k: float(v) for k, v in d.items()})
-
-
-def spin_concentration(
-    di_norm: float,
-    calib: EPRCalibration,
-    *,
-    temperature_K: float | None = None,
-    g: float | None = None,
-    spin: float = 0.5,
-) -> float:
-    """Spin concentration from a normalised double integral, mol/L (science.md §1.5).
-
-    ``c_x = c_std (DI_x/DI_std) (T_x/T_std) [S_std(S_std+1)/S_x(S_x+1)] (g_std/g_x)``
-    (Curie law for T; Aasa-Vänngård g-factor for field-swept spectra).
-
-    Parameters
-    ----------
-    di_norm : float
-        Sample's normalised double integral (same settings as the standard).
-    calib : EPRCalibration
-    temperature_K : float, optional
-        Sample temperature, K; None takes the standard's (no correction).
-    g : float, optional
-        Sample g-value; None (or NaN) takes the standard's (no correction).
-    spin : float
-        Sample spin S.
-
-    Returns
-    -------
-    float
-        mol/L.
-    """
-    T = calib.temperature_K if temperature_K is None or not np.isfinite(temperature_K) else temperature_K
-    gx = calib.g if g is None or not np.isfinite(g) else g
-    s_ratio = (calib.spin * (calib.spin + 1.0)) / (spin * (spin + 1.0))
-    return float(calib.concentration_M * (di_norm / calib.di_norm) * (T / calib.temperature_K)
-                 * s_ratio * (calib.g / gx))
+# normalisation and spin counting: ingest.processing.epr_quant (re-exported above)
 
 
 # --------------------------------------------------------------------------- config and row
@@ -698,7 +506,7 @@ class EPRConfig:
     Attributes
     ----------
     baseline_fraction : float
-        Outer fraction of the sweep width used for the baselines (science.md §1.5: ~0.1).
+        Outer fraction of the sweep width used for the baselines (docs/physics.md §1.5: ~0.1).
     calibration : EPRCalibration or None
         Spin-counting standard; None → ``epr_spin_conc_M`` is NaN.
     fit_lorentzian : bool
@@ -708,7 +516,7 @@ class EPRConfig:
         Normalisation choices (see :func:`normalisation_factors`).
     overrides : dict
         EPRMeta values to use when the file lacks them (CSV exports: the
-        normalisation must come from the config, science.md §5.6).
+        normalisation must come from the config, docs/physics.md §5.6).
     di_source : {'model_free', 'lorentzian'}
         What ``epr_di_norm`` (hence ``epr_spin_conc_M``) is computed from: the
         model-free double integral (default), or the analytic area of the
@@ -766,6 +574,21 @@ def _nan(v: float | None, scale: float = 1.0) -> float:
     return float("nan") if v is None else float(v) * scale
 
 
+def _unity_gain(meta: Any, cfg: EPRConfig, warns: list[str]) -> dict[str, Any]:
+    """The overrides, with unity receiver gain for an ESR5000/Magnettech file that records none.
+
+    The ESR5000 writes no receiver gain (its XML has none): the gain factor is taken as 1
+    and the row says so; sample and standard must then be measured with the same gain.
+    """
+    ov = cfg.overrides
+    if (cfg.gain_mode == "linear" and meta.format == "magnettech" and meta.receiver_gain is None
+            and ov.get("receiver_gain") is None):
+        warns.append("no receiver gain in the ESR5000 file: unity gain assumed (measure the standard "
+                     "with the same gain)")
+        return {**ov, "receiver_gain": 1.0}
+    return ov
+
+
 def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, Any]:
     """One table row for a 1D EPR spectrum (columns of docs/architecture.md).
 
@@ -784,8 +607,15 @@ def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, An
         area with ``di_source='lorentzian'``; NaN when a needed parameter is missing),
         ``epr_spin_conc_M`` (mol/L, NaN without calibration), ``epr_g``,
         ``epr_center_mT``, ``epr_dBpp_mT``, ``mw_freq_GHz``, ``mw_power_mW``,
-        ``mod_amp_mT``, plus diagnostics ``epr_fit_area`` (a.u. mT^2, NaN
-        without fit), ``epr_di_edge_frac`` and ``epr_warnings`` ('; '-joined).
+        ``mod_amp_mT``, ``q_factor`` (resonator Q, NaN when not recorded), plus
+        diagnostics ``epr_line_snr`` (:func:`locate_line`), ``epr_fit_area`` (a.u. mT^2,
+        NaN without fit), ``epr_di_edge_frac`` and ``epr_warnings`` ('; '-joined).
+
+        The line (centre, ``epr_g``, ``epr_dBpp_mT``) is located automatically in each sweep
+        (:func:`ingest.processing.epr_line.locate_line`), then refined by the Lorentzian fit
+        when that fits (R^2 >= 0.9).  ESR5000 files without a receiver gain are normalised
+        with unity gain (noted in ``epr_warnings``).  The spin concentration uses the Q and
+        frequency ratios when sample and standard both carry them (:mod:`ingest.processing.epr_quant`).
     """
     cfg = epr_cfg or EPRConfig()
     if spec.intensity.ndim != 1:
@@ -795,9 +625,10 @@ def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, An
     warns: list[str] = []
     di = double_integral(spec.field_T, spec.intensity, baseline_fraction=cfg.baseline_fraction)
     warns += di.warnings
-    d, _ = baseline_correct(spec.field_T, spec.intensity, fraction=cfg.baseline_fraction, order=1)
-    pp = peak_to_peak(spec.field_T, d)
-    center_T, dBpp_T = pp.center_T, pp.width_T
+    line = locate_line(spec.field_T, spec.intensity, _meta_value(meta, "mw_freq_hz", ov),
+                       baseline_fraction=cfg.baseline_fraction)
+    warns += line.warnings
+    center_T, dBpp_T = line.center_T, line.dBpp_T
     fit_area = float("nan")
     fit_ok = False
     if cfg.fit_lorentzian or cfg.di_source == "lorentzian":
@@ -816,6 +647,7 @@ def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, An
             area = fit_area
         else:
             warns.append("di_source 'lorentzian' but the fit is poor: epr_di_norm from the model-free DI")
+    ov = _unity_gain(meta, cfg, warns)
     try:
         di_norm = normalised_di(area, meta, gain_mode=cfg.gain_mode, scans=cfg.scans,
                                 conversion_time=cfg.conversion_time, mod_amp=cfg.mod_amp,
@@ -827,9 +659,10 @@ def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, An
     g = g_from_field(center_T, float(freq)) if freq else float("nan")
     temp = _meta_value(meta, "temperature_K", ov)
     conc = float("nan")
+    q = q_factor(meta)
     if cfg.calibration is not None and np.isfinite(di_norm):
         conc = spin_concentration(di_norm, cfg.calibration, temperature_K=temp,
-                                  g=g if np.isfinite(g) else None)
+                                  g=g if np.isfinite(g) else None, q_factor=q, mw_freq_hz=freq)
     t0, t1 = _ts(meta.start), _ts(meta.end)
     if t0 is pd.NaT:
         tm = t1
@@ -854,6 +687,8 @@ def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, An
         "epr_g": g,
         "epr_center_mT": center_T * 1e3,
         "epr_dBpp_mT": dBpp_T * 1e3,
+        "epr_line_snr": line.snr,
+        "q_factor": _nan(q),
         "mw_freq_GHz": _nan(freq, 1e-9),
         "mw_power_mW": _nan(power, 1e3),
         "mod_amp_mT": _nan(modamp, 1e3),

@@ -13,7 +13,7 @@ columns of docs/architecture.md:
   phase) and ``nmr_warnings`` ('; '-joined peak diagnostics).
 * EPR: delegated to :func:`ingest.processing.epr.epr_row`.
 
-Physics behind the default windows: science.md §1.3 (water/HDO shift from bulk
+Physics behind the default windows: docs/physics.md §1.3 (water/HDO shift from bulk
 magnetic susceptibility; do not reference the axis to the water peak when the
 water shift is the observable), §1.4 (the three DHAQ aromatic protons),
 §1.6 (anthrone/anthranol and the acetone/methanol/formamide impurities).
@@ -24,27 +24,36 @@ the default windows are placeholders that must be calibrated.
 from __future__ import annotations
 
 import math
-import tomllib
+import sys
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10 (requires-python >= 3.10): the same parser from PyPI
+    import tomli as tomllib
+
 import numpy as np
 import pandas as pd
 
-from ingest.processing.nmr import ProcessedNMR, process_fid
+from ingest.processing.epr import EPRConfig, epr_row
+from ingest.processing.assignment import assignment_warnings
+from ingest.processing.nmr import ProcessedNMR, find_peak_ppm, noise_sigma, process_fid, reference_offset
 from ingest.processing.peaks import PeakFit, fit_peak, integrate_window
 from ingest.types import EPRSpectrum, IngestError, NMRSpectrum
 
 __all__ = ["PeakSpec", "NMRConfig", "ObservablesConfig", "Extractor", "extract_nmr", "extract_epr",
-           "process_for_config", "DEFAULT_TOML"]
+           "process_for_config", "window_offset", "DEFAULT_TOML"]
 
 #: Path of the default configuration file.
 DEFAULT_TOML = Path(__file__).with_name("data") / "dhaq_observables.toml"
 
-_PEAK_KEYS = {"name", "window_ppm", "shape", "method", "n_h", "optional", "note", "baseline"}
-_NMR_KEYS = {"lb_hz", "zero_fill", "baseline", "snr_min", "reference", "peaks", "autophase_p1"}
+_PEAK_KEYS = {"name", "window_ppm", "shape", "method", "n_h", "optional", "note", "baseline", "species", "ppm",
+              "tol_ppm"}
+_NMR_KEYS = {"lb_hz", "zero_fill", "baseline", "snr_min", "reference", "peaks", "autophase_p1", "follow",
+             "follow_ppm"}
 
 
 @dataclass(frozen=True)
@@ -62,17 +71,29 @@ class PeakSpec:
         Full lineshape fit (:func:`ingest.processing.peaks.fit_peak`) or windowed sum
         (:func:`ingest.processing.peaks.integrate_window`).
     n_h : int or None
-        Protons behind the peak (for quantification, science.md §1.6).
+        Protons behind the peak (for quantification, docs/physics.md §1.6).
     optional : bool
         A missing peak is expected: 'no peak above noise' is not reported.
     note : str
     baseline : {'auto', 'none', 'linear'}
         Local baseline of an ``integral`` window (:func:`ingest.processing.peaks.integrate_window`).
-        'auto' (default): 'none' when the spectrum was baseline-corrected here
-        (the whole-spectrum robust polynomial of ``[nmr] baseline``), 'linear'
-        otherwise (vendor-processed spectra, or ``baseline = false``).  A
-        local line from the window's edges adds about twice the integral's own
-        noise, so it is not applied on top of the global correction.
+        'auto' (default) = 'linear': a line through the window's outer edges.
+        The whole-spectrum baseline can leave an offset under a window (it
+        falls back to a lower order where signal-free points do not pin a
+        cubic down): on ``shared/data/nmr/bruker-array`` windowed sums without
+        the local line were up to 2.7 % (of the largest line) off TopSpin's,
+        with it < 0.9 % (tests/test_baseline_topspin.py).  The local line
+        roughly doubles the noise of a windowed area; 'none' when that matters
+        more than offsets.
+    species : str
+        Species of the line (``DHAQ``, ``water``, ...): lines of one species
+        must agree in area per proton and width (assignment checks,
+        :mod:`ingest.processing.assignment`).
+    ppm : float or None
+        Expected position at the reference state (default: window centre), ppm.
+    tol_ppm : float or None
+        Allowed distance of the fitted centre from ``ppm`` (after the window
+        offset), ppm; default a quarter of the window width.
     """
 
     name: str
@@ -83,6 +104,19 @@ class PeakSpec:
     optional: bool = False
     note: str = ""
     baseline: str = "auto"
+    species: str = ""
+    ppm: float | None = None
+    tol_ppm: float | None = None
+
+    @property
+    def expected_ppm(self) -> float:
+        """Where the line is expected (``ppm``, else the window centre), ppm."""
+        return float(self.ppm) if self.ppm is not None else 0.5 * (self.window_ppm[0] + self.window_ppm[1])
+
+    @property
+    def tolerance_ppm(self) -> float:
+        """Allowed distance of the fitted centre from :attr:`expected_ppm` (default a quarter window), ppm."""
+        return float(self.tol_ppm) if self.tol_ppm is not None else 0.25 * (self.window_ppm[1] - self.window_ppm[0])
 
 
 @dataclass(frozen=True)
@@ -104,6 +138,14 @@ class NMRConfig:
     peaks : tuple of PeakSpec
     autophase_p1 : bool
         Fit a first-order phase in the automatic phasing (default False).
+    follow : str or None
+        Name of the peak whose measured position moves every window (the
+        water line: the bulk-susceptibility shift is common to every line of
+        the sample, docs/physics.md §1.3).  None: windows stay put.
+    follow_ppm : float or None
+        Position of the followed line when the windows were set (default: the
+        centre of its window), ppm.  Each spectrum's windows are moved by
+        (measured - follow_ppm).
     """
 
     lb_hz: float = 0.5
@@ -113,6 +155,8 @@ class NMRConfig:
     reference: Mapping[str, Any] = field(default_factory=dict)
     peaks: tuple[PeakSpec, ...] = ()
     autophase_p1: bool = False
+    follow: str | None = None
+    follow_ppm: float | None = None
 
     def peak(self, name: str) -> PeakSpec:
         """The peak called ``name`` (KeyError listing the known names otherwise)."""
@@ -166,10 +210,15 @@ def _parse_nmr(d: Mapping[str, Any], source: Any) -> NMRConfig:
         pbl = p.get("baseline", "auto")
         if pbl not in ("auto", "none", "linear"):
             raise _fail(source, f"{where} ({name}): baseline must be 'auto', 'none' or 'linear', got {pbl!r}")
+        for key in ("ppm", "tol_ppm"):
+            if key in p and not isinstance(p[key], (int, float)):
+                raise _fail(source, f"{where} ({name}): {key} must be a number (ppm), got {p[key]!r}")
         peaks.append(PeakSpec(name=name, window_ppm=(float(min(w)), float(max(w))), shape=shape, method=method,
                               n_h=None if p.get("n_h") is None else int(p["n_h"]),
                               optional=bool(p.get("optional", False)), note=str(p.get("note", "")),
-                              baseline=str(pbl)))
+                              baseline=str(pbl), species=str(p.get("species", "")),
+                              ppm=None if p.get("ppm") is None else float(p["ppm"]),
+                              tol_ppm=None if p.get("tol_ppm") is None else float(p["tol_ppm"])))
     names = [p.name for p in peaks]
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
@@ -199,15 +248,19 @@ def _parse_nmr(d: Mapping[str, Any], source: Any) -> NMRConfig:
     lb = d.get("lb_hz", 0.5)
     if not isinstance(lb, (int, float)) or lb < 0:
         raise _fail(source, f"[nmr]: lb_hz must be a number >= 0 (Hz), got {lb!r}")
+    follow = d.get("follow")
+    if follow is not None and follow not in names:
+        raise _fail(source, f"[nmr]: follow = {follow!r} is not a configured peak ({names})")
+    fppm = d.get("follow_ppm")
+    if fppm is not None and not isinstance(fppm, (int, float)):
+        raise _fail(source, f"[nmr]: follow_ppm must be a number (ppm), got {fppm!r}")
     return NMRConfig(lb_hz=float(lb), zero_fill=zf, baseline=bl, snr_min=float(d.get("snr_min", 5.0)),
-                     reference=ref, peaks=tuple(peaks), autophase_p1=bool(d.get("autophase_p1", False)))
+                     reference=ref, peaks=tuple(peaks), autophase_p1=bool(d.get("autophase_p1", False)),
+                     follow=None if follow is None else str(follow),
+                     follow_ppm=None if fppm is None else float(fppm))
 
 
 def _parse_epr(d: Mapping[str, Any] | None, source: Any) -> Any:
-    try:
-        from ingest.processing.epr import EPRConfig
-    except ImportError:  # EPR part not available: keep the table as is
-        return dict(d or {})
     try:
         return EPRConfig.from_dict(d or {})
     except (ValueError, TypeError) as exc:
@@ -300,8 +353,6 @@ def process_for_config(spec: NMRSpectrum, cfg: ObservablesConfig | None = None,
             raise IngestError(spec.meta.path, "neither a FID nor a processed spectrum")
         ppm = np.asarray(spec.processed_ppm, dtype=float)
         real = np.asarray(spec.processed, dtype=float)
-        from ingest.processing.nmr import reference_offset
-
         off = reference_offset(ppm, real, n.processing_reference())
         return ProcessedNMR(ppm=ppm + off, real=real, p0_deg=float("nan"), p1_deg=float("nan"),
                             sfo1_hz=spec.meta.sfo1_hz, reference_offset_ppm=off,
@@ -311,22 +362,38 @@ def process_for_config(spec: NMRSpectrum, cfg: ObservablesConfig | None = None,
                        reference=n.processing_reference(), autophase_p1=n.autophase_p1)
 
 
-def _peak_fit(p: PeakSpec, proc: ProcessedNMR, snr_min: float, noise: float) -> PeakFit:
+def window_offset(proc: ProcessedNMR, nmr: NMRConfig) -> float:
+    """How far this spectrum's windows move: measured - expected position of the followed line, ppm.
+
+    The highest point of the followed peak's window (3-point parabola,
+    :func:`ingest.processing.nmr.find_peak_ppm`); 0 when ``nmr.follow`` is None
+    or the window is empty.  Cheap: one argmax over the window.
+    """
+    if not nmr.follow:
+        return 0.0
+    pk = nmr.peak(nmr.follow)
+    found = find_peak_ppm(proc.ppm, proc.real, pk.window_ppm)
+    if not math.isfinite(found):
+        return 0.0
+    ref = nmr.follow_ppm if nmr.follow_ppm is not None else pk.expected_ppm
+    return float(found - ref)
+
+
+def _peak_fit(p: PeakSpec, proc: ProcessedNMR, snr_min: float, noise: float, offset: float = 0.0) -> PeakFit:
     corr = float(proc.params.get("noise_corr_points", 1.0))
+    win = (p.window_ppm[0] + offset, p.window_ppm[1] + offset)
     if p.method == "integral":
         bl = p.baseline
         if bl == "auto":
-            bl = "none" if proc.baseline is not None else "linear"
-        return integrate_window(proc.ppm, proc.real, p.window_ppm, sfo1_hz=proc.sfo1_hz, noise=noise,
+            bl = "linear"
+        return integrate_window(proc.ppm, proc.real, win, sfo1_hz=proc.sfo1_hz, noise=noise,
                                 noise_corr=corr, baseline=bl)  # type: ignore[arg-type]
-    return fit_peak(proc.ppm, proc.real, p.window_ppm, sfo1_hz=proc.sfo1_hz, shape=p.shape,  # type: ignore[arg-type]
+    return fit_peak(proc.ppm, proc.real, win, sfo1_hz=proc.sfo1_hz, shape=p.shape,  # type: ignore[arg-type]
                     snr_min=snr_min, noise=noise, noise_corr=corr)
 
 
 def _nmr_row(spec: NMRSpectrum, cfg: ObservablesConfig, phase: tuple[float, float] | None
              ) -> tuple[dict[str, Any], ProcessedNMR, dict[str, PeakFit]]:
-    from ingest.processing.nmr import noise_sigma
-
     meta = spec.meta
     proc = process_for_config(spec, cfg, phase)
     row = _common(meta, "nmr", meta.vendor)
@@ -337,14 +404,17 @@ def _nmr_row(spec: NMRSpectrum, cfg: ObservablesConfig, phase: tuple[float, floa
         noise = noise_sigma(proc.real)
     fits: dict[str, PeakFit] = {}
     notes: list[str] = []
+    offset = window_offset(proc, cfg.nmr)
+    row["window_offset_ppm"] = offset
     for p in cfg.nmr.peaks:
-        pf = _peak_fit(p, proc, cfg.nmr.snr_min, noise)
+        pf = _peak_fit(p, proc, cfg.nmr.snr_min, noise, offset)
         fits[p.name] = pf
         row.update(pf.columns(p.name))
         for w in pf.warnings:
             if p.optional and w == "no peak above noise":
                 continue
             notes.append(f"{p.name}: {w}")
+    notes += assignment_warnings(cfg.nmr.peaks, fits, offset, sfo1_hz=proc.sfo1_hz)
     row["processing"] = proc.processing + (f";cfg={Path(cfg.source).name}" if cfg.source else "")
     row["nmr_warnings"] = "; ".join(notes)
     return row, proc, fits
@@ -378,8 +448,6 @@ def extract_epr(spec: EPRSpectrum, cfg: ObservablesConfig | None = None) -> dict
     Common columns missing from that row are filled in from the metadata.
     """
     cfg = cfg or ObservablesConfig.default()
-    from ingest.processing.epr import epr_row  # lazy: EPR stack only when needed
-
     row = dict(epr_row(spec, cfg.epr))
     for k, v in _common(spec.meta, "epr", spec.meta.format).items():
         row.setdefault(k, v)

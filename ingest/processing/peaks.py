@@ -13,7 +13,7 @@ spectrum over frequency in Hz, i.e. (spectrum units) x Hz.  With
 line at t = 0 (independent of zero filling and line broadening).
 
 Full-lineshape fits (Lorentzian or Voigt + a straight baseline) are the
-primary method; science.md §1.6: "Areas of exchange-broadened lines must come
+primary method; docs/physics.md §1.6: "Areas of exchange-broadened lines must come
 from full-lineshape fits, not windowed sums".  Voigt and multiplet fits use
 lmfit models; the single Lorentzian, the one on every spectrum of a live run,
 is the same model solved by ``scipy.optimize.least_squares`` with its
@@ -29,6 +29,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, Sequence
 
 import numpy as np
+
+from ingest.processing.nmr import noise_sigma
 
 __all__ = ["PeakFit", "fit_peak", "fit_multiplet", "integrate_window", "EXTRACTORS"]
 
@@ -105,8 +107,6 @@ NAN = float("nan")
 
 
 def _noise(y: np.ndarray) -> float:
-    from ingest.processing.nmr import noise_sigma
-
     return noise_sigma(y)
 
 
@@ -160,7 +160,7 @@ def integrate_window(
     Sums the spectrum over the window (trapezoid rule in Hz).  The centre is
     the intensity-weighted mean ppm of the positive part; no width is given.
     A Lorentzian loses its wings outside the window: ±n FWHM/2 captures
-    (2/π)·arctan(n) of the area (science.md §1.5, caveat 3).
+    (2/π)·arctan(n) of the area (docs/physics.md §1.5, caveat 3).
 
     Baseline.  The default ``'none'`` integrates the spectrum as given: use
     it on spectra already baseline-corrected by

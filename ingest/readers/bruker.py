@@ -1,11 +1,11 @@
-"""Bruker TopSpin / XWIN-NMR reader (1D ``fid`` and serial ``ser`` data).
+"""Bruker TopSpin / XWIN-NMR (1D ``fid`` and serial ``ser``): identify, read, completeness, write.
 
 Parameters come from ``acqus`` (JCAMP-style ``##$KEY= value``), parsed with
 ``nmrglue.bruker.read_jcamp``; the binary data are read with
 ``nmrglue.bruker.read_binary`` after this module has checked that the file
-size agrees with ``TD``/``DTYPA`` (science.md §5.1, nmrglue ``fileio/bruker.py``).
+size agrees with ``TD``/``DTYPA`` (docs/physics.md §5.1, nmrglue ``fileio/bruker.py``).
 
-Vendor quirks handled here (science.md §5.1, §6 item 8)
+Vendor quirks handled here (docs/physics.md §5.1, §6 item 8)
 -------------------------------------------------------
 * **Block padding.** Each FID starts on a 1024-byte boundary (Bruker
   acquisition manual, parameter NBL, quoted in nmrglue's ``guess_shape``), so a
@@ -31,14 +31,29 @@ Vendor quirks handled here (science.md §5.1, §6 item 8)
   bruker-array/3: DATE 09:32:22 UTC, header 19:32:25 UT+10h), while ``acqu``
   was written 16 s (57 min) earlier, and NMRPy's maintainer describes the
   header line as the file's save time (NMRPy issue #6).  Which one Bruker
-  intends is not documented in anything available here (science.md §6 item 8).
+  intends is not documented in anything available here (docs/physics.md §6 item 8).
   The chosen source is recorded in ``meta.extra['time_source']``.
 * **Serial data.** ``ser`` + ``acqu2s``: ``TD`` of ``acqu2s`` is the number of
   rows.  Row ``i`` spans ``[t0 + i·Δ, t0 + (i+1)·Δ]`` where ``t0`` is the
   start of the whole acquisition and ``Δ`` the row duration: ``(end-start)/rows``
   when both ends are known (audita), else ``(NS + DS)·(AQ + D1)``
-  (science.md §5.1).  Dummy scans that TopSpin runs only before the first
+  (docs/physics.md §5.1).  Dummy scans that TopSpin runs only before the first
   row make the nominal value slightly long; audita times avoid that.
+* **Byte order.** ``BYTORDA`` 0/1 (little/big) is checked against the data:
+  a flipped value turns a noise tail of ~1 into ~1e7 and is refused
+  (:func:`ingest.readers.checks.byte_order_check`).
+
+Identification and completeness (used by :mod:`ingest.readers.dispatch` and
+:mod:`ingest.live.completion`)
+--------------------------------------------------------------------------
+:func:`identify_dir` names an expno (``'bruker'`` or ``'bruker-ser'``);
+:func:`expected_size` is the size the parameter files promise for ``fid``
+(``TD`` words of 4 or 8 bytes) or ``ser`` (``TD1`` rows padded to 1024
+bytes); TopSpin writes :data:`CLOSING_FILE` (``audita.txt``) when an
+acquisition ends, so a full-size data file is finished once that file exists
+(:func:`is_closed`); without it one scan time (:func:`scan_time_s`) of
+silence is asked for.  Writers: :func:`write_bruker_1d`,
+:func:`write_bruker_ser` (implemented in :mod:`ingest.readers.nmr_writers`).
 """
 
 from __future__ import annotations
@@ -53,9 +68,45 @@ from typing import Any
 import nmrglue as ng
 import numpy as np
 
+from ingest.readers.checks import (
+    byte_order_check,
+    checked,
+    epoch_time,
+    read_bytes,
+    regular_size,
+)
+from ingest.readers.nmr_writers import write_bruker_1d, write_bruker_ser
 from ingest.types import IngestError, NMRMeta, NMRSpectrum
 
-__all__ = ["read_bruker", "read_bruker_ser", "read_acqus", "read_audita", "BLOCK_BYTES"]
+__all__ = [
+    "BLOCK_BYTES",
+    "CLOSING_FILE",
+    "PARAM_FILES",
+    "expected_size",
+    "identify_dir",
+    "is_closed",
+    "is_params",
+    "read_acqus",
+    "read_audita",
+    "read_bruker",
+    "read_bruker_ser",
+    "scan_time_s",
+    "write_bruker_1d",
+    "write_bruker_ser",
+]
+
+#: TopSpin writes this file into the expno when an acquisition ends.
+CLOSING_FILE = "audita.txt"
+#: Files of an expno that are pieces of it, never acquisitions of their own.
+PARAM_FILES = frozenset({
+    "acqus", "fid", "ser", "acqu2s", CLOSING_FILE, "acqu", "acqu2",
+    "pulseprogram", "format.temp", "scon", "scon2", "uxnmr.par", "uxnmr.info",
+    "specpar", "precom.output", "shimvalues", "acqum", "acqums", "acqu2m",
+    "acqu2ms", "vdlist", "vclist", "vplist", "vtlist", "fq1list", "fq2list",
+    "prosol_History", "cpdprg", "cpdprg2", "gradprogram",
+})
+_MAX_PARAM_BYTES = 16 << 20
+_MAX_NC = 64  # |NC| beyond this is no TopSpin scaling (2**64 ~ 1.8e19)
 
 #: Every FID (1D fid or ser row) starts on a multiple of this many bytes.
 BLOCK_BYTES = 1024
@@ -86,10 +137,13 @@ def read_acqus(path: str | Path) -> dict[str, Any]:
         The file is missing, empty or holds no ``##$`` parameters.
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise IngestError(p, "parameter file is missing")
-    if p.stat().st_size == 0:
+    size = regular_size(p, "parameter file")
+    if size == 0:
         raise IngestError(p, "parameter file is empty")
+    if size > _MAX_PARAM_BYTES:
+        raise IngestError(p, f"parameter file holds {size} bytes: not a Bruker acqus (a few kB)")
     with open(p, "rb") as f:
         head = f.read(256)
     if not head.lstrip().startswith(b"##") or b"\x00" in head:
@@ -112,12 +166,16 @@ def _num(dic: dict[str, Any], key: str, path: Path, default: Any = None, *, requ
             raise IngestError(path, f"acqus has no {key}")
         return default
     val = dic[key]
-    if isinstance(val, (int, float)):
-        return val
-    try:
-        return float(str(val).strip())
-    except ValueError:
-        raise IngestError(path, f"{key} = {val!r} is not a number") from None
+    if isinstance(val, (int, float)) and not isinstance(val, bool):
+        num = val
+    else:
+        try:
+            num = float(str(val).strip())
+        except ValueError:
+            raise IngestError(path, f"{key} = {val!r} is not a number") from None
+    if not math.isfinite(num):
+        raise IngestError(path, f"{key} = {val!r} is not a finite number")
+    return num
 
 
 def _text(dic: dict[str, Any], key: str) -> str | None:
@@ -129,7 +187,7 @@ def _text(dic: dict[str, Any], key: str) -> str | None:
 
 
 _WHEN = r"(\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?)\s*([+-]\d{1,4})?"
-_ENTRY_RE = re.compile(r"\(\s*\d+\s*,\s*<" + _WHEN + r">(.*?)(?=\n\(\s*\d+\s*,\s*<|##END|\Z)", re.S)
+_ENTRY_RE = re.compile(r"\(\s*\d+\s*,\s*<" + _WHEN + r">(.*?)(?=\n\(\s*\d+\s*,\s*<|##END|\Z)", re.DOTALL)
 _STARTED_RE = re.compile(r"started at\s+" + _WHEN)
 
 
@@ -165,14 +223,22 @@ def read_audita(path: str | Path) -> tuple[datetime | None, datetime | None]:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="latin-1")
-    except OSError:
-        return None, None
+        if regular_size(p, CLOSING_FILE) > _MAX_PARAM_BYTES:
+            raise IngestError(p, f"{CLOSING_FILE} larger than {_MAX_PARAM_BYTES} bytes: not an audit trail")
+        text = read_bytes(p, what=CLOSING_FILE).decode("latin-1")
+    except IngestError:
+        if not p.exists():
+            return None, None
+        raise
     for m in _ENTRY_RE.finditer(text):
         when, zone, body = m.group(1), m.group(2), m.group(3)
         s = _STARTED_RE.search(body)
         if s:
-            return _parse_when(s.group(1), s.group(2)), _parse_when(when, zone)
+            try:
+                return _parse_when(s.group(1), s.group(2)), _parse_when(when, zone)
+            except (ValueError, OverflowError) as exc:
+                off = m.start()
+                raise IngestError(p, f"audit entry at byte offset {off}: bad time stamp ({exc})") from None
     return None, None
 
 
@@ -248,7 +314,12 @@ def _meta_from_acqus(folder: Path, acqus: dict[str, Any], acqus_path: Path) -> t
         solvent=_text(acqus, "SOLVENT"),
         extra=dict(acqus),
     )
-    derived = {"ds": ds, "scan_s": _scan_time_s(acqus, acqus_path), "nc": int(_num(acqus, "NC", acqus_path, 0))}
+    nc = int(_num(acqus, "NC", acqus_path, 0))
+    if abs(nc) > _MAX_NC:
+        raise IngestError(acqus_path, f"NC = {nc}: the scaling 2**NC is beyond any TopSpin data (|NC| <= {_MAX_NC})")
+    if ns < 1 or ds < 0:
+        raise IngestError(acqus_path, f"NS = {ns}, DS = {ds}: NS must be >= 1 and DS >= 0")
+    derived = {"ds": ds, "scan_s": _scan_time_s(acqus, acqus_path), "nc": nc}
     return meta, derived
 
 
@@ -257,8 +328,8 @@ def _times(folder: Path, acqus: dict[str, Any], acqus_path: Path, duration_s: fl
     if start is not None and end is not None:
         return start, end, "audita.txt"
     date = _num(acqus, "DATE", acqus_path, 0)
-    if date and date > 0:
-        end = datetime.fromtimestamp(float(date), tz=timezone.utc)
+    if date:
+        end = epoch_time(acqus_path, "DATE", date)
         return end - timedelta(seconds=duration_s), end, "DATE (end) - (NS+DS)*(AQ+D1)"
     return None, None, "none"
 
@@ -273,12 +344,13 @@ def _check_size(data_path: Path, acqus: dict[str, Any], acqus_path: Path, rows: 
     if bytorda not in (0, 1):
         raise IngestError(acqus_path, f"BYTORDA = {bytorda} (must be 0 little or 1 big endian)")
     item = _ITEMSIZE[dtypa]
-    size = data_path.stat().st_size
     name = data_path.name
+    size = regular_size(data_path, name)
     if size == 0:
         raise IngestError(data_path, f"{name} is empty (0 bytes): acquisition not started or still being written")
     if size % item:
-        raise IngestError(data_path, f"{name} has {size} bytes, not a whole number of {item}-byte words (DTYPA {dtypa})")
+        raise IngestError(data_path, f"{name} has {size} bytes, not a whole number of {item}-byte words (DTYPA {dtypa}): "
+                                         f"truncated or still being written (acqus TD {td})")
     need = td * item
     padded = math.ceil(need / BLOCK_BYTES) * BLOCK_BYTES
     if rows == 1:
@@ -333,16 +405,19 @@ def _processed(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
 
 
 def _read_words(data_path: Path, words: int, big: bool, isfloat: bool) -> np.ndarray:
-    try:
-        _, data = ng.bruker.read_binary(str(data_path), shape=(words // 2,), cplex=True, big=big, isfloat=isfloat)
-    except Exception as exc:
-        raise IngestError(data_path, f"cannot read binary data ({exc})") from exc
-    return np.asarray(data, dtype=np.complex128)
+    """``words`` stored words as complex128 pairs; the declared BYTORDA checked against the data."""
+    dt = np.dtype((">" if big else "<") + ("f8" if isfloat else "i4"))
+    raw = read_bytes(data_path, words * dt.itemsize, what=data_path.name, exact=False,
+                     declared_by=f"acqus (TD, DTYPA {2 if isfloat else 0})")
+    byte_order_check(data_path.parent / "acqus", f"BYTORDA {1 if big else 0}", raw, dt)
+    w = np.frombuffer(raw, dtype=dt).astype(float)
+    return w[0::2] + 1j * w[1::2]
 
 
 # --------------------------------------------------------------------------- #
 # public readers
 # --------------------------------------------------------------------------- #
+@checked()
 def read_bruker(path: str | Path) -> NMRSpectrum:
     """Read one TopSpin 1D experiment (an expno folder, or its ``fid``).
 
@@ -392,6 +467,7 @@ def read_bruker(path: str | Path) -> NMRSpectrum:
     return NMRSpectrum(fid=data, meta=meta, processed_ppm=ppm, processed=real)
 
 
+@checked()
 def read_bruker_ser(path: str | Path) -> list[NMRSpectrum]:
     """Read a TopSpin serial / pseudo-2D acquisition, one spectrum per row.
 
@@ -444,3 +520,93 @@ def read_bruker_ser(path: str | Path) -> list[NMRSpectrum]:
         t1 = None if start is None else start + timedelta(seconds=(i + 1) * row_s)
         out.append(NMRSpectrum(fid=np.array(data[i]), meta=meta.with_(row=i, start=t0, end=t1, extra=extra)))
     return out
+
+
+# --------------------------------------------------------------------------- #
+# identification and completeness
+# --------------------------------------------------------------------------- #
+def is_params(p: Path) -> bool:
+    """A JCAMP-style Bruker parameter file: text starting ``##`` with ``##$KEY=`` lines."""
+    try:
+        if not p.is_file():
+            return False
+        with open(p, "rb") as fh:
+            h = fh.read(8192)
+    except OSError:
+        return False
+    return b"\x00" not in h[:512] and h.lstrip().startswith(b"##") and b"##$" in h
+
+
+def identify_dir(d: Path) -> str | None:
+    """``'bruker'`` (``fid``), ``'bruker-ser'`` (``ser``) or None for a folder."""
+    if not is_params(d / "acqus"):
+        return None
+    if (d / "ser").is_file():
+        return "bruker-ser"
+    if (d / "fid").is_file():
+        return "bruker"
+    return None
+
+
+def _params_or_none(path: Path) -> dict[str, Any] | None:
+    try:
+        return read_acqus(path)
+    except IngestError:
+        return None
+
+
+def expected_size(folder: Path, serial: bool = False) -> int | None:
+    """Bytes the parameter files promise for ``fid`` (or ``ser``); None if they cannot say yet."""
+    par = _params_or_none(folder / "acqus")
+    if par is None:
+        return None
+    try:
+        td = int(_num(par, "TD", folder / "acqus", required=True))
+        item = _ITEMSIZE.get(int(_num(par, "DTYPA", folder / "acqus", 0)), 4)
+    except (IngestError, ValueError, OverflowError):
+        return None
+    row = td * item
+    if not serial:
+        return row
+    par2 = _params_or_none(folder / "acqu2s")
+    try:
+        td1 = int(_num(par2, "TD", folder / "acqu2s", required=True)) if par2 is not None else None
+    except (IngestError, ValueError, OverflowError):
+        return None
+    return None if td1 is None else td1 * (math.ceil(row / BLOCK_BYTES) * BLOCK_BYTES)
+
+
+def unpadded_ser_size(folder: Path) -> int | None:
+    """``TD1 · TD · item`` bytes: a ser written without block padding (accepted too)."""
+    par, par2 = _params_or_none(folder / "acqus"), _params_or_none(folder / "acqu2s")
+    if par is None or par2 is None:
+        return None
+    try:
+        return int(par2["TD"]) * int(par["TD"]) * _ITEMSIZE.get(int(par.get("DTYPA", 0)), 4)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def is_closed(folder: Path) -> bool:
+    """True once TopSpin has written :data:`CLOSING_FILE` into the expno."""
+    return (folder / CLOSING_FILE).is_file()
+
+
+def scan_time_s(folder: Path) -> float | None:
+    """One scan, AQ + D1 (s), from ``acqus``; None when unknown."""
+    par = _params_or_none(folder / "acqus")
+    if par is None:
+        return None
+    try:
+        return _scan_time_s(par, folder / "acqus")
+    except (IngestError, ValueError, TypeError, ZeroDivisionError):
+        return None
+
+
+def start_time(folder: Path) -> float | None:
+    """Cheap ``DATE`` (s since 1970) for ordering; None when absent or implausible."""
+    par = _params_or_none(folder / "acqus")
+    try:
+        return epoch_time(folder / "acqus", "DATE", par["DATE"]).timestamp() if par and par.get("DATE") else None
+    except IngestError:
+        return None

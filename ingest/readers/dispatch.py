@@ -24,28 +24,31 @@ format          evidence
                 (0.01-2 T, 10-2000 mT, 100-20000 G), optional one-line header
 ==============  =============================================================
 
-:func:`read` dispatches (EPR readers live in ``ingest.readers.epr``,
-imported lazily); :func:`read_rows` returns 1D rows, splitting Bruker ``ser``
+:func:`read` dispatches to the vendor modules of :mod:`ingest.readers` (each
+holds its format's identify / read / completeness / write; the evidence
+functions used above live there too); :func:`read_rows` returns 1D rows, splitting Bruker ``ser``
 files and EPR 2D sets (``ingest.readers.epr.split_rows`` when it exists, else a plain
 split on ``y_axis``).
 """
 
 from __future__ import annotations
 
-import re
+import importlib
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
+from ingest.readers import bes3t, bruker, csv_epr, esp, jcampdx, magnettech, spinsolve
 from ingest.types import EPRSpectrum, IngestError, NMRSpectrum
 
-__all__ = ["identify", "read", "read_rows", "FORMATS"]
+__all__ = ["FORMATS", "identify", "read", "read_rows"]
 
 FORMATS = ("bruker", "bruker-ser", "spinsolve", "jcampdx", "bes3t", "esp", "magnettech", "epr-csv")
 
-_ESP_KEYS = {"HCF", "HSW", "GST", "GSI", "RES", "ANZ", "JSS", "MF", "RRG", "RMA", "JUN", "JEX", "JNS", "MP", "RCT", "SSX"}
 _SPINSOLVE_MAGIC = b"SORPATAD1.1V"
+_TEXT_EXPORTS = (".csv", ".txt", ".asc", ".dat")
 
 
 def _head(p: Path, n: int = 4096) -> bytes:
@@ -54,102 +57,6 @@ def _head(p: Path, n: int = 4096) -> bytes:
             return f.read(n)
     except OSError:
         return b""
-
-
-def _is_text(b: bytes) -> bool:
-    if not b:
-        return False
-    if b"\x00" in b:
-        return False
-    try:
-        b.decode("utf-8")
-        return True
-    except UnicodeDecodeError:
-        try:
-            s = b.decode("latin-1")
-        except UnicodeDecodeError:
-            return False
-        bad = sum(1 for c in s if ord(c) < 32 and c not in "\r\n\t\f")
-        return bad < 0.01 * len(s)
-
-
-def _is_bruker_params(p: Path) -> bool:
-    """A JCAMP-style Bruker parameter file: text starting '##' with '##$KEY=' lines."""
-    h = _head(p, 8192)
-    return p.is_file() and _is_text(h[:512]) and h.lstrip().startswith(b"##") and b"##$" in h
-
-
-def _is_acqu_par(p: Path) -> bool:
-    if not p.is_file():
-        return False
-    h = _head(p, 2048)
-    if not _is_text(h):
-        return False
-    lines = [ln for ln in h.decode("latin-1").splitlines()[:10] if ln.strip()]
-    return bool(lines) and all(re.match(r"^\s*[A-Za-z0-9_]+\s*=", ln) for ln in lines[: min(5, len(lines))])
-
-
-def _is_jcampdx(p: Path) -> bool:
-    h = _head(p, 2048)
-    return _is_text(h) and re.search(rb"^\s*##JCAMP-DX\s*=", h, re.M | re.I) is not None
-
-
-def _is_bes3t_dsc(p: Path) -> bool:
-    h = _head(p, 256)
-    return h.lstrip(b"\xef\xbb\xbf").lstrip().startswith(b"#DESC")
-
-
-def _is_esp_par(p: Path) -> bool:
-    h = _head(p, 4096)
-    if not _is_text(h):
-        return False
-    text = h.decode("latin-1").replace("\r\n", "\n").replace("\r", "\n")
-    keys = {ln.split()[0] for ln in text.split("\n") if ln.strip()}
-    return len(keys & _ESP_KEYS) >= 3
-
-
-def _is_magnettech(p: Path) -> bool:
-    h = _head(p, 1024).lstrip(b"\xef\xbb\xbf").lstrip()
-    return h.startswith(b"<?xml") and b"<ESRXmlFile" in h or h.startswith(b"<ESRXmlFile")
-
-
-_FIELD_RANGES = ((0.01, 2.0), (10.0, 2000.0), (100.0, 20000.0))
-
-
-def _is_epr_csv(p: Path) -> bool:
-    h = _head(p, 65536)
-    if not _is_text(h):
-        return False
-    lines = h.decode("latin-1").replace("\r\n", "\n").replace("\r", "\n").split("\n")
-    if len(h) == 65536:
-        lines = lines[:-1]  # last one may be cut
-    rows: list[list[float]] = []
-    header_lines = 0
-    for ln in lines:
-        s = ln.strip()
-        if not s:
-            continue
-        parts = [x for x in re.split(r"[,;\t ]+", s) if x]
-        try:
-            vals = [float(x) for x in parts]
-        except ValueError:
-            if rows:
-                return False  # text after data: not a plain two-column export
-            header_lines += 1
-            if header_lines > 3:
-                return False
-            continue
-        if not 2 <= len(vals) <= 3:
-            return False
-        rows.append(vals)
-    if len(rows) < 10 or len({len(r) for r in rows}) != 1:
-        return False
-    x = [r[0] for r in rows]
-    d = [b - a for a, b in zip(x, x[1:])]
-    if not (all(v > 0 for v in d) or all(v < 0 for v in d)):
-        return False
-    lo, hi = min(x), max(x)
-    return any(a <= lo and hi <= b for a, b in _FIELD_RANGES)
 
 
 def _sibling(p: Path, suffixes: tuple[str, ...]) -> Path | None:
@@ -161,18 +68,13 @@ def _sibling(p: Path, suffixes: tuple[str, ...]) -> Path | None:
 
 
 def _identify_dir(d: Path) -> str | None:
-    acqus = d / "acqus"
-    if acqus.is_file() and _is_bruker_params(acqus):
-        if (d / "ser").is_file():
-            return "bruker-ser"
-        if (d / "fid").is_file():
-            return "bruker"
-        return None
-    if _is_acqu_par(d / "acqu.par"):
+    if bruker.is_params(d / "acqus"):
+        return bruker.identify_dir(d)
+    if spinsolve.is_acqu_par(d / "acqu.par"):
         for name in ("data.1d", "fid.1d", "spectrum.1d"):
-            if (d / name).is_file() and _head(d / name, 12) == _SPINSOLVE_MAGIC:
+            if (d / name).is_file() and spinsolve.has_magic(d / name):
                 return "spinsolve" if name == "data.1d" else None
-        if (d / "nmr_fid.dx").is_file() and _is_jcampdx(d / "nmr_fid.dx"):
+        if (d / "nmr_fid.dx").is_file() and jcampdx.is_jcampdx(d / "nmr_fid.dx"):
             return "jcampdx"
     return None
 
@@ -194,7 +96,10 @@ def identify(path: str | Path) -> str | None:
     p = Path(path)
     if p.is_dir():
         return _identify_dir(p)
-    if not p.is_file() or p.stat().st_size == 0:
+    try:
+        if not p.is_file() or p.stat().st_size == 0:
+            return None
+    except OSError:
         return None
     if p.name in ("fid", "ser", "acqus", "acqu2s", "audita.txt", "acqu"):
         fmt = _identify_dir(p.parent)
@@ -206,21 +111,21 @@ def identify(path: str | Path) -> str | None:
     suf = p.suffix.lower()
     if head.startswith(_SPINSOLVE_MAGIC):
         return "spinsolve" if _identify_dir(p.parent) == "spinsolve" else None
-    if _is_jcampdx(p):
+    if jcampdx.is_jcampdx(p):
         return "jcampdx"
-    if _is_bes3t_dsc(p):
+    if bes3t.is_descriptor(p):
         return "bes3t"
     if suf == ".dta":
         dsc = _sibling(p, (".DSC", ".dsc"))
-        return "bes3t" if dsc is not None and _is_bes3t_dsc(dsc) else None
-    if _is_magnettech(p):
+        return "bes3t" if dsc is not None and bes3t.is_descriptor(dsc) else None
+    if magnettech.is_magnettech(p):
         return "magnettech"
     if suf == ".spc":
         par = _sibling(p, (".par", ".PAR"))
-        return "esp" if par is not None and _is_esp_par(par) else None
-    if _is_esp_par(p):
+        return "esp" if par is not None and esp.is_par(par) else None
+    if esp.is_par(p):
         return "esp"
-    if _is_epr_csv(p):
+    if csv_epr.is_epr_csv(p):
         return "epr-csv"
     return None
 
@@ -234,6 +139,8 @@ def _describe(p: Path) -> str:
         return f"a folder holding {names[:12]}{more}"
     if not p.exists():
         return "nothing (no such file or folder)"
+    if not p.is_file():
+        return "a device, FIFO or socket, not a regular file (refused: its size is unknown)"
     size = p.stat().st_size
     if size == 0:
         return "an empty file (0 bytes)"
@@ -241,15 +148,21 @@ def _describe(p: Path) -> str:
 
 
 def _epr_module():
-    import importlib
-
-    try:
-        return importlib.import_module("ingest.readers.epr")
-    except ImportError as exc:  # pragma: no cover
-        raise ImportError(f"EPR readers (ingest.readers.epr) are not available: {exc}") from exc
+    """The EPR reader names, looked up at call time (tests substitute the module)."""
+    return sys.modules.get("ingest.readers.epr") or importlib.import_module("ingest.readers.epr")
 
 
 def read(path: str | Path) -> NMRSpectrum | EPRSpectrum:
+    """Read any supported spectrum; 2D sets stay 2D (see :func:`_read`)."""
+    try:
+        return _read(path)
+    except IngestError:
+        raise
+    except Exception as exc:
+        raise IngestError(path, f"cannot be read ({type(exc).__name__}: {exc})") from exc
+
+
+def _read(path: str | Path) -> NMRSpectrum | EPRSpectrum:
     """Read any supported spectrum; 2D sets stay 2D.
 
     Parameters
@@ -273,26 +186,20 @@ def read(path: str | Path) -> NMRSpectrum | EPRSpectrum:
     p = Path(path)
     fmt = identify(p)
     if fmt is None:
+        if p.suffix.lower() in _TEXT_EXPORTS and p.is_file():
+            csv_epr.read_epr_csv(p)  # a damaged two-column export: its own, precise error
         raise IngestError(p, f"not a recognised NMR or EPR format: found {_describe(p)}")
     if fmt == "bruker":
-        from ingest.readers.bruker import read_bruker
-
-        return read_bruker(p)
+        return bruker.read_bruker(p)
     if fmt == "bruker-ser":
-        from ingest.readers.bruker import read_bruker_ser
-
-        rows = read_bruker_ser(p)
+        rows = bruker.read_bruker_ser(p)
         extra = dict(rows[0].meta.extra) | {"rows": len(rows)}
         meta = rows[0].meta.with_(row=None, start=rows[0].meta.start, end=rows[-1].meta.end, extra=extra)
         return NMRSpectrum(fid=np.stack([r.fid for r in rows]), meta=meta)
     if fmt == "spinsolve":
-        from ingest.readers.spinsolve import read_spinsolve
-
-        return read_spinsolve(p)
+        return spinsolve.read_spinsolve(p)
     if fmt == "jcampdx":
-        from ingest.readers.jcampdx import read_jcampdx
-
-        return read_jcampdx(p / "nmr_fid.dx" if p.is_dir() else p)
+        return jcampdx.read_jcampdx(p / "nmr_fid.dx" if p.is_dir() else p)
     epr = _epr_module()
     func = {"bes3t": "read_bes3t", "esp": "read_esp", "magnettech": "read_magnettech", "epr-csv": "read_epr_csv"}[fmt]
     return getattr(epr, func)(p)
@@ -333,9 +240,7 @@ def read_rows(path: str | Path) -> list[NMRSpectrum | EPRSpectrum]:
     p = Path(path)
     fmt = identify(p)
     if fmt == "bruker-ser":
-        from ingest.readers.bruker import read_bruker_ser
-
-        return list(read_bruker_ser(p))
+        return list(bruker.read_bruker_ser(p))
     spec = read(p)
     if isinstance(spec, EPRSpectrum):
         return list(_split_epr(spec))

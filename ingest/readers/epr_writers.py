@@ -1,6 +1,6 @@
 """Writer for Bruker BES3T (.DSC/.DTA) CW EPR files, for simulation and round trips.
 
-The layout follows what Xepr writes (science.md §5.4): a ``#DESC`` layer
+The layout follows what Xepr writes (docs/physics.md §5.4): a ``#DESC`` layer
 (``BSEQ``, ``IKKF REAL``, ``IRFMT D``, ``XTYP IDX``, ``XPTS/XMIN/XWID`` in G),
 a ``#SPL`` layer (``MWFQ`` Hz, ``MWPW`` W, ``B0MA`` T, ``RCAG`` dB, ``SPTP`` s,
 ``RCTC`` s, ``AVGS``, ``STMP`` K, ``DATE``/``TIME`` = end of acquisition,

@@ -1,6 +1,6 @@
 """JCAMP-DX NMR reader (``nmrglue.jcampdx``), tuned on Spinsolve ``nmr_fid.dx``.
 
-science.md §5.3.  Keys (nmrglue normalises them: upper case, no spaces):
+docs/physics.md §5.3.  Keys (nmrglue normalises them: upper case, no spaces):
 
 * ``$BF1`` (MHz): the transmitter frequency (Spinsolve writes its ``b1Freq``
   here) -> ``sfo1_hz``; falls back to ``.OBSERVEFREQUENCY``.
@@ -31,6 +31,7 @@ axis in ppm (Hz axes divided by ``sfo1``) and ``fid = None``.
 from __future__ import annotations
 
 import re
+import warnings
 from datetime import timedelta, tzinfo
 from pathlib import Path
 from typing import Any
@@ -38,10 +39,47 @@ from typing import Any
 import nmrglue as ng
 import numpy as np
 
+from ingest.readers.checks import checked, regular_size
 from ingest.readers.spinsolve import parse_local_time, read_acqu_par
-from ingest.types import IngestError, NMRMeta, NMRSpectrum
+from ingest.types import IngestError, IngestWarning, NMRMeta, NMRSpectrum
 
-__all__ = ["read_jcampdx"]
+__all__ = ["is_complete", "is_jcampdx", "read_jcampdx"]
+
+_MAX_BYTES = 256 << 20
+
+
+def is_jcampdx(p: Path) -> bool:
+    """Text whose first lines hold ``##JCAMP-DX=`` (Bruker ``acqus`` says ``##JCAMPDX=``: not this)."""
+    try:
+        with open(p, "rb") as fh:
+            h = fh.read(2048)
+    except OSError:
+        return False
+    return b"\x00" not in h and re.search(rb"^\s*##JCAMP-DX\s*=", h, re.MULTILINE | re.IGNORECASE) is not None
+
+
+def is_complete(p: Path) -> bool:
+    """True when the file's last record is ``##END=`` (a JCAMP-DX file cut short lacks it)."""
+    try:
+        with open(p, "rb") as fh:
+            fh.seek(0, 2)
+            fh.seek(max(0, fh.tell() - 512))
+            tail = fh.read()
+    except OSError:
+        return False
+    return re.search(rb"##END\s*=[^\n]*\s*$", tail) is not None
+
+
+def _declared_points(dic: dict[str, Any], is_fid: bool) -> tuple[int | None, str]:
+    """Points the header declares: ``VAR_DIM`` (NTUPLES) or ``NPOINTS`` (XYDATA)."""
+    for key in (("VARDIM", "NPOINTS") if is_fid else ("NPOINTS", "VARDIM")):
+        vals = _tuple(dic, key)
+        if vals:
+            try:
+                return int(float(vals[0])), key
+            except ValueError:
+                return None, key
+    return None, ""
 
 
 def _first(dic: dict[str, Any], key: str) -> str | None:
@@ -70,6 +108,7 @@ def _tuple(dic: dict[str, Any], key: str) -> list[str]:
     return [x.strip() for x in s.strip("()").split(",")]
 
 
+@checked()
 def read_jcampdx(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSpectrum:
     """Read a JCAMP-DX NMR file (FID as NTUPLES, or an XYDATA spectrum).
 
@@ -93,11 +132,14 @@ def read_jcampdx(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSpec
     p = Path(path)
     if not p.is_file():
         raise IngestError(p, "no such file")
-    if p.stat().st_size == 0:
+    size = regular_size(p, "JCAMP-DX file")
+    if size == 0:
         raise IngestError(p, "file is empty (0 bytes)")
+    if size > _MAX_BYTES:
+        raise IngestError(p, f"holds {size} bytes, more than the {_MAX_BYTES} a JCAMP-DX spectrum is read at")
     with open(p, "rb") as f:
         head = f.read(2048)
-    if b"##" not in head[:200] or not re.search(rb"##JCAMP-?DX\s*=", head, re.I):
+    if b"##" not in head[:200] or not re.search(rb"##JCAMP-?DX\s*=", head, re.IGNORECASE):
         raise IngestError(p, "not a JCAMP-DX file (no ##JCAMP-DX= header)")
     try:
         dic, data = ng.jcampdx.read(str(p))
@@ -123,7 +165,11 @@ def read_jcampdx(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSpec
     ppm = real = None
     if is_fid:
         if isinstance(data, list) and len(data) >= 2:
-            fid = np.asarray(data[0], dtype=float) + 1j * np.asarray(data[1], dtype=float)
+            re_, im_ = np.asarray(data[0], dtype=float), np.asarray(data[1], dtype=float)
+            if re_.size != im_.size:
+                raise IngestError(p, f"FID/REAL holds {re_.size} points but FID/IMAG {im_.size}: "
+                                     "'?' (missing) values or a truncated page")
+            fid = re_ + 1j * im_
         else:
             fid = np.asarray(data, dtype=float).astype(np.complex128)
         if (_first(dic, "$REVERSE") or "").strip("<>").lower() in ("yes", "true", "1"):
@@ -134,6 +180,10 @@ def read_jcampdx(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSpec
         n = y.size
     if n == 0:
         raise IngestError(p, "no data points")
+    declared, key = _declared_points(dic, is_fid)
+    if declared is not None and declared != n:
+        raise IngestError(p, f"holds {n} data points but {key} declares {declared}: "
+                             "'?' (missing) values dropped by the parser, or a truncated file")
 
     sw_ppm = _fnum(dic, "$SW")
     if sw_ppm:
@@ -163,7 +213,9 @@ def read_jcampdx(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSpec
     if longdate:
         try:
             start = parse_local_time(longdate, tz)
-        except ValueError:
+        except (ValueError, OverflowError):
+            warnings.warn(f"{p}: LONGDATE {longdate!r} is not a date: the spectrum has no start time",
+                          IngestWarning, stacklevel=3)
             start = None
     par = p.parent / "acqu.par"
     if par.is_file():

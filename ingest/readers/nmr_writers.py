@@ -1,7 +1,7 @@
 """Writers for Bruker TopSpin and Magritek Spinsolve NMR data.
 
 They feed round-trip tests and the experiment simulator, so they write the
-real vendor layouts (science.md §5.1, §5.2) that nmrglue and the readers in
+real vendor layouts (docs/physics.md §5.1, §5.2) that nmrglue and the readers in
 this package read back:
 
 * Bruker 1D (:func:`write_bruker_1d`): ``pulseprogram``, ``acqu`` + ``acqus`` (JCAMP-DX 5.0

@@ -1,6 +1,6 @@
 """Magritek Spinsolve reader (``acqu.par`` + ``data.1d``, optional ``spectrum.1d``).
 
-Uses ``nmrglue.spinsolve`` (science.md §5.2): ``parse_spinsolve_par_line`` for
+Uses ``nmrglue.spinsolve`` (docs/physics.md §5.2): ``parse_spinsolve_par_line`` for
 ``acqu.par`` and ``read(dir, specfile=...)`` for the ``.1d`` files (32-byte
 header of eight little-endian int32; float32 axis; float32 interleaved
 real/imaginary).
@@ -15,7 +15,7 @@ the shared file).  Hence ``sfo1_hz = b1Freq·1e6``, the carrier offset is
 ``carrier_ppm = offset/bf1_hz·1e6`` (4.74 ppm in every shared file, the water
 reference ``Shim_ReferencePPM``).  ``sw_hz = bandwidth·1000``.
 
-Time keys (science.md §6 item 8, found in the shared files)
+Time keys (docs/physics.md §6 item 8, found in the shared files)
 -----------------------------------------------------------
 ``startTime`` (start of the acquisition) and ``CurrentTime`` (written when the
 data are saved, i.e. the end), both ISO wall-clock times with milliseconds and
@@ -45,6 +45,8 @@ value (+273.15) is reported as ``temperature_K``.
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime, timedelta, timezone, tzinfo
 from pathlib import Path
 from typing import Any
@@ -53,9 +55,23 @@ from zoneinfo import ZoneInfo
 import nmrglue as ng
 import numpy as np
 
+from ingest.readers.checks import checked, regular_size
+from ingest.readers.nmr_writers import write_spinsolve
 from ingest.types import IngestError, NMRMeta, NMRSpectrum
 
-__all__ = ["read_spinsolve", "read_acqu_par", "parse_local_time"]
+__all__ = [
+    "DATA_FILES",
+    "expected_size",
+    "identify_dir",
+    "is_acqu_par",
+    "parse_local_time",
+    "read_acqu_par",
+    "read_spinsolve",
+    "write_spinsolve",
+]
+
+#: Files of a Spinsolve experiment folder that are pieces of it, never acquisitions of their own.
+DATA_FILES = frozenset({"acqu.par", "data.1d", "fid.1d", "spectrum.1d", "proc.par", "spectrum_processed.1d"})
 
 _MAGIC = b"SORPATAD1.1V"  # 'PROS' 'DATA' 'V1.1' as little-endian int32 words
 
@@ -99,8 +115,10 @@ def read_acqu_par(path: str | Path) -> dict[str, Any]:
         Missing, empty, or lines that are not ``key = value``.
     """
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise IngestError(p, "acqu.par is missing")
+    if regular_size(p, "acqu.par") > 1 << 20:
+        raise IngestError(p, "acqu.par larger than 1 MB: not a Spinsolve parameter file")
     try:
         text = p.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
@@ -127,14 +145,17 @@ def _float(par: dict[str, Any], key: str, path: Path, default: float | None = No
             raise IngestError(path, f"acqu.par has no {key}")
         return default
     try:
-        return float(par[key])
+        v = float(par[key])
     except (TypeError, ValueError):
         raise IngestError(path, f"{key} = {par[key]!r} is not a number") from None
+    if not math.isfinite(v):
+        raise IngestError(path, f"{key} = {par[key]!r} is not a finite number")
+    return v
 
 
 def _check_1d(path: Path) -> int:
     """Validate a .1d file's header and size; return the number of complex points."""
-    size = path.stat().st_size
+    size = regular_size(path, path.name)
     if size == 0:
         raise IngestError(path, f"{path.name} is empty (0 bytes)")
     if size < 32:
@@ -153,6 +174,16 @@ def _check_1d(path: Path) -> int:
     return n
 
 
+def _time_key(par: dict[str, Any], key: str, zone: tzinfo, path: Path) -> datetime | None:
+    if key not in par:
+        return None
+    try:
+        return parse_local_time(str(par[key]), zone)
+    except (ValueError, OverflowError):
+        raise IngestError(path, f"{key} = {par[key]!r} is not a date and time") from None
+
+
+@checked()
 def read_spinsolve(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSpectrum:
     """Read a Spinsolve experiment folder.
 
@@ -206,8 +237,8 @@ def read_spinsolve(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSp
     if npts != n:
         raise IngestError(data_path, f"data.1d holds {n} points but acqu.par nrPnts says {npts}")
     zone = _zone(tz)
-    start = parse_local_time(par["startTime"], zone) if "startTime" in par else None
-    end = parse_local_time(par["CurrentTime"], zone) if "CurrentTime" in par else None
+    start = _time_key(par, "startTime", zone, par_path)
+    end = _time_key(par, "CurrentTime", zone, par_path)
     if end is None and start is not None:
         ns_ = int(_float(par, "nrScans", par_path, 1))
         end = start + timedelta(seconds=ns_ * _float(par, "repTime", par_path, 0.0) / 1e3)
@@ -240,3 +271,52 @@ def read_spinsolve(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSp
         ppm = raw[:m].astype(float)
         real = np.asarray(sdata).real[:m].astype(float)
     return NMRSpectrum(fid=fid, meta=meta, processed_ppm=ppm, processed=real)
+
+
+# --------------------------------------------------------------------------- identification, completeness
+
+
+def is_acqu_par(p: Path) -> bool:
+    """Text whose first lines are ``key = value``."""
+    try:
+        if not p.is_file():
+            return False
+        with open(p, "rb") as fh:
+            h = fh.read(2048)
+    except OSError:
+        return False
+    if not h or b"\x00" in h:
+        return False
+    lines = [ln for ln in h.decode("latin-1").splitlines()[:10] if ln.strip()]
+    return bool(lines) and all(re.match(r"^\s*[A-Za-z0-9_]+\s*=", ln) for ln in lines[: min(5, len(lines))])
+
+
+def has_magic(p: Path) -> bool:
+    """True if ``p`` starts with the Spinsolve ``PROSDATAV1.1`` header."""
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(12) == _MAGIC
+    except OSError:
+        return False
+
+
+def identify_dir(d: Path) -> str | None:
+    """``'spinsolve'`` for a folder with ``acqu.par`` and a Spinsolve ``data.1d``, else None."""
+    if is_acqu_par(d / "acqu.par") and (d / "data.1d").is_file() and has_magic(d / "data.1d"):
+        return "spinsolve"
+    return None
+
+
+def expected_size(folder: Path) -> int | None:
+    """Bytes ``data.1d`` must hold per its own header: 32 + 12·xDim·yDim·zDim·qDim."""
+    try:
+        with open(folder / "data.1d", "rb") as fh:
+            head = fh.read(32)
+    except OSError:
+        return None
+    if len(head) < 32 or head[:12] != _MAGIC:
+        return None
+    n = 1
+    for i in range(16, 32, 4):
+        n *= max(int.from_bytes(head[i:i + 4], "little", signed=True), 1)
+    return 32 + 12 * n

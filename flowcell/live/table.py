@@ -1,0 +1,197 @@
+"""The live table: one line per row, fitted to the terminal, and a status line.
+
+On a terminal the table is drawn with ``rich.live.Live`` (redrawn in place, and at the
+new width when the window is resized; columns of least importance are dropped until
+the rest fit, 80 columns keep the essentials).  Elsewhere (a log file, a pipe) the
+header is printed once and then one plain line per row, at most 80 characters.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, TextIO
+
+from rich.console import Console, ConsoleOptions, RenderResult
+from rich.live import Live
+from rich.text import Text
+
+from flowcell.live.state import SOCState
+
+__all__ = ["TerminalTable", "Column", "COLUMNS", "render_lines", "format_status"]
+
+
+def _pct(v: float, fmt: str = "6.2f") -> str:
+    return format(100 * v, fmt) if math.isfinite(v) else "-"
+
+
+def _time(st: SOCState) -> str:
+    if st.time_utc is not None:
+        return st.time_utc.strftime("%H:%M:%S")
+    return f"{st.t_s / 60:.1f}m" if math.isfinite(st.t_s) else "-"
+
+
+def _kc(st: SOCState) -> str:
+    if not math.isfinite(st.Kc):
+        return "-"
+    return f"{st.Kc:.2g} ({st.Kc_lo:.2g}-{st.Kc_hi:.2g})"
+
+
+def _obs(st: SOCState) -> str:
+    if st.flag:
+        return f"{st.kind or '?'} {st.flag}"
+    parts = list(st.used) + [f"{n}!" for n in st.rejected]
+    return f"{st.kind or '-'} {','.join(parts) or '-'}"
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table column: header, width (characters), priority (0 = dropped last), cell text."""
+
+    header: str
+    width: int
+    priority: int
+    cell: Callable[[SOCState, float], str]
+
+
+#: Columns of the live table (``true_soc`` is NaN unless a truth is shown, as in the demo).
+COLUMNS: tuple[Column, ...] = (
+    Column("time UTC", 8, 0, lambda s, tr: _time(s)),
+    Column("SOC %", 6, 0, lambda s, tr: _pct(s.soc)),
+    Column("±2sd %", 6, 0, lambda s, tr: _pct(2 * s.soc_sd, "5.2f")),
+    Column("true %", 6, 1, lambda s, tr: _pct(tr)),
+    Column("err %", 6, 1, lambda s, tr: _pct(s.soc - tr, "+.2f") if math.isfinite(tr) else "-"),
+    Column("Kc (±2sd)", 17, 1, lambda s, tr: _kc(s)),
+    Column("coul %", 6, 2, lambda s, tr: _pct(s.soc_coulomb)),
+    Column("act %", 6, 3, lambda s, tr: _pct(s.soc_active)),
+    Column("I mA", 7, 3, lambda s, tr: f"{1e3 * s.current_A:7.2f}" if math.isfinite(s.current_A) else "-"),
+    Column("[R] mM", 6, 4, lambda s, tr: f"{1e3 * s.radical_M:6.2f}" if math.isfinite(s.radical_M) else "-"),
+    Column("row", 14, 0, lambda s, tr: _obs(s)),
+)
+
+
+def _fit(columns: tuple[Column, ...], width: int) -> list[Column]:
+    """The most important columns that fit in ``width`` characters (one space between)."""
+    chosen = list(columns)
+    for prio in sorted({c.priority for c in columns}, reverse=True):
+        if sum(c.width for c in chosen) + len(chosen) - 1 <= width:
+            break
+        if prio == 0:
+            break
+        chosen = [c for c in chosen if c.priority != prio]
+    return chosen
+
+
+def _line(cells: list[str], cols: list[Column], width: int) -> str:
+    out = " ".join(f"{v[:c.width]:>{c.width}}" if i < len(cols) - 1 else f"{v[:c.width]:<{c.width}}"
+                   for i, (v, c) in enumerate(zip(cells, cols)))
+    return out[:width].rstrip()
+
+
+def render_lines(rows: list[tuple[SOCState, float]], width: int, *, truth_shown: bool = False) -> list[str]:
+    """Header, rule and one line per (state, true SOC) fitted to ``width`` characters."""
+    cols = tuple(c for c in COLUMNS if truth_shown or c.header not in ("true %", "err %"))
+    chosen = _fit(cols, width)
+    head = _line([c.header for c in chosen], chosen, width)
+    body = [_line([c.cell(s, tr) for c in chosen], chosen, width) for s, tr in rows]
+    return [head, "-" * min(len(head), width), *body]
+
+
+def format_status(status: Any, width: int = 80) -> str:
+    """The status line: rows, rejected, flagged, pending, elapsed, potentiostat (fitted to ``width``)."""
+    el = int(status.elapsed_s)
+    parts = [f"rows {status.rows}", f"rejected {status.rejected_rows} ({100 * status.rejection_rate:.0f} %)",
+             f"flagged {status.flagged}", f"pending {status.pending}",
+             f"elapsed {el // 3600:d}:{el % 3600 // 60:02d}:{el % 60:02d}", f"potentiostat {status.potentiostat}"]
+    if math.isfinite(status.mismatch):
+        parts.append(f"mismatch {status.mismatch:.1f}")
+    if status.failure:
+        parts.append(f"FAILING: {status.failure}")
+    return " | ".join(parts)[:width]
+
+
+class _Renderable:
+    """What ``rich.live.Live`` draws: the table at the console's current size."""
+
+    def __init__(self, table: "TerminalTable") -> None:
+        self.table = table
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
+        width = max(options.max_width, 40)
+        height = max(console.size.height - 4, 3)
+        lines = render_lines(self.table.rows[-height:], width, truth_shown=self.table.truth_shown)
+        if self.table.status is not None:
+            lines.append(format_status(self.table.status, width))
+        yield Text("\n".join(lines), no_wrap=True, overflow="crop")
+
+
+class TerminalTable:
+    """The live table (see the module docstring).
+
+    Parameters
+    ----------
+    stream : text stream, default ``sys.stdout``
+    ansi : bool or None
+        Redraw in place (rich) or print plain lines; None: in place on a terminal.
+    truth_shown : bool
+        Show the ``true %`` and ``err %`` columns (the demo).
+    width : int
+        Width of the plain lines, characters.
+    """
+
+    def __init__(self, stream: TextIO | None = None, *, ansi: bool | None = None, truth_shown: bool = False,
+                 width: int = 80) -> None:
+        self.stream = stream if stream is not None else sys.stdout
+        self.ansi = bool(getattr(self.stream, "isatty", lambda: False)()) if ansi is None else ansi
+        self.truth_shown = truth_shown
+        self.width = width
+        self.rows: list[tuple[SOCState, float]] = []
+        self.status: Any = None
+        self._live: Live | None = None
+        self._header_done = False
+        self._last_draw = 0.0
+
+    def _start(self) -> None:
+        console = Console(file=self.stream, force_terminal=True)
+        self._live = Live(_Renderable(self), console=console, auto_refresh=True, refresh_per_second=4,
+                          redirect_stdout=False, redirect_stderr=False, vertical_overflow="crop")
+        self._live.start()
+
+    def update(self, state: SOCState, status: Any = None, true_soc: float = math.nan) -> None:
+        """Add a row (with the session status) and redraw."""
+        self.rows.append((state, true_soc))
+        self.status = status
+        if self.ansi:
+            if self._live is None:
+                self._start()
+            now = time.monotonic()
+            if now - self._last_draw > 0.05:
+                self._live.refresh()  # type: ignore[union-attr]
+                self._last_draw = now
+            return
+        lines = render_lines([(state, true_soc)], self.width, truth_shown=self.truth_shown)
+        if not self._header_done:
+            self.stream.write("\n".join(lines[:2]) + "\n")
+            self._header_done = True
+        self.stream.write(lines[2] + "\n")
+        self.stream.flush()
+
+    def note(self, msg: str) -> None:
+        """A message above the table (warnings, the potentiostat status)."""
+        if self._live is not None:
+            self._live.console.print(Text(msg), no_wrap=False)
+        else:
+            self.stream.write(msg + "\n")
+            self.stream.flush()
+
+    def close(self) -> None:
+        """Draw the last state and leave the table on the screen."""
+        if self._live is not None:
+            self._live.refresh()
+            self._live.stop()
+            self._live = None
+        elif self.status is not None and not self.ansi:
+            self.stream.write(format_status(self.status, self.width) + "\n")
+            self.stream.flush()

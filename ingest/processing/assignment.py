@@ -1,0 +1,123 @@
+"""Is each window's line the line it claims to be?  Checks run on every spectrum.
+
+:func:`assignment_warnings` compares the fitted lines of one spectrum with
+what the observables configuration expects of them and returns one
+``'<peak>: <reason>'`` string per inconsistency, which the Extractor appends
+to the row's ``nmr_warnings`` (and reports show):
+
+* **position**: the fitted centre is further than ``tol_ppm`` from the
+  expected position moved by the spectrum's window offset (the common
+  bulk-susceptibility shift, docs/physics.md §1.3);
+* **same line twice**: two windows' fitted centres are closer than the wider
+  line's half width (overlapping windows caught one line);
+* **siblings disagree**: lines of one species (``species`` key; e.g. the three
+  DHAQ ring protons) must carry the same area per proton, and in slow exchange
+  the same width (docs/physics.md §1.4): an area per proton off the species'
+  median by more than ``area_factor`` (both lines above ``snr_check``), or a
+  width more than ``width_factor`` times the median;
+* window edge: reported by the fit itself (:mod:`ingest.processing.peaks`).
+
+Pure computation on :class:`ingest.processing.peaks.PeakFit` results; cheap
+(a few comparisons per peak).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from typing import Any, Iterable, Mapping
+
+__all__ = ["assignment_warnings"]
+
+
+def _ok(x: float) -> bool:
+    return x is not None and math.isfinite(x)
+
+
+def _position(peaks: Iterable[Any], fits: Mapping[str, Any], offset: float) -> list[str]:
+    out = []
+    for p in peaks:
+        f = fits.get(p.name)
+        if f is None or not _ok(f.center_ppm) or f.method == "integral" or not f.success:
+            continue
+        expect = p.expected_ppm + offset
+        d = f.center_ppm - expect
+        if abs(d) > p.tolerance_ppm:
+            out.append(f"{p.name}: line at {f.center_ppm:.4f} ppm is {d:+.3f} ppm from the expected "
+                       f"{expect:.4f} (tolerance {p.tolerance_ppm:.3f}): another line in this window? "
+                       f"(recalibrate: flowcell calibrate)")
+    return out
+
+
+def _same_line(peaks: list[Any], fits: Mapping[str, Any], sfo1_hz: float | None) -> list[str]:
+    out = []
+    got = [(p.name, fits[p.name]) for p in peaks if p.name in fits and _ok(fits[p.name].center_ppm)
+           and fits[p.name].method != "integral" and fits[p.name].success]
+    for i, (a, fa) in enumerate(got):
+        for b, fb in got[i + 1:]:
+            widths = [w for w in (fa.fwhm_hz, fb.fwhm_hz) if _ok(w)]
+            if not widths or not sfo1_hz:
+                continue
+            half_ppm = 0.5 * max(widths) / (sfo1_hz * 1e-6)
+            if abs(fa.center_ppm - fb.center_ppm) < max(half_ppm, 1e-4):
+                msg = f"same line as {{}} (both at {fa.center_ppm:.4f} ppm): overlapping windows"
+                out += [f"{a}: " + msg.format(b), f"{b}: " + msg.format(a)]
+    return out
+
+
+def _siblings(peaks: list[Any], fits: Mapping[str, Any], snr_check: float, area_factor: float,
+              width_factor: float) -> list[str]:
+    groups: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
+    for p in peaks:
+        f = fits.get(p.name)
+        if p.species and p.n_h and f is not None and _ok(f.area) and _ok(f.snr) and f.snr >= snr_check:
+            groups[p.species].append((p, f))
+    out = []
+    for species, members in groups.items():
+        if len(members) < 2:
+            continue
+        per_h = sorted(f.area / p.n_h for p, f in members)
+        med = per_h[len(per_h) // 2] if len(per_h) % 2 else 0.5 * (per_h[len(per_h) // 2 - 1] + per_h[len(per_h) // 2])
+        widths = sorted(f.fwhm_hz for _, f in members if _ok(f.fwhm_hz))
+        wmed = widths[len(widths) // 2] if widths else float("nan")
+        for p, f in members:
+            r = (f.area / p.n_h) / med if med > 0 else float("nan")
+            if _ok(r) and not (1 / area_factor <= r <= area_factor):
+                out.append(f"{p.name}: area per proton {r:.2f}x the {species} median: "
+                           f"not a {p.n_h}H line of {species}, or overlapped")
+            if _ok(f.fwhm_hz) and _ok(wmed) and wmed > 0 and f.fwhm_hz > width_factor * wmed:
+                out.append(f"{p.name}: width {f.fwhm_hz:.1f} Hz is {f.fwhm_hz / wmed:.1f}x its {species} "
+                           f"siblings' ({wmed:.1f} Hz)")
+    return out
+
+
+def assignment_warnings(peaks: Iterable[Any], fits: Mapping[str, Any], offset: float = 0.0, *,
+                        sfo1_hz: float | None = None, snr_check: float = 10.0, area_factor: float = 1.5,
+                        width_factor: float = 3.0) -> list[str]:
+    """Assignment inconsistencies of one spectrum.
+
+    Parameters
+    ----------
+    peaks : iterable of ingest.processing.observables.PeakSpec
+    fits : mapping name -> ingest.processing.peaks.PeakFit
+    offset : float
+        Window offset of this spectrum (followed line's measured - expected), ppm.
+    sfo1_hz : float or None
+        Spectrometer frequency, Hz (for the same-line check; skipped when None).
+    snr_check : float
+        Sibling area/width checks only between lines at least this far above the noise.
+    area_factor : float
+        Allowed ratio of a line's area per proton to its species' median.
+    width_factor : float
+        Allowed ratio of a line's width to its species' median.
+
+    Returns
+    -------
+    list of str
+        ``'<peak>: <reason>'``.
+    """
+    peaks = list(peaks)
+    out = _position(peaks, fits, offset)
+    out += _same_line(peaks, fits, sfo1_hz)
+    out += _siblings(peaks, fits, snr_check, area_factor, width_factor)
+    return out

@@ -1,0 +1,196 @@
+"""Python source of generated kinetics functions, and building them (pure Python or numba).
+
+:mod:`kinetics.codegen` turns a network into sympy expressions; this module prints them
+as the source of one plain function each (common subexpressions eliminated), so the
+code can be cached on disk as text (:mod:`kinetics.codecache`) and rebuilt in a new
+process without sympy work.  Every function has the signature ``fn(a, b, i, i_ch, i_dis)``
+with ``a`` and ``b`` sequences of floats (state and parameters) and returns a list (or a
+list of lists for a matrix).
+
+Two builds of the same source:
+
+* pure Python (``math`` on Python floats, the reference path, always available);
+* numba (``pip install flowcell[fast]``): the same expressions compiled to machine code
+  with ``error_model='numpy'``, taking and returning float arrays and raising
+  FloatingPointError when a value is not finite (a domain error of the closed form).  Used for the
+  reduced model's right-hand side and Jacobian (:meth:`kinetics.codegen.Compiled.reduced_functions`),
+  which the integrator calls hundreds of times per simulation.  ``FLOWCELL_NUMBA=0``
+  turns it off.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import types
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import sympy as sp
+from sympy.printing.pycode import PythonCodePrinter
+
+__all__ = ["function_source", "build_pure", "build_numba", "numba_enabled"]
+
+_ARGS = ("_a", "_b", "i", "i_ch", "i_dis")
+
+
+class _Printer(PythonCodePrinter):
+    """``math.*`` calls; integer powers as products (exact and faster than ``**``)."""
+
+    def _print_Pow(self, expr: sp.Pow, rational: bool = False) -> str:
+        b, e = expr.as_base_exp()
+        if e.is_Integer and 1 < int(e) <= 4:
+            x = self.parenthesize(b, 100)
+            return "(" + "*".join([x] * int(e)) + ")"
+        if e.is_Integer and -4 <= int(e) < -1:
+            x = self.parenthesize(b, 100)
+            return "(1.0/(" + "*".join([x] * -int(e)) + "))"
+        return super()._print_Pow(expr, rational=rational)
+
+
+def function_source(name: str, a_syms: Sequence[sp.Symbol], b_syms: Sequence[sp.Symbol],
+                    c_syms: Sequence[sp.Symbol], exprs: Sequence[sp.Expr] | sp.Matrix) -> str:
+    """Source of ``def name(_a, _b, i, i_ch, i_dis)`` returning ``exprs``.
+
+    Parameters
+    ----------
+    name : str
+        Function name.
+    a_syms, b_syms : sequence of sympy.Symbol
+        Symbols read from the first and second argument, by position.
+    c_syms : three sympy.Symbol
+        Symbols of the last three arguments (the currents ``i``, ``i_ch``, ``i_dis``).
+    exprs : list of expressions, or a Matrix
+        A list gives a flat list; a Matrix a list of rows.
+
+    Returns
+    -------
+    str
+        The function's source (uses only ``math``).
+    """
+    shape = None
+    if isinstance(exprs, sp.MatrixBase):
+        shape = exprs.shape
+        flat = list(exprs)
+    else:
+        flat = [sp.sympify(e) for e in exprs]
+    # safe argument names whatever the species / parameter names are
+    ren = {s: sp.Symbol(f"_a{k}") for k, s in enumerate(a_syms)}
+    ren.update({s: sp.Symbol(f"_b{k}") for k, s in enumerate(b_syms)})
+    ren.update({s: sp.Symbol(n) for s, n in zip(c_syms, _ARGS[2:])})
+    flat = [e.xreplace(ren) for e in flat]
+    subs, reduced = sp.cse(flat, symbols=sp.numbered_symbols("_x"), optimizations="basic")
+    pr = _Printer({"fully_qualified_modules": True, "standard": "python3"})
+    used = set().union(*(e.free_symbols for e in reduced), *(e.free_symbols for _, e in subs)) \
+        if (reduced or subs) else set()
+    lines = [f"def {name}({', '.join(_ARGS)}):"]
+    for k in range(len(a_syms)):
+        if sp.Symbol(f"_a{k}") in used:
+            lines.append(f"    _a{k} = _a[{k}]")
+    for k in range(len(b_syms)):
+        if sp.Symbol(f"_b{k}") in used:
+            lines.append(f"    _b{k} = _b[{k}]")
+    for s, e in subs:
+        lines.append(f"    {s} = {pr.doprint(e)}")
+    vals = [pr.doprint(e) for e in reduced]
+    if shape is None:
+        lines.append("    return [" + ", ".join(f"float({v})" for v in vals) + "]")
+    else:
+        rows = [", ".join(f"float({v})" for v in vals[r * shape[1]:(r + 1) * shape[1]]) for r in range(shape[0])]
+        lines.append("    return [" + ", ".join(f"[{r}]" for r in rows) + "]")
+    return "\n".join(lines) + "\n"
+
+
+def build_pure(source: str, name: str) -> Callable:
+    """The function defined by ``source`` (pure Python, ``math`` module)."""
+    ns: dict[str, Any] = {"math": math}
+    exec(compile(source, f"<kinetics generated {name}>", "exec"), ns)  # noqa: S102 - our own generated code
+    return ns[name]
+
+
+def numba_enabled() -> bool:
+    """True when numba is importable and not switched off with ``FLOWCELL_NUMBA=0``."""
+    if os.environ.get("FLOWCELL_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
+        return False
+    try:
+        import numba  # noqa: F401  (lazy: optional extra 'fast', ~0.3 s to import)
+    except ImportError:
+        return False
+    return True
+
+
+def _array_source(source: str, name: str) -> str:
+    """Rewrite the pure source into an array version: returns a float array, raises
+    FloatingPointError on a non-finite value (the caller falls back to another path)."""
+    head, *body = source.rstrip("\n").split("\n")
+    ret = body[-1].strip()
+    assert ret.startswith("return ")
+    val = ret[len("return "):].replace("float(", "(")
+    out = [head.replace(f"def {name}(", f"def {name}_nb("), *body[:-1],
+           f"    _o = np.array({val}, dtype=np.float64)",
+           "    if not np.all(np.isfinite(_o)):",
+           "        raise FloatingPointError('non-finite value')",
+           "    return _o"]
+    return "\n".join(out) + "\n"
+
+
+def build_numba(source: str, name: str, n_a: int, n_b: int, cache_file: Path | None = None) -> Callable | None:
+    """The numba build of ``source``: ``fn(a, b, i, i_ch, i_dis) -> array`` (FloatingPointError
+    when a value is not finite).
+
+    Compiled eagerly for float64 arrays and floats (so the first call inside a timed loop
+    does not pay the compilation).  With ``cache_file`` the array source is written there
+    (a module registered in ``sys.modules``) and numba caches the machine code next to it,
+    so a new process loads it instead of compiling.  The build is checked against the pure
+    one on a probe point.  None when numba is missing or cannot compile the source.
+    """
+    if not numba_enabled():
+        return None
+    src = _array_source(source, name)
+    if cache_file is not None:
+        try:
+            if not cache_file.is_file() or cache_file.read_text(encoding="utf-8") != src:
+                cache_file.parent.mkdir(parents=True, exist_ok=True)
+                tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
+                tmp.write_text(src, encoding="utf-8")
+                os.replace(tmp, cache_file)
+        except OSError:
+            cache_file = None
+    for use_cache in ((True, False) if cache_file is not None else (False,)):
+        try:
+            fn = _njit(src, name, cache_file if use_cache else None)
+        except Exception:  # noqa: BLE001 - a stale or foreign numba cache: compile afresh
+            continue
+        return fn if _agrees(fn, source, name, n_a, n_b) else None
+    return None
+
+
+def _njit(src: str, name: str, cache_file: Path | None) -> Callable:
+    import numba  # lazy: optional extra 'fast' (~0.3 s to import)
+
+    modname = f"kinetics._generated.{cache_file.stem if cache_file else name}"
+    mod = types.ModuleType(modname)
+    mod.__dict__.update(math=math, np=np)
+    if cache_file is not None:
+        mod.__file__ = str(cache_file)
+        sys.modules[modname] = mod  # numba's cache re-imports the module of its globals
+    exec(compile(src, str(cache_file) if cache_file else f"<kinetics generated {name}>", "exec"),  # noqa: S102
+         mod.__dict__)
+    sig = "float64[:](float64[:], float64[:], float64, float64, float64)"
+    if "np.array([[" in src:
+        sig = "float64[:, :](float64[:], float64[:], float64, float64, float64)"
+    return numba.njit(sig, error_model="numpy", cache=cache_file is not None)(mod.__dict__[f"{name}_nb"])
+
+
+def _agrees(fn: Callable, source: str, name: str, n_a: int, n_b: int) -> bool:
+    """The numba build gives the pure build's numbers (1e-12 relative) on a probe point."""
+    try:
+        a = np.linspace(0.011, 0.013, n_a) if n_a else np.zeros(0)
+        b = np.linspace(0.5, 1.5, n_b) if n_b else np.zeros(0)
+        ref = np.asarray(build_pure(source, name)(a.tolist(), b.tolist(), 0.1, 0.1, 0.0), float)
+        got = fn(a, b, 0.1, 0.1, 0.0)
+        return ref.shape == got.shape and bool(np.allclose(got, ref, rtol=1e-12, atol=0, equal_nan=True))
+    except Exception:  # noqa: BLE001
+        return False
