@@ -17,13 +17,11 @@ The public names below are imported on first use: ``import flowcell`` (and so
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import distributions
 from typing import TYPE_CHECKING, Any
 
-try:
-    __version__ = version("flowcell-rfb")  # the distribution; one version for flowcell, kinetics, ingest
-except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
-    __version__ = "0+unknown"
+# one version for flowcell, kinetics and ingest: the distribution's ("0+unknown" in a bare source tree)
+__version__ = next((d.version for d in distributions(name="flowcell-rfb")), "0+unknown")
 
 #: public name -> module holding it
 _HOME = {

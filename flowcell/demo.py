@@ -50,15 +50,14 @@ import tempfile
 import threading
 import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 import numpy as np
 import pandas as pd
-
-from ingest.processing.observables import ObservablesConfig
 
 from flowcell.fit.pipeline import fit_table, observables_config
 from flowcell.live.plot import LivePlot
@@ -69,9 +68,18 @@ from flowcell.potentiostat import read_potentiostat
 from flowcell.report import write_report
 from flowcell.simulate.protocol import F, Protocol, Step
 from flowcell.simulate.simulator import ExperimentSimulator
+from ingest.processing.observables import ObservablesConfig
 
-__all__ = ["DEMO_FREE", "DEMO_TRUTH", "LIVE_TOL", "DemoResult", "demo_protocol", "load_demo_config", "run_demo",
-           "observables_config"]
+__all__ = [
+    "DEMO_FREE",
+    "DEMO_TRUTH",
+    "LIVE_TOL",
+    "DemoResult",
+    "demo_protocol",
+    "load_demo_config",
+    "observables_config",
+    "run_demo",
+]
 
 #: True parameters of the demo experiment (ASSUMED, see the module docstring).
 DEMO_TRUTH: dict[str, float] = {"Kc": 0.0967, "k_dec": 3e-6, "J_e": 2e-7, "k1": 2e3, "kc": 1e3}
@@ -168,7 +176,7 @@ class _KeepWarnings(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         self.records.append(record.getMessage())
 
-    def __enter__(self) -> "_KeepWarnings":
+    def __enter__(self) -> _KeepWarnings:
         for lg in self.loggers:
             lg.addHandler(self)
             lg.propagate = False

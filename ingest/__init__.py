@@ -16,7 +16,7 @@ completion, store, pairing); see docs/architecture.md.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import distributions
 
 from ingest.batch import BatchResult, ingest_folder, ingest_paths
 from ingest.live.pairing import pair
@@ -27,10 +27,8 @@ from ingest.processing.process import process
 from ingest.readers.dispatch import identify, read, read_rows
 from ingest.types import EPRMeta, EPRSpectrum, IngestError, NMRMeta, NMRSpectrum
 
-try:
-    __version__ = version("flowcell-rfb")  # the distribution; one version for flowcell, kinetics, ingest
-except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
-    __version__ = "0+unknown"
+# one version for flowcell, kinetics and ingest: the distribution's ("0+unknown" in a bare source tree)
+__version__ = next((d.version for d in distributions(name="flowcell-rfb")), "0+unknown")
 
 __all__ = [
     "__version__",

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ingest.live.completion import Acquisition, acquisition_for, check_complete, discover, sort_key
 from ingest.live.store import tidy
@@ -162,10 +163,6 @@ def process_acquisition(
 
 def _progress(it: Sequence, enabled: bool, desc: str) -> Iterable:
     if not enabled:
-        return it
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover
         return it
     return tqdm(it, desc=desc, unit="acq", leave=False)
 

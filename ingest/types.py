@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import numpy as np
 
@@ -54,8 +54,31 @@ class IngestWarning(UserWarning):
     path and the key); the readers warn with it where they cannot decide."""
 
 
+_M = TypeVar("_M", bound="_Acquired")
+
+
+class _Acquired:
+    """What NMR and EPR metadata share: the acquisition's start and end, and copies."""
+
+    start: datetime | None
+    end: datetime | None
+
+    @property
+    def mid(self) -> datetime | None:
+        """Acquisition mid-time (the time stamp a spectrum is reported at)."""
+        if self.start is None:
+            return self.end
+        if self.end is None:
+            return self.start
+        return self.start + (self.end - self.start) / 2
+
+    def with_(self: _M, **changes: Any) -> _M:
+        """Return a copy with some fields replaced."""
+        return replace(self, **changes)
+
+
 @dataclass(frozen=True)
-class NMRMeta:
+class NMRMeta(_Acquired):
     """Acquisition parameters of one NMR experiment.
 
     Attributes
@@ -113,19 +136,6 @@ class NMRMeta:
     row: int | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
-    @property
-    def mid(self) -> datetime | None:
-        """Acquisition mid-time (the time stamp a spectrum is reported at)."""
-        if self.start is None:
-            return self.end
-        if self.end is None:
-            return self.start
-        return self.start + (self.end - self.start) / 2
-
-    def with_(self, **changes: Any) -> "NMRMeta":
-        """Return a copy with some fields replaced."""
-        return replace(self, **changes)
-
 
 @dataclass
 class NMRSpectrum:
@@ -151,7 +161,7 @@ class NMRSpectrum:
 
 
 @dataclass(frozen=True)
-class EPRMeta:
+class EPRMeta(_Acquired):
     """Acquisition parameters of one CW EPR spectrum.
 
     Attributes
@@ -202,19 +212,6 @@ class EPRMeta:
     scans_normalised: bool | None = None
     row: int | None = None
     extra: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
-
-    @property
-    def mid(self) -> datetime | None:
-        """Acquisition mid-time."""
-        if self.start is None:
-            return self.end
-        if self.end is None:
-            return self.start
-        return self.start + (self.end - self.start) / 2
-
-    def with_(self, **changes: Any) -> "EPRMeta":
-        """Return a copy with some fields replaced."""
-        return replace(self, **changes)
 
 
 @dataclass

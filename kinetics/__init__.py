@@ -13,12 +13,10 @@ Physics and conventions: docs/physics.md; layout: docs/architecture.md.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import distributions
 
-try:
-    __version__ = version("flowcell-rfb")  # the distribution; one version for flowcell, kinetics, ingest
-except PackageNotFoundError:  # pragma: no cover - a source tree that is not installed
-    __version__ = "0+unknown"
+# one version for flowcell, kinetics and ingest: the distribution's ("0+unknown" in a bare source tree)
+__version__ = next((d.version for d in distributions(name="flowcell-rfb")), "0+unknown")
 
 # after __version__: kinetics.codecache reads it while these load
 from kinetics import constants, fit, library

@@ -375,7 +375,7 @@ def fit(
     log_scale: bool | Iterable[str] = True,
     start: Mapping[str, float] | None = None,
     conf_interval: bool = True,
-    method: str = "leastsq",
+    method: str = "least_squares",
     max_nfev: int | None = None,
     profile_steps: int = 14,
     corr_threshold: float = 0.95,
@@ -410,7 +410,11 @@ def fit(
     conf_interval : bool
         Compute the profile-likelihood intervals (costly: a sub-fit per point).
     method : str
-        lmfit method for the main fit and the profile sub-fits.
+        lmfit method for the main fit and the profile sub-fits (default ``least_squares``:
+        scipy's trust-region reflective, which handles bounds directly; ``leastsq``'s
+        bound transform crawls when a parameter sits on its bound).
+    max_nfev : int, optional
+        Evaluation budget of the main fit (default ``200 (n_free + 1)``).
     profile_steps : int
         Maximum profile points per side (step growing from the covariance σ).
     sim_kwargs : dict
@@ -434,6 +438,7 @@ def fit(
     t0 = time.perf_counter()
     prob, free_d, warn_msgs = _setup(model, experiments, free, obs, shared, per_experiment, log_scale, start,
                                      sim_kwargs, reduce_fast)
+    max_nfev = max_nfev or 200 * (len(prob.params) + 1)
     res, starts = _optimise(prob, prob.params, method, max_nfev, multistart)
     if reject_sigma is not None:
         res = _reject_outliers(prob, res, method, max_nfev, reject_sigma)

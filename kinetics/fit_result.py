@@ -148,10 +148,10 @@ class FitResult:
 
     @property
     def status(self) -> str:
-        """'converged', 'NOT converged' or 'MODEL REJECTED by its residuals'."""
-        if not self.success:
-            return "NOT converged"
-        return "MODEL REJECTED by its residuals" if self.misfit else "converged"
+        """'MODEL REJECTED by its residuals', 'NOT converged' or 'converged' (in that precedence)."""
+        if self.misfit:
+            return "MODEL REJECTED by its residuals"
+        return "converged" if self.success else "NOT converged"
 
     # -- access -----------------------------------------------------------
     @property

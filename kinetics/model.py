@@ -22,6 +22,7 @@ volume L.  The electrode electron flux is ``i = I / (F V)`` in mol e-/(L s)
 
 from __future__ import annotations
 
+import math
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -105,24 +106,27 @@ def _first_step(fun: Callable, jf: Callable | None, x0: np.ndarray, a: float, b:
     limit LSODA's initial Adams steps must respect), bounded to ``[1e-12, b - a]`` (and
     ``1e-6`` s when the state does not move, e.g. a rest at equilibrium)."""
     span = b - a
-    w = atol + rtol * np.abs(x0)
-    f0 = np.asarray(fun(a, x0), float)
-    d0 = float(np.sqrt(np.mean((x0 / w) ** 2)))
-    d1 = float(np.sqrt(np.mean((f0 / w) ** 2)))
+    xs = x0.tolist()
+    ws = [atol + rtol * abs(v) for v in xs]
+    fs = np.asarray(fun(a, x0), float).tolist()
+    n = max(len(xs), 1)
+    d0 = math.sqrt(sum((v / w) ** 2 for v, w in zip(xs, ws)) / n)
+    d1 = math.sqrt(sum((v / w) ** 2 for v, w in zip(fs, ws)) / n)
     h = 0.01 * d0 / d1 if d0 > 1e-5 and d1 > 1e-5 else 1e-6
     if jf is not None:
-        J = np.asarray(jf(a, x0), float)
+        rows = np.asarray(jf(a, x0), float).tolist()
     else:  # forward differences (a handful of calls for these small systems)
-        J = np.empty((x0.size, x0.size))
-        for k in range(x0.size):
-            dx = np.sqrt(np.finfo(float).eps) * max(abs(x0[k]), atol / rtol if rtol > 0 else 1e-8)
+        cols = []
+        for k in range(len(xs)):
+            dx = 1.49e-8 * max(abs(xs[k]), atol / rtol if rtol > 0 else 1e-8)
             xp = x0.copy()
             xp[k] += dx
-            J[:, k] = (np.asarray(fun(a, xp), float) - f0) / dx
-    rho = float(np.max(np.sum(np.abs(J), axis=1))) if J.size else 0.0
-    if np.isfinite(rho) and rho > 0:
+            cols.append([(u - v) / dx for u, v in zip(np.asarray(fun(a, xp), float).tolist(), fs)])
+        rows = [list(r) for r in zip(*cols)]
+    rho = max((sum(abs(v) for v in r) for r in rows), default=0.0)
+    if math.isfinite(rho) and rho > 0:
         h = min(h, 1.0 / rho)
-    return float(min(max(h, 1e-12), span)) if np.isfinite(h) else 1e-6
+    return float(min(max(h, 1e-12), span)) if math.isfinite(h) else 1e-6
 
 
 class _TooMuchWork(Exception):

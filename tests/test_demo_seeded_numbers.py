@@ -13,6 +13,7 @@ file writing shows here; a deliberate one must update these numbers and say why.
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -21,7 +22,14 @@ import ingest
 from flowcell.demo import DEMO_TRUTH, demo_protocol, load_demo_config
 from flowcell.params import compiled_model
 from flowcell.simulate.simulator import ExperimentSimulator
-from ingest.processing.observables import ObservablesConfig
+
+#: The ingest windows of 9f70b87's default observables config: the simulator puts the quinone
+#: and product lines at their centres (the package default has moved since; the pin must not).
+WINDOWS_9F70B87 = [("hdo", (4.2, 5.4), None), ("dhaq_h1", (7.35, 7.6), 2), ("dhaq_h3", (6.85, 7.15), 2),
+                   ("dhaq_h4", (7.6, 7.85), 2), ("anthrone", (3.7, 4.1), 2), ("anthranol", (5.8, 6.05), 1)]
+#: Relative tolerance: the ODE integrator's (rtol 1e-8) last digits move when the generated code is
+#: reorganised (by 2e-9 with the kinetics codegen rewrite); any physics or random-stream change is far larger.
+RTOL = 1e-7
 
 #: Values printed by the simulator at commit 9f70b87 (same settings as below).
 REFERENCE = {
@@ -38,7 +46,8 @@ def seeded(tmp_path_factory):
     C, V = cfg.electrolyte.concentration_M, cfg.electrolyte.volume_L
     sim = ExperimentSimulator(cfg, demo_protocol(2.0, C_tot_M=C, volume_L=V), compiled_model(cfg),
                               tmp_path_factory.mktemp("seeded"), params=DEMO_TRUTH, interval_s=180.0, seed=0,
-                              obs_peaks_cfg=ObservablesConfig.default(),
+                              obs_peaks_cfg=SimpleNamespace(nmr=SimpleNamespace(peaks=[
+                                  SimpleNamespace(name=n, window_ppm=w, n_h=h) for n, w, h in WINDOWS_9F70B87])),
                               start=datetime(2024, 1, 1, tzinfo=timezone.utc))
     tr = sim.prepare()
     sp = tr.spectra
@@ -57,4 +66,4 @@ def seeded(tmp_path_factory):
 
 @pytest.mark.parametrize("name", sorted(REFERENCE))
 def test_seeded_number_unchanged(seeded, name):
-    assert seeded[name] == pytest.approx(REFERENCE[name], rel=1e-12, abs=0), name
+    assert seeded[name] == pytest.approx(REFERENCE[name], rel=RTOL, abs=0), name

@@ -379,3 +379,51 @@ def test_bes3t_not_a_field_axis(tmp_path: Path) -> None:
     (tmp_path / "t.DTA").write_bytes(np.zeros(5, ">f8").tobytes())
     with pytest.raises(IngestError, match="not a magnetic field"):
         read_bes3t(dsc)
+
+
+# --------------------------------------------------------------------------- Xepr time stamps (issue 11 item 6)
+
+
+@pytest.mark.parametrize("where", ["#SPL", "#DESC", "#DSL"])
+def test_xepr_time_found_wherever_xepr_writes_it(shared_data: Path, tmp_path: Path, where: str) -> None:
+    """DATE/TIME in the #SPL layer (Xepr), the #DESC layer or a #DSL device block:
+    the same end time (12/07/20 14:23:26, the lab notes' 14:23-14:24) and no warning."""
+    import shutil
+    import warnings
+
+    from ingest.types import IngestWarning
+
+    src = shared_data / "epr" / "bes3t-BDPA-1DFieldSweep"
+    for suf in (".DSC", ".DTA"):
+        shutil.copyfile(src.with_suffix(suf), tmp_path / f"x{suf}")
+    dsc = tmp_path / "x.DSC"
+    text = dsc.read_text(encoding="latin-1")
+    stamp = "DATE    12/07/20\nTIME    14:23:26\n"
+    assert stamp in text
+    if where != "#SPL":
+        text = text.replace(stamp, "")
+        anchor = "XPTS" if where == "#DESC" else "TuneCaps"
+        text = text.replace(anchor, stamp + anchor, 1)
+    dsc.write_text(text, encoding="latin-1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", IngestWarning)
+        spec = read_bes3t(tmp_path / "x.DTA")
+    assert spec.meta.end == datetime(2020, 12, 7, 14, 23, 26, tzinfo=timezone.utc)
+    assert spec.meta.extra["time_source"].startswith(where)
+
+
+def test_xepr_without_any_time_warns(shared_data: Path, tmp_path: Path) -> None:
+    import re
+    import shutil
+
+    from ingest.types import IngestWarning
+
+    src = shared_data / "epr" / "bes3t-BDPA-1DFieldSweep"
+    for suf in (".DSC", ".DTA"):
+        shutil.copyfile(src.with_suffix(suf), tmp_path / f"x{suf}")
+    dsc = tmp_path / "x.DSC"
+    dsc.write_text(re.sub(r"^(DATE|TIME)\s.*\n", "", dsc.read_text(encoding="latin-1"), flags=re.M),
+                   encoding="latin-1")
+    with pytest.warns(IngestWarning, match="no DATE/TIME"):
+        spec = read_bes3t(tmp_path / "x.DTA")
+    assert spec.meta.start is None and spec.meta.end is None

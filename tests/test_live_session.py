@@ -17,7 +17,6 @@ from datetime import timedelta
 import numpy as np
 import pandas as pd
 import pytest
-
 from generators.live_experiment import charging_run, write_potentiostat_csv
 
 from flowcell.config import ExperimentConfig

@@ -14,7 +14,6 @@ import math
 
 import numpy as np
 import pytest
-
 from generators.live_experiment import charging_run
 
 from flowcell.config import ExperimentConfig

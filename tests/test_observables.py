@@ -34,7 +34,9 @@ def test_default_config_shape():
     names = [p.name for p in cfg.nmr.peaks]
     assert names[:4] == ["hdo", "dhaq_h1", "dhaq_h3", "dhaq_h4"]
     assert {"anthrone", "anthranol", "acetone", "methanol", "formamide"} <= set(names)
-    assert cfg.nmr.peak("hdo").window_ppm == (4.2, 5.4)
+    assert cfg.nmr.peak("hdo").window_ppm == (4.19, 5.39)  # 4.79 +- 0.6 (line table)
+    assert cfg.nmr.follow == "hdo" and cfg.nmr.follow_ppm == 4.79
+    assert {"dhaq4_h1", "dhaq4_h3", "dhaq4_h4"} <= set(names)  # reduced-form windows (k2 fits)
     assert cfg.nmr.lb_hz == 0.5 and cfg.nmr.zero_fill == 2
     assert cfg.nmr.processing_reference() == {"external": 0.0}  # water shift is not self-referenced
     assert cfg.epr.baseline_fraction == 0.1
@@ -177,7 +179,8 @@ def test_small_integral_line_next_to_large_lines_keeps_its_area(snr, tol):
     sigma = npc.spectrum_noise_sd(SIM_NOISE, SIM_TD, SIM_SW, lb)
     area = snr * sigma * math.pi * (w + lb) / 2  # height = snr * sigma
     g = (w + lb) / 2 / (SIM_SF * 1e-6)  # HWHM, ppm
-    frac = (math.atan((4.1 - c) / g) + math.atan((c - 3.7) / g)) / math.pi
+    lo, hi = cfg.nmr.peak("anthrone").window_ppm
+    frac = (math.atan((hi - c) / g) + math.atan((c - lo) / g)) / math.pi
     kw = dict(td=SIM_TD, sw_hz=SIM_SW, sfo1_hz=SIM_SF, carrier_ppm=SIM_CAR)
     big = npc.simulate_fid(BIG_LINES, **kw)
     small = npc.simulate_fid([(c, area, w)], **kw)

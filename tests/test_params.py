@@ -71,7 +71,8 @@ def effective(cfg: ExperimentConfig, tmp_path: Path) -> dict[str, dict[str, floa
     pot.attrs["start"] = tr.start
     fit = fixed_params(model, prepare_fit_data(table, cfg, pot))
     live = LiveSOC(cfg)
-    live_used = {"Kc": live.K, "g": live.g, "T": live.T}
+    assert live.params == resolve_params(cfg)
+    live_used = {"Kc": live.K, "g": live.g, "T": live.T}  # K: the centre of its K_c prior
     if live.xi is not None:
         live_used["xi"] = float(live.xi)
     if live.hdo_ref_ppm is not None:

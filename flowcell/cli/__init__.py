@@ -22,7 +22,7 @@ import warnings
 from typing import Sequence
 
 from flowcell import __version__
-from flowcell.cli import demo, fit, ingest, simulate, watch
+from flowcell.cli import calibrate, demo, fit, ingest, simulate, watch
 from flowcell.screen.cli import add_screen_subcommand
 from flowcell.cli.common import EXIT_FAIL, EXIT_INPUT, EXIT_OK, EXIT_TEXT as _EXIT_TEXT, EXIT_USAGE, Formatter as _Formatter, Usage as _Usage
 
@@ -51,7 +51,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=_MAIN_EPILOG)
     p.add_argument("--version", action="version", version=f"flowcell {__version__}")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
-    for cmd in (demo, simulate, watch, fit, ingest):
+    for cmd in (demo, simulate, watch, fit, ingest, calibrate):
         cmd.add(sub)
     add_screen_subcommand(sub)  # its parser lives with the screening code (light: flowcell.screen.cli)
     return p

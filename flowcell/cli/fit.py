@@ -128,10 +128,10 @@ def run(a: argparse.Namespace) -> int:
     for r in (outcome.gof.misfit_reasons if outcome.gof else []):
         print(f"  residuals: {r}")
     print(f"report: {report}")
+    if outcome.misfit:  # the more specific verdict first
+        return EXIT_MISFIT
     if not outcome.result.success:
         return EXIT_FAIL
-    if outcome.misfit:
-        return EXIT_MISFIT
     if truth is not None and truth.params is not None and not outcome.all_inside():
         return EXIT_FAIL
     return EXIT_OK

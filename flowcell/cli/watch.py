@@ -8,8 +8,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-from flowcell.cli.common import EXIT_FAIL, EXIT_OK, EXIT_TEXT as _EXIT_TEXT, Formatter as _Formatter, \
-    Usage as _Usage, load_config as _load_config
+from flowcell.cli.common import EXIT_FAIL, EXIT_OK
+from flowcell.cli.common import EXIT_TEXT as _EXIT_TEXT
+from flowcell.cli.common import Formatter as _Formatter
+from flowcell.cli.common import Usage as _Usage
+from flowcell.cli.common import load_config as _load_config
 
 _DESCRIPTION = """\
     Watch the NMR and EPR folders named in CONFIG ([instruments] nmr_dir, epr_dir), store every
@@ -55,7 +58,10 @@ def _plot(a: argparse.Namespace):
     """The LivePlot asked for by --plot (None without it)."""
     if a.plot is None:
         return None
-    from flowcell.live.plot import LivePlot, has_display  # lazy: matplotlib only with --plot
+    from flowcell.live.plot import (  # lazy: matplotlib only with --plot
+        LivePlot,
+        has_display,
+    )
 
     if a.plot != "auto":
         return LivePlot(a.plot, interactive=False, every=5)
@@ -66,10 +72,9 @@ def _plot(a: argparse.Namespace):
 
 def run(a: argparse.Namespace) -> int:
     # lazy: numpy/pandas/watchdog only when the command runs, so `flowcell --help` stays fast
-    from ingest.live.store import StoreError
-
     from flowcell.live.session import LiveSession
     from flowcell.live.table import TerminalTable
+    from ingest.live.store import StoreError
 
     cfg = _load_config(a.config)
     ins = cfg.instruments

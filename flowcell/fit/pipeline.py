@@ -187,10 +187,10 @@ class FitOutcome:
 
     @property
     def status(self) -> str:
-        """'converged', 'NOT converged' or 'MODEL REJECTED by its residuals'."""
-        if not self.result.success:
-            return "NOT converged"
-        return "MODEL REJECTED by its residuals" if self.misfit else "converged"
+        """'MODEL REJECTED by its residuals', 'NOT converged' or 'converged' (in that precedence)."""
+        if self.misfit:
+            return "MODEL REJECTED by its residuals"
+        return "converged" if self.result.success else "NOT converged"
 
     def table(self) -> pd.DataFrame:
         """Parameter table: parameter, value, stderr, ci95_lo, ci95_hi, truth, truth_inside, flags."""

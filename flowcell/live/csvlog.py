@@ -9,7 +9,7 @@ from typing import Any
 
 from flowcell.live.state import SOCState
 
-__all__ = ["LiveCsv", "CSV_COLUMNS"]
+__all__ = ["CSV_COLUMNS", "LiveCsv"]
 
 #: Columns of ``live_soc.csv``: ``soc`` on the initial quinone, ``soc_active`` on the active quinone left.
 CSV_COLUMNS = ("time_utc", "t_s", "soc", "soc_active", "soc_sd", "soc_coulomb", "Kc", "Kc_lo", "Kc_hi",

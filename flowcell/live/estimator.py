@@ -32,21 +32,21 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from typing import Any, Mapping, Protocol
+from collections.abc import Mapping
+from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
-
-from kinetics.constants import F as FARADAY
-from kinetics.observe import ObservationModel
-from kinetics.speciation import radical_fraction
 
 from flowcell.config import ExperimentConfig
 from flowcell.live.state import SOCState
 from flowcell.params import resolve_params
 from flowcell.transit import delta_soc_per_pass
+from kinetics.constants import F as FARADAY
+from kinetics.observe import ObservationModel
+from kinetics.speciation import radical_fraction
 
-__all__ = ["LiveSOC", "CoulombSource", "STATE_NAMES", "KC_PRIOR_CENTRE", "KC_PRIOR_DECADES"]
+__all__ = ["KC_PRIOR_CENTRE", "KC_PRIOR_DECADES", "STATE_NAMES", "CoulombSource", "LiveSOC"]
 
 STATE_NAMES = ("soc", "r_side", "ln_Kc", "hdo_ref", "ln_nmr", "ln_epr", "active")
 SOC, DRIFT, LN_KC, HDO_REF, LN_NMR, LN_EPR, ACTIVE = range(7)

@@ -15,7 +15,7 @@ import pandas as pd
 
 from flowcell.potentiostat import PotentiostatTail
 
-__all__ = ["SessionCoulombs", "PotentiostatTail"]
+__all__ = ["PotentiostatTail", "SessionCoulombs"]
 
 
 def _utc(value: Any) -> pd.Timestamp | None:

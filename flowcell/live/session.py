@@ -21,13 +21,11 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping
-
-from ingest.live.store import Store
-from ingest.live.watch import Watcher
+from typing import Any
 
 from flowcell.config import ExperimentConfig
 from flowcell.fit.pipeline import observables_config
@@ -35,34 +33,19 @@ from flowcell.live.csvlog import LiveCsv
 from flowcell.live.estimator import LiveSOC
 from flowcell.live.plot import LivePlot
 from flowcell.live.potlog import PotentiostatTail, SessionCoulombs
-from flowcell.live.state import SOCState
+from flowcell.live.state import SessionStatus, SOCState
 from flowcell.live.table import TerminalTable
 from flowcell.live.timing import RowClock
 from flowcell.params import resolve_params
+from ingest.live.store import Store
+from ingest.live.watch import Watcher
 
-__all__ = ["LiveSession", "SessionStatus", "MAX_ROWS_WITHOUT_SOC"]
+__all__ = ["MAX_ROWS_WITHOUT_SOC", "LiveSession", "SessionStatus"]
 
 log = logging.getLogger("flowcell.live")
 
 #: The live estimate has failed after this many rows in a row without an SOC.
 MAX_ROWS_WITHOUT_SOC = 20
-
-
-@dataclass
-class SessionStatus:
-    """What the status line shows."""
-
-    rows: int = 0
-    used: int = 0
-    rejected_rows: int = 0
-    flagged: int = 0
-    flags: dict[str, int] = field(default_factory=dict)
-    pending: int = 0
-    elapsed_s: float = 0.0
-    potentiostat: str = "none"
-    mismatch: float = math.nan
-    rejection_rate: float = 0.0
-    failure: str | None = None
 
 
 class LiveSession:

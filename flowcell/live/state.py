@@ -1,4 +1,4 @@
-"""One output of the live SOC estimator: :class:`SOCState`."""
+"""One output of the live SOC estimator (:class:`SOCState`) and the session's counts (:class:`SessionStatus`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from typing import Any
 
-__all__ = ["SOCState"]
+__all__ = ["SOCState", "SessionStatus"]
 
 
 @dataclass(frozen=True)
@@ -94,3 +94,40 @@ class SOCState:
         for k, v in inn.items():
             d[f"innov_{k}"] = v
         return d
+
+
+@dataclass
+class SessionStatus:
+    """What the status line shows (:class:`flowcell.live.session.LiveSession` keeps it).
+
+    Attributes
+    ----------
+    rows, used : int
+        Rows seen, and rows whose observations were folded in.
+    rejected_rows : int
+        Rows whose every observation the outlier gate turned down.
+    flagged : int
+        Rows with no usable time (kept in the store, never used); ``flags`` counts them by reason.
+    pending : int
+        Files the watcher has seen but not yet stored.
+    elapsed_s : float
+        Wall time since the session started, s.
+    potentiostat : str
+        State of the log: 'ok', 'missing', 'unreadable: ...', 'replaced', or 'none' (not configured).
+    mismatch, rejection_rate : float
+        RMS normalised innovation and fraction of observations rejected, over the last ones.
+    failure : str or None
+        Why the live estimate failed (the commands then exit non-zero).
+    """
+
+    rows: int = 0
+    used: int = 0
+    rejected_rows: int = 0
+    flagged: int = 0
+    flags: dict[str, int] = field(default_factory=dict)
+    pending: int = 0
+    elapsed_s: float = 0.0
+    potentiostat: str = "none"
+    mismatch: float = math.nan
+    rejection_rate: float = 0.0
+    failure: str | None = None

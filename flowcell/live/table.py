@@ -11,8 +11,9 @@ from __future__ import annotations
 import math
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable, TextIO
+from typing import Any, TextIO
 
 from rich.console import Console, ConsoleOptions, RenderResult
 from rich.live import Live
@@ -20,7 +21,7 @@ from rich.text import Text
 
 from flowcell.live.state import SOCState
 
-__all__ = ["TerminalTable", "Column", "COLUMNS", "render_lines", "format_status"]
+__all__ = ["COLUMNS", "Column", "TerminalTable", "format_status", "render_lines"]
 
 
 def _pct(v: float, fmt: str = "6.2f") -> str:
@@ -100,22 +101,28 @@ def render_lines(rows: list[tuple[SOCState, float]], width: int, *, truth_shown:
 
 
 def format_status(status: Any, width: int = 80) -> str:
-    """The status line: rows, rejected, flagged, pending, elapsed, potentiostat (fitted to ``width``)."""
+    """The status line: rows, rejected, flagged, pending, elapsed, potentiostat (fitted to ``width``).
+
+    Anything abnormal (a failure, a potentiostat log that is not ``ok``) comes first, so a
+    narrow terminal still shows it.
+    """
     el = int(status.elapsed_s)
-    parts = [f"rows {status.rows}", f"rejected {status.rejected_rows} ({100 * status.rejection_rate:.0f} %)",
+    parts = [f"rows {status.rows}", f"rej {status.rejected_rows} ({100 * status.rejection_rate:.0f}%)",
              f"flagged {status.flagged}", f"pending {status.pending}",
-             f"elapsed {el // 3600:d}:{el % 3600 // 60:02d}:{el % 60:02d}", f"potentiostat {status.potentiostat}"]
+             f"{el // 3600:d}:{el % 3600 // 60:02d}:{el % 60:02d}"]
+    pot = f"potentiostat {status.potentiostat}"
+    parts.insert(0, pot) if status.potentiostat not in ("ok", "none") else parts.append(pot)
     if math.isfinite(status.mismatch):
         parts.append(f"mismatch {status.mismatch:.1f}")
     if status.failure:
-        parts.append(f"FAILING: {status.failure}")
+        parts.insert(0, f"FAILING: {status.failure}")
     return " | ".join(parts)[:width]
 
 
 class _Renderable:
     """What ``rich.live.Live`` draws: the table at the console's current size."""
 
-    def __init__(self, table: "TerminalTable") -> None:
+    def __init__(self, table: TerminalTable) -> None:
         self.table = table
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:

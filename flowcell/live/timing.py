@@ -10,13 +10,14 @@ kept in the store and flagged, so one bad file cannot poison the estimate.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import pandas as pd
 
-__all__ = ["RowClock", "RowTime", "EARLIEST", "MAX_AHEAD_S", "MAX_OUTSIDE_S"]
+__all__ = ["EARLIEST", "MAX_AHEAD_S", "MAX_OUTSIDE_S", "RowClock", "RowTime"]
 
 #: Instruments with a file format this package reads did not exist before this.
 EARLIEST = datetime(1990, 1, 1, tzinfo=timezone.utc)

@@ -34,7 +34,7 @@ from typing import Iterable
 
 import numpy as np
 
-from ingest.processing.nmr import simulate_fid
+from ingest.processing.nmr_sim import simulate_fid
 from kinetics.constants import H_PLANCK, MU_B
 
 __all__ = [

@@ -566,7 +566,7 @@ def acquisition_time(acq: Acquisition) -> float:
         if acq.format.startswith("bruker"):
             t = _memo("time", acq, (acq.key / "acqus",), lambda: bruker.start_time(acq.key))
         elif acq.format == "spinsolve":
-            par = spinsolve.read_acqu_par(acq.key / "acqu.par")
+            par = _memo("par", acq, (acq.key / "acqu.par",), lambda: spinsolve.read_acqu_par(acq.key / "acqu.par"))
             if par.get("startTime"):
                 t = spinsolve.parse_local_time(str(par["startTime"])).timestamp()
         elif acq.format == "bes3t":

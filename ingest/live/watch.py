@@ -49,9 +49,10 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 import pandas as pd
 
@@ -66,10 +67,11 @@ from ingest.live.completion import (
     sort_key,
 )
 from ingest.live.store import TIME_COLUMNS, Store
+from ingest.readers.bruker import CLOSING_FILE
 from ingest.selection import is_spin_standard
 from ingest.types import IngestError
 
-__all__ = ["Watcher", "is_network_path", "NETWORK_FS"]
+__all__ = ["NETWORK_FS", "Watcher", "is_network_path"]
 
 log = logging.getLogger("ingest.live.watch")
 
@@ -253,7 +255,7 @@ class Watcher:
         self.stats = {"processed": 0, "rows": 0, "skipped": 0, "retries": 0, "duplicates": 0, "errors": 0}
 
     # ------------------------------------------------------------------ lifetime
-    def start(self) -> "Watcher":
+    def start(self) -> Watcher:
         """Start the observer and the worker thread; returns at once."""
         if self._thread is not None and self._thread.is_alive():
             return self
@@ -293,7 +295,7 @@ class Watcher:
         finally:
             self.stop()
 
-    def __enter__(self) -> "Watcher":
+    def __enter__(self) -> Watcher:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -365,7 +367,7 @@ class Watcher:
         watcher = self
 
         class _Handler(FileSystemEventHandler):
-            def on_any_event(self, event: Any) -> None:  # noqa: D401
+            def on_any_event(self, event: Any) -> None:
                 if event.event_type in ("opened", "closed_no_write"):
                     return
                 if event.is_directory and event.event_type == "modified":
@@ -478,12 +480,12 @@ class Watcher:
     def _loop(self) -> None:
         try:
             self._rescan()
-        except Exception:  # noqa: BLE001
+        except Exception:
             log.exception("initial scan failed")
         while not self._stop.is_set():
             try:
                 self._step()
-            except Exception:  # noqa: BLE001 - the watcher must never die
+            except Exception:
                 self.stats["errors"] += 1
                 log.exception("watcher step failed; carrying on")
                 time.sleep(self.poll_interval_s)
@@ -542,7 +544,7 @@ class Watcher:
             self._busy = True
             try:
                 self._process(c)
-            except Exception as e:  # noqa: BLE001 - e.g. the store is locked: retry, then set aside
+            except Exception as e:
                 log.exception("processing %s failed", c.acq.key)
                 self._failed(c, f"{c.acq.read_path}: internal error ({type(e).__name__}: {e})", "")
             finally:
@@ -558,7 +560,7 @@ class Watcher:
         if sig != c.sig:  # changed since the completion check: look again later
             c.sig, c.since = sig, time.monotonic()
             return
-        if self.store.seen_signature(str(acq.key), [t for t in sig if t[0] != "audita.txt"]):
+        if self.store.seen_signature(str(acq.key), [t for t in sig if t[0] != CLOSING_FILE]):
             self._finish(c)
             return
         fp = ""
@@ -592,7 +594,7 @@ class Watcher:
             for r in rows:
                 try:
                     self.on_row(r)
-                except Exception:  # noqa: BLE001
+                except Exception:
                     log.exception("on_row callback failed for %s", acq.key)
 
     def _failed(self, c: _Cand, reason: str, fp: str) -> None:

@@ -124,7 +124,11 @@ def _pattern_cost(ln: Line, g: Multiplet, sfo1_hz: float) -> float:
     if ln.multiplicity == "m":
         return 0.0
     if g.n != exp.size:
-        # unresolved: components broader than the smallest coupling merge
+        if g.n > 1:  # resolved into another pattern: not this line
+            return _INF
+        # one component: an unresolved multiplet only if the line is broad enough to hide it
+        if ln.j_hz and g.fwhm_hz < 0.5 * min(ln.j_hz):
+            return 2.5
         return 0.3 if (ln.j_hz and g.fwhm_hz > min(ln.j_hz)) else 1.5
     if exp.size == 1:
         return 0.0
@@ -160,7 +164,7 @@ def _costs(lines: list[Line], groups: list[Multiplet], delta: float, sfo1_hz: fl
 def _solve(lines: list[Line], groups: list[Multiplet], delta: float, sfo1_hz: float,
            scale: float | None) -> tuple[float, dict[int, int]]:
     C = _costs(lines, groups, delta, sfo1_hz, scale)
-    skip = np.array([6.0 if ln.role in ("main", "solvent") else 1.0 for ln in lines])
+    skip = np.array([3.5 if ln.role in ("main", "solvent") else 1.0 for ln in lines])
     dummy = np.full((len(lines), len(lines)), _INF)
     np.fill_diagonal(dummy, skip)
     rows, cols = linear_sum_assignment(np.hstack([C, dummy]))
@@ -168,19 +172,75 @@ def _solve(lines: list[Line], groups: list[Multiplet], delta: float, sfo1_hz: fl
     return total, {int(r): int(c) for r, c in zip(rows, cols) if c < len(groups)}
 
 
-def assign(groups: list[Multiplet], lines: list[Line], *, sfo1_hz: float,
-           max_offset_ppm: float = 1.0) -> tuple[float, dict[str, Multiplet]]:
+def _water(groups: list[Multiplet], look: list[Line]) -> tuple[Line, Multiplet] | None:
+    """The solvent line: the tallest multiplet within the water line's tolerance."""
+    w = next((ln for ln in look if ln.role == "solvent"), None)
+    if w is None:
+        return None
+    near = [g for g in groups if abs(g.ppm - w.ppm) <= w.tol_ppm]
+    return (w, max(near, key=lambda g: g.height)) if near else None
+
+
+def _patterns_only(m: dict[int, int], look: list[Line], groups: list[Multiplet],
+                   area_factor: float = 1.6) -> tuple[dict[int, int], dict[str, str]]:
+    """Keep a species only when enough of its lines matched, with consistent areas per proton.
+
+    Lines whose area per proton is off the species' median by more than
+    ``area_factor`` are dropped first; then a species of ``n >= 2`` main
+    lines needs ``max(2, ceil(n/2))`` of them (one coincidence is no pattern).
+    """
+    dropped: dict[str, str] = {}
+    by_species: dict[str, list[int]] = {}
+    for i in m:
+        if look[i].role == "main":
+            by_species.setdefault(look[i].species, []).append(i)
+    for sp, idx in list(by_species.items()):
+        per_h = {i: groups[m[i]].area / look[i].n_h for i in idx}
+        med = float(np.median(list(per_h.values())))
+        for i, a in per_h.items():
+            if len(idx) >= 2 and not (med > 0 and a > 0 and 1 / area_factor <= a / med <= area_factor):
+                dropped[look[i].name] = (f"a line at {{ppm:.4f}} ppm fits the position, but its area per proton is "
+                                         f"{a / med if med else float('nan'):.2f}x that of the other {sp} lines; "
+                                         "not assigned")
+        by_species[sp] = [i for i in idx if look[i].name not in dropped]
+    for sp, idx in by_species.items():
+        n_main = sum(1 for ln in look if ln.role == "main" and ln.species == sp)
+        need = max(2, math.ceil(n_main / 2)) if n_main >= 2 else 1
+        if len(idx) < need:
+            for i in idx:
+                dropped[look[i].name] = (f"only {len(idx)} of the {n_main} {sp} lines matched (this one at "
+                                         f"{{ppm:.4f}} ppm): a coincidence, not the pattern; not assigned")
+    kept = {i: j for i, j in m.items() if look[i].name not in dropped}
+    if not any(look[i].role in ("main", "solvent") for i in kept):
+        for i in kept:  # nothing pins the common offset: an impurity singlet alone proves nothing
+            dropped[look[i].name] = ("a singlet at {ppm:.4f} ppm, but neither the water nor the quinone pattern "
+                                     "was found to pin the common offset; not assigned")
+        kept = {}
+    return kept, dropped
+
+
+def assign(groups: list[Multiplet], lines: list[Line], *, sfo1_hz: float, max_offset_ppm: float = 1.0,
+           water: bool = True) -> tuple[float, dict[str, Multiplet], dict[str, str]]:
     """Match expected ``lines`` to picked ``groups`` (module docstring).
+
+    When the water line is found (the tallest line within its tolerance;
+    ``water=False`` for presaturated spectra) the common offset is pinned to
+    its offset from the table; otherwise every offset within
+    ``max_offset_ppm`` that puts an expected line on a picked one is tried.
 
     Returns
     -------
-    (offset_ppm, assigned) : float, dict name -> Multiplet
+    (offset_ppm, assigned, rejected) : float, dict name -> Multiplet, dict name -> reason
     """
-    look = [ln for ln in lines if ln.role in _LOOKED_FOR]
+    look = [ln for ln in lines if ln.role in _LOOKED_FOR and (water or ln.role != "solvent")]
     if not look or not groups:
-        return 0.0, {}
-    cands = {0.0} | {round(g.ppm - ln.ppm, 4) for ln, g in itertools.product(look, groups)
-                     if ln.role in ("main", "solvent") and abs(g.ppm - ln.ppm) <= max_offset_ppm}
+        return 0.0, {}, {}
+    wat = _water(groups, look)
+    if wat is not None:
+        cands = {round(wat[1].ppm - wat[0].ppm, 6)}
+    else:
+        cands = {0.0} | {round(g.ppm - ln.ppm, 4) for ln, g in itertools.product(look, groups)
+                         if ln.role == "main" and abs(g.ppm - ln.ppm) <= max_offset_ppm}
     best: tuple[float, float, dict[int, int]] | None = None
     for d in sorted(cands, key=abs):
         total, m = _solve(look, groups, d, sfo1_hz, None)
@@ -192,10 +252,13 @@ def assign(groups: list[Multiplet], lines: list[Line], *, sfo1_hz: float,
     solute = [groups[j].area / look[i].n_h for i, j in m.items() if look[i].role == "main" and groups[j].area > 0]
     if len(solute) >= 2:  # second pass with the area per proton
         _, m = _solve(look, groups, delta, sfo1_hz, float(np.median(solute)))
+    m, dropped = _patterns_only(m, look, groups)
+    rejected = {name: why.format(ppm=next(groups[j].ppm for i, j in best[2].items() if look[i].name == name))
+                if name in {look[i].name for i in best[2]} else why.replace("{ppm:.4f}", "?")
+                for name, why in dropped.items()}
     solvent = [groups[j].ppm - look[i].ppm for i, j in m.items() if look[i].role == "solvent"]
-    offset = solvent[0] if solvent else float(np.median([groups[j].ppm - look[i].ppm for i, j in m.items()])) \
-        if m else delta
-    return float(offset), {look[i].name: groups[j] for i, j in m.items()}
+    offset = solvent[0] if solvent else delta
+    return float(offset), {look[i].name: groups[j] for i, j in m.items()}, rejected
 
 
 # ------------------------------------------------------------------ windows
@@ -208,9 +271,10 @@ def _half_width(g: Multiplet, sfo1_hz: float) -> float:
 def _spec(name: str, centre: float, half: float, tol: float, ln: Line | None, note: str) -> PeakSpec:
     centre, half, tol = round(centre, 4), round(half, 4), round(tol, 4)
     if ln is None:
-        return PeakSpec(name=name, window_ppm=(centre - half, centre + half), ppm=centre, tol_ppm=tol,
+        return PeakSpec(name=name, window_ppm=(round(centre - half, 4), round(centre + half, 4)), ppm=centre,
+                        tol_ppm=tol,
                         optional=True, note=note)
-    return PeakSpec(name=name, window_ppm=(centre - half, centre + half),
+    return PeakSpec(name=name, window_ppm=(round(centre - half, 4), round(centre + half, 4)),
                     method="integral" if ln.role == "product" else "fit", n_h=ln.n_h, optional=ln.optional,
                     note=note, species=ln.species, ppm=centre, tol_ppm=tol)
 
@@ -239,7 +303,12 @@ def _windows(lines: list[Line], assigned: dict[str, Multiplet], offset: float, s
                 half = max(half, 0.5)  # followed line: room for the BMS drift while charging
             tol = max(0.5 * half, 2 * g.fwhm_hz / (sfo1_hz * 1e-6)) if ln.role != "solvent" else half
             note = f"calibrated: {g.ppm:.4f} ppm, {g.fwhm_hz:.2f} Hz, SNR {g.snr:.0f}"
-            specs.append(_spec(ln.name, g.ppm, half, tol, ln, note))
+            spec = _spec(ln.name, g.ppm, half, tol, ln, note)
+            if g.n > 1:  # a resolved multiplet is not one Lorentzian: windowed integral + centroid
+                spec = replace(spec, method="integral", baseline="linear",
+                               note=note + f"; resolved {g.n}-line multiplet: windowed integral (no width); "
+                                           "method = 'fit' once exchange broadening merges it")
+            specs.append(spec)
         else:
             half = 0.05 if ln.role != "solvent" else 0.6
             note = ("not in the reference spectrum: table position + common offset"
@@ -265,6 +334,13 @@ def _missing_reason(ln: Line, offset: float, groups: list[Multiplet]) -> str:
         return f"no line above the noise threshold within {where}"
     return (f"{len(near)} line(s) within {where}, none matching a {ln.multiplicity} of {ln.n_h}H "
             f"(couplings {ln.j_hz} Hz) better than leaving it out")
+
+
+def _presaturated(spectrum: object) -> str:
+    """The pulse program's name when it presaturates the solvent (Bruker 'zgpr', 'zgprse', 'noesypr1d'...)."""
+    meta = getattr(spectrum, "meta", None)
+    pp = str(getattr(meta, "pulse_program", "") or "")
+    return pp if ("pr" in pp.lower() and pp.lower().startswith(("zg", "noesy"))) or "presat" in pp.lower() else ""
 
 
 def calibrate(spectrum: NMRSpectrum | ProcessedNMR, quinone: str | None = "DHAQ", *,
@@ -299,10 +375,16 @@ def calibrate(spectrum: NMRSpectrum | ProcessedNMR, quinone: str | None = "DHAQ"
     picks = pick_peaks(proc.ppm, proc.real, sfo1_hz=sfo1, snr_min=snr_min, noise=noise)
     groups = group_multiplets(picks, proc.ppm, proc.real, sfo1_hz=sfo1, join_hz=join_hz)
     lines = list(lines_for(quinone))
-    offset, assigned = assign(groups, lines, sfo1_hz=sfo1, max_offset_ppm=max_offset_ppm)
+    presat = _presaturated(spectrum)
+    offset, assigned, rejected = assign(groups, lines, sfo1_hz=sfo1, max_offset_ppm=max_offset_ppm,
+                                        water=not presat)
     used = {id(g) for g in assigned.values()}
     rest = [g for g in groups if id(g) not in used]
     missing = {ln.name: _missing_reason(ln, offset, groups) for ln in lines if ln.name not in assigned}
+    missing |= rejected
+    if presat and "hdo" in missing:
+        missing["hdo"] = (f"water presaturated (pulse program {presat}): its line is suppressed and distorted, "
+                          "not used to follow the windows")
     why = (f"matches no expected line of {quinone} (positions, multiplicity, area per proton)" if quinone
            else "no species given: windowed as found (line_<ppm>)")
     unexplained = [(g, why) for g in rest]

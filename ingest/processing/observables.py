@@ -77,14 +77,16 @@ class PeakSpec:
     note : str
     baseline : {'auto', 'none', 'linear'}
         Local baseline of an ``integral`` window (:func:`ingest.processing.peaks.integrate_window`).
-        'auto' (default) = 'linear': a line through the window's outer edges.
-        The whole-spectrum baseline can leave an offset under a window (it
-        falls back to a lower order where signal-free points do not pin a
-        cubic down): on ``shared/data/nmr/bruker-array`` windowed sums without
-        the local line were up to 2.7 % (of the largest line) off TopSpin's,
-        with it < 0.9 % (tests/test_baseline_topspin.py).  The local line
-        roughly doubles the noise of a windowed area; 'none' when that matters
-        more than offsets.
+        'auto' (default): 'none' when the whole-spectrum robust polynomial ran
+        at its configured order (``[nmr] baseline``), 'linear' (a line
+        through the window's outer edges) when it had to fall back to a lower
+        order because signal-free points did not pin the polynomial down
+        (:func:`ingest.processing.nmr.baseline`), or for vendor-processed
+        spectra / ``baseline = false``.  The local line roughly doubles the
+        noise of a windowed area (so it is not applied on top of a full global
+        correction) but removes offsets: on ``shared/data/nmr/bruker-array``,
+        where the cubic falls back to a constant, windowed sums agree with
+        TopSpin's within 0.9 % of the largest line (tests/test_baseline_topspin.py).
     species : str
         Species of the line (``DHAQ``, ``water``, ...): lines of one species
         must agree in area per proton and width (assignment checks,
@@ -384,8 +386,9 @@ def _peak_fit(p: PeakSpec, proc: ProcessedNMR, snr_min: float, noise: float, off
     win = (p.window_ppm[0] + offset, p.window_ppm[1] + offset)
     if p.method == "integral":
         bl = p.baseline
-        if bl == "auto":
-            bl = "linear"
+        if bl == "auto":  # global polynomial at the configured order: trust it; else a local line
+            full = proc.baseline is not None and proc.params.get("baseline") == f"poly{proc.params.get('order')}"
+            bl = "none" if full else "linear"
         return integrate_window(proc.ppm, proc.real, win, sfo1_hz=proc.sfo1_hz, noise=noise,
                                 noise_corr=corr, baseline=bl)  # type: ignore[arg-type]
     return fit_peak(proc.ppm, proc.real, win, sfo1_hz=proc.sfo1_hz, shape=p.shape,  # type: ignore[arg-type]

@@ -78,22 +78,9 @@ from ingest.readers.checks import (
 from ingest.readers.nmr_writers import write_bruker_1d, write_bruker_ser
 from ingest.types import IngestError, NMRMeta, NMRSpectrum
 
-__all__ = [
-    "BLOCK_BYTES",
-    "CLOSING_FILE",
-    "PARAM_FILES",
-    "expected_size",
-    "identify_dir",
-    "is_closed",
-    "is_params",
-    "read_acqus",
-    "read_audita",
-    "read_bruker",
-    "read_bruker_ser",
-    "scan_time_s",
-    "write_bruker_1d",
-    "write_bruker_ser",
-]
+__all__ = ["BLOCK_BYTES", "CLOSING_FILE", "PARAM_FILES", "expected_size", "identify_dir", "is_closed", "is_params",
+           "read_acqus", "read_audita", "read_bruker", "read_bruker_ser", "scan_time_s", "write_bruker_1d",
+           "write_bruker_ser"]
 
 #: TopSpin writes this file into the expno when an acquisition ends.
 CLOSING_FILE = "audita.txt"

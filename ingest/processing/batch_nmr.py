@@ -1,0 +1,287 @@
+"""Batch reprocessing of NMR series: the per-spectrum numbers of the Extractor, many times faster.
+
+:class:`BatchExtractor` turns a list of spectra into the rows
+:class:`ingest.processing.observables.Extractor` gives them one by one, with the work
+that does not change within a *series* (same size, spectral width, observe frequency,
+carrier, digital-filter delay) done once:
+
+* the first spectrum of each series goes through the Extractor itself (it auto-phases
+  when no phase is known yet, and its row is the reference); its noise level, baseline
+  mask (signal-free points of the robust polynomial, :func:`ingest.processing.nmr.baseline`)
+  and baseline order are kept for the series;
+* the digital-filter delay is folded into a linear phase of the FFT (no extra FFT pair;
+  the filter's rise before the delay is zeroed, as the per-spectrum path drops it), the
+  apodization weights, the first-point correction, the phase and the 2/sw scaling are
+  precomputed once per series, and the FFTs run in complex64, a few spectra per call;
+* the baseline polynomial of each spectrum is a least-squares fit on the series'
+  signal-free points (one matrix product per batch); the noise is the series' noise;
+* the window offset (the water line's measured position, ``[nmr] follow``) is one argmax
+  per spectrum on precomputed indices, and every Lorentzian window is fitted in all
+  spectra of a batch at once (:func:`ingest.processing.lorentz_batch.fit_lorentzians`).
+
+What it does not vectorise it hands to the per-spectrum code on the batch-processed
+spectrum (same functions, same numbers): windowed integrals, Voigt fits, windows
+without a peak above noise, fits whose optimum leaves the bounds, the assignment checks.
+Spectra without a FID (vendor-processed only) and EPR spectra go through the Extractor.
+
+Differences from the per-spectrum path (tests/test_fast_path.py): the noise and the
+baseline mask are the series' (per spectrum they are re-estimated), and the fractional
+digital-filter shift is interpolated over the zero-filled length rather than the
+acquired one.  Fitted shifts, widths and areas agree within a small fraction of their
+standard errors; ``snr`` within the noise estimate's scatter (a few %).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import scipy.fft
+
+from ingest.processing.lorentz_batch import fit_lorentzians, window_slices
+from ingest.processing.nmr import ProcessedNMR, baseline as robust_baseline, group_delay_points, ppm_axis, \
+    reference_offset
+from ingest.processing.observables import Extractor, ObservablesConfig, _common, _peak_fit
+from ingest.processing.peaks import PeakFit
+from ingest.types import NMRSpectrum
+
+try:  # the assignment checks of the per-spectrum rows (being added; absent in older trees)
+    from ingest.processing.assignment import assignment_warnings
+except ImportError:  # pragma: no cover
+    assignment_warnings = None  # type: ignore[assignment]
+
+__all__ = ["BatchExtractor", "DEFAULT_CHUNK"]
+
+#: Spectra per FFT/fit batch: 16 x 128k complex64 = 16 MB per array.
+DEFAULT_CHUNK = 16
+
+
+@dataclass
+class _Series:
+    """What a series of spectra shares (computed on its first spectrum)."""
+
+    key: tuple
+    m: int                       # FFT size
+    keep0: int                   # first FID point kept (the filter rise before it is zeroed)
+    apod: np.ndarray             # (td,) float32 apodization, zero before keep0
+    lin: np.ndarray              # (m,) complex64 digital-filter linear phase, FFT order
+    rot: np.ndarray              # (m,) complex64 phase * 2/sw, FFT order
+    fp_c: float                  # 1 - first_point
+    perm: np.ndarray             # FFT order -> vendor order
+    ppm: np.ndarray              # raw axis (before referencing), vendor order
+    noise: float
+    fit_idx: np.ndarray | None   # baseline: signal-free subsample indices (None: no baseline)
+    pinv: np.ndarray | None      # (order+1, k) least-squares operator on those points
+    vander: np.ndarray | None    # (m, order+1) polynomial basis on the scaled axis
+    params: dict[str, Any]
+    phase: tuple[float, float]
+
+
+def _series_key(spec: NMRSpectrum) -> tuple:
+    m = spec.meta
+    return (m.vendor, int(np.asarray(spec.fid).size), float(m.sw_hz), float(m.sfo1_hz), float(m.carrier_ppm),
+            float(group_delay_points(m)))
+
+
+class BatchExtractor:
+    """Rows of many spectra, as :class:`ingest.processing.observables.Extractor` gives them.
+
+    Parameters
+    ----------
+    cfg : ObservablesConfig, optional
+        Default :meth:`ObservablesConfig.default`.
+    phase : (p0_deg, p1_deg), optional
+        Known phase; None auto-phases the first NMR spectrum (and reuses that phase).
+    chunk : int
+        Spectra per FFT / fit batch (memory: ~3 x chunk x FFT size x 8 bytes).
+
+    Attributes
+    ----------
+    extractor : Extractor
+        The per-spectrum extractor used for first spectra, EPR and processed-only data.
+    """
+
+    def __init__(self, cfg: ObservablesConfig | None = None, *, phase: tuple[float, float] | None = None,
+                 chunk: int = DEFAULT_CHUNK) -> None:
+        self.cfg = cfg or ObservablesConfig.default()
+        self.extractor = Extractor(self.cfg, phase=phase)
+        self.chunk = max(1, int(chunk))
+        self._series: dict[tuple, _Series] = {}
+
+    @property
+    def phase(self) -> tuple[float, float] | None:
+        """The phase in use (from the first NMR spectrum unless given)."""
+        return self.extractor.phase
+
+    def __call__(self, spec: Any) -> dict[str, Any]:
+        """One spectrum (the per-spectrum path; batch with :meth:`rows`)."""
+        return self.rows([spec])[0]
+
+    # ------------------------------------------------------------------ public
+    def rows(self, spectra: Sequence[Any]) -> list[dict[str, Any]]:
+        """One row per spectrum, in order (columns of :mod:`ingest.processing.observables`)."""
+        out: list[dict[str, Any] | None] = [None] * len(spectra)
+        pending: dict[tuple, list[int]] = {}
+        for i, s in enumerate(spectra):
+            if not isinstance(s, NMRSpectrum) or s.fid is None or np.asarray(s.fid).ndim != 1:
+                out[i] = self.extractor(s)
+                continue
+            key = _series_key(s)
+            if key not in self._series:
+                out[i] = self._start_series(s, key)
+                continue
+            pending.setdefault(key, []).append(i)
+            if len(pending[key]) >= self.chunk:
+                self._flush(spectra, pending.pop(key), out)
+        for idx in pending.values():
+            self._flush(spectra, idx, out)
+        return out  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ series
+    def _start_series(self, spec: NMRSpectrum, key: tuple) -> dict[str, Any]:
+        row = self.extractor(spec)  # the reference row; sets the phase
+        proc = self.extractor.last
+        if proc is None or not math.isfinite(proc.p0_deg):
+            return row
+        n_cfg = self.cfg.nmr
+        meta = spec.meta
+        td = int(np.asarray(spec.fid).size)
+        gd = float(proc.params.get("group_delay", 0.0))
+        m = int(proc.params["size"])
+        k = np.arange(td)
+        keep0 = int(math.floor(gd))
+        apod = np.exp(-np.pi * float(n_cfg.lb_hz) * (k - gd) / meta.sw_hz)
+        apod[:keep0] = 0.0
+        f = scipy.fft.fftfreq(m) * m
+        lin = np.exp(2j * np.pi * gd * f / m)
+        perm = np.fft.fftshift(np.arange(m))[::-1]  # vendor index j <- FFT index perm[j]
+        p0, p1 = proc.phase
+        ph_vendor = np.exp(1j * np.deg2rad(p0 + p1 * np.arange(m) / m)) * (2.0 / float(meta.sw_hz))
+        rot = np.empty(m, dtype=np.complex128)
+        rot[perm] = ph_vendor
+        ppm = ppm_axis(m, meta.sw_hz, meta.sfo1_hz, meta.carrier_ppm)
+        fit_idx = pinv = vander = None
+        params = dict(proc.params, autophased=False, phase_source="given")
+        if n_cfg.baseline is not None and proc.baseline is not None:
+            fit_idx, pinv, vander = self._baseline_operator(ppm, proc, params)
+        self._series[key] = _Series(key, m, keep0, apod.astype(np.float32), lin.astype(np.complex64),
+                                    rot.astype(np.complex64), 1.0 - float(params.get("first_point", 0.5)), perm,
+                                    ppm, float(proc.params["noise_sigma"]), fit_idx, pinv, vander, params,
+                                    (float(p0), float(p1)))
+        return row
+
+    @staticmethod
+    def _baseline_operator(ppm: np.ndarray, proc: ProcessedNMR, params: dict[str, Any]
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Signal-free points of the first spectrum's baseline, and the polynomial fit on them."""
+        order = int(str(params.get("baseline", "poly3")).removeprefix("poly") or 3)
+        raw = proc.real + proc.baseline
+        _, mask = robust_baseline(ppm, raw, order=order, noise=float(params["noise_sigma"]), return_mask=True)
+        n = ppm.size
+        stride = max(1, n // 8192)
+        xs = (ppm - ppm.mean()) / (np.ptp(ppm) / 2 or 1.0)
+        idx = np.arange(0, n, stride)[mask[::stride][: len(range(0, n, stride))]]
+        vander = np.polynomial.polynomial.polyvander(xs, order)
+        pinv = np.linalg.pinv(vander[idx])
+        return idx, pinv, vander
+
+    # ------------------------------------------------------------------ batches
+    def _spectra_real(self, ser: _Series, fids: np.ndarray) -> np.ndarray:
+        """Phased real spectra (vendor order, before baseline), one row per FID."""
+        u = (fids * ser.apod).astype(np.complex64, copy=False)
+        U = scipy.fft.fft(u, n=ser.m, axis=1, workers=1)
+        U *= ser.lin
+        x0 = U.mean(axis=1)
+        U *= ser.rot
+        U -= (ser.fp_c * x0)[:, None] * ser.rot[None, :]
+        return U.real[:, ser.perm].astype(np.float64)
+
+    def _flush(self, spectra: Sequence[Any], idx: list[int], out: list[dict[str, Any] | None]) -> None:
+        ser = self._series[_series_key(spectra[idx[0]])]
+        fids = np.stack([np.asarray(spectra[i].fid) for i in idx])
+        real = self._spectra_real(ser, fids)
+        bl = None
+        if ser.pinv is not None:
+            coef = real[:, ser.fit_idx] @ ser.pinv.T
+            bl = coef @ ser.vander.T
+            real -= bl
+        for j, row in enumerate(self._rows(ser, [spectra[i] for i in idx], real, bl)):
+            out[idx[j]] = row
+
+    def _rows(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray, bl: np.ndarray | None
+              ) -> list[dict[str, Any]]:
+        n_cfg = self.cfg.nmr
+        ref = n_cfg.processing_reference()
+        offs = [reference_offset(ser.ppm, real[j], ref) for j in range(len(specs))]
+        shared = all(o == offs[0] for o in offs)
+        procs = [ProcessedNMR(ppm=ser.ppm + o if o else ser.ppm, real=real[j], p0_deg=ser.phase[0],
+                              p1_deg=ser.phase[1], sfo1_hz=float(specs[j].meta.sfo1_hz), reference_offset_ppm=float(o),
+                              baseline=None if bl is None else bl[j], params=ser.params)
+                 for j, o in enumerate(offs)]
+        woff = self._window_offsets(procs, real, shared)
+        fits: list[dict[str, PeakFit]] = [{} for _ in specs]
+        corr = float(ser.params.get("noise_corr_points", 1.0))
+        for p in n_cfg.peaks:
+            batch: list[PeakFit | None] = [None] * len(specs)
+            if p.method == "fit" and p.shape == "lorentzian" and shared:
+                wins = [(p.window_ppm[0] + o, p.window_ppm[1] + o) for o in woff]
+                batch = fit_lorentzians(procs[0].ppm, real, wins, sfo1_hz=procs[0].sfo1_hz, snr_min=n_cfg.snr_min,
+                                        noise=ser.noise, noise_corr=corr)
+            for j, pf in enumerate(batch):
+                fits[j][p.name] = pf if pf is not None else _peak_fit(p, procs[j], n_cfg.snr_min, ser.noise, woff[j])
+        return [self._row(s, pr, f, o) for s, pr, f, o in zip(specs, procs, fits, woff)]
+
+    def _window_offsets(self, procs: list[ProcessedNMR], real: np.ndarray, shared: bool) -> list[float]:
+        """:func:`ingest.processing.observables.window_offset` of every spectrum (one argmax each)."""
+        nmr = self.cfg.nmr
+        if not nmr.follow:
+            return [0.0] * len(procs)
+        pk = nmr.peak(nmr.follow)
+        exp = nmr.follow_ppm if nmr.follow_ppm is not None else pk.expected_ppm
+        out = []
+        for j, pr in enumerate(procs):
+            (i0, i1), = window_slices(pr.ppm, [tuple(sorted(pk.window_ppm))])
+            if i1 - i0 < 3:
+                out.append(0.0)
+                continue
+            y, x = real[j], pr.ppm
+            i = i0 + int(np.argmax(y[i0:i1]))
+            if i <= 0 or i >= y.size - 1:
+                found = float(x[i])
+            else:
+                a, b, c = y[i - 1], y[i], y[i + 1]
+                den = a - 2 * b + c
+                d = float(np.clip(0.5 * (a - c) / den if den != 0 else 0.0, -0.5, 0.5))
+                found = float(x[i] + d * (x[i + 1] - x[i - 1]) / 2.0)
+            out.append(float(found - exp) if math.isfinite(found) else 0.0)
+        return out
+
+    def _row(self, spec: NMRSpectrum, proc: ProcessedNMR, fits: dict[str, PeakFit], offset: float
+             ) -> dict[str, Any]:
+        """The row of :func:`ingest.processing.observables._nmr_row` from a processed spectrum and its fits."""
+        cfg, meta = self.cfg, spec.meta
+        row = _common(meta, "nmr", meta.vendor)
+        row["sfo1_MHz"] = meta.sfo1_hz / 1e6
+        row["ns"] = int(meta.ns)
+        row["window_offset_ppm"] = offset
+        notes: list[str] = []
+        for p in cfg.nmr.peaks:
+            pf = fits[p.name]
+            row.update(pf.columns(p.name))
+            notes += [f"{p.name}: {w}" for w in pf.warnings if not (p.optional and w == "no peak above noise")]
+        if assignment_warnings is not None:
+            notes += assignment_warnings(cfg.nmr.peaks, fits, offset, sfo1_hz=proc.sfo1_hz)
+        row["processing"] = proc.processing + (f";cfg={Path(cfg.source).name}" if cfg.source else "")
+        row["nmr_warnings"] = "; ".join(notes)
+        self.extractor.last, self.extractor.last_fits = proc, fits
+        return row
+
+
+def reference_rows(spectra: Sequence[Any], cfg: ObservablesConfig | None = None,
+                   phase: tuple[float, float] | None = None) -> list[dict[str, Any]]:
+    """The per-spectrum rows (:class:`Extractor`), for comparisons with :class:`BatchExtractor`."""
+    ex = Extractor(cfg, phase=phase)
+    return [ex(s) for s in spectra]
