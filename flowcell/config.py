@@ -34,7 +34,8 @@ defaults are the simulator placeholders of docs/physics.md §2.6, not literature
     ``config`` (path to an ``ingest`` observables TOML; optional).
 ``[epr_calibration]`` (optional, §1.5)
     ``concentration_M``, ``di_norm`` (both required when the table is present),
-    ``temperature_K`` [298.15], ``g`` [2.0058], ``spin`` [0.5].
+    ``temperature_K`` [298.15], ``g`` [2.0058], ``spin`` [0.5], ``q_factor``, ``mw_freq_hz`` [none:
+    the standard's resonator Q and frequency, used only when the sample's file has them too].
 ``[model]``
     ``name`` ["dhaq"; dhaq|dbeaq], ``reduce_fast`` [true], ``mechanism`` ["": variants of
     ``kinetics.library.VARIANTS`` joined by "+", e.g. "dec_H+dimer"], ``network`` ["": text in
@@ -212,6 +213,9 @@ class EPRCalibrationConfig:
     temperature_K: float = _f(298.15, min=2.0, max=500.0)
     g: float = _f(2.0058, min=1.5, max=2.5)
     spin: float = _f(0.5, min=0.0, strict_min=True, max=10.0)
+    #: resonator Q and microwave frequency (Hz) of the standard's measurement: used with the sample's
+    q_factor: float | None = _f(None, min=0.0, strict_min=True)
+    mw_freq_hz: float | None = _f(None, min=0.0, strict_min=True)
 
 
 @dataclass(frozen=True)

@@ -290,6 +290,20 @@ def _save_for_refit(raw: Path, out_dir: Path, cfg_sim: Any, messages: list[str])
         messages.append(f"could not save experiment.toml for a later fit: {exc}")
 
 
+def _write_outputs(out_dir: Path, outcome: Any, live_df: pd.DataFrame, truth: Any, summary: dict,
+                   notes: list[str]) -> Path:
+    """report.md with its plots, and the simulator's truth."""
+    report = write_report(out_dir, outcome, title="flowcell demo: simulated DHAQ charge/rest/discharge",
+                          live=live_df if len(live_df) else None, truth=truth.frame(), summary=summary,
+                          notes=notes
+                          + ["True parameters are ASSUMED placeholders (docs/physics.md §2.6 in the flowcell "
+                             "repository), chosen to be identifiable in a few hours; k1 (k_ex, O/R "
+                             "self-exchange) and kc are small enough for the oxidised-form lines to stay "
+                             "observable at low SOC (docs/physics.md §1.4 in the flowcell repository)."])
+    truth.save(out_dir / "truth")
+    return report
+
+
 def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: float = 3.0,
              seed: int = 0, live: bool = True, quick: bool = False, interval_s: float | None = None,
              keep_raw: bool = False, plot: bool = True, stream: TextIO | None = None,
@@ -389,14 +403,7 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
             "live tolerance": LIVE_TOL, "all true parameters inside 95 % intervals": fit_ok,
             "wall time (s)": round(elapsed, 1), "result": "OK" if ok else "FAILED",
         }
-        report = write_report(out_dir, outcome, title="flowcell demo: simulated DHAQ charge/rest/discharge",
-                              live=live_df if len(live_df) else None, truth=truth.frame(), summary=summary,
-                              notes=messages + watcher_notes
-                              + ["True parameters are ASSUMED placeholders (docs/physics.md §2.6 in the flowcell "
-                                 "repository), chosen to be identifiable in a few hours; k1 (k_ex, O/R "
-                                 "self-exchange) and kc are small enough for the oxidised-form lines to stay "
-                                 "observable at low SOC (docs/physics.md §1.4 in the flowcell repository)."])
-        truth.save(out_dir / "truth")
+        report = _write_outputs(out_dir, outcome, live_df, truth, summary, messages + watcher_notes)
         _save_for_refit(raw, out_dir, cfg_sim, messages)
         say(f"\nreport: {report}")
         say(f"demo {'OK' if ok else 'FAILED'} in {elapsed:.0f} s")

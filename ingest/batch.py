@@ -30,6 +30,7 @@ from tqdm.auto import tqdm
 
 from ingest.live.completion import Acquisition, acquisition_for, check_complete, discover, sort_key
 from ingest.live.store import tidy
+from ingest.processing.batch_nmr import BatchExtractor
 from ingest.processing.observables import Extractor as _Extractor, ObservablesConfig
 from ingest.readers.dispatch import read_rows
 from ingest.types import IngestError
@@ -137,15 +138,7 @@ def process_acquisition(
         if a is None:
             raise IngestError(acq, "not an acquisition (unknown or side file)")
         acq = a
-    reader = reader or _default_reader
-    try:
-        spectra = reader(acq.read_path)
-    except IngestError:
-        raise
-    except Exception as e:  # noqa: BLE001 - a reader bug must not stop the batch
-        raise IngestError(acq.read_path, f"could not be read ({type(e).__name__}: {e})") from e
-    if not spectra:
-        raise IngestError(acq.read_path, "no spectra in file")
+    spectra = _read_spectra(acq, reader)
     rows = []
     for s in spectra:
         try:
@@ -158,6 +151,58 @@ def process_acquisition(
         if not row.get("source"):
             row["source"] = str(acq.key)
         rows.append(row)
+    return rows
+
+
+def _read_spectra(acq: Acquisition, reader: Reader | None) -> list:
+    """The spectra of one acquisition; any failure is an IngestError naming the file."""
+    reader = reader or _default_reader
+    try:
+        spectra = reader(acq.read_path)
+    except IngestError:
+        raise
+    except Exception as e:  # noqa: BLE001 - a reader bug must not stop the batch
+        raise IngestError(acq.read_path, f"could not be read ({type(e).__name__}: {e})") from e
+    if not spectra:
+        raise IngestError(acq.read_path, "no spectra in file")
+    return spectra
+
+
+#: Acquisitions read before one batch of rows is extracted (bounds the memory held in FIDs).
+BATCH_ACQUISITIONS = 64
+
+
+def _process_batch(acqs: Sequence[Acquisition], extractor: BatchExtractor, reader: Reader | None,
+                   skipped: list[tuple[Path, str]]) -> list[dict]:
+    """Rows of a few acquisitions through the batch engine (:class:`BatchExtractor`).
+
+    Unreadable acquisitions are skipped as in :func:`process_acquisition`.  Should the
+    batch fail, each acquisition is redone on its own, so the error names its file.
+    """
+    spectra: list = []
+    owner: list[Acquisition] = []
+    for a in acqs:
+        try:
+            sp = _read_spectra(a, reader)
+        except IngestError as e:
+            skipped.append((a.read_path, str(e)))
+            continue
+        spectra += sp
+        owner += [a] * len(sp)
+    try:
+        rows = extractor.rows(spectra)
+    except Exception:  # noqa: BLE001 - find the culprit acquisition by acquisition
+        rows = []
+        for a in dict.fromkeys(owner):
+            mine = [s for s, o in zip(spectra, owner) if o is a]
+            try:
+                rows += process_acquisition(a, extractor.extractor, reader=lambda _p, mine=mine: mine)
+            except IngestError as e:
+                skipped.append((a.read_path, str(e)))
+        return rows
+    for row, a in zip(rows, owner):
+        if not row.get("source"):
+            row["source"] = str(a.key)
     return rows
 
 
@@ -183,7 +228,10 @@ def ingest_paths(
         Acquisition paths (expno folder, .DSC/.DTA, .par/.spc, file) or
         Acquisition objects.
     cfg : ObservablesConfig, path or None
-        Observables configuration (ignored when ``extractor`` is given).
+        Observables configuration (ignored when ``extractor`` is given).  By default the
+        rows come from :class:`ingest.processing.batch_nmr.BatchExtractor` (the
+        per-spectrum numbers, with the work shared by a series done once and the line
+        fits vectorised; acquisitions are read :data:`BATCH_ACQUISITIONS` at a time).
     progress : bool
         Show a tqdm progress bar.
     extractor, reader : callable, optional
@@ -206,7 +254,11 @@ def ingest_paths(
             acqs.append(a)
     if extractor is None:
         extractor = make_extractor(cfg)
+    if type(extractor) is _Extractor:  # the batch engine: series work once, line fits vectorised
+        extractor = BatchExtractor(extractor.cfg, phase=extractor.phase)
+    batched = isinstance(extractor, BatchExtractor)
     rows: list[dict] = []
+    todo: list[Acquisition] = []
     for a in _progress(acqs, progress, "ingest"):
         missing = [f.name for f in a.files if not f.exists()]
         if missing:
@@ -216,10 +268,18 @@ def ingest_paths(
         if not chk.complete and chk.expected_bytes is not None:
             skipped.append((a.read_path, f"{a.read_path}: truncated ({chk.reason}, per its parameter file)"))
             continue
+        if batched:
+            todo.append(a)
+            if len(todo) >= BATCH_ACQUISITIONS:
+                rows.extend(_process_batch(todo, extractor, reader, skipped))  # type: ignore[arg-type]
+                todo = []
+            continue
         try:
             rows.extend(process_acquisition(a, extractor, reader=reader))
         except IngestError as e:
             skipped.append((a.read_path, str(e)))
+    if todo:
+        rows.extend(_process_batch(todo, extractor, reader, skipped))  # type: ignore[arg-type]
     return BatchResult(tidy(rows), skipped)
 
 

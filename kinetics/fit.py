@@ -259,10 +259,9 @@ def _uncertainties(prob: Problem, res: Any, corr_threshold: float,
     for d, iname in prob.internal.items():
         is_log = iname.startswith("log10_")
         h = 1e-3 if is_log else 1e-4 * max(abs(best[iname].value), 1e-8)
+        x = best[iname].value
         pp = best.copy()
-        pp[iname].set(value=best[iname].value + h)
-        if best[iname].max < pp[iname].value:
-            pp[iname].set(value=best[iname].value - h)
+        pp[iname].set(value=x + h if x + h <= best[iname].max else x - h)  # step inside the bounds
         if np.max(np.abs(prob.residual(pp) - r)) < 1e-9:
             flags[d].append("no observable depends on it")
             msg = f"{d}: no observed column depends on it (zero sensitivity)"
@@ -457,7 +456,7 @@ def fit(
             break
         refits += 1
         warn_msgs.append(f"a profile found a lower chi2 than the fit ({chi2:.6g}): refitted from there")
-        res = minimize(prob, lower, method, max_nfev)
+        res = minimize(prob, lower, method, 200 * (len(prob.params) + 1))  # a full budget, whatever the first had
     return _result(prob, res, free_d, values, stderr, ci95, profiles, corr_df, flags, chi2, redchi, warn_msgs,
                    refits, starts, t0)
 

@@ -167,11 +167,11 @@ def _pot_csv(path: Path) -> float:
 
 def test_flowcell_ingest_lists_logs_and_standards(tmp_path: Path, capsys, monkeypatch) -> None:
     """Potentiostat logs are listed (and read on request), spin standards left out, never silently."""
+    import ingest.batch as b
     from flowcell.cli import EXIT_OK
     from flowcell.cli import main as flowcell_main
-    import ingest.batch as b
 
-    root, truth = _folder_with_good_and_bad(tmp_path)
+    root, _ = _folder_with_good_and_bad(tmp_path)
     q = _pot_csv(root / "potentiostat.csv")
     (root / "cycling.mpt").write_bytes(
         b"EC-Lab ASCII FILE\nNb header lines : 4\n\ntime/s\t<I>/mA\t(Q-Qo)/C\t\n0,0\t0,0\t0,0\n1,0\t2,0\t0,002\n")
@@ -204,11 +204,11 @@ def test_flowcell_ingest_lists_logs_and_standards(tmp_path: Path, capsys, monkey
 
 
 def test_flowcell_ingest_one_file_and_usage_before_work(tmp_path: Path, capsys, monkeypatch) -> None:
+    import ingest.batch as b
     from flowcell.cli import EXIT_OK, EXIT_USAGE
     from flowcell.cli import main as flowcell_main
-    import ingest.batch as b
 
-    root, truth = _folder_with_good_and_bad(tmp_path)
+    root, _ = _folder_with_good_and_bad(tmp_path)
     monkeypatch.setattr(b, "make_extractor", lambda cfg=None: simple_row)
     out = tmp_path / "one.csv"
     assert flowcell_main(["ingest", str(root / "epr" / "s2.DTA"), "-o", str(out), "--no-progress"]) == EXIT_OK
@@ -228,7 +228,11 @@ def test_flowcell_ingest_one_file_and_usage_before_work(tmp_path: Path, capsys, 
 
 
 def test_selection_rules(tmp_path: Path) -> None:
-    from ingest.selection import is_spin_standard, looks_like_potentiostat_log, select_acquisitions
+    from ingest.selection import (
+        is_spin_standard,
+        looks_like_potentiostat_log,
+        select_acquisitions,
+    )
 
     root = tmp_path / "run"
     (root / "Standards" / "tempol").mkdir(parents=True)

@@ -2,7 +2,7 @@
 
 Synthetic spectra come from tests/nmr_lines_gen.py (numpy only): first-order multiplets with
 known positions, so every assignment and every followed position is checked against the truth.
-The real spectra (../shared/data) carry no quinone: there the picked lines are checked against
+The real spectra (the shared instrument files, conftest.shared_data) carry no quinone: there the picked lines are checked against
 the same picker run on TopSpin's own processed spectrum, and nothing may be assigned to a
 quinone that is not there.
 """
@@ -184,8 +184,13 @@ def test_real_spectra_picked_lines_match_topspin_and_nothing_is_invented(shared_
     strong = [g for g in cal.multiplets if g.snr >= 20]
     assert len(strong) >= 5
     for g in strong:
+        # 0.002 ppm, widened for broad weak lines by 3x their position precision fwhm/SNR
+        # (a 43 Hz line at SNR 25, on the flank of the presaturated water: 0.003 ppm)
+        prec = g.fwhm_hz / (spec.meta.sfo1_hz * 1e-6) / g.snr
         d = min(abs(g.ppm - h.ppm) for h in theirs)
-        assert d < 0.002, (g.ppm, d)
+        assert d < 0.002 + 3 * prec, (g.ppm, d, prec)
+    sharp = [g for g in strong if g.fwhm_hz / (spec.meta.sfo1_hz * 1e-6) / g.snr < 1e-3]
+    assert len(sharp) >= 3 and all(min(abs(g.ppm - h.ppm) for h in theirs) < 0.002 for g in sharp)
     # presaturated water: reported, not used; every line reported as found, none assigned to a species
     assert "presaturated" in cal.missing["hdo"] and not cal.assigned
     assert len(cal.unexplained) == len(cal.multiplets)
@@ -202,3 +207,59 @@ def test_real_d2o_water_found_and_other_lines_reported(shared_data) -> None:
     assert cal.assigned["hdo"].ppm == pytest.approx(4.704, abs=0.002)
     assert not any(n.startswith("dhaq") for n in cal.assigned)
     assert "MISSING   dhaq_h1" in cal.report() and "unassigned line at" in cal.report()
+
+
+# ------------------------------------------------------------------ the simulator's series
+@pytest.fixture(scope="module")
+def sim_series(tmp_path_factory):
+    """A rest/charge/rest run of the package's simulator (4k-point FIDs), its truth table."""
+    from datetime import datetime, timezone
+
+    from kinetics import library
+
+    from flowcell.demo import load_demo_config
+    from flowcell.simulate.protocol import Protocol, Step
+    from flowcell.simulate.simulator import ExperimentSimulator, NMRSettings
+
+    out = tmp_path_factory.mktemp("calsim")
+    sim = ExperimentSimulator(load_demo_config(), Protocol([Step("rest", 0.0, 360), Step("cc", 0.04, 1500),
+                                                            Step("rest", 0.0, 600)]),
+                              library.dhaq().compile(), out, params={"k_dec": 0.0, "J_e": 0.0, "eps_H": 0.0},
+                              interval_s=240.0, seed=5, nmr=NMRSettings(td=4096, sw_hz=6410.0, ns=1),
+                              start=datetime(2026, 1, 2, tzinfo=timezone.utc))
+    tr = sim.prepare()
+    sim.write()
+    return tr.spectra[tr.spectra.kind == "nmr"]
+
+
+def test_simulator_series_calibrated_and_followed(sim_series) -> None:
+    from ingest.processing.lines import line
+    from ingest.readers.dispatch import read_rows
+
+    first = sim_series.iloc[0]
+    cal = calibrate(read_rows(first["path"])[0])
+    truth = {n: first[f"{n}_shift_ppm"] for n in ("hdo", "dhaq_h1", "dhaq_h3", "dhaq_h4")}
+    truth |= {n: line(n).ppm + first["hdo_shift_ppm"] - line("hdo").ppm for n in ("acetone", "methanol")}
+    _check_assigned(cal, truth)
+    ex = Extractor(cal.config)
+    moved = 0.0
+    for _, r in sim_series.iterrows():
+        row = ex(read_rows(r["path"])[0])
+        bms = r["hdo_shift_ppm"] - line("hdo").ppm
+        moved = max(moved, abs(bms))
+        assert row["hdo_shift_ppm"] == pytest.approx(r["hdo_shift_ppm"], abs=0.002)
+        for n in ("acetone", "methanol"):  # inert singlets ride on the BMS shift
+            assert row[f"{n}_shift_ppm"] == pytest.approx(line(n).ppm + bms, abs=0.002)
+        for n in ("dhaq_h1", "dhaq_h3", "dhaq_h4"):
+            if r[f"{n}_fwhm_Hz"] < 20:  # observable (not exchange-broadened away)
+                assert row[f"{n}_shift_ppm"] == pytest.approx(r[f"{n}_shift_ppm"], abs=0.002)
+    assert moved > 0.05  # the series did move
+
+
+def test_row_warnings_are_summarised_for_reports() -> None:
+    from ingest.processing.assignment import summarize_warnings
+
+    lines = summarize_warnings(["dhaq_h4: line at 7.6500 ppm is -0.070 ppm from the expected 7.7200",
+                                "dhaq_h4: line at 7.6610 ppm is -0.059 ppm from the expected 7.7200; hdo: edge", ""])
+    assert lines[0].startswith("NMR row warning in 2 of 3 spectra: dhaq_h4: line at 7.6500")
+    assert lines[1].startswith("NMR row warning in 1 of 3 spectra: hdo: edge")

@@ -393,3 +393,16 @@ def test_line_located_among_other_features() -> None:
     assert line.g == pytest.approx(g_from_field(c * 1e-3, 9.4e9), abs=2e-5)
     d, _ = baseline_correct(x * 1e-3, y)
     assert abs(peak_to_peak(x * 1e-3, d).center_T * 1e3 - c) > 1.0  # the whole-sweep extremes are elsewhere
+
+
+def test_standard_q_and_frequency_from_the_experiment_file(tmp_path: Path) -> None:
+    """[epr_calibration] q_factor / mw_freq_hz reach the spin counting of every row."""
+    from flowcell.config import ExperimentConfig
+    from flowcell.fit.pipeline import observables_config
+    demo = Path(__file__).resolve().parents[1] / "flowcell" / "data" / "demo_experiment.toml"
+    text = demo.read_text(encoding="utf-8")
+    text += "\n[epr_calibration]\nconcentration_M = 1e-3\ndi_norm = 2.0\nq_factor = 3000\nmw_freq_hz = 9.5e9\n"
+    (tmp_path / "e.toml").write_text(text, encoding="utf-8")
+    cal = observables_config(ExperimentConfig.from_toml(tmp_path / "e.toml")).epr.calibration
+    assert cal.q_factor == 3000.0 and cal.mw_freq_hz == 9.5e9
+    assert spin_concentration(1.0, cal, q_factor=1500.0) == pytest.approx(1e-3)

@@ -245,13 +245,14 @@ def test_line_widths_flagged_or_unfitted_rows_are_skipped(cfg, model, tmp_path_f
     table, pot, _ = _with_widths(model, cfg, truth, tmp_path_factory)
     nmr_idx = np.flatnonzero((table["kind"] == "nmr").to_numpy())
     table["nmr_warnings"] = ""
-    table.loc[nmr_idx[3], "nmr_warnings"] = "dhaq_h1: peak at window edge"
-    table.loc[nmr_idx[4], "dhaq_h3_fwhm_err_Hz"] = np.nan
+    # rows 2 and 3: still narrow enough to be used whatever the window (SOC < 0.1)
+    table.loc[nmr_idx[2], "nmr_warnings"] = "dhaq_h1: peak at window edge"
+    table.loc[nmr_idx[3], "dhaq_h3_fwhm_err_Hz"] = np.nan
     table["dhaq_h4_fwhm_Hz"] = np.nan
     fd = fitting.prepare_fit_data(table, cfg, pot, sigma=NOISE)
     t_of = lambda i: (table.loc[i, "time_mid"] - pot.attrs["start"]).total_seconds() - cfg.transit_delays().delay_s("nmr")
-    r3 = fd.data[np.isclose(fd.data["t_s"], t_of(nmr_idx[3]))].iloc[0]
-    r4 = fd.data[np.isclose(fd.data["t_s"], t_of(nmr_idx[4]))].iloc[0]
+    r3 = fd.data[np.isclose(fd.data["t_s"], t_of(nmr_idx[2]))].iloc[0]
+    r4 = fd.data[np.isclose(fd.data["t_s"], t_of(nmr_idx[3]))].iloc[0]
     assert np.isnan(r3["dhaq_h1_fwhm_Hz"]) and np.isfinite(r3["dhaq_h3_fwhm_Hz"])
     assert np.isnan(r4["dhaq_h3_fwhm_Hz"]) and np.isfinite(r4["dhaq_h1_fwhm_Hz"])
     assert "dhaq_h4_fwhm_Hz" not in fd.data and "dhaq_h4_fwhm_Hz" not in fd.sigma

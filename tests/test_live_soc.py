@@ -102,7 +102,7 @@ def test_mismatch_is_shown_not_hidden():
 def test_late_rows_at_their_own_time_no_sawtooth():
     """Rows delivered in a shuffled order (EPR at once, NMR late) give the same estimate
     within noise: each is evaluated at its own acquisition time."""
-    run = charging_run(0.3, seed=4, loss=0.0)
+    run = charging_run(0.3, seed=4, loss=0.0, interval_s=120.0)
     rows = list(run.rows)
     late = []
     for i in range(0, len(rows) - 6, 6):  # every third NMR row arrives 3 rows late

@@ -93,9 +93,9 @@ def test_experiment_file_mechanism_and_network(tmp_path):
 
 def test_compare_ranks_the_true_mechanism_first(tmp_path):
     """Data written with H -> A: --compare ranks dec_H first by AIC (ΔAIC of the package's
-    default > 100), its residuals pass, the default's fail; the dimer variant nests dec_H
+    default > 20), its residuals pass, the default's fail; the dimer variant nests dec_H
     and the likelihood-ratio test finds no need for it (KD truly 0)."""
-    table, pot, _ = experiment(decomposition="H->A", seed=11)
+    table, pot, _ = experiment(decomposition="H->A", seed=11, hours=1.0, interval_s=120.0)
     cfg = ExperimentConfig.from_dict(config())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FitWarning)
@@ -103,7 +103,7 @@ def test_compare_ranks_the_true_mechanism_first(tmp_path):
     df = comp.table()
     assert df["mechanism"].iloc[0] in ("dec_H", "dec_H+dimer")
     d = df.set_index("mechanism")
-    assert d.loc["dec_2H", "daic"] > 100
+    assert d.loc["dec_2H", "daic"] > 20
     byname = {c.spec: c for c in comp.candidates}
     assert not byname["dec_H"].misfit and byname["dec_2H"].misfit
     assert byname["dec_H"].outcome.result.values["k_dec"] == pytest.approx(3e-5, rel=0.05)

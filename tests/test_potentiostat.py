@@ -233,8 +233,9 @@ def test_coulomb_soc_constant_current_exact():
 @pytest.mark.parametrize("content", [None, b"EC-Lab ASCII FILE\ngarbage, no header count\n\n\n\n\n\n\n"])
 def test_fit_with_missing_or_unreadable_log_is_exit_3_naming_it(tmp_path, capsys, content):
     """Loud, and before any spectrum is processed: never a silent zero current."""
-    from flowcell.cli import EXIT_INPUT, main
     from pathlib import Path
+
+    from flowcell.cli import EXIT_INPUT, main
     demo = Path(__file__).resolve().parents[1] / "flowcell" / "data" / "demo_experiment.toml"
     text = demo.read_text(encoding="utf-8").replace('potentiostat = "potentiostat.csv"',
                                                     'potentiostat = "run42.mpt"')

@@ -129,3 +129,19 @@ def test_mpr_is_reread_when_it_changes(shared_data, tmp_path):
     ref = read_potentiostat(src)
     assert tail.charge_at(float(ref["t_s"].iloc[100])) == pytest.approx(float(ref["Q_C"].iloc[100]), rel=1e-12)
     assert tail.start == ref.attrs["start"]
+
+
+def test_a_folder_holding_one_log(tmp_path):
+    """``[instruments] potentiostat`` may name a folder: its one log is followed; a second is an error."""
+    d = tmp_path / "pot"
+    tail = PotentiostatTail(d)
+    assert tail.update() == 0 and tail.status == "missing"
+    d.mkdir()
+    assert tail.update() == 0 and tail.status == "missing"
+    t, cur = protocol(20)
+    (d / "a.mpt").write_bytes(("\n".join(HEADER) + "\n" + mpt_rows(t, cur)).encode("latin-1"))
+    assert tail.update() == 20 and tail.status == "ok"
+    (d / "a.mpt").rename(d / "b.mpt")  # a new log in the folder: read from scratch
+    assert tail.update() == 20 and tail.status == "replaced"
+    (d / "c.csv").write_text("time_s,current_A\n0,0\n")
+    assert tail.update() == 0 and tail.status.startswith("unreadable: 2 logs in the folder")

@@ -495,3 +495,28 @@ def test_burst_of_1000(tmp_path: Path) -> None:
         w.stop()
     check_exactly_once(df, expected)
     print(f"burst of 1000: {elapsed:.1f} s, {1000 / elapsed:.0f} spectra/s")
+
+
+@pytest.mark.parametrize("rename", [False, True], ids=["close-write", "moved-to"])
+def test_close_write_or_rename_completes_without_the_settle_wait(tmp_path: Path, rename: bool) -> None:
+    """With inotify, a file closed after writing (or renamed into place) at its full header
+    size is taken at once: a 30 s settle wait is not waited.  The polling observer, which sees
+    no such event, does wait it."""
+    stage, epr = tmp_path / "stage", tmp_path / "epr"
+    epr.mkdir()
+    src = make_epr(stage, 0)
+    fast, got = _start(epr, None, tmp_path / "store", settle_s=30.0, polling=False)
+    slow, got_slow = _start(epr, None, tmp_path / "store_poll", settle_s=30.0, polling=True)
+    try:
+        time.sleep(0.3)
+        done = drip_bes3t(src, epr / "s0", pause=0, rename=rename)
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert got, "no row: the close-write / moved-to event was not taken as completion"
+        assert time.time() - done < 2.0
+        time.sleep(1.0)
+        assert not got_slow  # polling: still inside its settle wait
+    finally:
+        fast.stop()
+        slow.stop()

@@ -32,7 +32,7 @@ def add(sub: argparse._SubParsersAction) -> None:
             examples:
               flowcell calibrate run/nmr/1 --quinone DHAQ -o observables.toml --plot calib.png
               flowcell calibrate reference.dx --quinone DBEAQ -o dbeaq.toml
-              flowcell calibrate ../shared/data/nmr/bruker-1h-d2o/1 --quinone none -o lines.toml
+              flowcell calibrate d2o-sample/1 --quinone none -o lines.toml   # no quinone: window every line
 
             """) + _EXIT_TEXT)
     p.add_argument("spectrum", type=Path, metavar="SPECTRUM",

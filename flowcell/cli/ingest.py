@@ -10,7 +10,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from flowcell.cli.common import EXIT_OK, EXIT_TEXT as _EXIT_TEXT, Formatter as _Formatter, Usage as _Usage
+from flowcell.cli.common import EXIT_OK
+from flowcell.cli.common import EXIT_TEXT as _EXIT_TEXT
+from flowcell.cli.common import Formatter as _Formatter
+from flowcell.cli.common import Usage as _Usage
 
 #: Table formats the outputs take.
 TABLE_SUFFIXES = (".parquet", ".csv")
@@ -35,7 +38,7 @@ def add(sub: argparse._SubParsersAction) -> None:
                "  flowcell ingest run/ -o spectra.parquet --potentiostat-out current.parquet\n\n" + _EXIT_TEXT)
     p.add_argument("path", type=Path, metavar="PATH", help="folder, or one acquisition (file, expno, .DSC/.DTA)")
     p.add_argument("-o", "--output", type=Path, default=None,
-                   help="table of the spectra, .parquet or .csv (default: print it)")
+                   help="table of the spectra (.parquet or .csv); without it the table is printed")
     p.add_argument("--observables", type=Path, default=None, help="observables TOML (peak windows etc.)")
     p.add_argument("--potentiostat-out", type=Path, default=None, metavar="FILE",
                    help="read the potentiostat logs found into this table (.parquet or .csv)")
@@ -66,10 +69,9 @@ def _potentiostat_table(logs: list[Path], out: Path | None) -> int:
         return 0
     import pandas as pd
 
+    from flowcell.potentiostat import read_potentiostat
     from ingest.live.store import write_table
     from ingest.types import IngestError
-
-    from flowcell.potentiostat import read_potentiostat
     tables = []
     for p in logs:
         try:

@@ -65,8 +65,10 @@ def run(a: argparse.Namespace) -> int:
     from flowcell.validation import check_arg, check_output
     # every argument within its physical range, the output writable, before any work (exit 2)
     check_arg("--hours", a.hours, min=0.0, strict_min=True, max=2000.0, unit="h")
-    check_arg("--interval-min", a.interval_min, min=0.0, strict_min=True, max=60.0 * a.hours, unit="min")
-    check_arg("spectra (--hours / --interval-min)", 60.0 * a.hours / a.interval_min, max=2e5)
+    check_arg("--interval-min", a.interval_min, min=0.0, strict_min=True,
+              max=24 * 60.0 if a.protocol else 60.0 * a.hours, unit="min")
+    if not a.protocol:
+        check_arg("spectra (--hours / --interval-min)", 60.0 * a.hours / a.interval_min, max=2e5)
     check_arg("--speedup", a.speedup, min=0.0, strict_min=True, max=1e7)
     check_arg("--soc0", a.soc0, min=0.0, max=1.0)
     check_output(a.out, "--out")

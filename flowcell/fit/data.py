@@ -17,6 +17,7 @@ import pandas as pd
 from flowcell.fit.observation import integral_capture
 from flowcell.params import resolve_params
 from flowcell.transit import reservoir_delays
+from ingest.processing.assignment import summarize_warnings
 
 __all__ = ["DEFAULT_SIGMA", "FWHM_CAP_FRACTION", "FWHM_CAP_HZ", "LINE_WIDTHS", "OBSERVABLES", "WIDTH_PARAMS", "FitData",
            "observables_config", "prepare_fit_data"]
@@ -110,7 +111,8 @@ def observables_config(cfg: Any) -> Any:
     if cal is not None:
         from ingest.processing.epr import EPRCalibration
         ecal = EPRCalibration(concentration_M=cal.concentration_M, di_norm=cal.di_norm,
-                              temperature_K=cal.temperature_K, g=cal.g, spin=cal.spin)
+                              temperature_K=cal.temperature_K, g=cal.g, spin=cal.spin,
+                              q_factor=getattr(cal, "q_factor", None), mw_freq_hz=getattr(cal, "mw_freq_hz", None))
         obs = replace(obs, epr=replace(obs.epr, calibration=ecal))
     return obs
 
@@ -265,6 +267,7 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
         notes.append("no sharp dhaq_h1 line in the first spectrum: product areas not used")
     hdo_ref = float(out["hdo_shift_ppm"].iloc[first_nmr[0]]) if first_nmr else 4.79
     w0_Hz = _line_widths(df, out, nmr, peaks, sfo1, first_nmr[0] if first_nmr else None, notes)
+    notes += summarize_warnings(df["nmr_warnings"]) if "nmr_warnings" in df else []  # assignment checks
     sig: dict[str, float] = {}
     sig_src: dict[str, str] = {}
     for c in OBSERVABLES:

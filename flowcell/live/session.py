@@ -153,7 +153,10 @@ class LiveSession:
             self.csv.update(st, source=str(row.get("source", "")), rejection_rate=s.rejection_rate,
                             mismatch=s.mismatch, true_soc=true)
         if self.plot is not None:
-            self.plot.update(st, true)
+            if self.plot.interactive:  # a GUI window is drawn from the main thread, in run()
+                self.plot.add(st, true)
+            else:
+                self.plot.update(st, true)
 
     def _note(self, msg: str) -> None:
         log.warning(msg)
@@ -192,11 +195,14 @@ class LiveSession:
         seconds with nothing pending and no new row; refreshes the status line meanwhile."""
         assert self.watcher is not None, "call watch() first"
         t0 = last = time.monotonic()
-        n_last = -1
+        n_last = n_drawn = -1
         stop = stop or threading.Event()
         while not stop.is_set() and (duration_s is None or time.monotonic() - t0 < duration_s):
             stop.wait(0.25)
             self.refresh_status()
+            if self.plot is not None and self.plot.interactive and len(self.plot.states) != n_drawn:
+                n_drawn = len(self.plot.states)
+                self.plot.draw()
             n = self.status.rows
             if n != n_last:
                 n_last, last = n, time.monotonic()

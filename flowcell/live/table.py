@@ -64,7 +64,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("±2sd %", 6, 0, lambda s, tr: _pct(2 * s.soc_sd, "5.2f")),
     Column("true %", 6, 1, lambda s, tr: _pct(tr)),
     Column("err %", 6, 1, lambda s, tr: _pct(s.soc - tr, "+.2f") if math.isfinite(tr) else "-"),
-    Column("Kc (±2sd)", 17, 1, lambda s, tr: _kc(s)),
+    Column("Kc (±2sd)", 18, 1, lambda s, tr: _kc(s)),
     Column("coul %", 6, 2, lambda s, tr: _pct(s.soc_coulomb)),
     Column("act %", 6, 3, lambda s, tr: _pct(s.soc_active)),
     Column("I mA", 7, 3, lambda s, tr: f"{1e3 * s.current_A:7.2f}" if math.isfinite(s.current_A) else "-"),
@@ -101,22 +101,23 @@ def render_lines(rows: list[tuple[SOCState, float]], width: int, *, truth_shown:
 
 
 def format_status(status: Any, width: int = 80) -> str:
-    """The status line: rows, rejected, flagged, pending, elapsed, potentiostat (fitted to ``width``).
+    """The status line: rows, rejected (rate), mismatch (rms normalised innovation), flagged,
+    pending, elapsed, potentiostat (fitted to ``width``).
 
     Anything abnormal (a failure, a potentiostat log that is not ``ok``) comes first, so a
     narrow terminal still shows it.
     """
     el = int(status.elapsed_s)
-    parts = [f"rows {status.rows}", f"rej {status.rejected_rows} ({100 * status.rejection_rate:.0f}%)",
-             f"flagged {status.flagged}", f"pending {status.pending}",
-             f"{el // 3600:d}:{el % 3600 // 60:02d}:{el % 60:02d}"]
+    parts = [f"rows {status.rows}", f"rej {status.rejected_rows} ({100 * status.rejection_rate:.0f}%)"]
+    if math.isfinite(status.mismatch):
+        parts.append(f"mism {status.mismatch:.1f}")
+    parts += [f"flagged {status.flagged}", f"pending {status.pending}",
+              f"{el // 3600:d}:{el % 3600 // 60:02d}:{el % 60:02d}"]
     pot = f"potentiostat {status.potentiostat}"
     parts.insert(0, pot) if status.potentiostat not in ("ok", "none") else parts.append(pot)
-    if math.isfinite(status.mismatch):
-        parts.append(f"mismatch {status.mismatch:.1f}")
     if status.failure:
         parts.insert(0, f"FAILING: {status.failure}")
-    return " | ".join(parts)[:width]
+    return "  ".join(parts)[:width]
 
 
 class _Renderable:

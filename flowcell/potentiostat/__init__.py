@@ -26,21 +26,25 @@ from flowcell.potentiostat.coulomb import (
     instrument_charge,
 )
 from flowcell.potentiostat.csvlog import read_potentiostat_csv
-from flowcell.potentiostat.dispatch import POTENTIOSTAT_SUFFIXES, is_potentiostat_log, read_potentiostat
+from flowcell.potentiostat.dispatch import (
+    POTENTIOSTAT_SUFFIXES,
+    is_potentiostat_log,
+    read_potentiostat,
+)
 from flowcell.potentiostat.eclab import read_mpr, read_mpt
 from flowcell.potentiostat.tail import PotentiostatTail
 
 __all__ = [
-    "read_potentiostat",
-    "read_mpr",
-    "read_mpt",
-    "read_potentiostat_csv",
-    "coulomb_count",
+    "POTENTIOSTAT_SUFFIXES",
+    "PotentiostatTail",
     "charge_between",
     "charge_throughput",
+    "coulomb_count",
     "coulomb_soc",
     "instrument_charge",
-    "PotentiostatTail",
-    "POTENTIOSTAT_SUFFIXES",
     "is_potentiostat_log",
+    "read_mpr",
+    "read_mpt",
+    "read_potentiostat",
+    "read_potentiostat_csv",
 ]

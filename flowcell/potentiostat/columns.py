@@ -35,7 +35,7 @@ from datetime import datetime, timezone
 
 import numpy as np
 
-__all__ = ["UNIT_SCALE", "split_name", "parse_start", "interval_current", "RowState", "SI_NAMES"]
+__all__ = ["SI_NAMES", "UNIT_SCALE", "RowState", "interval_current", "parse_start", "split_name"]
 
 #: Unit (lower case) -> SI factor (A, V, C, s).
 UNIT_SCALE = {

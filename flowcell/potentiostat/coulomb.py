@@ -17,7 +17,7 @@ import numpy as np
 
 from flowcell.transit import FARADAY
 
-__all__ = ["coulomb_count", "charge_between", "coulomb_soc", "instrument_charge", "charge_throughput"]
+__all__ = ["charge_between", "charge_throughput", "coulomb_count", "coulomb_soc", "instrument_charge"]
 
 
 def _arrays(t_s, I_A) -> tuple[np.ndarray, np.ndarray]:

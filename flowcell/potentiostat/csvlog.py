@@ -22,12 +22,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ingest.types import IngestError
-
 from flowcell.potentiostat.columns import parse_start
 from flowcell.potentiostat.table import assemble
+from ingest.types import IngestError
 
-__all__ = ["read_potentiostat_csv", "csv_roles", "csv_comments"]
+__all__ = ["csv_comments", "csv_roles", "read_potentiostat_csv"]
 
 #: role -> {lower-case column name: SI factor}
 _ALIASES = {
@@ -100,8 +99,9 @@ def read_potentiostat_csv(path: str | Path) -> pd.DataFrame:
             raise IngestError(path, f"column {names[i]!r} is not numeric") from None
     used = {names[i] for i, _ in roles_ix.values()}
     sample = notes.get("current", "interval-mean").strip().lower().startswith("sample")
-    attrs = dict(source=str(path), format="csv", start=parse_start(notes["start"]) if "start" in notes else None,
-                 technique=None, columns={names[i]: r for r, (i, _) in roles_ix.items()},
-                 current_convention="sample" if sample else "interval-mean", warnings=warnings)
+    attrs = {"source": str(path), "format": "csv",
+             "start": parse_start(notes["start"]) if "start" in notes else None, "technique": None,
+             "columns": {names[i]: r for r, (i, _) in roles_ix.items()},
+             "current_convention": "sample" if sample else "interval-mean", "warnings": warnings}
     extra = {c: raw[c].to_numpy() for c in names if c not in used}
     return assemble(roles, extra, loop=None, sample_current=sample, attrs=attrs, current_from=("I",))

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ingest.types import IngestError
-
 from flowcell.potentiostat.csvlog import read_potentiostat_csv
 from flowcell.potentiostat.eclab import read_mpr, read_mpt
+from ingest.types import IngestError
 
-__all__ = ["read_potentiostat", "POTENTIOSTAT_SUFFIXES", "is_potentiostat_log"]
+__all__ = ["POTENTIOSTAT_SUFFIXES", "is_potentiostat_log", "read_potentiostat"]
 
 #: Suffixes of the logs :func:`read_potentiostat` reads.
 POTENTIOSTAT_SUFFIXES = (".mpr", ".mpt", ".csv", ".txt")

@@ -32,12 +32,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ingest.types import IngestError
-
 from flowcell.potentiostat.columns import parse_start
 from flowcell.potentiostat.table import assemble, roles_from_columns
+from ingest.types import IngestError
 
-__all__ = ["read_mpt", "read_mpr", "MptHeader", "parse_mpt_header", "parse_mpt_rows", "last_line_complete"]
+__all__ = ["MptHeader", "last_line_complete", "parse_mpt_header", "parse_mpt_rows", "read_mpr", "read_mpt"]
 
 _MAX_HEADER = 2000
 
@@ -200,9 +199,9 @@ def read_mpt(path: str | Path, *, complete_only: bool = True) -> pd.DataFrame:
     data, bad = parse_mpt_rows(body.decode("latin-1"), len(header.names))
     columns = {name: data[:, i] for i, name in enumerate(header.names)}
     roles, found = roles_from_columns(columns, path)
-    attrs = dict(source=str(path), format="biologic-mpt", start=header.start, technique=header.technique,
-                 header_lines=header.n_lines, columns=found,
-                 warnings=notes + ([f"{bad} malformed data line(s) skipped"] if bad else []))
+    attrs = {"source": str(path), "format": "biologic-mpt", "start": header.start, "technique": header.technique,
+             "header_lines": header.n_lines, "columns": found,
+             "warnings": notes + ([f"{bad} malformed data line(s) skipped"] if bad else [])}
     if header.start is None:
         attrs["warnings"].append("no 'Acquisition started on' line: start time unknown")
     return assemble(roles, _raw_columns(columns, found),
@@ -216,7 +215,9 @@ def _raw_columns(columns: dict[str, np.ndarray], found: dict[str, str]) -> dict[
 
 def _galvani(path: Path):
     try:
-        from galvani import BioLogic  # optional dependency (GPL): imported only for .mpr
+        from galvani import (
+            BioLogic,  # optional dependency (GPL): imported only for .mpr
+        )
     except ImportError:  # pragma: no cover - depends on the environment
         raise IngestError(path, "reading EC-Lab .mpr needs galvani: pip install 'flowcell-rfb[eclab]' "
                                 "(or export the run as .mpt from EC-Lab)") from None
@@ -235,7 +236,7 @@ def read_mpr(path: str | Path) -> pd.DataFrame:
     BioLogic = _galvani(path)
     try:
         mpr = BioLogic.MPRfile(str(path))
-    except Exception as exc:  # galvani raises ValueError/NotImplementedError/struct errors
+    except Exception as exc:  # noqa: BLE001 - galvani raises ValueError, NotImplementedError, struct errors...
         raise IngestError(path, f"not a readable EC-Lab .mpr: {type(exc).__name__}: {exc}") from None
     data = mpr.data
     columns: dict[str, np.ndarray] = {}
@@ -248,8 +249,8 @@ def read_mpr(path: str | Path) -> pd.DataFrame:
     roles, found = roles_from_columns(columns, path)
     stamp = getattr(mpr, "timestamp", None)
     start = stamp.replace(tzinfo=timezone.utc) if isinstance(stamp, datetime) and stamp.tzinfo is None else stamp
-    attrs = dict(source=str(path), format="biologic-mpr", start=start, technique=None, columns=found,
-                 warnings=[] if start else ["no log module in the .mpr: start time unknown"])
+    attrs = {"source": str(path), "format": "biologic-mpr", "start": start, "technique": None, "columns": found,
+             "warnings": [] if start else ["no log module in the .mpr: start time unknown"]}
     loop = getattr(mpr, "loop_index", None)
     labels = None
     if loop is not None and len(loop) > 1:

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Mapping
 
 import numpy as np
 import pandas as pd
 
+from flowcell.potentiostat.columns import (
+    SI_NAMES,
+    UNIT_SCALE,
+    interval_current,
+    split_name,
+)
+from flowcell.potentiostat.coulomb import coulomb_count
 from ingest.types import IngestError
 
-from flowcell.potentiostat.columns import UNIT_SCALE, SI_NAMES, interval_current, split_name
-from flowcell.potentiostat.coulomb import coulomb_count
-
-__all__ = ["roles_from_columns", "assemble", "CORE_COLUMNS"]
+__all__ = ["CORE_COLUMNS", "assemble", "roles_from_columns"]
 
 #: The first columns of every table, in order.
 CORE_COLUMNS = ("t_s", "I_A", "Q_C", "Q_instrument_C", "E_V", "loop")

@@ -20,12 +20,16 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ingest.types import IngestError
-
 from flowcell.potentiostat.columns import RowState, interval_current, parse_start
 from flowcell.potentiostat.csvlog import csv_comments, csv_roles
-from flowcell.potentiostat.eclab import MptHeader, parse_mpt_header, parse_mpt_rows, read_mpr
+from flowcell.potentiostat.eclab import (
+    MptHeader,
+    parse_mpt_header,
+    parse_mpt_rows,
+    read_mpr,
+)
 from flowcell.potentiostat.table import CURRENT_ROLES, roles_from_columns
+from ingest.types import IngestError
 
 __all__ = ["PotentiostatTail"]
 
@@ -58,7 +62,7 @@ class PotentiostatTail:
     Parameters
     ----------
     path : str or Path
-        The log.  It need not exist yet (``status == 'missing'``).
+        The log, or a folder holding one.  It need not exist yet (``status == 'missing'``).
 
     Attributes
     ----------
@@ -79,9 +83,11 @@ class PotentiostatTail:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self.file = self.path  # the log followed (the one log in ``path`` when it is a folder)
         self.start = None
         self.status = "missing"
         self.warnings: list[str] = []
+        self._just_replaced = False
         self._reset()
 
     # ------------------------------------------------------------------ state
@@ -101,13 +107,15 @@ class PotentiostatTail:
         self.start = None
 
     def _warn(self, text: str) -> None:
-        self.warnings.append(f"{self.path.name}: {text}")
+        self.warnings.append(f"{self.file.name}: {text}")
 
     # ------------------------------------------------------------------ public
     def update(self) -> int:
         """Read what was appended since the last call; return the number of new complete rows."""
+        if self.path.is_dir() and not self._pick_file():
+            return 0
         try:
-            st = os.stat(self.path)
+            st = os.stat(self.file)
         except FileNotFoundError:
             if self.status != "missing" and self._core.n:
                 self._warn("the log disappeared")
@@ -117,7 +125,7 @@ class PotentiostatTail:
             self.status = f"unreadable: {exc.strerror or exc}"
             return 0
         try:
-            if self.path.suffix.lower() == ".mpr":
+            if self.file.suffix.lower() == ".mpr":
                 return self._update_mpr(st)
             return self._update_text(st)
         except IngestError as exc:
@@ -126,6 +134,21 @@ class PotentiostatTail:
         except OSError as exc:
             self.status = f"unreadable: {exc.strerror or exc}"
             return 0
+
+    def _pick_file(self) -> bool:
+        """``path`` is a folder: follow the one log in it (a new one replaces the old)."""
+        logs = sorted(p for p in self.path.iterdir() if p.is_file() and p.suffix.lower() in (".mpr", ".mpt", ".csv", ".txt"))
+        if not logs:
+            self.status = "missing"
+            return False
+        if len(logs) > 1:
+            self.status = f"unreadable: {len(logs)} logs in the folder {self.path}; name one"
+            return False
+        if logs[0] != self.file:
+            if self._core.n:
+                self._replaced(None, f"a new log {logs[0].name} in the folder")
+            self.file = logs[0]
+        return True
 
     @property
     def t_last(self) -> float:
@@ -162,36 +185,35 @@ class PotentiostatTail:
                     df[name] = raw[:, i].copy()
         if not df["Q_instrument_C"].notna().any():
             df = df.drop(columns="Q_instrument_C")
-        fmt = {".mpt": "biologic-mpt", ".mpr": "biologic-mpr"}.get(self.path.suffix.lower(), "csv")
-        df.attrs.update(source=str(self.path), format=fmt, start=self.start, current_source=self._source,
+        fmt = {".mpt": "biologic-mpt", ".mpr": "biologic-mpr"}.get(self.file.suffix.lower(), "csv")
+        df.attrs.update(source=str(self.file), format=fmt, start=self.start, current_source=self._source,
                         warnings=list(self.warnings))
         return df
 
     # ------------------------------------------------------------------ text formats
-    def _replaced(self, st: os.stat_result, why: str) -> None:
+    def _replaced(self, st: os.stat_result | None, why: str) -> None:
         self._warn(f"{why}: read again from the start")
         self._reset()
         self.status = "replaced"
+        self._just_replaced = True
 
     def _update_text(self, st: os.stat_result) -> int:
         ident = (st.st_dev, st.st_ino)
-        replaced = False
+        replaced, self._just_replaced = self._just_replaced, False
         if self._ident is not None and (ident != self._ident or st.st_size < self._offset):
             self._replaced(st, "the log was replaced" if ident != self._ident else "the log was truncated")
             replaced = True
-        with open(self.path, "rb") as fh:
-            if self._head:
-                if fh.read(len(self._head)) != self._head:
-                    self._replaced(st, "the log's header changed")
-                    replaced = True
-            if not self._head:
-                if not self._read_header(fh):
-                    self._ident = ident
-                    self.status = "replaced" if replaced else "ok"
-                    return 0
+        with open(self.file, "rb") as fh:
+            if self._head and fh.read(len(self._head)) != self._head:
+                self._replaced(st, "the log's header changed")
+                replaced = True
+            if not self._head and not self._read_header(fh):
+                self._ident, self._just_replaced = ident, False
+                self.status = "replaced" if replaced else "ok"
+                return 0
             fh.seek(self._offset)
             new = fh.read(max(0, st.st_size - self._offset))
-        self._ident = ident
+        self._ident, self._just_replaced = ident, False
         cut = new.rfind(b"\n") + 1
         if cut == 0:
             self.status = "replaced" if replaced else "ok"
@@ -205,8 +227,8 @@ class PotentiostatTail:
         """Parse the header; set the data offset.  False when it is not complete yet."""
         fh.seek(0)
         head = fh.read(65536)
-        if self.path.suffix.lower() == ".mpt":
-            h = parse_mpt_header(head, self.path)
+        if self.file.suffix.lower() == ".mpt":
+            h = parse_mpt_header(head, self.file)
             if h is None:
                 return False
             self._header, self._offset, self._head = h, h.n_bytes, head[: h.n_bytes]
@@ -226,8 +248,8 @@ class PotentiostatTail:
                 continue
             names = [c.strip() for c in line.strip().split(",")]
             notes = csv_comments(comments)
-            self._csv = dict(names=names, roles=csv_roles(names, self.path),
-                             sample=notes.get("current", "").strip().lower().startswith("sample"))
+            self._csv = {"names": names, "roles": csv_roles(names, self.file),
+                         "sample": notes.get("current", "").strip().lower().startswith("sample")}
             self.start = parse_start(notes["start"]) if "start" in notes else None
             self._raw_names = names
             self._offset, self._head = pos, head[:pos]
@@ -238,7 +260,7 @@ class PotentiostatTail:
         if self._header is not None:
             data, bad = parse_mpt_rows(text, len(self._header.names))
             cols = {name: data[:, i] for i, name in enumerate(self._header.names)}
-            roles, _ = roles_from_columns(cols, self.path)
+            roles, _ = roles_from_columns(cols, self.file)
             current_from, sample = CURRENT_ROLES, True
         else:
             data, bad = self._csv_rows(text)
@@ -326,10 +348,11 @@ class PotentiostatTail:
         if sig == self._mpr_sig:
             self.status = "ok"
             return 0
-        df = read_mpr(self.path)
+        df = read_mpr(self.file)
         old = self._core.view()
         n_old = len(old)
         replaced = n_old > len(df) or (n_old and not np.array_equal(old[:, 0], df["t_s"].to_numpy()[:n_old]))
+        replaced, self._just_replaced = bool(replaced or self._just_replaced), False
         if replaced:
             self._warn("the log was replaced or truncated: read again from the start")
             n_old = 0
@@ -338,7 +361,7 @@ class PotentiostatTail:
         self._core.extend(np.column_stack([df["t_s"], df["I_A"], df["Q_C"], q_inst, df["E_V"], df["loop"]]))
         self.start, self._source, self._mpr_sig = df.attrs.get("start"), df.attrs.get("current_source"), sig
         for w in df.attrs.get("warnings", []):
-            if f"{self.path.name}: {w}" not in self.warnings:
+            if f"{self.file.name}: {w}" not in self.warnings:
                 self._warn(w)
         self.status = "replaced" if replaced else "ok"
         return len(df) - n_old

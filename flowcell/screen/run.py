@@ -25,7 +25,9 @@ fails, reported in :attr:`ScreenResult.failures` without losing the other tasks.
 Determinism (serial and parallel tables are identical): chunk boundaries do not depend
 on the engine; the NMR phase is found on each experiment's first NMR acquisition by
 whichever worker runs one of its chunks first (once per worker, no separate phase round
-that would hold the chunks back), so the rows do not depend on where a chunk starts; chunk tables are merged in acquisition order; each fit reads its table back
+that would hold the chunks back), and every chunk's batch engine
+(:class:`ingest.processing.batch_nmr.BatchExtractor`) takes its series noise and baseline
+mask from that same acquisition, so the rows do not depend on where a chunk starts; chunk tables are merged in acquisition order; each fit reads its table back
 from the cached parquet file, so a first run and a cached rerun fit identical inputs;
 the comparison table is built from the cached JSON results, sorted by experiment.
 
@@ -480,7 +482,7 @@ def screen(experiments: str | Path | Sequence[str | Path], out_dir: str | Path, 
 # ============================================================================ simulated screens
 def simulate_screen(out_dir: str | Path, variants: Sequence[Mapping[str, Any]], *, hours: float = 1.5,
                     interval_s: float = 300.0, seed: int = 0, small: bool = True,
-                    start: Any = None) -> dict[str, Any]:
+                    start: Any = None, nmr_td: int | None = None) -> dict[str, Any]:
     """Write a screen of simulated experiments (one folder per variant) for tests and demos.
 
     Each experiment is :func:`flowcell.simulate.simulator.simulate_experiment` of the demo cell
@@ -505,6 +507,8 @@ def simulate_screen(out_dir: str | Path, variants: Sequence[Mapping[str, Any]], 
         Small acquisitions (4096-point FIDs, 1024-point EPR sweeps) for speed.
     start : datetime, optional
         Experiment start (default 2026-01-01 UTC, fixed for reproducible files).
+    nmr_td : int, optional
+        Complex points of every FID (overrides ``small``'s 4096; e.g. 65536 for benchmarks).
 
     Returns
     -------
@@ -526,6 +530,8 @@ def simulate_screen(out_dir: str | Path, variants: Sequence[Mapping[str, Any]], 
         kw: dict[str, Any] = {}
         if small:
             kw.update(nmr=NMRSettings(td=4096), epr=EPRSettings(n_points=1024))
+        if nmr_td is not None:
+            kw["nmr"] = NMRSettings(td=int(nmr_td))
         out[name] = simulate_experiment(
             cfg, demo_protocol(hours, C_tot_M=el.concentration_M, volume_L=el.volume_L), model,
             Path(out_dir) / name, seed=int(v.get("seed", seed + i)), params=dict(v.get("params", {})),

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from ingest.batch import ingest_paths
+from ingest.processing.batch_nmr import BatchExtractor
 from ingest.processing.observables import Extractor
 from ingest.readers.dispatch import read_rows
 from ingest.types import IngestError
@@ -56,7 +57,7 @@ def _experiment_phase(config_path: str, first_nmr: str) -> tuple[float, float] |
 
 def reprocess_chunk(config_path: str, paths: Sequence[str], phase: tuple[float, float] | None,
                     first_nmr: str | None = None) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
-    """Reprocess one chunk of acquisitions (the ingest batch path).
+    """Reprocess one chunk of acquisitions (the ingest batch path, :class:`BatchExtractor`).
 
     Parameters
     ----------
@@ -80,7 +81,11 @@ def reprocess_chunk(config_path: str, paths: Sequence[str], phase: tuple[float, 
     """
     if phase is None and first_nmr is not None:
         phase = _experiment_phase(str(config_path), str(first_nmr))
-    res = ingest_paths(list(paths), extractor=Extractor(_obs_cfg(config_path), phase=phase))
+    bx = BatchExtractor(_obs_cfg(config_path), phase=phase)
+    if first_nmr is not None:  # the series is set up on the experiment's first spectrum, whatever the chunk
+        for spec in read_rows(first_nmr):
+            bx.prime(spec)
+    res = ingest_paths(list(paths), extractor=bx)
     return res.table, [(str(p), str(r)) for p, r in res.skipped]
 
 

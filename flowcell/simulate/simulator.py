@@ -68,12 +68,14 @@ __all__ = [
 
 
 def _window_positions(obs_cfg: Any, lines: dict[str, tuple[float, int]]) -> dict[str, float]:
-    """Move the product lines (in place) and the quinone lines to the centres of the ingest windows."""
+    """Move the product lines (in place) and the quinone lines to the ingest windows' expected
+    positions (``ppm`` of a window, else its centre)."""
     peak_pos: dict[str, float] = {}
     for pk in obs_cfg.nmr.peaks:
         if pk.window_ppm is None:
             continue
-        centre = 0.5 * (float(pk.window_ppm[0]) + float(pk.window_ppm[1]))
+        expected = getattr(pk, "ppm", None)  # windows of older observables files have no ppm
+        centre = float(expected) if expected is not None else 0.5 * (float(pk.window_ppm[0]) + float(pk.window_ppm[1]))
         if pk.name in lines:
             nh = getattr(pk, "n_h", None)
             lines[pk.name] = (centre, int(nh) if nh else lines[pk.name][1])

@@ -66,6 +66,7 @@ from ingest.live.completion import (
     quick_signature,
     sort_key,
 )
+from ingest.live.mounts import NETWORK_FS, is_network_path
 from ingest.live.store import TIME_COLUMNS, Store
 from ingest.readers.bruker import CLOSING_FILE
 from ingest.selection import is_spin_standard
@@ -74,39 +75,6 @@ from ingest.types import IngestError
 __all__ = ["NETWORK_FS", "Watcher", "is_network_path"]
 
 log = logging.getLogger("ingest.live.watch")
-
-#: File-system types treated as network mounts (polling observer).
-NETWORK_FS = frozenset(
-    {"nfs", "nfs4", "cifs", "smb", "smb2", "smb3", "smbfs", "sshfs", "fuse.sshfs", "9p", "afs", "davfs",
-     "fuse.davfs2", "ncpfs", "glusterfs", "fuse.glusterfs", "ceph", "fuse.rclone", "fuse.s3fs", "vboxsf", "drvfs"}
-)
-
-
-def is_network_path(path: str | Path, mounts_file: str | Path = "/proc/mounts") -> bool:
-    """Heuristic: does ``path`` live on a network share?
-
-    True for UNC-like paths (``//server``, ``\\\\server``), paths under
-    ``/mnt/``, and paths whose longest matching mount point in ``/proc/mounts``
-    has a network file-system type (:data:`NETWORK_FS`).
-    """
-    s = str(path)
-    if s.startswith("//") or s.startswith("\\\\") or s == "/mnt" or s.startswith("/mnt/"):
-        return True
-    try:
-        real = os.path.realpath(s)
-        best, fstype = "", ""
-        with open(mounts_file) as fh:
-            for line in fh:
-                parts = line.split()
-                if len(parts) < 3:
-                    continue
-                mp = parts[1].replace("\\040", " ")
-                if (real == mp or real.startswith(mp.rstrip("/") + "/")) and len(mp) > len(best):
-                    best, fstype = mp, parts[2]
-        return fstype.lower() in NETWORK_FS
-    except OSError:
-        return False
-
 
 def _warm_up_readers() -> None:
     """Import the readers now rather than on the first spectrum (their imports

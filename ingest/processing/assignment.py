@@ -24,10 +24,11 @@ Pure computation on :class:`ingest.processing.peaks.PeakFit` results; cheap
 from __future__ import annotations
 
 import math
+import re
 from collections import defaultdict
 from typing import Any, Iterable, Mapping
 
-__all__ = ["assignment_warnings"]
+__all__ = ["assignment_warnings", "summarize_warnings"]
 
 
 def _ok(x: float) -> bool:
@@ -120,4 +121,33 @@ def assignment_warnings(peaks: Iterable[Any], fits: Mapping[str, Any], offset: f
     out = _position(peaks, fits, offset)
     out += _same_line(peaks, fits, sfo1_hz)
     out += _siblings(peaks, fits, snr_check, area_factor, width_factor)
+    return out
+
+
+_NUM = re.compile(r"[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?")
+
+
+def summarize_warnings(rows: Iterable[Any], max_lines: int = 10) -> list[str]:
+    """One line per kind of row warning over a table's ``nmr_warnings`` column (for reports).
+
+    Warnings that differ only in their numbers count as one kind; each line
+    gives the first example and in how many spectra that kind occurred.
+    """
+    kinds: dict[str, list[Any]] = {}
+    n_rows = 0
+    for cell in rows:
+        n_rows += 1
+        seen = set()
+        for w in str(cell or "").split("; "):
+            if not w or w == "nan":
+                continue
+            key = _NUM.sub("#", w)
+            if key in seen:
+                continue
+            seen.add(key)
+            kinds.setdefault(key, [w, 0])[1] += 1
+    out = [f"NMR row warning in {n} of {n_rows} spectra: {ex}"
+           for ex, n in sorted(kinds.values(), key=lambda v: -v[1])[:max_lines]]
+    if len(kinds) > max_lines:
+        out.append(f"... and {len(kinds) - max_lines} more kinds of NMR row warnings (see the table's nmr_warnings)")
     return out

@@ -391,7 +391,7 @@ def calibrate(spectrum: NMRSpectrum | ProcessedNMR, quinone: str | None = "DHAQ"
     specs = _windows(lines, assigned, offset, sfo1, [] if quinone else rest)
     follow = "hdo" if "hdo" in assigned else None
     nmr = replace(base.nmr, peaks=tuple(specs), follow=follow,
-                  follow_ppm=assigned["hdo"].ppm if follow else None)
+                  follow_ppm=round(assigned["hdo"].ppm, 6) if follow else None)
     if nmr.reference and "peak" in nmr.reference and nmr.reference["peak"] not in {s.name for s in specs}:
         nmr = replace(nmr, reference={})
     cfg = ObservablesConfig(nmr=nmr, epr=base.epr, source=None)

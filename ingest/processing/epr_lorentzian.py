@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from ingest.processing.epr_derivative import _sorted, baseline_correct, peak_to_peak
+
 __all__ = ["lorentzian_derivative", "LorentzianFit", "fit_lorentzian_derivative"]
 
 

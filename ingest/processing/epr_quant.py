@@ -24,15 +24,22 @@ should be measured in the same electrolyte and cell (§1.5), and why a recorded 
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Mapping
+from typing import Any, Literal
 
 import numpy as np
 
 from ingest.types import EPRMeta
 
-__all__ = ["normalisation_factors", "normalised_di", "EPRCalibration", "spin_concentration", "q_factor",
-           "cavity_factor"]
+__all__ = [
+    "EPRCalibration",
+    "cavity_factor",
+    "normalisation_factors",
+    "normalised_di",
+    "q_factor",
+    "spin_concentration",
+]
 
 
 def _di_value(di: Any) -> float:
@@ -101,10 +108,9 @@ def normalisation_factors(
 
     def need(name: str) -> Any:
         v = _meta_value(meta, name, overrides)
-        if v is None:
-            if missing == "raise":
-                raise ValueError(f"{meta.path}: {name} unknown, needed to normalise the double integral "
-                                 f"(give it in EPRConfig.overrides or switch that factor off)")
+        if v is None and missing == "raise":
+            raise ValueError(f"{meta.path}: {name} unknown, needed to normalise the double integral "
+                             f"(give it in EPRConfig.overrides or switch that factor off)")
         return v
 
     if gain_mode == "linear":
@@ -210,7 +216,7 @@ class EPRCalibration:
     mw_freq_hz: float | None = None
 
     @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> "EPRCalibration":
+    def from_dict(cls, d: Mapping[str, Any]) -> EPRCalibration:
         """Build from a TOML table (keys as the attributes)."""
         allowed = {"concentration_M", "di_norm", "temperature_K", "g", "spin", "q_factor", "mw_freq_hz"}
         unknown = set(d) - allowed

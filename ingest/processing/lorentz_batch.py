@@ -16,13 +16,13 @@ returned as None: the caller runs ``fit_peak`` on it.
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ingest.processing.peaks import PeakFit
 
-__all__ = ["fit_lorentzians", "window_slices"]
+__all__ = ["fit_lorentzians", "window_integrals", "window_slices"]
 
 NAN = float("nan")
 
@@ -39,35 +39,102 @@ def window_slices(ppm: np.ndarray, windows: Sequence[tuple[float, float]]) -> li
     return out
 
 
-def _guesses(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, float, float]:
-    """fit_peak's edge baseline (slope, intercept) and guess (centre, fwhm, height)."""
-    k = max(2, int(len(x) * 0.05))
-    x1, y1 = np.median(x[:k]), np.median(y[:k])
-    x2, y2 = np.median(x[-k:]), np.median(y[-k:])
-    s = float((y2 - y1) / (x2 - x1)) if x2 != x1 else 0.0
-    c0 = float(y1 - s * x1)
-    yb = y - (s * x + c0)
-    i = int(np.argmax(yb))
-    h = float(yb[i])
-    half = h / 2.0
-    below_l = np.flatnonzero(yb[:i + 1][::-1] <= half)
-    left = i - int(below_l[0]) if below_l.size else 0
-    below_r = np.flatnonzero(yb[i:] <= half)
-    right = i + int(below_r[0]) if below_r.size else y.size - 1
-    fwhm = abs(x[right] - x[left])
-    if fwhm == 0:
-        fwhm = 3 * abs(x[1] - x[0])
-    return s, c0, float(x[i]), float(fwhm), h
+def _gather(real: np.ndarray, ranges: Any, rows: Sequence[int]
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Window values of each row, left-aligned and padded: (values, index matrix, valid mask)."""
+    i0 = np.array([ranges[b][0] for b in rows])
+    ln = np.array([ranges[b][1] - ranges[b][0] for b in rows])
+    ar = np.arange(int(ln.max()))
+    idx = np.minimum(i0[:, None] + ar[None, :], real.shape[1] - 1)
+    return real[np.asarray(rows)[:, None], idx], idx, ar[None, :] < ln[:, None]
 
 
-def _model_jac(q: np.ndarray, xc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _guesses(x: np.ndarray, y: np.ndarray, valid: np.ndarray) -> tuple[np.ndarray, ...]:
+    """fit_peak's edge baseline (slope, intercept) and guess (centre, fwhm, height), every row."""
+    G, L = y.shape
+    ln = valid.sum(1)
+    ar = np.arange(L)
+    s = np.zeros(G)
+    c0 = np.zeros(G)
+    ks = np.maximum(2, (ln * 0.05).astype(int))
+    for k in np.unique(ks):
+        r = np.flatnonzero(ks == k)
+        head = ar[:k]
+        tail = ln[r, None] - k + head[None, :]
+        x1, y1 = np.median(x[r][:, head], 1), np.median(y[r][:, head], 1)
+        x2 = np.median(np.take_along_axis(x[r], tail, 1), 1)
+        y2 = np.median(np.take_along_axis(y[r], tail, 1), 1)
+        sl = np.where(x2 != x1, (y2 - y1) / np.where(x2 != x1, x2 - x1, 1.0), 0.0)
+        s[r], c0[r] = sl, y1 - sl * x1
+    yb = y - (s[:, None] * x + c0[:, None])
+    i = np.argmax(np.where(valid, yb, -np.inf), 1)
+    h = yb[np.arange(G), i]
+    below = (yb <= (h / 2.0)[:, None]) & valid
+    left = np.where(below & (ar[None, :] <= i[:, None]), ar[None, :], -1).max(1)
+    left = np.maximum(left, 0)
+    right = np.where(below & (ar[None, :] >= i[:, None]), ar[None, :], L + 1).min(1)
+    right = np.where(right > L, ln - 1, right)
+    rows = np.arange(G)
+    fwhm = np.abs(x[rows, right] - x[rows, left])
+    fwhm = np.where(fwhm == 0, 3 * np.abs(x[:, 1] - x[:, 0]), fwhm)
+    return s, c0, x[rows, i], fwhm, h
+
+
+def _trapezoid(hz: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """Trapezoid weights of each row over its valid points (ingest.processing.peaks._trapezoid_weights)."""
+    d = np.abs(np.diff(hz, axis=1)) * (valid[:, 1:])
+    w = np.zeros(hz.shape)
+    w[:, :-1] += d / 2.0
+    w[:, 1:] += d / 2.0
+    return w
+
+
+def window_integrals(ppm: np.ndarray, real: np.ndarray, windows: Sequence[tuple[float, float]], *,
+                     sfo1_hz: float, noise: float, noise_corr: float, rows: Sequence[int] | None = None
+                     ) -> list[PeakFit]:
+    """:func:`ingest.processing.peaks.integrate_window` with ``baseline='none'``, every row at once
+    (or the given ``rows`` of ``real``; ``windows`` then holds one window per given row)."""
+    rows = list(range(real.shape[0])) if rows is None else list(rows)
+    ranges = window_slices(ppm, windows)
+    out: list[PeakFit] = []
+    y, idx, valid = _gather(real, dict(zip(rows, ranges)), rows)
+    x = ppm[idx]
+    w = _trapezoid(x * sfo1_hz * 1e-6, valid)
+    area = (w * y).sum(1)
+    err = noise * np.sqrt(max(1.0, noise_corr) * (w * w).sum(1))
+    yv = np.where(valid, y, -np.inf)
+    height = yv.max(1)
+    pos = np.where(valid, np.clip(y, 0, None), 0.0)
+    psum = pos.sum(1)
+    center = np.where(psum > 0, (x * pos).sum(1) / np.where(psum > 0, psum, 1.0), NAN)
+    for b, (i0, i1) in enumerate(ranges):
+        lo, hi = sorted(windows[b])
+        if i1 - i0 < 3:
+            out.append(PeakFit(NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, False, (lo, hi), i1 - i0, "integral",
+                               ("too few points in window",)))
+            continue
+        snr = float(height[b] / noise) if noise > 0 else math.inf
+        out.append(PeakFit(float(center[b]), NAN, NAN, NAN, float(area[b]), float(err[b]), float(height[b]), snr, NAN,
+                           True, (float(lo), float(hi)), int(i1 - i0), "integral",
+                           ("no peak above noise",) if snr < 5 else ()))
+    return out
+
+
+def _model_jac(q: np.ndarray, xc: np.ndarray, J: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Model and Jacobian columns (amplitude, center, sigma, slope, intercept), every row."""
     A, c, sg, sl, ic = (q[:, k:k + 1] for k in range(5))
     u = xc - c
     d = u * u + sg * sg
     L = sg / (np.pi * d)
     model = A * L + sl * xc + ic
     k = A / np.pi / (d * d)
-    J = np.stack([L, k * 2.0 * sg * u, k * (u * u - sg * sg), xc, np.ones_like(xc)], axis=-1)
+    if J is None:
+        J = np.empty(xc.shape + (5,))
+        J[..., 3] = xc
+        J[..., 4] = 1.0
+    J[..., 0] = L
+    J[..., 1] = k * 2.0 * sg * u
+    J[..., 2] = k * (u * u - sg * sg)
     return model, J
 
 
@@ -78,13 +145,15 @@ def _lm(q: np.ndarray, xc: np.ndarray, y: np.ndarray, w: np.ndarray, max_iter: i
     lam = np.full(B, 1e-3)
     model, J = _model_jac(q, xc)
     r = (model - y) * w
-    chi2 = np.einsum("bn,bn->b", r, r)
+    chi2 = (r * r).sum(1)
     done = np.zeros(B, dtype=bool)
     eye = np.eye(5)
+    Jn = None
     for _ in range(max_iter):
         Jw = J * w[..., None]
-        JTJ = np.einsum("bni,bnj->bij", Jw, Jw)
-        g = np.einsum("bni,bn->bi", Jw, r)
+        JT = Jw.transpose(0, 2, 1)
+        JTJ = JT @ Jw
+        g = (JT @ r[..., None])[..., 0]
         diag = np.einsum("bii->bi", JTJ)
         M = JTJ + lam[:, None, None] * diag[:, :, None] * eye
         try:
@@ -93,15 +162,16 @@ def _lm(q: np.ndarray, xc: np.ndarray, y: np.ndarray, w: np.ndarray, max_iter: i
             break
         step[done] = 0.0
         qn = q + step
-        mn, Jn = _model_jac(qn, xc)
+        mn, Jn = _model_jac(qn, xc, Jn if _ else None)
         rn = (mn - y) * w
-        cn = np.einsum("bn,bn->b", rn, rn)
+        cn = (rn * rn).sum(1)
         better = (cn <= chi2) & np.isfinite(cn) & ~done
-        small = better & ((chi2 - cn) <= 1e-13 * chi2) & (np.abs(step) <= 1e-10 * (np.abs(q) + 1e-30)).all(1) \
-            | better & ((chi2 - cn) <= 1e-15 * chi2)
+        # MINPACK's tests at fit_peak's tolerances (ftol = xtol = 1e-10)
+        small = better & (((chi2 - cn) <= 1e-10 * chi2)
+                          | (np.abs(step) <= 1e-10 * (np.abs(q) + 1e-30)).all(1))
         q = np.where(better[:, None], qn, q)
         r = np.where(better[:, None], rn, r)
-        J = np.where(better[:, None, None], Jn, J)
+        J, Jn = np.where(better[:, None, None], Jn, J), J
         chi2 = np.where(better, cn, chi2)
         lam = np.where(better, lam / 10.0, lam * 10.0)
         done |= small | (lam > 1e12)
@@ -136,17 +206,29 @@ def fit_lorentzians(ppm: np.ndarray, real: np.ndarray, windows: Sequence[tuple[f
     B = real.shape[0]
     out: list[PeakFit | None] = [None] * B
     ranges = window_slices(ppm, windows)
+    rows = [b for b, (i0, i1) in enumerate(ranges) if i1 - i0 >= 8]
+    if not rows or not (noise > 0):
+        return out
+    y, idx, valid = _gather(real, ranges, rows)
+    x = ppm[idx]
+    s, c0, c, fwhm, h = _guesses(x, y, valid)
+    low = h < snr_min * noise
+    if low.any():  # fit_peak: no fit, the windowed integral with the guess's height
+        lows = [rows[g] for g in np.flatnonzero(low)]
+        ints = window_integrals(ppm, real, [windows[b] for b in lows], sfo1_hz=sfo1_hz, noise=noise,
+                                noise_corr=noise_corr, rows=lows)
+        for g, b, pf in zip(np.flatnonzero(low), lows, ints):
+            out[b] = PeakFit(NAN, NAN, NAN, NAN, pf.area, pf.area_err, float(h[g]), float(h[g] / noise), NAN, False,
+                             pf.window, pf.n_points, "lorentzian", ("no peak above noise",))
     prep: dict[int, list[tuple]] = {}
-    for b, ((i0, i1), win) in enumerate(zip(ranges, windows)):
-        if i1 - i0 < 8 or not (noise > 0):
+    for g, b in enumerate(rows):
+        if low[g]:
             continue
-        x, y = ppm[i0:i1], real[b, i0:i1]
-        s, c0, c, fwhm, h = _guesses(x, y)
-        if h < snr_min * noise:
-            continue
-        dx = abs(x[1] - x[0])
-        stride = int(max(1, min(math.ceil(x.size / max_points), fwhm / dx // 8)))
-        prep.setdefault(stride, []).append((b, i0, i1, win, s, c0, c, fwhm, h))
+        i0, i1 = ranges[b]
+        dx = abs(ppm[i0 + 1] - ppm[i0])
+        stride = int(max(1, min(math.ceil((i1 - i0) / max_points), fwhm[g] / dx // 8)))
+        prep.setdefault(stride, []).append((b, i0, i1, windows[b], float(s[g]), float(c0[g]), float(c[g]),
+                                            float(fwhm[g]), float(h[g])))
     for stride, items in prep.items():
         for b, pf in zip([it[0] for it in items], _fit_group(ppm, real, items, stride, sfo1_hz, noise, noise_corr)):
             out[b] = pf
@@ -179,7 +261,7 @@ def _fit_group(ppm: np.ndarray, real: np.ndarray, items: list[tuple], stride: in
     q, chi2, ok = _lm(q0, X, Y, W)
     _, J = _model_jac(q, X)
     Jw = J * W[..., None]
-    JTJ = np.einsum("bni,bnj->bij", Jw, Jw)
+    JTJ = Jw.transpose(0, 2, 1) @ Jw
     corr = max(1.0, noise_corr / stride) if stride > 1 else noise_corr
     infl = math.sqrt(max(1.0, float(corr))) if corr != 1.0 else 1.0
     to_hz = sfo1_hz * 1e-6

@@ -164,6 +164,8 @@ def check_meta(spec: NMRSpectrum | EPRSpectrum) -> NMRSpectrum | EPRSpectrum:
     plausible_time(where, "the end time", m.end)
     if m.start is not None and m.end is not None and m.start > m.end + timedelta(seconds=1):
         raise IngestError(where, f"start {m.start.isoformat()} is after end {m.end.isoformat()}")
+    if m.temperature_K is not None and not 0 < m.temperature_K < 2000:
+        raise IngestError(where, f"temperature {m.temperature_K} K is not physical")
     if isinstance(spec, NMRSpectrum):
         positive(where, "observe frequency (SFO1/b1Freq)", m.sfo1_hz, "Hz")
         positive(where, "basic frequency (BF1)", m.bf1_hz, "Hz")
@@ -174,12 +176,16 @@ def check_meta(spec: NMRSpectrum | EPRSpectrum) -> NMRSpectrum | EPRSpectrum:
                           ("processed ppm axis", spec.processed_ppm)):
             _finite(where, name, arr)
     else:
-        for key, v in (("microwave frequency", m.mw_freq_hz), ("microwave power", m.mw_power_W),
-                       ("modulation amplitude", m.mod_amp_T), ("conversion time", m.conversion_time_s)):
-            if v is not None:
-                positive(where, key, v)
-        if m.temperature_K is not None and not 0 < m.temperature_K < 2000:
-            raise IngestError(where, f"temperature {m.temperature_K} K is not physical")
+        if m.mw_freq_hz is not None:
+            positive(where, "microwave frequency", m.mw_freq_hz, "Hz")
+        for key, v in (("microwave power", m.mw_power_W), ("modulation amplitude", m.mod_amp_T),
+                       ("conversion time", m.conversion_time_s), ("time constant", m.time_constant_s)):
+            if v is not None and not (math.isfinite(v) and v >= 0):  # 0: "not recorded" in some files
+                raise IngestError(where, f"{key} = {v!r} must be finite and >= 0")
+        if m.receiver_gain is not None:
+            positive(where, "receiver gain (RCAG/RRG)", m.receiver_gain)
+        if m.n_scans is not None and m.n_scans < 1:
+            raise IngestError(where, f"number of scans {m.n_scans} must be >= 1")
         _finite(where, "field axis", spec.field_T)
         _finite(where, "intensity", spec.intensity)
     return spec

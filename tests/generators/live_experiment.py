@@ -86,26 +86,25 @@ def charging_run(Kc: float, *, C: float = 0.1, V: float = 0.010, current_A: floa
     current = np.where(t > rest_s, current_A, 0.0)  # mean current over the interval ending at t
     soc = np.clip((t - rest_s) * rate, 0.0, None)
     shift_per_M = water_shift_per_M(factor=cell_factor / 3)
+    plan = [(k, kind, t_mid + dt, tau) for k, t_mid in enumerate(np.arange(interval_s / 2, t_end, interval_s))
+            for kind, tau, dt in (("nmr", tau_nmr_s, 0.0), ("epr", tau_epr_s, interval_s / 2)) if t_mid + dt <= t_end]
+    tc = np.array([tm - tau for _, _, tm, tau in plan])  # when the fluid seen left the cell
+    x = np.interp(tc, t, soc)
+    if flow_L_s:
+        x = x + np.where(tc > rest_s, current_A, 0.0) / (2 * F * C * flow_L_s)
+    radical = C * radical_fraction(x, Kc)
+    noise = rng.normal(0.0, 1.0, len(plan))
     rows: list[dict] = []
-    for k, t_mid in enumerate(np.arange(interval_s / 2, t_end, interval_s)):
-        for kind, tau, dt in (("nmr", tau_nmr_s, 0.0), ("epr", tau_epr_s, interval_s / 2)):
-            tm = t_mid + dt
-            if tm > t_end:
-                continue
-            tc = tm - tau
-            x = float(np.interp(tc, t, soc))
-            if flow_L_s:
-                x += (current_A if tc > rest_s else 0.0) / (2 * F * C * flow_L_s)
-            R = C * float(radical_fraction(np.array([x]), Kc)[0])
-            mid = start + timedelta(seconds=float(tm))
-            row = {"kind": kind, "source": f"{kind}/{k:04d}", "row": 0, "time_mid": mid,
-                   "time_start": mid - timedelta(seconds=10), "time_end": mid + timedelta(seconds=10)}
-            if kind == "nmr":
-                row["hdo_shift_ppm"] = hdo_ref_ppm + shift_per_M * R + rng.normal(0, sd_hdo_ppm)
-                row["hdo_shift_err_ppm"] = sd_hdo_ppm
-            else:
-                row["epr_spin_conc_M"] = epr_scale * R + rng.normal(0, sd_epr_M)
-            rows.append(row)
+    for (k, kind, tm, _), R, e in zip(plan, radical, noise):
+        mid = start + timedelta(seconds=float(tm))
+        row = {"kind": kind, "source": f"{kind}/{k:04d}", "row": 0, "time_mid": mid,
+               "time_start": mid - timedelta(seconds=10), "time_end": mid + timedelta(seconds=10)}
+        if kind == "nmr":
+            row["hdo_shift_ppm"] = hdo_ref_ppm + shift_per_M * R + sd_hdo_ppm * e
+            row["hdo_shift_err_ppm"] = sd_hdo_ppm
+        else:
+            row["epr_spin_conc_M"] = epr_scale * R + sd_epr_M * e
+        rows.append(row)
     rows.sort(key=lambda r: r["time_mid"])
     return Run(rows, t, current, start, t, soc, {"Kc": Kc, "rest_s": rest_s, "t_end": t_end})
 
