@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
         worst = max(worst, r)
         print(f"{name:32s} {med:9.3f} {lo:6.3f}-{hi:<7.3f} {r:13.2f}")
     print(f"worst ratio {worst:.2f}x a bare Python start (ceiling {CEILING:g}x): {worst / CEILING:.2f} of the ceiling")
+    print(f"RESULT | `flowcell [CMD] --help`, slowest | {worst:.2f}x a bare `python -c pass` | <= {CEILING:g}x | "
+          f"{worst / CEILING:.2f}")
     return 0
 
 

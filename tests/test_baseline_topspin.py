@@ -56,7 +56,7 @@ def test_default_processing_reproduces_topspin_1r(shared_data: Path, name: str) 
     assert corr >= 0.995, f"{name}: correlation with TopSpin 1r {corr:.4f}"
     wins = _windows(t_ppm, t_real)
     assert len(wins) >= 5
-    kw = dict(sfo1_hz=proc.sfo1_hz, baseline="linear")
+    kw = {"sfo1_hz": proc.sfo1_hz, "baseline": "linear"}
     a = np.array([integrate_window(proc.ppm, proc.real, w, **kw).area for w in wins])
     b = np.array([integrate_window(t_ppm, t_real, w, **kw).area for w in wins])
     big = int(np.argmax(np.abs(b)))
@@ -91,7 +91,7 @@ def _crowded(seed: int = 3):
 def test_crowded_synthetic_baseline_does_not_invent(seed: int) -> None:
     """The robust baseline removes the known one, or falls back to a lower order; it never adds
     an excursion larger than the baseline it was meant to remove (no extrapolated cubic)."""
-    ppm, y, pure, base, lines = _crowded(seed)
+    ppm, y, pure, base, _lines = _crowded(seed)
     bl = baseline(ppm, y, order=3)
     corr = float(np.corrcoef(y - bl, pure)[0, 1])
     assert corr >= 0.99, corr
@@ -104,7 +104,7 @@ def test_crowded_synthetic_windowed_integrals(seed: int) -> None:
     """Windows over the crowded region and the isolated lines, with the local linear baseline the
     Extractor's integral windows take: same integral as the known lines alone, within 1 % of the
     largest line."""
-    ppm, y, pure, base, lines = _crowded(seed)
+    ppm, y, pure, _base, lines = _crowded(seed)
     corrected = y - baseline(ppm, y, order=3)
     largest = max(a for *_, a in lines)
     for c in (1.0, 2.0, 3.0, 4.0, 7.2, 8.1):

@@ -9,15 +9,14 @@ quinone that is not there.
 
 from __future__ import annotations
 
-import subprocess
-import sys
+import itertools
 from dataclasses import replace
 from pathlib import Path
 
+import nmr_lines_gen as G
 import numpy as np
 import pytest
 
-import nmr_lines_gen as G
 from ingest.processing.calibrate import calibrate
 from ingest.processing.observables import Extractor, ObservablesConfig
 from ingest.processing.observables_toml import to_toml, write_observables
@@ -62,7 +61,7 @@ def test_calibration_assigns_shifted_and_permuted_layouts(layout, truth) -> None
         lo, hi = cfg.peak(name).window_ppm
         assert lo < ppm < hi
     wins = sorted(p.window_ppm for p in cfg.peaks if p.name != "hdo")
-    assert all(a[1] <= b[0] for a, b in zip(wins, wins[1:]))
+    assert all(a[1] <= b[0] for a, b in itertools.pairwise(wins))
     assert cfg.follow == "hdo" and cfg.follow_ppm == pytest.approx(truth["hdo"], abs=0.002)
 
 
@@ -140,16 +139,11 @@ def test_written_observables_read_back_identically(tmp_path) -> None:
 
 
 def test_calibrate_command_writes_file_and_plot(tmp_path, shared_data) -> None:
-    out, png = tmp_path / "obs.toml", tmp_path / "calib.png"
-    r = subprocess.run([sys.executable, "-m", "flowcell.cli", "calibrate", str(shared_data / "nmr/bruker-1h-d2o/1"),
-                        "--quinone", "none", "-o", str(out), "--plot", str(png)], capture_output=True, text=True)
-    if r.returncode != 0 and "No module named flowcell.cli.__main__" in r.stderr:
-        from flowcell.cli import main
+    from flowcell.cli import main
 
-        assert main(["calibrate", str(shared_data / "nmr/bruker-1h-d2o/1"), "--quinone", "none", "-o", str(out),
-                     "--plot", str(png)]) == 0
-    else:
-        assert r.returncode == 0, r.stderr
+    out, png = tmp_path / "obs.toml", tmp_path / "calib.png"
+    assert main(["calibrate", str(shared_data / "nmr/bruker-1h-d2o/1"), "--quinone", "none", "-o", str(out),
+                 "--plot", str(png)]) == 0
     cfg = ObservablesConfig.from_toml(out)
     assert cfg.nmr.follow == "hdo" and png.stat().st_size > 10_000
     assert sum(p.name.startswith("line_") for p in cfg.nmr.peaks) >= 3
@@ -215,11 +209,10 @@ def sim_series(tmp_path_factory):
     """A rest/charge/rest run of the package's simulator (4k-point FIDs), its truth table."""
     from datetime import datetime, timezone
 
-    from kinetics import library
-
     from flowcell.demo import load_demo_config
     from flowcell.simulate.protocol import Protocol, Step
     from flowcell.simulate.simulator import ExperimentSimulator, NMRSettings
+    from kinetics import library
 
     out = tmp_path_factory.mktemp("calsim")
     sim = ExperimentSimulator(load_demo_config(), Protocol([Step("rest", 0.0, 360), Step("cc", 0.04, 1500),

@@ -406,3 +406,19 @@ def test_standard_q_and_frequency_from_the_experiment_file(tmp_path: Path) -> No
     cal = observables_config(ExperimentConfig.from_toml(tmp_path / "e.toml")).epr.calibration
     assert cal.q_factor == 3000.0 and cal.mw_freq_hz == 9.5e9
     assert spin_concentration(1.0, cal, q_factor=1500.0) == pytest.approx(1e-3)
+
+
+def test_esr5000_bes3t_file_gets_unity_gain_and_its_q() -> None:
+    """An ESR5000 also writes BES3T, with a '.DVC ESR5000' layer holding QValue and no gain
+    (docs/physics.md §5.4); an Xepr file without a gain stays NaN, with the reason."""
+    x = np.linspace(0.335, 0.345, 801)
+    y = lorentzian_derivative(x * 1e3, 5.0, 340.0, 0.3)
+    esr = _meta(receiver_gain=None, receiver_gain_db=None,
+                extra={"dsl": {".DVC ESR5000 [11-0422]": {"QValue": "1828.86"}}})
+    row = epr_row(EPRSpectrum(field_T=x, intensity=y, meta=esr), EPRConfig(fit_lorentzian=False))
+    assert np.isfinite(row["epr_di_norm"]) and "unity gain assumed" in row["epr_warnings"]
+    assert row["q_factor"] == pytest.approx(1828.86)
+    assert row["epr_dBpp_mT"] == pytest.approx(0.3, rel=0.02) and row["epr_line_snr"] > 100
+    xepr = _meta(receiver_gain=None, receiver_gain_db=None)
+    row = epr_row(EPRSpectrum(field_T=x, intensity=y, meta=xepr), EPRConfig(fit_lorentzian=False))
+    assert math.isnan(row["epr_di_norm"]) and "receiver_gain unknown" in row["epr_warnings"]

@@ -39,6 +39,17 @@ def run():
     return charging_run(0.3, seed=5, interval_s=120.0, loss=0.01)
 
 
+_OPEN: list = []
+
+
+@pytest.fixture(autouse=True)
+def _close_sessions():
+    """Close every session a test opened (their table handlers sit on global loggers)."""
+    yield
+    while _OPEN:
+        _OPEN.pop().close()
+
+
 def session(tmp_path, run, *, log_edit=None, log=True, name="s"):
     path = tmp_path / f"{name}.csv"
     if log:
@@ -46,6 +57,7 @@ def session(tmp_path, run, *, log_edit=None, log=True, name="s"):
     buf = io.StringIO()
     s = LiveSession(config(tmp_path, path), tmp_path / f"store-{name}", table=TerminalTable(buf, ansi=False),
                     csv_path=tmp_path / f"{name}-live.csv")
+    _OPEN.append(s)
     return s, buf
 
 

@@ -34,10 +34,10 @@ def test_no_line_falls_into_another_species_window() -> None:
     lines = {pk.name_O: pk.delta_O_ppm for pk in DHAQ_PEAKS.values()}
     lines |= {pk.name_H: pk.delta_H_ppm for pk in DHAQ_PEAKS.values()}
     lines |= {name: ppm for name, (ppm, _nh) in ANTHRONE_LINES.items()}
-    for line, ppm in lines.items():
+    for lname, ppm in lines.items():
         for wname, (lo, hi) in win.items():
-            if wname != line:
-                assert not lo <= ppm <= hi, f"{line} at {ppm} ppm lies in the {wname} window {lo}-{hi}"
+            if wname != lname:
+                assert not lo <= ppm <= hi, f"{lname} at {ppm} ppm lies in the {wname} window {lo}-{hi}"
 
 
 def test_default_windows_are_generated_from_the_line_table() -> None:

@@ -7,7 +7,10 @@ import sys
 import textwrap
 from pathlib import Path
 
-from flowcell.cli.common import EXIT_OK, EXIT_TEXT as _EXIT_TEXT, Formatter as _Formatter, Usage as _Usage
+from flowcell.cli.common import EXIT_OK
+from flowcell.cli.common import EXIT_TEXT as _EXIT_TEXT
+from flowcell.cli.common import Formatter as _Formatter
+from flowcell.cli.common import Usage as _Usage
 
 QUINONES = ("DHAQ", "DBEAQ")
 

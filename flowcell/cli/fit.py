@@ -83,6 +83,12 @@ def _inputs(a: argparse.Namespace):
             raise IngestError(cfg.instruments.potentiostat,
                               f"{bad.size} non-finite {col} value(s) (first in data row {bad[0]}); "
                               "the fit needs a finite current at every logged time")
+    skipped = [w for w in pot.attrs.get("warnings", []) if "skipped" in str(w) and "I" in str(w)]
+    if skipped:  # the reader left out rows without a finite time or current: the charge there is unknown
+        raise IngestError(cfg.instruments.potentiostat,
+                          "; ".join(map(str, skipped)) + " (non-finite time or current): the charge passed in "
+                          "those intervals is unknown, so the fit would integrate a wrong current; "
+                          "repair or cut the log")
     if (src / "store.sqlite").exists() or any(src.glob("*.sqlite")):
         table = Store(src, readonly=True).table()  # read-only: works on read-only media
     else:

@@ -113,7 +113,7 @@ def run(a: argparse.Namespace) -> int:
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
     s = session.status
-    print(f"{s.rows} rows ({s.flagged} flagged, {s.rejected_rows} rejected) in {store_dir}")
+    print(f"{s.rows} rows in {store_dir} ({s.flagged} flagged: no usable time; {s.rejected_rows} rejected by the filter)")
     if session.failure:
         print(f"flowcell watch: the live estimate failed: {session.failure}", file=sys.stderr)
         return EXIT_FAIL

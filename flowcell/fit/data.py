@@ -215,6 +215,7 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
         notes.append("[flow] detectors = 'reservoir': no transit delay, the detectors see the tank")
     t = t - np.where(kind == "nmr", delays.delay_s("nmr"), delays.delay_s("epr"))
     pt, pI = _current_log(potentiostat, cfg)
+    notes += [f"potentiostat log: {w}" for w in potentiostat.attrs.get("warnings", []) or []]
     out = pd.DataFrame({"t_s": t})
     nmr = kind == "nmr"
     epr = kind == "epr"

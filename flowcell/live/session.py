@@ -48,6 +48,36 @@ log = logging.getLogger("flowcell.live")
 MAX_ROWS_WITHOUT_SOC = 20
 
 
+class _ToTable(logging.Handler):
+    """Warnings of the watcher and the session printed above the live table, not across it."""
+
+    LOGGERS = ("ingest.live.watch", "flowcell.live")
+
+    def __init__(self, table: TerminalTable) -> None:
+        super().__init__(logging.WARNING)
+        self.table = table
+        self._old = {}
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.table.note(record.getMessage())
+        except Exception:  # noqa: BLE001 - a broken terminal must not stop the session
+            self.handleError(record)
+
+    def install(self) -> None:
+        for name in self.LOGGERS:
+            lg = logging.getLogger(name)
+            self._old[name] = lg.propagate
+            lg.addHandler(self)
+            lg.propagate = False
+
+    def remove(self) -> None:
+        for name, old in self._old.items():
+            lg = logging.getLogger(name)
+            lg.removeHandler(self)
+            lg.propagate = old
+
+
 class LiveSession:
     """Store + watcher + live SOC + potentiostat for one experiment.
 
@@ -93,6 +123,9 @@ class LiveSession:
             self.clock.set_start(getattr(potentiostat, "start", None))
         self.estimator = LiveSOC(cfg, resolve_params(cfg) if params is None else params, coulombs=self.coulombs)
         self.table, self.plot, self.truth = table, plot, truth
+        self._to_table = _ToTable(table) if table is not None else None
+        if self._to_table is not None:
+            self._to_table.install()
         self.csv = LiveCsv(csv_path) if csv_path is not None else None
         self.max_rows_without_soc = int(max_rows_without_soc)
         self.status = SessionStatus(potentiostat=self.coulombs.status)
@@ -101,7 +134,11 @@ class LiveSession:
         self._lock = threading.Lock()
         self._t0 = time.monotonic()
         self._without_soc = 0
-        if self.coulombs.log is not None and not self.coulombs.ok:
+        self._closed = False
+        if self.coulombs.log is None:
+            self._note("no potentiostat log configured ([instruments] potentiostat): no coulomb counting, "
+                       "the SOC rests on the spectra alone and its uncertainty grows")
+        elif not self.coulombs.ok:
             self._note(f"potentiostat log {self.coulombs.status}: no coulomb counting until it can be read")
 
     # ---------------------------------------------------------------- rows
@@ -159,9 +196,7 @@ class LiveSession:
                 self.plot.update(st, true)
 
     def _note(self, msg: str) -> None:
-        log.warning(msg)
-        if self.table is not None:
-            self.table.note(msg)
+        log.warning(msg)  # above the table when there is one (_ToTable), else on stderr
 
     def refresh_status(self) -> SessionStatus:
         """Bring the status up to date (pending files, elapsed time, store errors) and return it."""
@@ -211,7 +246,11 @@ class LiveSession:
                 break
 
     def close(self) -> None:
-        """Stop the watcher, close the store and the outputs; a run with rows but no SOC fails."""
+        """Stop the watcher, close the store and the outputs; a run with rows but no SOC fails.
+        (A second call does nothing.)"""
+        if self._closed:
+            return
+        self._closed = True
         if self.watcher is not None:
             self.watcher.stop()
         self.refresh_status()
@@ -219,6 +258,9 @@ class LiveSession:
                 and self.failure is None:
             self.failure = f"{self.status.rows} rows but no SOC estimate"
         self.status.failure = self.failure
+        if self._to_table is not None:
+            self._to_table.remove()
+            self._to_table = None
         for out in (self.table, self.csv, self.plot):
             if out is not None:
                 out.close()

@@ -8,33 +8,13 @@ import pandas as pd
 
 from flowcell.potentiostat.csvlog import read_potentiostat_csv
 from flowcell.potentiostat.eclab import read_mpr, read_mpt
+from ingest.selection import looks_like_potentiostat_log as is_potentiostat_log
 from ingest.types import IngestError
 
 __all__ = ["POTENTIOSTAT_SUFFIXES", "is_potentiostat_log", "read_potentiostat"]
 
 #: Suffixes of the logs :func:`read_potentiostat` reads.
 POTENTIOSTAT_SUFFIXES = (".mpr", ".mpt", ".csv", ".txt")
-
-
-def is_potentiostat_log(path: str | Path) -> bool:
-    """True for an EC-Lab ``.mpr``/``.mpt`` or a CSV whose header names a time and a current."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix in (".mpr", ".mpt"):
-        return True
-    if suffix not in (".csv", ".txt"):
-        return False
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("#") or not line.strip():
-                    continue
-                names = {n.strip().lower() for n in line.split(",")}
-                return bool(names & {"time_s", "t_s", "time/s"}) and bool(
-                    names & {"current_a", "i_a", "current_ma", "i/ma", "i_ma"})
-    except OSError:
-        return False
-    return False
 
 
 def read_potentiostat(path: str | Path, **kwargs) -> pd.DataFrame:

@@ -131,28 +131,22 @@ def parse_mpt_rows(body: str, n_cols: int) -> tuple[np.ndarray, int]:
     """
     if "," in body:
         body = body.replace(",", ".")
-    lines = [ln for ln in body.split("\n") if ln.strip()]
-    if not lines:
-        return np.zeros((0, n_cols)), 0
-    try:
-        flat = np.array(body.split(), dtype=float)
-        if flat.size == len(lines) * n_cols:
-            return flat.reshape(len(lines), n_cols), 0
+    lines = [ln.rstrip("\r\t ") for ln in body.split("\n")]
+    good = [ln for ln in lines if ln and ln.count("\t") == n_cols - 1]
+    bad = sum(1 for ln in lines if ln.strip()) - len(good)
+    if not good:
+        return np.zeros((0, n_cols)), bad
+    try:  # every line has n_cols fields: one conversion; a non-number anywhere -> line by line below
+        return np.array("\t".join(good).split("\t"), dtype=float).reshape(len(good), n_cols), bad
     except ValueError:
         pass
-    rows, bad = [], 0
-    for ln in lines:
-        parts = ln.strip("\r").rstrip("\t").split("\t")
+    rows = []
+    for ln in good:
         try:
-            vals = [float(p) for p in parts]
+            rows.append([float(x) for x in ln.split("\t")])
         except ValueError:
             bad += 1
-            continue
-        if len(vals) != n_cols:
-            bad += 1
-            continue
-        rows.append(vals)
-    return (np.array(rows, dtype=float).reshape(len(rows), n_cols), bad)
+    return np.array(rows, dtype=float).reshape(len(rows), n_cols), bad
 
 
 def read_mpt(path: str | Path, *, complete_only: bool = True) -> pd.DataFrame:

@@ -14,11 +14,11 @@ How it works (design decided for the ingest issue)
   processes ready acquisitions in acquisition order through the same
   :func:`ingest.batch.process_acquisition` as the batch path.
 * Event-driven completion: with the native observer, a close-after-write
-  (inotify ``IN_CLOSE_WRITE``) or a rename into the folder (``IN_MOVED_TO``) of one
-  of an acquisition's files, with nothing changed since, means the writer is done:
-  no settle wait on top of the format's checks.  The fixed settle wait
-  ``settle_s`` (the signature stable for that long) applies only without such an
-  event: the polling observer (network shares) and writers that keep files open.
+  (inotify ``IN_CLOSE_WRITE``) of the data file or a rename into the folder
+  (``IN_MOVED_TO``), with nothing changed since, means the writer is done: no settle
+  wait on top of the format's checks.  The fixed wait ``settle_s`` applies only
+  without such an event (polling observer on network shares, writers that keep
+  files open).
 * A periodic full rescan (``rescan_s``) is a safety net for missed events
   (inotify queue overflow, network shares).  Files already present when the
   watcher starts are processed first, in acquisition order.
@@ -412,7 +412,7 @@ class Watcher:
                 if self._root_of(a.key) is not None:
                     self._add(a)
                     if p in closed:
-                        self._mark_closed(a.key)
+                        self._mark_closed(a, p)
                 continue
             if p.is_dir():
                 dirs.add(p)
@@ -425,12 +425,16 @@ class Watcher:
             self._new_dirs[d] = now + max(2.0 * self.quiet_s, 5.0)
         self._scan_new_dirs()
 
-    def _mark_closed(self, key: Path) -> None:
-        """A close-write / moved-to event for one of the acquisition's files: remember the
-        signature it left (any later change voids it)."""
-        c = self._cands.get(key)
-        if c is not None:
-            c.closed_sig = quick_signature(c.acq)
+    def _mark_closed(self, acq: Acquisition, path: Path) -> None:
+        """A close-write / moved-to event ending the writing (the data file, the largest of the
+        acquisition's, closed; the acquisition renamed into place; Bruker's closing file):
+        remember the signature it left, any later change voids it.  A header closed while a
+        preallocated data file is still being filled does not count."""
+        c = self._cands.get(acq.key)
+        sig = quick_signature(acq) if c is not None else ()
+        data = max(sig, key=lambda t: t[1])[0] if sig else None  # (name, size, mtime_ns)
+        if c is not None and (path == acq.key or path.name in (data, "audita.txt")):
+            c.closed_sig = sig
 
     def _scan_new_dirs(self) -> None:
         now = time.monotonic()

@@ -36,16 +36,22 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass, field, replace
+
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from ingest.processing.lines import Line, lines_for
 from ingest.processing.nmr import ProcessedNMR, noise_sigma
-from ingest.processing.observables import NMRConfig, ObservablesConfig, PeakSpec, process_for_config
+from ingest.processing.observables import (
+    NMRConfig,
+    ObservablesConfig,
+    PeakSpec,
+    process_for_config,
+)
 from ingest.processing.picking import Multiplet, group_multiplets, pick_peaks
 from ingest.types import NMRSpectrum
 
-__all__ = ["Calibration", "calibrate", "assign", "default_observables", "pattern_offsets_hz"]
+__all__ = ["Calibration", "assign", "calibrate", "default_observables", "pattern_offsets_hz"]
 
 _INF = 1e9
 _LOOKED_FOR = ("solvent", "main", "impurity")
@@ -91,8 +97,8 @@ class Calibration:
 
     def report(self) -> str:
         """Plain-text summary: assigned lines, missing ones and unexplained ones, with reasons."""
-        out = [f"calibration for {self.quinone or 'no quinone (lines as found)'}: "
-               f"common offset {self.offset_ppm:+.4f} ppm from the line table"]
+        out = [(f"calibration for {self.quinone or 'no quinone (lines as found)'}: "
+                f"common offset {self.offset_ppm:+.4f} ppm from the line table")]
         for name, g in self.assigned.items():
             out.append(f"  assigned  {name:<14} {g.ppm:8.4f} ppm  {g.n} comp.  {g.fwhm_hz:6.2f} Hz  SNR {g.snr:8.1f}")
         for name, why in self.missing.items():
@@ -199,7 +205,7 @@ def _patterns_only(m: dict[int, int], look: list[Line], groups: list[Multiplet],
         med = float(np.median(list(per_h.values())))
         for i, a in per_h.items():
             if len(idx) >= 2 and not (med > 0 and a > 0 and 1 / area_factor <= a / med <= area_factor):
-                dropped[look[i].name] = (f"a line at {{ppm:.4f}} ppm fits the position, but its area per proton is "
+                dropped[look[i].name] = (f"a line at {groups[m[i]].ppm:.4f} ppm fits the position, but its area per proton is "
                                          f"{a / med if med else float('nan'):.2f}x that of the other {sp} lines; "
                                          "not assigned")
         by_species[sp] = [i for i in idx if look[i].name not in dropped]
@@ -209,12 +215,12 @@ def _patterns_only(m: dict[int, int], look: list[Line], groups: list[Multiplet],
         if len(idx) < need:
             for i in idx:
                 dropped[look[i].name] = (f"only {len(idx)} of the {n_main} {sp} lines matched (this one at "
-                                         f"{{ppm:.4f}} ppm): a coincidence, not the pattern; not assigned")
+                                         f"{groups[m[i]].ppm:.4f} ppm): a coincidence, not the pattern; not assigned")
     kept = {i: j for i, j in m.items() if look[i].name not in dropped}
     if not any(look[i].role in ("main", "solvent") for i in kept):
         for i in kept:  # nothing pins the common offset: an impurity singlet alone proves nothing
-            dropped[look[i].name] = ("a singlet at {ppm:.4f} ppm, but neither the water nor the quinone pattern "
-                                     "was found to pin the common offset; not assigned")
+            dropped[look[i].name] = (f"a singlet at {groups[kept[i]].ppm:.4f} ppm, but neither the water nor the "
+                                     "quinone pattern was found to pin the common offset; not assigned")
         kept = {}
     return kept, dropped
 
@@ -252,10 +258,7 @@ def assign(groups: list[Multiplet], lines: list[Line], *, sfo1_hz: float, max_of
     solute = [groups[j].area / look[i].n_h for i, j in m.items() if look[i].role == "main" and groups[j].area > 0]
     if len(solute) >= 2:  # second pass with the area per proton
         _, m = _solve(look, groups, delta, sfo1_hz, float(np.median(solute)))
-    m, dropped = _patterns_only(m, look, groups)
-    rejected = {name: why.format(ppm=next(groups[j].ppm for i, j in best[2].items() if look[i].name == name))
-                if name in {look[i].name for i in best[2]} else why.replace("{ppm:.4f}", "?")
-                for name, why in dropped.items()}
+    m, rejected = _patterns_only(m, look, groups)
     solvent = [groups[j].ppm - look[i].ppm for i, j in m.items() if look[i].role == "solvent"]
     offset = solvent[0] if solvent else delta
     return float(offset), {look[i].name: groups[j] for i, j in m.items()}, rejected
@@ -283,7 +286,7 @@ def _separate(specs: list[PeakSpec], keep: str | None) -> list[PeakSpec]:
     """Shrink neighbouring windows so none overlaps another (the followed line's may hold others)."""
     order = sorted((s for s in specs if s.name != keep), key=lambda s: s.expected_ppm)
     out = {s.name: s for s in specs}
-    for a, b in zip(order, order[1:]):
+    for a, b in itertools.pairwise(order):
         a, b = out[a.name], out[b.name]
         if a.window_ppm[1] > b.window_ppm[0]:
             mid = 0.5 * (a.expected_ppm + b.expected_ppm)

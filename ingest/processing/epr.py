@@ -34,6 +34,7 @@ from ingest.processing.epr_quant import (
     EPRCalibration,
     _meta_value,
     cavity_factor,
+    is_esr5000,
     normalisation_factors,
     normalised_di,
     q_factor,
@@ -328,11 +329,12 @@ def _nan(v: float | None, scale: float = 1.0) -> float:
 def _unity_gain(meta: Any, cfg: EPRConfig, warns: list[str]) -> dict[str, Any]:
     """The overrides, with unity receiver gain for an ESR5000/Magnettech file that records none.
 
-    The ESR5000 writes no receiver gain (its XML has none): the gain factor is taken as 1
+    The ESR5000 writes no receiver gain (neither in its XML nor in its BES3T files, docs/physics.md
+    §5.4): the gain factor is taken as 1
     and the row says so; sample and standard must then be measured with the same gain.
     """
     ov = cfg.overrides
-    if (cfg.gain_mode == "linear" and meta.format == "magnettech" and meta.receiver_gain is None
+    if (cfg.gain_mode == "linear" and is_esr5000(meta) and meta.receiver_gain is None
             and ov.get("receiver_gain") is None):
         warns.append("no receiver gain in the ESR5000 file: unity gain assumed (measure the standard "
                      "with the same gain)")

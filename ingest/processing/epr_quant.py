@@ -35,6 +35,7 @@ from ingest.types import EPRMeta
 __all__ = [
     "EPRCalibration",
     "cavity_factor",
+    "is_esr5000",
     "normalisation_factors",
     "normalised_di",
     "q_factor",
@@ -296,14 +297,21 @@ def cavity_factor(calib: EPRCalibration, *, q_factor: float | None = None,
     return f, used
 
 
+def is_esr5000(meta: EPRMeta) -> bool:
+    """A Magnettech / Bruker ESR5000 file: its XML, or a BES3T file with an ESR5000 device layer."""
+    if meta.format == "magnettech":
+        return True
+    dsl = (meta.extra or {}).get("dsl")
+    return isinstance(dsl, Mapping) and any("ESR5000" in str(k).upper() for k in dsl)
+
+
 def q_factor(meta: EPRMeta) -> float | None:
     """The loaded resonator Q the file records (ESR5000 ``QFactor``; Xepr ``QValue``), or None."""
     extra = meta.extra or {}
     v = extra.get("q_factor")
-    if v is None:
-        dsl = extra.get("dsl")
-        bridge = dsl.get("mwBridge") if isinstance(dsl, Mapping) else None
-        v = bridge.get("QValue") if isinstance(bridge, Mapping) else None
+    dsl = extra.get("dsl")
+    if v is None and isinstance(dsl, Mapping):  # Xepr: mwBridge; ESR5000 BES3T: its .DVC ESR5000 layer
+        v = next((d["QValue"] for d in dsl.values() if isinstance(d, Mapping) and "QValue" in d), None)
     try:
         v = float(str(v).split()[0]) if v is not None else None
     except ValueError:

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["Line", "SPECIES", "QUINONES", "lines_for", "line", "MULTIPLICITY_COMPONENTS"]
+__all__ = ["MULTIPLICITY_COMPONENTS", "QUINONES", "SPECIES", "Line", "line", "lines_for"]
 
 #: Number of resolved components of each multiplicity (first-order, equal couplings merged).
 MULTIPLICITY_COMPONENTS: dict[str, int] = {"s": 1, "d": 2, "t": 3, "q": 4, "dd": 4, "quint": 5, "m": 0}

@@ -9,16 +9,25 @@ columns of docs/architecture.md:
   pandas Timestamps, NaT when unknown), ``temperature_K, format``;
 * NMR: ``sfo1_MHz, ns``, and for each peak ``NAME``: ``NAME_shift_ppm,
   NAME_shift_err_ppm, NAME_fwhm_Hz, NAME_fwhm_err_Hz, NAME_area,
-  NAME_area_err``; plus provenance ``processing`` (processing parameters and
-  phase) and ``nmr_warnings`` ('; '-joined peak diagnostics).
+  NAME_area_err``; ``window_offset_ppm`` (how far this spectrum's windows
+  moved, below); plus provenance ``processing`` (processing parameters and
+  phase) and ``nmr_warnings`` ('; '-joined peak diagnostics and the
+  assignment checks of :mod:`ingest.processing.assignment`).
 * EPR: delegated to :func:`ingest.processing.epr.epr_row`.
+
+Windows that move with the sample: with ``[nmr] follow = "hdo"`` (the
+default) every window of a spectrum is moved by the measured position of the
+followed line minus ``follow_ppm``; the bulk-susceptibility shift is common to
+every line of the sample (docs/physics.md §1.3).  One argmax per spectrum.
 
 Physics behind the default windows: docs/physics.md §1.3 (water/HDO shift from bulk
 magnetic susceptibility; do not reference the axis to the water peak when the
 water shift is the observable), §1.4 (the three DHAQ aromatic protons),
 §1.6 (anthrone/anthranol and the acetone/methanol/formamide impurities).
 The DHAQ, anthrone and anthranol positions are NOT in the literature file;
-the default windows are placeholders that must be calibrated.
+the default windows (generated from :mod:`ingest.processing.lines`) are
+placeholders that must be calibrated (:func:`ingest.processing.calibrate.calibrate`,
+``flowcell calibrate``).
 """
 
 from __future__ import annotations

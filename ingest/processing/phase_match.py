@@ -26,7 +26,7 @@ import math
 import numpy as np
 from scipy import ndimage, optimize
 
-__all__ = ["match_vendor_phase", "align_offset_ppm"]
+__all__ = ["align_offset_ppm", "match_vendor_phase"]
 
 
 def _on_grid(x: np.ndarray, xp: np.ndarray, fp: np.ndarray) -> np.ndarray:
@@ -48,7 +48,7 @@ def align_offset_ppm(ppm: np.ndarray, mag: np.ndarray, ref_ppm: np.ndarray, ref:
     a = np.abs(np.asarray(mag, float))
     a, r = a - a.mean(), r - r.mean()
     n = a.size
-    m = 1 << int(math.ceil(math.log2(2 * n)))
+    m = 1 << math.ceil(math.log2(2 * n))
     xc = np.fft.irfft(np.fft.rfft(r, m) * np.conj(np.fft.rfft(a, m)), m)
     lag = int(np.argmax(xc))
     frac = 0.0

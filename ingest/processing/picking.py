@@ -18,7 +18,7 @@ from scipy import signal
 
 from ingest.processing.nmr import noise_sigma
 
-__all__ = ["Peak", "Multiplet", "pick_peaks", "group_multiplets"]
+__all__ = ["Multiplet", "Peak", "group_multiplets", "pick_peaks"]
 
 
 @dataclass(frozen=True)
