@@ -86,7 +86,7 @@ def main() -> None:
           f"(ratio last/first {np.median(per_row[last]) / np.median(per_row[first]):.2f}; requirement < 1000 us)")
     print(f"floor (bare read of the new bytes): {np.median(floor) * us:.3f} us/row; "
           f"tail / floor = {np.median(per_row) / np.median(floor):.0f}x")
-    print(f"one-shot read_potentiostat of the whole 24 h file: {one_shot * 1e3:.0f} ms "
+    print(f"one-shot read_potentiostat of the whole {a.hours:g} h file: {one_shot * 1e3:.0f} ms "
           f"(= {one_shot / (a.chunk * np.median(per_row)):.0f}x one update)")
     print(f"count at the end: tail {tail.charge_at(float(n_total - 1)):.6f} C, reader {df['Q_C'].iloc[-1]:.6f} C, "
           f"exact {expect_q:.6f} C")

@@ -91,3 +91,16 @@ def test_cache_can_be_switched_off(tmp_path, monkeypatch):
     codegen.compile_network(library.dhaq())
     assert codecache.store("x" * 64, {}) is None
     codegen.clear_cache()
+
+
+def test_numba_switch_and_source_round_trip(monkeypatch):
+    """FLOWCELL_NUMBA=0 (or numba missing) leaves the pure build; the emitted source is exact."""
+    import sympy as sp
+
+    from kinetics import emit
+    a, b = sp.symbols("a b")
+    src = emit.function_source("f", [a], [b], sp.symbols("i i_ch i_dis"), [a ** 2 / b ** 3 + sp.sqrt(a) - 1 / a ** 2])
+    f = emit.build_pure(src, "f")
+    assert f([2.0], [3.0], 0.0, 0.0, 0.0) == pytest.approx([4 / 27 + 2 ** 0.5 - 0.25], rel=1e-15)
+    monkeypatch.setenv("FLOWCELL_NUMBA", "0")
+    assert not emit.numba_enabled() and emit.build_numba(src, "f", 1, 1) is None

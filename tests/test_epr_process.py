@@ -11,7 +11,6 @@ import pytest
 from scipy import constants
 from scipy.integrate import trapezoid
 
-from ingest.readers.epr import read_bes3t, read_magnettech
 from ingest.processing.epr import (
     EPRCalibration,
     EPRConfig,
@@ -27,6 +26,7 @@ from ingest.processing.epr import (
     peak_to_peak,
     spin_concentration,
 )
+from ingest.readers.epr import read_bes3t, read_magnettech
 from ingest.types import EPRMeta, EPRSpectrum
 
 MU_B = constants.physical_constants["Bohr magneton"][0]
@@ -144,9 +144,9 @@ def test_lorentzian_fit_with_baseline_and_noise() -> None:
 
 
 def _meta(**kw) -> EPRMeta:
-    base = dict(path=Path("x.DTA"), format="bes3t", mw_freq_hz=9.5e9, mw_power_W=4e-3, mod_amp_T=2e-4,
-                receiver_gain=100.0, receiver_gain_db=40.0, conversion_time_s=0.02, n_scans=8,
-                scans_normalised=False)
+    base = {"path": Path("x.DTA"), "format": "bes3t", "mw_freq_hz": 9.5e9, "mw_power_W": 4e-3, "mod_amp_T": 2e-4,
+            "receiver_gain": 100.0, "receiver_gain_db": 40.0, "conversion_time_s": 0.02, "n_scans": 8,
+            "scans_normalised": False}
     base.update(kw)
     return EPRMeta(**base)
 

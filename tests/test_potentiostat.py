@@ -247,3 +247,15 @@ def test_fit_with_missing_or_unreadable_log_is_exit_3_naming_it(tmp_path, capsys
     assert main(["fit", str(tmp_path), "--no-intervals"]) == EXIT_INPUT
     err = capsys.readouterr().err
     assert "run42.mpt" in err and ("no such file" in err or "Nb header lines" in err)
+
+
+def test_malformed_lines_are_skipped_not_shifted(tmp_path):
+    """A line with a field missing next to one with a field too many must not realign into a row."""
+    rows = ["0,0\t10,0\t500,0\t0,0", "1,0\t10,0\t501,0", "2,0\t10,0\t502,0\t5,5555556E-006\t9", "3,0\t10,0\t503,0\t8,3333333E-006",
+            "4,0\tx\t504,0\t1,1111111E-005"]
+    p = tmp_path / "bad_lines.mpt"
+    p.write_bytes(_mpt(rows))
+    df = read_mpt(p)
+    np.testing.assert_allclose(df["t_s"], [0.0, 3.0])
+    assert "3 malformed data line(s) skipped" in df.attrs["warnings"]
+    assert df["Q_C"].iloc[-1] == pytest.approx(3e-5)

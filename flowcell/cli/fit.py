@@ -77,6 +77,8 @@ def _inputs(a: argparse.Namespace):
     if cfg.instruments.potentiostat is None:
         raise _Usage(f"{cfg_path}: [instruments] potentiostat is needed for the fit (the current)")
     pot = read_potentiostat(cfg.instruments.potentiostat)  # a missing/unreadable log fails before the work
+    for w in pot.attrs.get("warnings", []):
+        print(f"potentiostat log {cfg.instruments.potentiostat}: {w}", file=sys.stderr)
     for col in ("t_s", "I_A"):
         bad = np.flatnonzero(~np.isfinite(pot[col].to_numpy(float)))
         if bad.size:

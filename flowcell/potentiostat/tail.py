@@ -20,7 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from flowcell.potentiostat.columns import RowState, interval_current, parse_start
+from flowcell.potentiostat.columns import (
+    UNIT_SCALE,
+    RowState,
+    interval_current,
+    parse_start,
+    split_name,
+)
 from flowcell.potentiostat.csvlog import csv_comments, csv_roles
 from flowcell.potentiostat.eclab import (
     MptHeader,
@@ -96,6 +102,7 @@ class PotentiostatTail:
         self._ident: tuple[int, int] | None = None
         self._head: bytes = b""
         self._header: MptHeader | None = None
+        self._roles_ix: dict[str, tuple[int, float]] | None = None
         self._csv: dict | None = None
         self._lines_seen = 0
         self._state = RowState()
@@ -258,9 +265,12 @@ class PotentiostatTail:
 
     def _parse_chunk(self, text: str) -> int:
         if self._header is not None:
-            data, bad = parse_mpt_rows(text, len(self._header.names))
-            cols = {name: data[:, i] for i, name in enumerate(self._header.names)}
-            roles, _ = roles_from_columns(cols, self.file)
+            names = self._header.names
+            data, bad = parse_mpt_rows(text, len(names))
+            if self._roles_ix is None:  # once per file: column index and SI factor of each role
+                _, found = roles_from_columns({n: np.zeros(0) for n in names}, self.file)
+                self._roles_ix = {r: (names.index(c), UNIT_SCALE[split_name(c)[1]]) for c, r in found.items()}
+            roles = {r: data[:, i] * f for r, (i, f) in self._roles_ix.items()}
             current_from, sample = CURRENT_ROLES, True
         else:
             data, bad = self._csv_rows(text)

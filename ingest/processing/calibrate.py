@@ -283,15 +283,21 @@ def _spec(name: str, centre: float, half: float, tol: float, ln: Line | None, no
 
 
 def _separate(specs: list[PeakSpec], keep: str | None) -> list[PeakSpec]:
-    """Shrink neighbouring windows so none overlaps another (the followed line's may hold others)."""
-    order = sorted((s for s in specs if s.name != keep), key=lambda s: s.expected_ppm)
+    """Shrink overlapping windows symmetrically about their lines (the followed line's may hold others).
+
+    Symmetric, so a window's centre stays on its line (the simulator puts lines at window centres).
+    """
     out = {s.name: s for s in specs}
+    order = sorted((s for s in specs if s.name != keep), key=lambda s: s.expected_ppm)
     for a, b in itertools.pairwise(order):
         a, b = out[a.name], out[b.name]
         if a.window_ppm[1] > b.window_ppm[0]:
-            mid = 0.5 * (a.expected_ppm + b.expected_ppm)
-            out[a.name] = replace(a, window_ppm=(a.window_ppm[0], round(min(a.window_ppm[1], mid - 1e-4), 4)))
-            out[b.name] = replace(b, window_ppm=(round(max(b.window_ppm[0], mid + 1e-4), 4), b.window_ppm[1]))
+            half = 0.5 * (b.expected_ppm - a.expected_ppm) - 1e-4
+            for s in (a, b):
+                h = min(half, 0.5 * (s.window_ppm[1] - s.window_ppm[0]))
+                c = s.expected_ppm
+                out[s.name] = replace(s, window_ppm=(round(c - h, 4), round(c + h, 4)),
+                                      tol_ppm=round(min(s.tol_ppm or h, 0.5 * h), 4))
     return [out[s.name] for s in specs]
 
 
