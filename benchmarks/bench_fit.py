@@ -14,6 +14,10 @@ Coverage: 20 noise realisations of the same experiment plus the slow-exchange
 H-line width (k2 free as well); counts how often each truth falls inside its
 reported 95 % profile interval (expected ≈ 19 of 20) and reports the median
 relative interval width.
+
+The end-to-end coverage of ``flowcell fit`` (the pipeline, on data the package did not
+write), with a matching and a mismatched mechanism and how often the misfit tests catch
+the latter, is ``benchmarks/coverage_fit.py``.
 """
 
 from __future__ import annotations

@@ -74,10 +74,9 @@ def study(name: str, decomposition: str, n: int, jobs: int) -> None:
         print(f"  {k:<8}{inside:>14d}/{n} ({100 * inside / n:3.0f} %){bounded:>6d}/{n}{100 * med:>18.1f} %")
     print(f"  misfit tests reject the model: {caught}/{n} ({100 * caught / n:.0f} %); "
           f"median reduced chi2 with the extractors' sigmas {np.median([r['redchi_raw'] for r in res]):.3g}")
-    reasons = [x.split(":")[1].strip() + ":" + x.split(":")[2].split("(")[0] for r in res for x in r["reasons"]]
-    if reasons:
-        cols = sorted({x.split(":")[0] for x in reasons})
-        print("  columns failing: " + ", ".join(f"{c} {sum(x.startswith(c) for x in reasons)}x" for c in cols))
+    keys = [x.split(":")[0].split(" at its bound")[0] for r in res for x in r["reasons"]]
+    if keys:
+        print("  what failed: " + ", ".join(f"{k} {keys.count(k)}x" for k in sorted(set(keys))))
 
 
 def main() -> None:

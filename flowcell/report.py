@@ -150,7 +150,7 @@ def _goodness_lines(outcome: FitOutcome) -> list[str]:
         runs = f"{c.runs:.0f} ({c.runs_expected:.1f})" if np.isfinite(c.runs_expected) else "–"
         rho = f"{c.rho1:+.2f}" if np.isfinite(c.rho1) else "–"
         lines.append(f"| {c.column} | {c.n} | {c.scatter:.3g} | {runs} | {rho} | "
-                     f"{'; '.join(c.failed) if c.failed else 'ok'} |")
+                     f"{'; '.join(c.failed) if c.failed else 'ok'}{(' (' + '; '.join(c.notes) + ')') if c.notes else ''} |")
     if g is not None and g.misfit_reasons:
         lines += ["", "The residuals say the model does not describe the data:"] + [f"- {r}" for r in g.misfit_reasons]
     return lines + [""]

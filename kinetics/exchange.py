@@ -11,8 +11,22 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["slow_exchange_fwhm_hz", "fast_exchange_fwhm_hz", "kubo_anderson_fwhm_hz", "bloch_mcconnell_spectrum",
+from kinetics.constants import GAMMA_1H, K_B, MU_B
+
+__all__ = ["electron_polarisation", "slow_exchange_fwhm_hz", "fast_exchange_fwhm_hz", "kubo_anderson_fwhm_hz", "bloch_mcconnell_spectrum",
            "bloch_mcconnell_lineshape", "dhaq_exchange_sites", "fwhm_from_spectrum"]
+
+
+def electron_polarisation(sfo1_MHz: float, *, g: float = 2.0046, T_K: float = 298.15) -> float:
+    """Thermal electron-spin polarisation ``P = tanh(g μ_B B0 / 2 k_B T)`` (-).
+
+    ``B0 = 2π sfo1 / γ_1H`` from the 1H frequency (docs/physics.md §1.4): 400 MHz, 298.15 K
+    gives P = 0.0212.  The populations of the two electron-spin states are ``(1 ± P)/2``.
+    """
+    if not (sfo1_MHz > 0 and T_K > 0):
+        raise ValueError(f"need sfo1_MHz > 0 and T_K > 0, got {sfo1_MHz} MHz, {T_K} K")
+    B0 = 2 * np.pi * sfo1_MHz * 1e6 / GAMMA_1H
+    return float(np.tanh(g * MU_B * B0 / (2 * K_B * T_K)))
 
 
 # --- line widths (docs/physics.md §1.4) ---------------------------------------------
@@ -166,13 +180,41 @@ def dhaq_exchange_sites(
     nu_H_hz: float = 0.0,
     nu_R_hz: float | None = None,
     inv_T1e: float = 0.0,
+    sfo1_MHz: float = 400.0,
+    g: float = 2.0046,
+    T_K: float = 298.15,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Sites, populations and exchange matrix for one quinone proton (docs/physics.md §1.4).
 
-    Sites ``[O, R↑, R↓, H]``; R↑/R↓ precess at ``ν_R ± a/2``.  Pseudo-first-order
-    rates of a tagged molecule: O→R ``k1[R] + kc[H]``; R→O ``k1[O] + kd[R]``;
-    H→R ``k2[R] + kc[O]``; R→H ``k2[H] + kd[R]`` (``kd = kc/Kc``); R↑⇄R↓ at
-    ``inv_T1e/2``.  Detailed balance holds when [O],[R],[H] obey ``Kc``.
+    Sites ``[O, R↑, R↓, H]``; R↑/R↓ precess at ``ν_R ± a/2``.  The two electron-spin
+    states are populated thermally (Boltzmann): the state whose proton precesses at
+    ``ν_R + a/2`` holds ``(1 + P)/2`` of the radical, ``P = tanh(g μ_B B0 / 2 k_B T)``
+    with ``B0 = 2π sfo1 / γ_1H``, so that the population-weighted radical frequency is
+    ``ν_R + a P / 2``, i.e. the Fermi-contact shift of docs/physics.md §1.4
+    (26.5 ppm per MHz of a at 298 K; equal populations would give no contact shift).
+    Pseudo-first-order rates of a tagged molecule: O→R ``k1[R] + kc[H]``; R→O
+    ``k1[O] + kd[R]``; H→R ``k2[R] + kc[O]``; R→H ``k2[H] + kd[R]`` (``kd = kc/Kc``),
+    entries into R split between R↑/R↓ in their thermal ratio; R↑⇄R↓ at a total rate
+    ``inv_T1e`` (1/T1e), detailed-balanced.  Detailed balance holds when [O],[R],[H] obey ``Kc``.
+
+    Parameters
+    ----------
+    O_M, R_M, H_M : float
+        Concentrations, mol/L.
+    a_hz : float
+        Signed hyperfine coupling of the proton, Hz.
+    k1, k2, kc : float
+        O/R and R/H self-exchange, comproportionation rate constants, 1/(M s).
+    Kc : float
+        Comproportionation constant (-).
+    nu_O_hz, nu_H_hz, nu_R_hz : float
+        Diamagnetic site frequencies, Hz (``nu_R_hz`` default: mean of O and H).
+    inv_T1e : float
+        Electron spin-lattice relaxation rate, 1/s.
+    sfo1_MHz : float
+        1H spectrometer frequency, MHz (sets B0 and so the electron polarisation).
+    g, T_K : float
+        Radical g-factor and temperature, K.
 
     Returns
     -------
@@ -184,19 +226,20 @@ def dhaq_exchange_sites(
         nu_R_hz = 0.5 * (nu_O_hz + nu_H_hz)
     kd = kc / Kc if Kc > 0 else 0.0
     tot = O_M + R_M + H_M
-    p = np.array([O_M, R_M / 2, R_M / 2, H_M]) / tot
+    P = electron_polarisation(sfo1_MHz, g=g, T_K=T_K)
+    up, dn = (1 + P) / 2, (1 - P) / 2
+    p = np.array([O_M, R_M * up, R_M * dn, H_M]) / tot
     kOR = k1 * R_M + kc * H_M
     kRO = k1 * O_M + kd * R_M
     kHR = k2 * R_M + kc * O_M
     kRH = k2 * H_M + kd * R_M
-    s = inv_T1e / 2
     K = np.zeros((4, 4))
     # column i = from site i
-    K[1, 0] = K[2, 0] = kOR / 2
+    K[1, 0], K[2, 0] = kOR * up, kOR * dn
     K[0, 1] = K[0, 2] = kRO
     K[3, 1] = K[3, 2] = kRH
-    K[1, 3] = K[2, 3] = kHR / 2
-    K[2, 1] = K[1, 2] = s
+    K[1, 3], K[2, 3] = kHR * up, kHR * dn
+    K[2, 1], K[1, 2] = inv_T1e * dn, inv_T1e * up
     K -= np.diag(K.sum(axis=0))
     offs = np.array([nu_O_hz, nu_R_hz + a_hz / 2, nu_R_hz - a_hz / 2, nu_H_hz])
     return offs, p, K

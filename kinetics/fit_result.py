@@ -208,8 +208,8 @@ class FitResult:
             for c in self.checks:
                 runs = f"{c.runs:.0f} ({c.runs_expected:.1f})" if np.isfinite(c.runs_expected) else "-"
                 rho = f"{c.rho1:+.2f}" if np.isfinite(c.rho1) else "-"
-                lines.append(f"{c.column:<20}{c.n:>5}{c.scatter:>9.3g}{runs:>14}{rho:>9}  "
-                             + ("; ".join(c.failed) if c.failed else "ok"))
+                verdict = "; ".join(c.failed) if c.failed else ("ok (" + "; ".join(c.notes) + ")" if c.notes else "ok")
+                lines.append(f"{c.column:<20}{c.n:>5}{c.scatter:>9.3g}{runs:>14}{rho:>9}  {verdict}")
         if self.excluded:
             lines.append(f"{len(self.excluded)} point(s) left out as outliers (see 'excluded')")
         for w in self.warnings:

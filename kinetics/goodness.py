@@ -13,7 +13,8 @@ order):
   sigma is wrong by more than the stated bound).
 
 A column fails when either p-value is below :data:`MISFIT_ALPHA` (1e-3: about 0.8 %
-false alarms over four observables and two tests on correct models) or its scatter is
+false alarms over four observables and two tests on correct models) and the structured
+part of its residuals is at least :data:`STRUCTURE_MIN` sigma, or when its scatter is
 above :data:`SCATTER_MAX`.
 
 Model comparison (Gaussian errors of known sigma, so ``-2 ln L = chi2 + const``):
@@ -25,13 +26,13 @@ on its boundary, e.g. a dimer constant of 0: the 50:50 mixture of chi2(0) and ch
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["MISFIT_ALPHA", "SCATTER_MAX", "MIN_POINTS", "ResidualCheck", "runs_test", "lag1_autocorrelation",
+__all__ = ["MISFIT_ALPHA", "SCATTER_MAX", "MIN_POINTS", "STRUCTURE_MIN", "ResidualCheck", "runs_test", "lag1_autocorrelation",
            "check_residuals", "information_criteria", "likelihood_ratio"]
 
 #: Significance level of each residual-structure test (one-sided).
@@ -41,6 +42,11 @@ MISFIT_ALPHA = 1e-3
 SCATTER_MAX = 3.0
 #: Fewer points in a column than this: the structure tests are not run on it.
 MIN_POINTS = 8
+#: Size (in sigma) of the structured part of the residuals, ``rms sqrt(max(rho1, 0))``, from
+#: which significant structure rejects the model; smaller structure (e.g. a processing
+#: systematic at a tenth of a conservative sigma) is reported but cannot move a parameter
+#: beyond its interval.
+STRUCTURE_MIN = 1.0
 
 
 @dataclass
@@ -64,6 +70,8 @@ class ResidualCheck:
         Lag-1 autocorrelation and its one-sided p-value.
     failed : list of str
         Why the column says the model is wrong (empty: no evidence).
+    notes : list of str
+        Significant residual structure too small to matter (below :data:`STRUCTURE_MIN` σ).
     """
 
     experiment: str
@@ -77,6 +85,7 @@ class ResidualCheck:
     rho1: float
     rho1_p: float
     failed: list[str]
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -144,18 +153,26 @@ def check_residuals(experiment: str, column: str, t: np.ndarray, r: np.ndarray, 
     rms = math.sqrt(chi2 / n) if n else math.nan
     sc = rms if scatter is None else float(scatter)
     failed: list[str] = []
+    notes: list[str] = []
     runs, mu, p_runs, rho, p_rho = 0, math.nan, math.nan, math.nan, math.nan
     if n >= MIN_POINTS:
         runs, mu, p_runs = runs_test(r)
         rho, p_rho = lag1_autocorrelation(r)
+        structure = []
         if np.isfinite(p_runs) and p_runs < alpha:
-            failed.append(f"{runs} sign runs where {mu:.1f} are expected (p = {p_runs:.1e})")
+            structure.append(f"{runs} sign runs where {mu:.1f} are expected (p = {p_runs:.1e})")
         if np.isfinite(p_rho) and p_rho < alpha:
-            failed.append(f"lag-1 autocorrelation {rho:+.2f} (p = {p_rho:.1e})")
+            structure.append(f"lag-1 autocorrelation {rho:+.2f} (p = {p_rho:.1e})")
+        # the structured part of the residuals, in sigma: what a wrong model leaves
+        size = rms * math.sqrt(max(rho, 0.0)) if np.isfinite(rho) else rms
+        if structure and size >= STRUCTURE_MIN:
+            failed += structure
+        elif structure:
+            notes += [f"{x}, but only {size:.2g} sigma in size" for x in structure]
     if np.isfinite(sc) and sc > scatter_max:
         failed.append(f"scatter {sc:.3g}x its sigma (> {scatter_max:g})")
     return ResidualCheck(experiment, column, n, chi2, sc, float(runs), float(mu), float(p_runs), float(rho),
-                         float(p_rho), failed)
+                         float(p_rho), failed, notes)
 
 
 def information_criteria(chi2: float, n: int, k: int) -> dict[str, float]:

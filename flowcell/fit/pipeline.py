@@ -36,10 +36,18 @@ remaining ~1 % processing offset of small lines is absorbed by fitting
 ``area_scale`` as a nuisance parameter (per experiment).  ``hdo_ref_ppm`` (the
 zero-radical water shift) is always fitted too, per experiment.
 
-Sigma rules (one implementation, :func:`fit_group`): each observable's sigma is the
-larger of a floor (:data:`DEFAULT_SIGMA`) and twice the extractor's median error;
-with ``rescale_sigma`` a first fit without intervals is run and each experiment's
-column sigma is multiplied by the rms of its normalised residuals (when > 1).
+Sigma rules and goodness of fit (one implementation, :func:`fit_group`): each
+observable's sigma is the larger of a floor (:data:`DEFAULT_SIGMA`) and twice the
+extractor's median error.  A first fit (multi-start over the log-scale parameters,
+outliers beyond 6 robust sigma left out and counted) gives the honest χ² with those
+sigmas and the residual tests per observable (:mod:`kinetics.goodness`:
+scatter, runs, lag-1 autocorrelation) in :class:`GoodnessOfFit`; with ``rescale_sigma``
+each column's sigma is then multiplied by its residual rms within [1,
+:data:`SIGMA_RESCALE_MAX`] (a column without an extractor error, on the floor only, is
+not bounded and is judged by its residual structure alone), and the final fit with
+intervals is run.  A column needing more, structured residuals of a sigma or more, or a
+calibration nuisance parameter on its plausible bound mark the fit as a misfit
+(``FitOutcome.misfit``; ``flowcell fit`` exits 4).
 
 Temperature: ``kinetics.fit.fit`` takes one ``ObservationModel`` (the first
 member's ``T_K`` and geometry).  Each member gets its own BMS factor

@@ -20,8 +20,11 @@ carrier, digital-filter delay) done once:
   spectra of a batch at once (:func:`ingest.processing.lorentz_batch.fit_lorentzians`).
 
 What it does not vectorise it hands to the per-spectrum code on the batch-processed
-spectrum (same functions, same numbers): windowed integrals, Voigt fits, windows
-without a peak above noise, fits whose optimum leaves the bounds, the assignment checks.
+spectrum (same functions, same numbers): windowed integrals with a local baseline, Voigt
+fits, fits whose optimum leaves the bounds, the assignment checks.  A series whose first
+spectrum needed a lower baseline order than configured (few signal-free points: the
+order, hence every integral, may change from spectrum to spectrum) gets the per-spectrum
+noise, baseline and fits for every spectrum; only the FFT work is batched there.
 Spectra without a FID (vendor-processed only) and EPR spectra go through the Extractor.
 
 Differences from the per-spectrum path (tests/test_fast_path.py): the noise and the
@@ -42,9 +45,9 @@ import numpy as np
 import scipy.fft
 
 from ingest.processing.lorentz_batch import fit_lorentzians, window_integrals, window_slices
-from ingest.processing.nmr import ProcessedNMR, baseline as robust_baseline, group_delay_points, ppm_axis, \
-    reference_offset
-from ingest.processing.observables import Extractor, ObservablesConfig, _common, _peak_fit
+from ingest.processing.nmr import ProcessedNMR, baseline as robust_baseline, group_delay_points, noise_sigma, \
+    ppm_axis, reference_offset
+from ingest.processing.observables import Extractor, ObservablesConfig, _common, _peak_fit, window_offset
 from ingest.processing.peaks import PeakFit
 from ingest.types import NMRSpectrum
 
@@ -82,6 +85,7 @@ class _Series:
     n_kept: int = 0
     lin_td: np.ndarray | None = None     # (td,) complex64 shift over the acquired length
     apod_kept: np.ndarray | None = None  # (n_kept,) float32 apodization of the shifted FID
+    exact: bool = False                  # baseline marginal: noise, baseline and fits per spectrum
 
 
 def _series_key(spec: NMRSpectrum) -> tuple:
@@ -195,6 +199,10 @@ class BatchExtractor:
                                     ppm, float(proc.params["noise_sigma"]), fit_idx, pinv, vander, params,
                                     (float(p0), float(p1)))
         ser = self._series[key]
+        # the robust baseline had to lower its order on the first spectrum: the signal-free points
+        # barely cover the axis, and the order (hence the integrals) may flip from spectrum to
+        # spectrum; then each spectrum gets its own noise, baseline and fits, as per spectrum
+        ser.exact = n_cfg.baseline is not None and params.get("baseline") != f"poly{n_cfg.baseline}"
         ser.gd, ser.n_kept = gd, td - int(math.ceil(gd))
         ser.lin_td = np.exp(2j * np.pi * gd * scipy.fft.fftfreq(td)).astype(np.complex64)
         ser.apod_kept = np.exp(-np.pi * float(n_cfg.lb_hz) * np.arange(ser.n_kept) / meta.sw_hz).astype(np.float32)
@@ -239,6 +247,10 @@ class BatchExtractor:
         ser = self._series[_series_key(spectra[idx[0]])]
         fids = np.stack([np.asarray(spectra[i].fid) for i in idx])
         real = self._spectra_real(ser, fids)
+        if ser.exact:
+            for j, row in enumerate(self._rows_exact(ser, [spectra[i] for i in idx], real)):
+                out[idx[j]] = row
+            return
         bl = None
         if ser.pinv is not None:
             coef = real[:, ser.fit_idx] @ ser.pinv.T
@@ -246,6 +258,29 @@ class BatchExtractor:
             real -= bl
         for j, row in enumerate(self._rows(ser, [spectra[i] for i in idx], real, bl)):
             out[idx[j]] = row
+
+    def _rows_exact(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray) -> list[dict[str, Any]]:
+        """Rows with the per-spectrum noise, baseline and fits (series whose baseline is marginal)."""
+        n_cfg = self.cfg.nmr
+        rows = []
+        for j, spec in enumerate(specs):
+            y = real[j]
+            sigma = noise_sigma(y)
+            params = dict(ser.params, noise_sigma=sigma)
+            bl = None
+            if n_cfg.baseline is not None:
+                used: list[int] = []
+                bl = robust_baseline(ser.ppm, y, order=int(n_cfg.baseline), noise=sigma, _used=used)
+                y = y - bl
+                params["baseline"] = f"poly{used[-1] if used else n_cfg.baseline}"
+            off = reference_offset(ser.ppm, y, n_cfg.processing_reference())
+            proc = ProcessedNMR(ppm=ser.ppm + off if off else ser.ppm, real=y, p0_deg=ser.phase[0],
+                                p1_deg=ser.phase[1], sfo1_hz=float(spec.meta.sfo1_hz), reference_offset_ppm=float(off),
+                                baseline=bl, params=params)
+            offset = window_offset(proc, n_cfg)
+            fits = {p.name: _peak_fit(p, proc, n_cfg.snr_min, sigma, offset) for p in n_cfg.peaks}
+            rows.append(self._row(spec, proc, fits, offset))
+        return rows
 
     def _rows(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray, bl: np.ndarray | None
               ) -> list[dict[str, Any]]:
