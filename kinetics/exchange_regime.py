@@ -62,7 +62,10 @@ def dhaq_line_regimes(
     Two ratios decide it: the radical's exit rate ``k_R = k1[O] + k2[H] + 2 kd[R]`` against
     the hyperfine half-splitting ``|ω_a|/2`` (does a visit to R destroy coherence?), and the
     O/H exchange ``k1[R] + kc[H] + k2[R] + kc[O]`` against ``2π |ν_O − ν_H|`` (do the O and
-    H lines coalesce?).  Slow when both are ≤ tol, fast when both are ≥ 1/tol.
+    H lines coalesce?).  Slow when the first is ≤ tol (every visit destroys coherence, so the
+    O and H lines cannot coalesce whatever the second ratio: the slow-exchange width is then
+    exact), fast when both are ≥ 1/tol; everything else is intermediate, including short
+    radical visits with O and H lines still apart (neither limit holds there).
 
     Parameters
     ----------
@@ -86,7 +89,7 @@ def dhaq_line_regimes(
     kd = kc / Kc if Kc > 0 else 0.0
     r_hf = (k1 * O + k2 * H + 2 * kd * R) / max(np.pi * abs(a_hz), 1e-300)
     r_dia = (k1 * R + kc * H + k2 * R + kc * O) / max(2 * np.pi * abs(dnu_OH_hz), 1e-300)
-    slow = (r_hf <= tol) & (r_dia <= tol)
+    slow = r_hf <= tol
     fast = (r_hf >= 1 / tol) & (r_dia >= 1 / tol)
     regime = np.where(slow, "slow", np.where(fast, "fast", "intermediate"))
     return regime, regime != "intermediate"

@@ -451,11 +451,22 @@ class Model:
         extra = np.concatenate([bps, np.asarray(breakpoints if breakpoints is not None else [], float)])
         edges += sorted({float(b) for b in extra if t0 < b < t1})
         edges.append(t1)
+        if jac not in ("analytic", "fd", None):
+            raise ValueError("jac must be 'analytic', 'fd' or None")
+        X, stats = self._segments(t_out, edges, x, p, Ifun, piecewise, volume_L, method, rtol, atol,
+                                  jac, max_step, first_step, max_nfev)
+        if not np.isfinite(X[0]).all():
+            X[0] = self._state0(y_init)
+        return self._result(t_out, X, y_init, p, Ifun, atol, stats)
+
+    def _segments(self, t_out: np.ndarray, edges: list[float], x: np.ndarray, p: np.ndarray, Ifun: Callable,
+                  piecewise: bool, volume_L: float, method: str, rtol: float, atol: float, jac: str | None,
+                  max_step: float, first_step: float | None, max_nfev: int) -> tuple[np.ndarray, dict[str, Any]]:
+        """Integrate segment by segment (constant current within each); states at ``t_out`` and stats."""
         c = self._c
         f, J = c.reduced_functions(p) if self.reduced else (c.rhs_full, c.jac_full)
         use_jac = jac == "analytic"
-        if jac not in ("analytic", "fd", None):
-            raise ValueError("jac must be 'analytic', 'fd' or None")
+        t0, t1 = float(t_out[0]), float(t_out[-1])
         X = np.full((t_out.size, len(x)), np.nan)
         done = np.zeros(t_out.size, dtype=bool)
         stats = {"nfev": 0, "njev": 0, "nlu": 0, "segments": 0, "retries": 0}
@@ -487,10 +498,12 @@ class Model:
             X[sel] = ys[pos]
             done[sel] = True
             x = ys[-1]
-        if not done[0]:
-            X[0] = self._state0(y_init)
-            done[0] = True
         stats.update(wall_s=time.perf_counter() - wall, method=method, reduced=self.reduced, jac=jac)
+        return X, stats
+
+    def _result(self, t_out: np.ndarray, X: np.ndarray, y_init: np.ndarray, p: np.ndarray, Ifun: Callable,
+                atol: float, stats: dict[str, Any]) -> SimResult:
+        """Species, SOC and current at ``t_out`` from the integrated states; range warnings."""
         Y = self._species(X, p)
         tol = max(1e3 * atol, 1e-9)
         if self.reduced:

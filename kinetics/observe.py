@@ -43,6 +43,7 @@ from kinetics.exchange import (
     kubo_anderson_fwhm_hz,
     slow_exchange_fwhm_hz,
 )
+from kinetics.exchange_regime import bloch_mcconnell_lines, dhaq_line_regimes, dhaq_sites_batch
 from ingest.processing.lines import line as _line
 
 __all__ = [
@@ -352,8 +353,18 @@ class ObservationModel:
         Temperature, K (Curie law, contact shift).
     peaks : dict[str, PeakSpec]
         Aromatic protons; the key ``j`` names the hyperfine parameter ``a_j_mT``.
-    regime : {'slow', 'fast'}
+    regime : {'auto', 'slow', 'fast'}
         Exchange regime of the aromatic lines (docs/physics.md §1.4):
+
+        * ``'auto'`` (default): decided per line and per time point by
+          :func:`kinetics.exchange_regime.dhaq_line_regimes`: the slow formulas below
+          where every visit to the radical destroys coherence, the fast (averaged) line
+          where all rates exceed every frequency difference, and the full Bloch-McConnell
+          model (thermal electron-spin populations, so with the contact shift) in between
+          (:func:`kinetics.exchange_regime.bloch_mcconnell_lines`).  Columns as ``'slow'``;
+          where O and H lines have coalesced, the averaged line (area ∝ [O]+[R]+[H]) is
+          reported in the ``name_O`` columns and the ``name_H`` columns are NaN.
+          :meth:`regimes` tells which regime each line was in.
 
         * ``'slow'`` (k[·] ≪ ω_a): the O line (``name_O``) and the H line
           (``name_H``) are observed separately at their own shifts + the BMS shift,
@@ -389,15 +400,15 @@ class ObservationModel:
     g: float = 2.0046
     T_K: float = 298.15
     peaks: Mapping[str, PeakSpec] = field(default_factory=lambda: dict(DHAQ_PEAKS))
-    regime: Literal["slow", "fast"] = "slow"
+    regime: Literal["auto", "slow", "fast"] = "auto"
     sfo1_MHz: float = 400.0
     referenced_to_water: bool = False
     max_fwhm_Hz: float | None = None
 
     def __post_init__(self) -> None:
         bms_factor(self.geometry)  # validates
-        if self.regime not in ("slow", "fast"):
-            raise ValueError(f"regime must be 'slow' or 'fast', got {self.regime!r}")
+        if self.regime not in ("auto", "slow", "fast"):
+            raise ValueError(f"regime must be 'auto', 'slow' or 'fast', got {self.regime!r}")
 
     # -- parameters -----------------------------------------------------------
     @property
@@ -426,7 +437,7 @@ class ObservationModel:
         """Columns :meth:`predict` returns (besides ``t_s``)."""
         cols = ["hdo_shift_ppm", "epr_spin_conc_M"]
         for pk in self.peaks.values():
-            for stem in (pk.name_O, pk.name_H) if self.regime == "slow" else (pk.name_O,):
+            for stem in (pk.name_O,) if self.regime == "fast" else (pk.name_O, pk.name_H):
                 cols += [f"{stem}_shift_ppm", f"{stem}_fwhm_Hz", f"{stem}_area"]
         return cols + ["anthrone_area", "anthranol_area"]
 
@@ -443,10 +454,12 @@ class ObservationModel:
             s: set[str] = set()
             if c.endswith("_fwhm_Hz"):
                 s |= {"k1", "k2", "kc", "w0_Hz"}
-                if self.regime == "fast":
+                if self.regime != "slow":
                     s |= {f"a_{k}_mT" for k in self.peaks}
-            if c.endswith("_shift_ppm") and c != "hdo_shift_ppm" and self.regime == "fast":
+            if c.endswith("_shift_ppm") and c != "hdo_shift_ppm" and self.regime != "slow":
                 s |= {f"a_{k}_mT" for k in self.peaks}
+                if self.regime == "auto":
+                    s |= {"k1", "k2", "kc"}
             out[c] = s
         return out
 
@@ -505,7 +518,9 @@ class ObservationModel:
         Kc = p.get("Kc", 1.0)
         scale = p["area_scale"]
 
-        if self.regime == "slow":
+        if self.regime == "auto":
+            self._predict_auto(out, O, R, H, p, common)
+        elif self.regime == "slow":
             fw_O = slow_exchange_fwhm_hz(k1, R, w0_Hz=w0, kc=kc, partner_M=H)
             fw_H = slow_exchange_fwhm_hz(k2, R, w0_Hz=w0, kc=kc, partner_M=O)
             if self.max_fwhm_Hz is not None:
@@ -533,6 +548,77 @@ class ObservationModel:
         out["anthrone_area"] = scale * col("A")
         out["anthranol_area"] = scale * col("AL")
         return pd.DataFrame(out)
+
+    def _regime_of(self, pk: PeakSpec, key: str, O: np.ndarray, R: np.ndarray, H: np.ndarray,
+                   p: Mapping[str, float]) -> np.ndarray:
+        a_hz = float(mT_to_MHz(p[f"a_{key}_mT"], self.g)) * 1e6
+        reg, _ = dhaq_line_regimes(O, R, H, a_hz=a_hz, k1=p["k1"], k2=p["k2"], kc=p.get("kc", 0.0),
+                                   Kc=p.get("Kc", 1.0), dnu_OH_hz=(pk.delta_O_ppm - pk.delta_H_ppm) * self.sfo1_MHz)
+        return reg
+
+    def regimes(self, sim: Any, params: Mapping[str, float] | None = None) -> pd.DataFrame:
+        """Exchange regime of each proton's lines at each time point (docs/physics.md §1.4).
+
+        Returns a DataFrame with ``t_s`` and one column per peak key (``'h1'`` ...) holding
+        ``'slow'``, ``'intermediate'`` or ``'fast'`` (see
+        :func:`kinetics.exchange_regime.dhaq_line_regimes`).  ``'intermediate'`` means
+        neither limit formula holds: ``regime='auto'`` uses Bloch-McConnell there.
+        """
+        p = dict(self.defaults)
+        p.update({k: float(v) for k, v in (params or {}).items() if np.isscalar(v)})
+        conc = sim if isinstance(sim, pd.DataFrame) else sim.conc
+        t = np.asarray(sim.index if isinstance(sim, pd.DataFrame) else sim.t_s, dtype=float)
+        c = {s: np.asarray(conc[s], dtype=float) if s in conc.columns else np.zeros(t.size) for s in "ORH"}
+        out = {"t_s": t}
+        for key, pk in self.peaks.items():
+            out[key] = self._regime_of(pk, key, c["O"], c["R"], c["H"], p)
+        return pd.DataFrame(out)
+
+    def _predict_auto(self, out: dict, O: np.ndarray, R: np.ndarray, H: np.ndarray,
+                      p: Mapping[str, float], common: Any) -> None:
+        """Aromatic columns with the regime chosen per line and point (``regime='auto'``)."""
+        w0, k1, k2, scale = p["w0_Hz"], p["k1"], p["k2"], p["area_scale"]
+        kc, Kc = p.get("kc", 0.0), p.get("Kc", 1.0)
+        kd = kc / Kc if Kc > 0 else 0.0
+        n, sf = O.size, self.sfo1_MHz
+        tot = O + R + H
+        fw_O = slow_exchange_fwhm_hz(k1, R, w0_Hz=w0, kc=kc, partner_M=H)
+        fw_H = slow_exchange_fwhm_hz(k2, R, w0_Hz=w0, kc=kc, partner_M=O)
+        for key, pk in self.peaks.items():
+            reg = self._regime_of(pk, key, O, R, H, p)
+            a_hz = float(mT_to_MHz(p[f"a_{key}_mT"], self.g)) * 1e6
+            dR = pk.delta_Rdia_ppm if pk.delta_Rdia_ppm is not None else 0.5 * (pk.delta_O_ppm + pk.delta_H_ppm)
+            sh_O, sh_H = np.full(n, pk.delta_O_ppm), np.full(n, pk.delta_H_ppm)
+            wO, wH, ar_O, ar_H = fw_O.copy(), fw_H.copy(), scale * O, scale * H
+            fast, mid = reg == "fast", reg == "intermediate"
+            if fast.any():
+                safe = tot[fast]
+                fO, fR, fH = O[fast] / safe, R[fast] / safe, H[fast] / safe
+                sh_O[fast] = (fO * pk.delta_O_ppm + fH * pk.delta_H_ppm
+                              + fR * (dR + contact_shift_ppm(a_hz, self.g, self.T_K)))
+                wO[fast] = self._fast_width(O[fast], R[fast], H[fast], k1, k2, kc, kd, a_hz, pk, dR, w0)
+                ar_O[fast] = scale * tot[fast]
+                wH[fast] = np.nan
+            if mid.any():
+                offs, pops, K = dhaq_sites_batch(O[mid], R[mid], H[mid], a_hz=a_hz, k1=k1, k2=k2, kc=kc, Kc=Kc,
+                                                 nu_O_hz=pk.delta_O_ppm * sf, nu_H_hz=pk.delta_H_ppm * sf,
+                                                 nu_R_hz=dR * sf, sfo1_MHz=sf, g=self.g, T_K=self.T_K)
+                ln = bloch_mcconnell_lines(offs, pops, K, r2=np.pi * w0)
+                sh_O[mid], sh_H[mid] = ln["centre_hz"][:, 0] / sf, ln["centre_hz"][:, 1] / sf
+                wO[mid], wH[mid] = ln["fwhm_hz"][:, 0], ln["fwhm_hz"][:, 1]
+                ar_O[mid], ar_H[mid] = scale * ln["area"][:, 0] * tot[mid], scale * ln["area"][:, 1] * tot[mid]
+                wH[mid] = np.where(ln["coalesced"][:, 1], np.nan, wH[mid])
+            if self.max_fwhm_Hz is not None:
+                wO = np.where(wO > self.max_fwhm_Hz, np.nan, wO)
+                wH = np.where(wH > self.max_fwhm_Hz, np.nan, wH)
+            sh_H = np.where(np.isnan(wH) & (fast | mid), np.nan, sh_H)
+            ar_H = np.where(np.isnan(sh_H), np.nan, ar_H)
+            out[f"{pk.name_O}_shift_ppm"] = sh_O + common
+            out[f"{pk.name_O}_fwhm_Hz"] = wO
+            out[f"{pk.name_O}_area"] = ar_O
+            out[f"{pk.name_H}_shift_ppm"] = sh_H + common
+            out[f"{pk.name_H}_fwhm_Hz"] = wH
+            out[f"{pk.name_H}_area"] = ar_H
 
     def _fast_width(
         self, O: np.ndarray, R: np.ndarray, H: np.ndarray, k1: float, k2: float,

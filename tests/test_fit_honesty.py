@@ -78,8 +78,12 @@ def test_goodness_statistics_on_known_sequences():
     ic = goodness.information_criteria(100.0, 50, 3)
     assert ic["aic"] == 106.0 and ic["bic"] == pytest.approx(100 + 3 * math.log(50))
     assert ic["aicc"] == pytest.approx(106.0 + 24 / 46)
-    c = goodness.check_residuals("e", "x", np.arange(40.0), step)
+    c = goodness.check_residuals("e", "x", np.arange(40.0), 2 * step)  # a 2-sigma systematic: rejects
     assert c.failed and "sign runs" in c.failed[0]
+    # the same shape at 0.2 sigma under white noise: significant but too small to matter
+    small = goodness.check_residuals("e", "x", np.arange(400.0), 0.2 * np.r_[np.ones(200), -np.ones(200)]
+                                     + 0.05 * rng.normal(size=400))
+    assert not small.failed and small.notes
 
 
 # ----------------------------------------------------------------------------- honest fits
