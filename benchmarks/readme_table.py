@@ -43,15 +43,18 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
 }
 
 
-def run(name: str, quick: bool) -> tuple[list[list[str]], str]:
+def run(name: str, quick: bool, timeout: float | None = None) -> tuple[list[list[str]], str]:
     script, full, fast = BENCHES[name]
     path = HERE / script
     if not path.exists():
         return [], f"{script}: not present"
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, str(path), *(fast if quick else full)], capture_output=True, text=True,
-                       env=env, cwd=ROOT)
+    try:
+        r = subprocess.run([sys.executable, str(path), *(fast if quick else full)], capture_output=True, text=True,
+                           env=env, cwd=ROOT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return [[f"{script}", f"timed out after {timeout:g} s", "-", "-", script]], f"{script}: timed out"
     took = time.perf_counter() - t0
     rows = [[c.strip() for c in line.split("|")[1:]] + [script]
             for line in r.stdout.splitlines() if line.startswith("RESULT |")]
@@ -66,11 +69,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", default="", help="comma-separated subset of " + ",".join(BENCHES))
     ap.add_argument("--out", type=Path, default=HERE / "README_table.md")
+    ap.add_argument("--timeout", type=float, default=None, help="seconds per benchmark script (default none)")
     args = ap.parse_args(argv)
     names = [n for n in (args.only.split(",") if args.only else BENCHES) if n]
     table = ["| Figure | Measured | Floor / reference | Ratio | Script |", "|---|---|---|---|---|"]
     for n in names:
-        rows, note = run(n, args.quick)
+        rows, note = run(n, args.quick, args.timeout)
         print(note, file=sys.stderr)
         table += ["| " + " | ".join(r[:4] + [f"`benchmarks/{r[4]}`"]) + " |" for r in rows]
     head = (f"Measured {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC on {os.cpu_count()} cores "

@@ -178,6 +178,8 @@ def _parameter_lines(outcome: FitOutcome) -> list[str]:
              "|---|---|---|---|---|---|---|---|"]
     for _, r in tab.iterrows():
         inside = "" if r["truth_inside"] is None else ("yes" if r["truth_inside"] else "**no**")
+        if r["truth_inside"] is not None and not (np.isfinite(r["ci95_lo"]) and np.isfinite(r["ci95_hi"])):
+            inside = "no interval"
         scale = "log10" if log10.get(r["parameter"]) else "linear"
         lines.append(f"| {r['parameter']} | {_fmt(r['value'])} | {_fmt(r['stderr'])} | "
                      f"[{_fmt(r['ci95_lo'])}, {_fmt(r['ci95_hi'])}] | {scale} | {_fmt(r['truth'])} | {inside} | "

@@ -65,8 +65,8 @@ def _panel(ax: Any, axr: Any, t_h: np.ndarray, y: np.ndarray, s: np.ndarray, m: 
     order = np.argsort(t_h)
     ax.errorbar(t_h[used], y[used] * f, yerr=s[used] * f, fmt="o", ms=2.5, lw=0.6, color="0.35",
                 ecolor="0.6", label="data ± σ")
-    mm = np.where(used, m, np.nan)[order]  # the model only where data were fitted (no line across gaps)
-    ax.plot(t_h[order], mm * f, "-", color="C3", lw=1.3, label="model")
+    ou = order[used[order]]  # the model through the fitted rows only (not across excluded ones)
+    ax.plot(t_h[ou], m[ou] * f, "-", color="C3", lw=1.3, label="model")
     if excl:
         te, ye = np.array(excl).T
         ax.plot(te / 3600.0, ye * f, "x", color="C1", ms=6, mew=1.5, label="excluded (outlier)")
@@ -105,14 +105,17 @@ def plot_fit(result: Any, path: str | Path | None = None, *, ncols: int = 3) -> 
     n = len(panels)
     nc = max(1, min(ncols, n))
     nr = -(-n // nc)
-    fig = plt.figure(figsize=(4.3 * nc, 3.6 * nr))
-    gs = fig.add_gridspec(2 * nr, nc, height_ratios=[3, 1.1] * nr, hspace=0.08, wspace=0.32)
+    height = 3.8 * nr + 0.6
+    fig = plt.figure(figsize=(4.3 * nc, height))
+    outer = fig.add_gridspec(nr, nc, hspace=0.32, wspace=0.34, left=0.08, right=0.98, top=1 - 0.4 / height,
+                             bottom=0.55 / height)
     excluded = getattr(result, "excluded", []) or []
     multi = len(prob.blocks) > 1
     for k, (e, c, used) in enumerate(panels):
         i, j = divmod(k, nc)
-        ax = fig.add_subplot(gs[2 * i, j])
-        axr = fig.add_subplot(gs[2 * i + 1, j], sharex=ax)
+        inner = outer[i, j].subgridspec(2, 1, height_ratios=[3, 1.1], hspace=0.06)
+        ax = fig.add_subplot(inner[0])
+        axr = fig.add_subplot(inner[1], sharex=ax)
         t_h = np.asarray(e.data["t_s"], dtype=float) / 3600.0
         y = np.asarray(e.data[c], dtype=float)
         s = np.broadcast_to(np.asarray(e.sigma[c], dtype=float), y.shape)
@@ -125,7 +128,6 @@ def plot_fit(result: Any, path: str | Path | None = None, *, ncols: int = 3) -> 
             ax.legend(fontsize=7, loc="best")
     status = getattr(result, "status", "")
     fig.suptitle(f"χ²_red = {result.redchi:.3g}; {status}", fontsize=10)
-    fig.subplots_adjust(left=0.08, right=0.98, top=0.93, bottom=0.07, hspace=0.5)
     if path is not None:
         fig.savefig(path, dpi=100)
         plt.close(fig)

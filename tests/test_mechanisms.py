@@ -91,6 +91,7 @@ def test_experiment_file_mechanism_and_network(tmp_path):
     assert {r.name: r for r in model_network(back).reactions}["Dec_ch"].sink
 
 
+@pytest.mark.slow
 def test_compare_ranks_the_true_mechanism_first(tmp_path):
     """Data written with H -> A: --compare ranks dec_H first by AIC (ΔAIC of the package's
     default > 20), its residuals pass, the default's fail; the dimer variant nests dec_H

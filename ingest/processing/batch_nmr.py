@@ -228,12 +228,13 @@ class BatchExtractor:
         """Phased real spectra (vendor order, before baseline), one row per FID."""
         if self.exact_filter and ser.gd > 0:
             # the per-spectrum path's circular shift over the acquired length (an FFT pair)
-            F = scipy.fft.fft(fids.astype(np.complex64), axis=1, workers=1)
+            F = scipy.fft.fft(fids, axis=1, workers=1, overwrite_x=True)
             F *= ser.lin_td
-            x = scipy.fft.ifft(F, axis=1, workers=1)[:, :ser.n_kept]
-            x *= ser.apod_kept
-            U = scipy.fft.fft(x, n=ser.m, axis=1, workers=1)
-            x0 = x[:, 0]
+            x = scipy.fft.ifft(F, axis=1, workers=1, overwrite_x=True)
+            U = np.zeros((fids.shape[0], ser.m), dtype=np.complex64)  # zero-filled in place
+            np.multiply(x[:, :ser.n_kept], ser.apod_kept, out=U[:, :ser.n_kept])
+            x0 = U[:, 0].copy()
+            U = scipy.fft.fft(U, axis=1, workers=1, overwrite_x=True)
         else:
             u = (fids * ser.apod).astype(np.complex64, copy=False)
             U = scipy.fft.fft(u, n=ser.m, axis=1, workers=1)
@@ -245,7 +246,9 @@ class BatchExtractor:
 
     def _flush(self, spectra: Sequence[Any], idx: list[int], out: list[dict[str, Any] | None]) -> None:
         ser = self._series[_series_key(spectra[idx[0]])]
-        fids = np.stack([np.asarray(spectra[i].fid) for i in idx])
+        fids = np.empty((len(idx), int(np.asarray(spectra[idx[0]].fid).size)), dtype=np.complex64)
+        for j, i in enumerate(idx):
+            fids[j] = spectra[i].fid
         real = self._spectra_real(ser, fids)
         if ser.exact:
             for j, row in enumerate(self._rows_exact(ser, [spectra[i] for i in idx], real)):

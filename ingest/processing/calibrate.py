@@ -301,8 +301,35 @@ def _separate(specs: list[PeakSpec], keep: str | None) -> list[PeakSpec]:
     return [out[s.name] for s in specs]
 
 
+def _clear_of(spec: PeakSpec, groups: list[Multiplet], sfo1_hz: float) -> PeakSpec:
+    """Shrink a table-placed window so that no line present at calibration sits in it.
+
+    A window for a line that appears later (reduced form, product) must not
+    integrate a neighbour that was already there (the issue's 'anthrone' area
+    at 3.93 ppm from an unrelated line).  When the expected position itself is
+    inside such a line, the window stays and its note says so.
+    """
+    lo, hi = spec.window_ppm
+    c = spec.expected_ppm
+    for g in groups:
+        pad = 3.0 * g.fwhm_hz / (sfo1_hz * 1e-6)
+        a, b = g.lo_ppm - pad, g.hi_ppm + pad
+        if b <= lo or a >= hi:
+            continue
+        if a <= c <= b:
+            return replace(spec, note=spec.note + f"; a line present at calibration ({g.ppm:.4f} ppm) "
+                                                  "lies on this position: its area is not this species'")
+        if b < c:
+            lo = max(lo, round(b + 1e-4, 4))
+        else:
+            hi = min(hi, round(a - 1e-4, 4))
+    if (lo, hi) == spec.window_ppm:
+        return spec
+    return replace(spec, window_ppm=(lo, hi), note=spec.note + "; shrunk clear of lines present at calibration")
+
+
 def _windows(lines: list[Line], assigned: dict[str, Multiplet], offset: float, sfo1_hz: float,
-             extra: list[Multiplet]) -> list[PeakSpec]:
+             extra: list[Multiplet], groups: list[Multiplet] = ()) -> list[PeakSpec]:
     specs = []
     for ln in lines:
         g = assigned.get(ln.name)
@@ -322,7 +349,8 @@ def _windows(lines: list[Line], assigned: dict[str, Multiplet], offset: float, s
             half = 0.05 if ln.role != "solvent" else 0.6
             note = ("not in the reference spectrum: table position + common offset"
                     + (" (PLACEHOLDER)" if ln.placeholder else ""))
-            specs.append(_spec(ln.name, ln.ppm + offset, half, 0.5 * half, ln, note))
+            specs.append(_clear_of(_spec(ln.name, ln.ppm + offset, half, 0.5 * half, ln, note), list(groups),
+                                   sfo1_hz))
     for g in extra:
         name = "line_" + f"{g.ppm:.3f}".replace("-", "m").replace(".", "p")
         half = _half_width(g, sfo1_hz)
@@ -397,7 +425,7 @@ def calibrate(spectrum: NMRSpectrum | ProcessedNMR, quinone: str | None = "DHAQ"
     why = (f"matches no expected line of {quinone} (positions, multiplicity, area per proton)" if quinone
            else "no species given: windowed as found (line_<ppm>)")
     unexplained = [(g, why) for g in rest]
-    specs = _windows(lines, assigned, offset, sfo1, [] if quinone else rest)
+    specs = _windows(lines, assigned, offset, sfo1, [] if quinone else rest, groups)
     follow = "hdo" if "hdo" in assigned else None
     nmr = replace(base.nmr, peaks=tuple(specs), follow=follow,
                   follow_ppm=round(assigned["hdo"].ppm, 6) if follow else None)

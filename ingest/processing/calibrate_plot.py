@@ -20,6 +20,9 @@ def plot_calibration(cal: Calibration, path: str | Path | None = None, *, ppm_ra
                      fig: Figure | None = None) -> Figure:
     """Spectrum with windows (assigned: green; expected later / not found: grey) and labels.
 
+    The intensity axis is scaled to the tallest line other than the water
+    line (which runs off the top); unassigned lines carry a red marker.
+
     Parameters
     ----------
     cal : Calibration
@@ -40,6 +43,10 @@ def plot_calibration(cal: Calibration, path: str | Path | None = None, *, ppm_ra
     m = (cal.ppm >= lo) & (cal.ppm <= hi)
     ax.plot(cal.ppm[m], cal.real[m], lw=0.7, color="k")
     top = float(np.max(cal.real[m])) if m.any() else 1.0
+    water = cal.assigned.get("hdo")
+    others = [g.height for g in cal.multiplets if g is not water and lo <= g.ppm <= hi]
+    if others:  # scale to the solute lines; the solvent line runs off the top
+        top = min(top, 1.3 * max(others))
     for p in cal.config.nmr.peaks:
         ok = p.name in cal.assigned or p.name.startswith("line_")
         ax.axvspan(*p.window_ppm, color="tab:green" if ok else "0.7", alpha=0.25 if ok else 0.15, lw=0)

@@ -140,7 +140,8 @@ def _model_jac(q: np.ndarray, xc: np.ndarray, J: np.ndarray | None = None) -> tu
 
 def _lm(q: np.ndarray, xc: np.ndarray, y: np.ndarray, w: np.ndarray, max_iter: int = 200
         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Levenberg-Marquardt on every row; returns (q, chi2, converged)."""
+    """Levenberg-Marquardt on every row (rows that converged drop out); returns (q, chi2, converged)."""
+    q = q.copy()
     B = q.shape[0]
     lam = np.full(B, 1e-3)
     model, J = _model_jac(q, xc)
@@ -148,35 +149,33 @@ def _lm(q: np.ndarray, xc: np.ndarray, y: np.ndarray, w: np.ndarray, max_iter: i
     chi2 = (r * r).sum(1)
     done = np.zeros(B, dtype=bool)
     eye = np.eye(5)
-    Jn = None
     for _ in range(max_iter):
-        Jw = J * w[..., None]
+        a = np.flatnonzero(~done)
+        if a.size == 0:
+            break
+        Jw = J[a] * w[a][..., None]
         JT = Jw.transpose(0, 2, 1)
         JTJ = JT @ Jw
-        g = (JT @ r[..., None])[..., 0]
+        g = (JT @ r[a][..., None])[..., 0]
         diag = np.einsum("bii->bi", JTJ)
-        M = JTJ + lam[:, None, None] * diag[:, :, None] * eye
+        M = JTJ + lam[a][:, None, None] * diag[:, :, None] * eye
         try:
             step = np.linalg.solve(M, -g[..., None])[..., 0]
         except np.linalg.LinAlgError:
             break
-        step[done] = 0.0
-        qn = q + step
-        mn, Jn = _model_jac(qn, xc, Jn if _ else None)
-        rn = (mn - y) * w
+        qa = q[a]
+        qn = qa + step
+        mn, Jn = _model_jac(qn, xc[a])
+        rn = (mn - y[a]) * w[a]
         cn = (rn * rn).sum(1)
-        better = (cn <= chi2) & np.isfinite(cn) & ~done
+        ca = chi2[a]
+        better = (cn <= ca) & np.isfinite(cn)
         # MINPACK's tests at fit_peak's tolerances (ftol = xtol = 1e-10)
-        small = better & (((chi2 - cn) <= 1e-10 * chi2)
-                          | (np.abs(step) <= 1e-10 * (np.abs(q) + 1e-30)).all(1))
-        q = np.where(better[:, None], qn, q)
-        r = np.where(better[:, None], rn, r)
-        J, Jn = np.where(better[:, None, None], Jn, J), J
-        chi2 = np.where(better, cn, chi2)
-        lam = np.where(better, lam / 10.0, lam * 10.0)
-        done |= small | (lam > 1e12)
-        if done.all():
-            break
+        small = better & (((ca - cn) <= 1e-10 * ca) | (np.abs(step) <= 1e-10 * (np.abs(qa) + 1e-30)).all(1))
+        ab = a[better]
+        q[ab], r[ab], J[ab], chi2[ab] = qn[better], rn[better], Jn[better], cn[better]
+        lam[a] = np.where(better, lam[a] / 10.0, lam[a] * 10.0)
+        done[a] |= small | (lam[a] > 1e12)
     return q, chi2, done & (lam <= 1e12)
 
 
