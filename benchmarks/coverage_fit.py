@@ -38,10 +38,10 @@ TRUTH = {"Kc": 0.35, "k_dec": 3e-5, "J_e": 3e-7}
 def one(args: tuple[str, int]) -> dict:
     """Fit one realisation; returns inside flags, misfit and timing."""
     from generators.inline_fit_data import config, experiment
-    from kinetics.fit import FitWarning
 
     from flowcell.config import ExperimentConfig
     from flowcell.fit.pipeline import fit_table
+    from kinetics.fit import FitWarning
 
     decomposition, seed = args
     warnings.simplefilter("ignore", FitWarning)

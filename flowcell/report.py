@@ -12,24 +12,24 @@ EPR [R] against time with the fit) and ``fit.png`` (the fit's own data-vs-model)
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from flowcell.fit.pipeline import SIGMA_RESCALE_MAX, FitData, FitOutcome
+from flowcell.fit.truth import compare_series
 from kinetics.fit import jsonable
 from kinetics.plots import display, plot_comparison
 from kinetics.plots import pyplot as _plt
 
-from flowcell.fit.pipeline import SIGMA_RESCALE_MAX, FitData, FitOutcome
-from flowcell.fit.truth import compare_series
-
 __all__ = [
-    "plot_soc",
     "plot_observables",
+    "plot_soc",
     "write_comparison",
     "write_report",
     "write_series",

@@ -11,10 +11,42 @@ from typing import Any
 
 import numpy as np
 
-from kinetics.constants import GAMMA_1H, K_B, MU_B
+from kinetics.constants import GAMMA_1H, H_PLANCK, K_B, MU_B
 
-__all__ = ["electron_polarisation", "slow_exchange_fwhm_hz", "fast_exchange_fwhm_hz", "kubo_anderson_fwhm_hz", "bloch_mcconnell_spectrum",
+__all__ = ["contact_shift_ppm", "mT_to_MHz", "MHz_to_mT", "electron_polarisation", "slow_exchange_fwhm_hz", "fast_exchange_fwhm_hz", "kubo_anderson_fwhm_hz", "bloch_mcconnell_spectrum",
            "bloch_mcconnell_lineshape", "dhaq_exchange_sites", "fwhm_from_spectrum"]
+
+
+# --- hyperfine (docs/physics.md §1.4) ----------------------------------------------
+def contact_shift_ppm(a_hz: Any, g: float = 2.0046, T_K: float = 298.15, S: float = 0.5) -> Any:
+    """Fermi-contact shift of a proton in the radical, ppm.
+
+    ``δ_con = 2π a · g μ_B S(S+1) / (3 γ_N k_B T)`` (docs/physics.md §1.4);
+    26.5 ppm per MHz of a_H at 298 K, g = 2.0046. Positive a gives a positive shift.
+
+    Parameters
+    ----------
+    a_hz : float or array
+        Isotropic hyperfine coupling, Hz (signed).
+    """
+    return (
+        2 * np.pi * np.asarray(a_hz, dtype=float) * g * MU_B * S * (S + 1)
+        / (3.0 * GAMMA_1H * K_B * T_K)
+        * 1e6
+    )
+
+
+def mT_to_MHz(a_mT: Any, g: float = 2.0046) -> Any:
+    """Hyperfine coupling in field units (mT) to frequency units (MHz).
+
+    ``a(Hz) = a(T) g μ_B / h``: 28.06 MHz per mT at g = 2.0046 (docs/physics.md §1.4).
+    """
+    return np.asarray(a_mT, dtype=float) * 1e-3 * g * MU_B / H_PLANCK / 1e6
+
+
+def MHz_to_mT(a_MHz: Any, g: float = 2.0046) -> Any:
+    """Inverse of :func:`mT_to_MHz`."""
+    return np.asarray(a_MHz, dtype=float) / (1e-3 * g * MU_B / H_PLANCK / 1e6)
 
 
 def electron_polarisation(sfo1_MHz: float, *, g: float = 2.0046, T_K: float = 298.15) -> float:

@@ -45,7 +45,8 @@ from __future__ import annotations
 import math
 import time
 import warnings
-from typing import Any, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 import lmfit
 import numpy as np
@@ -53,13 +54,27 @@ import pandas as pd
 from scipy import stats
 
 from kinetics import goodness
-from kinetics.fit_problem import Experiment, FitWarning, Problem, is_log_default, minimize
+from kinetics.fit_problem import (
+    Experiment,
+    FitWarning,
+    Problem,
+    is_log_default,
+    minimize,
+)
 from kinetics.fit_result import FitResult, Profile, jsonable
 from kinetics.model import Model
 from kinetics.observe import ObservationModel
 
-__all__ = ["Experiment", "FitResult", "Profile", "fit", "FitWarning", "DCHI2_95", "jsonable",
-           "MAX_REJECT_FRACTION"]
+__all__ = [
+    "DCHI2_95",
+    "MAX_REJECT_FRACTION",
+    "Experiment",
+    "FitResult",
+    "FitWarning",
+    "Profile",
+    "fit",
+    "jsonable",
+]
 
 DCHI2_95 = float(stats.chi2.ppf(0.95, 1))  # 3.841
 #: At most this fraction of a column's points (and at least one) may be rejected as outliers;

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import re
 import warnings
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import lmfit
 import numpy as np
@@ -21,7 +22,7 @@ import pandas as pd
 
 from kinetics.observe import ObservationModel
 
-__all__ = ["Experiment", "Problem", "FitWarning", "BAD_RESIDUAL", "is_log_default", "minimize"]
+__all__ = ["BAD_RESIDUAL", "Experiment", "FitWarning", "Problem", "is_log_default", "minimize"]
 
 BAD_RESIDUAL = 1e3
 _BAD_RESIDUAL = BAD_RESIDUAL

@@ -11,7 +11,6 @@ from typing import Any
 import lmfit
 import numpy as np
 import pandas as pd
-
 from scipy import stats
 
 from kinetics import goodness

@@ -26,14 +26,25 @@ on its boundary, e.g. a dimer constant of 0: the 50:50 mixture of chi2(0) and ch
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from scipy import stats
 
-__all__ = ["MISFIT_ALPHA", "SCATTER_MAX", "MIN_POINTS", "STRUCTURE_MIN", "ResidualCheck", "runs_test", "lag1_autocorrelation",
-           "check_residuals", "information_criteria", "likelihood_ratio"]
+__all__ = [
+    "MIN_POINTS",
+    "MISFIT_ALPHA",
+    "SCATTER_MAX",
+    "STRUCTURE_MIN",
+    "ResidualCheck",
+    "check_residuals",
+    "information_criteria",
+    "lag1_autocorrelation",
+    "likelihood_ratio",
+    "runs_test",
+]
 
 #: Significance level of each residual-structure test (one-sided).
 MISFIT_ALPHA = 1e-3

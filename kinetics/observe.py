@@ -35,15 +35,18 @@ import pandas as pd
 from kinetics.constants import GAMMA_1H, H_PLANCK, K_B, MU_B, N_A
 from kinetics.constants import MU_0 as MU0
 from kinetics.exchange import (
+    MHz_to_mT,
     bloch_mcconnell_lineshape,
+    contact_shift_ppm,
     bloch_mcconnell_spectrum,
     dhaq_exchange_sites,
     fast_exchange_fwhm_hz,
     fwhm_from_spectrum,
     kubo_anderson_fwhm_hz,
+    mT_to_MHz,
     slow_exchange_fwhm_hz,
 )
-from kinetics.exchange_regime import bloch_mcconnell_lines, dhaq_line_regimes, dhaq_sites_batch
+from kinetics.exchange_regime import bloch_mcconnell_lines, dhaq_fast_fwhm_hz, dhaq_line_regimes, dhaq_sites_batch
 from ingest.processing.lines import line as _line
 
 __all__ = [
@@ -238,38 +241,6 @@ def catholyte_water_shift_ppm(
     f = bms_factor(geometry) if xi is None else float(xi)
     chi = ferricyanide_chi_molar(T_K, mu_eff_B)
     return f * chi * np.asarray(soc_cat, dtype=float) * C_cat_M * 1000.0 * 1e6
-
-
-# --- hyperfine (docs/physics.md §1.4) ----------------------------------------------
-def contact_shift_ppm(a_hz: Any, g: float = 2.0046, T_K: float = 298.15, S: float = 0.5) -> Any:
-    """Fermi-contact shift of a proton in the radical, ppm.
-
-    ``δ_con = 2π a · g μ_B S(S+1) / (3 γ_N k_B T)`` (docs/physics.md §1.4);
-    26.5 ppm per MHz of a_H at 298 K, g = 2.0046. Positive a gives a positive shift.
-
-    Parameters
-    ----------
-    a_hz : float or array
-        Isotropic hyperfine coupling, Hz (signed).
-    """
-    return (
-        2 * np.pi * np.asarray(a_hz, dtype=float) * g * MU_B * S * (S + 1)
-        / (3.0 * GAMMA_1H * K_B * T_K)
-        * 1e6
-    )
-
-
-def mT_to_MHz(a_mT: Any, g: float = 2.0046) -> Any:
-    """Hyperfine coupling in field units (mT) to frequency units (MHz).
-
-    ``a(Hz) = a(T) g μ_B / h``: 28.06 MHz per mT at g = 2.0046 (docs/physics.md §1.4).
-    """
-    return np.asarray(a_mT, dtype=float) * 1e-3 * g * MU_B / H_PLANCK / 1e6
-
-
-def MHz_to_mT(a_MHz: Any, g: float = 2.0046) -> Any:
-    """Inverse of :func:`mT_to_MHz`."""
-    return np.asarray(a_MHz, dtype=float) / (1e-3 * g * MU_B / H_PLANCK / 1e6)
 
 
 # --- EPR (docs/physics.md §1.5) -------------------------------------------------------
@@ -625,32 +596,5 @@ class ObservationModel:
         kc: float, kd: float, a_hz: float, pk: PeakSpec, dR: float, w0: float,
     ) -> np.ndarray:
         """Kubo-Anderson width per time point on the (O, R↑, R↓, H) network."""
-        n = O.size
-        width = np.full(n, w0, dtype=float)
-        ok = (R > 0) & (O + H > 0)
-        if not ok.any():
-            return width
-        O_, R_, H_ = O[ok], R[ok], H[ok]
-        tot = O_ + R_ + H_
-        p = np.stack([O_, R_ / 2, R_ / 2, H_], axis=-1) / tot[:, None]
-        m = ok.sum()
-        K = np.zeros((m, 4, 4))
-        kOR = k1 * R_ + kc * H_
-        kRO = k1 * O_ + kd * R_
-        kHR = k2 * R_ + kc * O_
-        kRH = k2 * H_ + kd * R_
-        K[:, 1, 0] = K[:, 2, 0] = kOR / 2
-        K[:, 0, 1] = K[:, 0, 2] = kRO
-        K[:, 3, 1] = K[:, 3, 2] = kRH
-        K[:, 1, 3] = K[:, 2, 3] = kHR / 2
-        K -= np.einsum("mij->mj", K)[:, None, :] * np.eye(4)[None]
-        ppm_to_rad = 2 * np.pi * self.sfo1_MHz
-        nuR = dR * self.sfo1_MHz  # Hz
-        om = np.array([
-            pk.delta_O_ppm * ppm_to_rad,
-            2 * np.pi * (nuR + a_hz / 2),
-            2 * np.pi * (nuR - a_hz / 2),
-            pk.delta_H_ppm * ppm_to_rad,
-        ])
-        width[ok] = kubo_anderson_fwhm_hz(np.broadcast_to(om, (m, 4)), K, p, w0_Hz=w0)
-        return width
+        return dhaq_fast_fwhm_hz(O, R, H, k1=k1, k2=k2, kc=kc, kd=kd, a_hz=a_hz, nu_O_ppm=pk.delta_O_ppm,
+                                 nu_H_ppm=pk.delta_H_ppm, nu_R_ppm=dR, sfo1_MHz=self.sfo1_MHz, w0_Hz=w0)

@@ -5,12 +5,13 @@ Conversions to display units happen here only (h for time axes).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
-__all__ = ["DISPLAY", "display", "plot_fit", "plot_profiles", "plot_water_shift_vs_soc", "plot_comparison"]
+__all__ = ["DISPLAY", "display", "plot_comparison", "plot_fit", "plot_profiles", "plot_water_shift_vs_soc"]
 
 
 def pyplot() -> Any:

@@ -13,13 +13,12 @@ import json
 
 import numpy as np
 import pytest
-
 from generators.inline_fit_data import config, experiment
-from ingest.live.store import Store
 
 from flowcell.cli import main
 from flowcell.cli.common import EXIT_INPUT, EXIT_MISFIT, EXIT_USAGE
 from flowcell.config import ExperimentConfig
+from ingest.live.store import Store
 
 
 def _write(tmp_path, table, pot, *, name="run"):

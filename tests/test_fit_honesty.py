@@ -16,15 +16,14 @@ from dataclasses import replace
 import numpy as np
 import pandas as pd
 import pytest
-
 from generators.inline_fit_data import config, experiment
-from kinetics import goodness
-from kinetics.fit import FitWarning
 
 from flowcell.config import ConfigError, ExperimentConfig
 from flowcell.fit import pipeline as fitting
 from flowcell.fit.truth import read_truth
 from flowcell.report import write_report
+from kinetics import goodness
+from kinetics.fit import FitWarning
 
 TRUTH = {"Kc": 0.35, "k_dec": 3e-5, "J_e": 3e-7}
 FREE = ("Kc", "k_dec", "J_e")

@@ -13,15 +13,14 @@ import warnings
 
 import numpy as np
 import pytest
-
 from generators.inline_fit_data import config, experiment
-from kinetics import library
-from kinetics.fit import FitWarning
 
 from flowcell.config import ConfigError, ExperimentConfig
 from flowcell.fit.compare import compare_mechanisms
 from flowcell.params import model_network, resolve_params
 from flowcell.report import write_comparison
+from kinetics import library
+from kinetics.fit import FitWarning
 
 T = np.linspace(0.0, 2e5, 9)
 

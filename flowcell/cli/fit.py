@@ -7,8 +7,11 @@ import sys
 import textwrap
 from pathlib import Path
 
-from flowcell.cli.common import (EXIT_FAIL, EXIT_MISFIT, EXIT_OK, EXIT_TEXT as _EXIT_TEXT, Formatter as _Formatter,
-                                 Usage as _Usage, load_config as _load_config)
+from flowcell.cli.common import EXIT_FAIL, EXIT_MISFIT, EXIT_OK
+from flowcell.cli.common import EXIT_TEXT as _EXIT_TEXT
+from flowcell.cli.common import Formatter as _Formatter
+from flowcell.cli.common import Usage as _Usage
+from flowcell.cli.common import load_config as _load_config
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -60,12 +63,11 @@ def _inputs(a: argparse.Namespace):
     """(cfg, store table, potentiostat log) of the command line, checked."""
     import numpy as np
 
-    from ingest.live.store import Store
-    from ingest.types import IngestError
-
     from flowcell.fit.pipeline import observables_config
     from flowcell.potentiostat import read_potentiostat
     from flowcell.validation import check_output
+    from ingest.live.store import Store
+    from ingest.types import IngestError
     src = a.source
     if not src.exists():
         raise IngestError(src, "no such store or folder")

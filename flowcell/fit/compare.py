@@ -15,19 +15,19 @@ the data at all: the best-ranked candidate can still be wrong.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from kinetics import goodness, library
-
 from flowcell.fit.pipeline import DEFAULT_FREE, FitOutcome, fit_table
 from flowcell.params import compiled_model
+from kinetics import goodness, library
 
-__all__ = ["Candidate", "Comparison", "compare_mechanisms", "candidate_config"]
+__all__ = ["Candidate", "Comparison", "candidate_config", "compare_mechanisms"]
 
 
 @dataclass

@@ -7,9 +7,10 @@ module docstring of :mod:`flowcell.fit.pipeline` (which re-exports every name he
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd

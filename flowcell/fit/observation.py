@@ -6,8 +6,9 @@ Split from :mod:`flowcell.fit.pipeline` (which re-exports every name here).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd

@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kinetics import goodness
-
 from flowcell.fit.data import FitData
+from kinetics import goodness
 
 __all__ = ["NUISANCE", "SIGMA_RESCALE_MAX", "FitOutcome", "GoodnessOfFit", "GroupOutcome"]
 

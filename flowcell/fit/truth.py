@@ -24,7 +24,7 @@ import pandas as pd
 
 from ingest.types import IngestError
 
-__all__ = ["Truth", "read_truth", "compare_series"]
+__all__ = ["Truth", "compare_series", "read_truth"]
 
 _SPECIES = ("O", "R", "H", "D", "A", "AL", "A2")
 

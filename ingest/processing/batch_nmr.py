@@ -192,8 +192,9 @@ class BatchExtractor:
         ppm = ppm_axis(m, meta.sw_hz, meta.sfo1_hz, meta.carrier_ppm)
         fit_idx = pinv = vander = None
         params = dict(proc.params, autophased=False, phase_source="given")
+        marginal = False
         if n_cfg.baseline is not None and proc.baseline is not None:
-            fit_idx, pinv, vander = self._baseline_operator(ppm, proc, params)
+            fit_idx, pinv, vander, marginal = self._baseline_operator(ppm, proc, params)
         self._series[key] = _Series(key, m, keep0, apod.astype(np.float32), lin.astype(np.complex64),
                                     rot.astype(np.complex64), 1.0 - float(params.get("first_point", 0.5)), perm,
                                     ppm, float(proc.params["noise_sigma"]), fit_idx, pinv, vander, params,
@@ -202,7 +203,7 @@ class BatchExtractor:
         # the robust baseline had to lower its order on the first spectrum: the signal-free points
         # barely cover the axis, and the order (hence the integrals) may flip from spectrum to
         # spectrum; then each spectrum gets its own noise, baseline and fits, as per spectrum
-        ser.exact = n_cfg.baseline is not None and params.get("baseline") != f"poly{n_cfg.baseline}"
+        ser.exact = n_cfg.baseline is not None and (marginal or params.get("baseline") != f"poly{n_cfg.baseline}")
         ser.gd, ser.n_kept = gd, td - int(math.ceil(gd))
         ser.lin_td = np.exp(2j * np.pi * gd * scipy.fft.fftfreq(td)).astype(np.complex64)
         ser.apod_kept = np.exp(-np.pi * float(n_cfg.lb_hz) * np.arange(ser.n_kept) / meta.sw_hz).astype(np.float32)
@@ -210,8 +211,11 @@ class BatchExtractor:
 
     @staticmethod
     def _baseline_operator(ppm: np.ndarray, proc: ProcessedNMR, params: dict[str, Any]
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Signal-free points of the first spectrum's baseline, and the polynomial fit on them."""
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+        """Signal-free points of the first spectrum's baseline, the polynomial fit on them, and
+        whether they cover the axis only marginally (an end segment less than 15 % free, or a
+        signal run over 35 % of the axis: other spectra of the series may fall back to a lower
+        order, :func:`ingest.processing.nmr_baseline._covers` draws the line at 5 % and 50 %)."""
         order = int(str(params.get("baseline", "poly3")).removeprefix("poly") or 3)
         raw = proc.real + proc.baseline
         _, mask = robust_baseline(ppm, raw, order=order, noise=float(params["noise_sigma"]), return_mask=True)
@@ -221,7 +225,11 @@ class BatchExtractor:
         idx = np.arange(0, n, stride)[mask[::stride][: len(range(0, n, stride))]]
         vander = np.polynomial.polynomial.polyvander(xs, order)
         pinv = np.linalg.pinv(vander[idx])
-        return idx, pinv, vander
+        segs = np.array_split(mask, 2 * (order + 1))
+        sig = np.diff(np.r_[False, ~mask, False].astype(np.int8))
+        runs = np.flatnonzero(sig == -1) - np.flatnonzero(sig == 1)
+        marginal = min(segs[0].mean(), segs[-1].mean()) < 0.15 or (runs.size > 0 and runs.max() > 0.35 * n)
+        return idx, pinv, vander, bool(marginal)
 
     # ------------------------------------------------------------------ batches
     def _spectra_real(self, ser: _Series, fids: np.ndarray) -> np.ndarray:
