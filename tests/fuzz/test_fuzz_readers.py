@@ -356,7 +356,7 @@ def test_random_damage_is_an_ingest_error_or_a_plausible_spectrum(shared_data: P
     outcomes = {"error": 0, "ok": 0}
     for k in range(12):
         case = tmp_path / f"v{k}"
-        path = _copy(base, case / base.name) if base.is_dir() else _copy(base, case / base.name)
+        path = _copy(base, case / base.name)
         f = rng.choice(_files(path))
         raw = bytearray(f.read_bytes())
         if not raw:
