@@ -96,8 +96,22 @@ def fit_lorentzians(
     def resid(th: np.ndarray) -> np.ndarray:
         return (_model(u, th, n) - y) / scale
 
+    def jac(th: np.ndarray) -> np.ndarray:
+        J = np.empty((u.size, th.size))
+        for j in range(n):
+            c, lhw, area = th[3 * j: 3 * j + 3]
+            hw = math.exp(lhw)
+            d = (u - c) ** 2 + hw * hw
+            L = hw / d / math.pi
+            J[:, 3 * j] = area * 2 * (u - c) * L / d
+            J[:, 3 * j + 1] = area * hw * ((d - 2 * hw * hw) / (d * d)) / math.pi
+            J[:, 3 * j + 2] = L
+        J[:, 3 * n] = 1.0
+        J[:, 3 * n + 1] = u
+        return J / scale
+
     try:
-        res = least_squares(resid, theta0, method="trf", x_scale="jac", max_nfev=4000)
+        res = least_squares(resid, theta0, jac=jac, method="trf", x_scale="jac", max_nfev=300)
     except (ValueError, np.linalg.LinAlgError) as exc:  # non-finite data
         return empty(f"fit failed: {exc}")
     th = res.x.copy()
