@@ -61,7 +61,8 @@ def _gen_spectrum(ppm, O, R, H, *, k, a_mT, d_O, d_H, w0, sf_MHz=400.0, T=298.15
     om = 2 * np.pi * np.array([d_O * sf_MHz, nu_R + a_hz / 2, nu_R - a_hz / 2, d_H * sf_MHz])
     A = np.diag(1j * om - math.pi * w0) + K
     f = np.asarray(ppm) * sf_MHz
-    S = np.array([np.linalg.solve(1j * 2 * np.pi * fi * np.eye(4) - A, p).sum() for fi in f])
+    M = 1j * 2 * np.pi * f[:, None, None] * np.eye(4)[None] - A[None]
+    S = np.linalg.solve(M, np.broadcast_to(p.astype(complex), (f.size, 4))[..., None])[..., 0].sum(axis=1)
     return 2 * S.real
 
 
@@ -167,13 +168,14 @@ def test_extended_lorentzian_fit_measures_what_the_window_fit_truncates():
     assert both[0].fwhm_hz == pytest.approx(150.0, rel=0.01)
     assert both[1].fwhm_hz == pytest.approx(60.0, rel=0.01)
     assert both[0].area == pytest.approx(1000.0, rel=0.01)
-    assert not (abs(win.fwhm_hz - 150.0) < 1.5)  # the windowed fit cannot (NaN or biased)
+    assert "peak wider than half the window" in win.warnings  # the pipeline drops that one
+    assert not both[0].warnings and not both[1].warnings
     bad = fit_lorentzians(ppm, np.full(ppm.size, np.nan), [7.45], sfo1_hz=SF * 1e6, fit_range_ppm=(5, 9))
     assert not bad[0].success and bad[0].warnings
 
 
 # --- item 6: recovery over k = 1e3 ... 1e9 ------------------------------------------
-R_SERIES = np.geomspace(1e-6, 1e-2, 7)
+R_SERIES = np.array([3e-7, 1e-6, 2e-6, 1e-5, 3e-5, 1e-4, 2e-4, 1e-3, 1e-2])  # mol/L
 PPM = np.linspace(3.0, 11.0, 1601)  # 3200 Hz at 400 MHz, 2 Hz per point
 
 
@@ -188,7 +190,7 @@ def _observed_widths(k: float, R_values: np.ndarray, seed: int) -> np.ndarray:
         fits = fit_lorentzians(PPM, y, [pk.delta_O_ppm, pk.delta_H_ppm], sfo1_hz=SF * 1e6,
                                fit_range_ppm=(PPM[0], PPM[-1]), fwhm_guess_hz=[10.0, 10.0])
         w = fits[0].fwhm_hz
-        if not np.isfinite(w) or abs(fits[0].center_ppm - fits[1].center_ppm) * SF < max(w, 1.0):
+        if not np.isfinite(w) or not abs(fits[0].center_ppm - fits[1].center_ppm) * SF > 0.3 * w:
             one = fit_lorentzians(PPM, y, [0.5 * (pk.delta_O_ppm + pk.delta_H_ppm)], sfo1_hz=SF * 1e6,
                                   fit_range_ppm=(PPM[0], PPM[-1]), fwhm_guess_hz=50.0)
             w = one[0].fwhm_hz
@@ -196,7 +198,7 @@ def _observed_widths(k: float, R_values: np.ndarray, seed: int) -> np.ndarray:
     return np.array(out)
 
 
-@pytest.mark.parametrize("k", [1e3, 1e5, 1e7, 1e9])
+@pytest.mark.parametrize("k", [1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9])
 def test_recover_exchange_rate_from_spectra(k):
     w = _observed_widths(k, R_SERIES, seed=int(np.log10(k)))
     conc = pd.DataFrame({"O": 0.05, "R": R_SERIES, "H": 0.05}, index=np.arange(R_SERIES.size) * 60.0)
@@ -204,9 +206,12 @@ def test_recover_exchange_rate_from_spectra(k):
     sig = np.maximum(0.02 * np.nan_to_num(w, nan=1.0), 0.2)
     est = estimate_exchange_rate(conc, {"dhaq_h1_fwhm_Hz": w}, model=model, sigma_Hz=float(np.median(sig)))
     assert est.identifiable, est.note
+    print(f"k = {k:.0e}: recovered {est.k:.3e} [{est.k_lo:.3e}, {est.k_hi:.3e}], w0 {est.w0_Hz:.2f} Hz, "
+          f"{est.n_used} widths; {est.note}")
     assert est.k == pytest.approx(k, rel=0.15)
     assert est.k_lo <= k <= est.k_hi
-    assert est.w0_Hz == pytest.approx(3.0, abs=0.5)  # w0 fitted, not taken from a first spectrum
+    # w0 fitted, not taken from a first spectrum; at k = 1e9 every line is >= 35 Hz wide and w0 is weak
+    assert est.w0_Hz == pytest.approx(3.0, abs=0.5 if k < 1e8 else 2.0)
 
 
 def test_unobservable_lines_flag_k_unidentifiable():
@@ -218,7 +223,7 @@ def test_unobservable_lines_flag_k_unidentifiable():
     est = estimate_exchange_rate(conc, {"dhaq_h1_fwhm_Hz": w}, model=ObservationModel(peaks={"h1": DHAQ_PEAKS["h1"]}))
     assert not est.identifiable and "observed" in est.note
     # and a rate too slow to broaden anything is unbounded from below
-    conc7 = pd.DataFrame({"O": 0.05, "R": R_SERIES[:3], "H": 0.05}, index=np.arange(3) * 60.0)
+    conc7 = pd.DataFrame({"O": 0.05, "R": R_SERIES[1:4], "H": 0.05}, index=np.arange(3) * 60.0)
     est = estimate_exchange_rate(conc7, {"dhaq_h1_fwhm_Hz": np.full(3, 3.0)},
                                  model=ObservationModel(peaks={"h1": DHAQ_PEAKS["h1"]}), sigma_Hz=0.2)
     assert not est.identifiable

@@ -254,16 +254,22 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
         pk = peaks.get(prod[:-5])
         nh = getattr(pk, "n_h", None) or default_nh
         raw_area = col(prod, nmr)
-        if pk is not None and getattr(pk, "method", "fit") == "integral" and np.isfinite(fwhm0):
+        # the line's own width (issue 14): the quinone line's (fwhm0) only when the product's is not measured
+        wcol = f"{prod[:-5]}_fwhm_Hz"
+        w_own = pd.to_numeric(df[wcol], errors="coerce").to_numpy(float)[nmr] if wcol in df else np.zeros(0)
+        w_own = w_own[np.isfinite(w_own) & (w_own > 0)]
+        fw_prod = float(np.median(w_own)) if w_own.size else fwhm0
+        if pk is not None and getattr(pk, "method", "fit") == "integral" and np.isfinite(fw_prod):
             scol = f"{prod[:-5]}_shift_ppm"
             centre = (pd.to_numeric(df[scol], errors="coerce").to_numpy(float) if scol in df
                       else np.full(len(df), np.nan))
             mid = 0.5 * sum(pk.window_ppm)
-            cap = np.array([integral_capture(c if np.isfinite(c) else mid, fwhm0, pk.window_ppm, sfo1)
+            cap = np.array([integral_capture(c if np.isfinite(c) else mid, fw_prod, pk.window_ppm, sfo1)
                             for c in np.where(nmr, centre, mid)])
             raw_area = raw_area / cap
             notes.append(f"{prod}: windowed integral divided by its Lorentzian capture fraction "
-                         f"({np.nanmedian(cap[nmr]):.4f}, FWHM {fwhm0:.2f} Hz)")
+                         f"({np.nanmedian(cap[nmr]):.4f}, FWHM {fw_prod:.2f} Hz, "
+                         f"{'its own median width' if w_own.size else 'the first quinone line width: its own not measured'})")
         out[prod] = raw_area / (area_scale * nh)
     if area_scale is None:
         notes.append("no sharp dhaq_h1 line in the first spectrum: product areas not used")

@@ -198,6 +198,16 @@ def make_experiment(fd: FitData, ident: str = "experiment", *, model: Any = None
                            fixed=fixed_params(model, fd, free=free, params=params, T_ref_K=T_ref_K))
 
 
+def _w0_unreliable(fd: FitData, R_max_M: float = 1e-4) -> bool:
+    """True when the first spectrum's width cannot stand for w0: radical present, or unknown (issue 14)."""
+    if "w0_Hz" in fd.config_params:
+        return False
+    if fd.w0_Hz is None or "epr_spin_conc_M" not in fd.data:
+        return True
+    r = fd.data.sort_values("t_s")["epr_spin_conc_M"].dropna()
+    return not (len(r) and abs(float(r.iloc[0])) <= R_max_M)
+
+
 def _default_model(cfg: Any) -> Any:
     return compiled_model(cfg)
 
@@ -287,6 +297,11 @@ def fit_group(fit_data: Mapping[str, FitData], *, model: Any, free: Sequence[str
                 fd.sigma = {c: v for c, v in fd.sigma.items() if c not in drop}
                 fd.data = fd.data.drop(columns=[c for c in drop if c in fd.data])
                 fd.notes.append("line widths not fitted (no exchange rate k1/kc/k2/w0_Hz free)")
+    elif "w0_Hz" not in free and any(_w0_unreliable(fd) for fd in fds.values()):
+        free.append("w0_Hz")  # issue 14: w0 fitted with the rates; the first spectrum's width only starts it
+        for fd in fds.values():
+            fd.notes.append("w0_Hz fitted: the first spectrum already held radical (or no EPR to tell), "
+                            "so its width is not the intrinsic one (docs/physics.md §1.4)")
     shared_l = [n for n in (free if shared is None else shared) if n in free]
     nuis = []
     if any("hdo_shift_ppm" in fd.sigma for fd in fds.values()):
@@ -333,6 +348,9 @@ def fit_group(fit_data: Mapping[str, FitData], *, model: Any, free: Sequence[str
                 sv.setdefault(n, float(v))
     for n, vals in shared_start.items():
         sv[n] = float(np.median(vals))
+    for (ident, fd), e in zip(fds.items(), exps):  # w0 starts at the first spectrum's width (issue 14)
+        if "w0_Hz" in all_free and fd.w0_Hz is not None:
+            sv.setdefault(f"w0_Hz__{e.key}" if "w0_Hz" in per else "w0_Hz", float(np.clip(fd.w0_Hz, 0.1, 19.0)))
     _start_exchange_rates(fds, all_free, sv, per, exps, explicit=set(params or {}) | {
         n for own in (start or {}).values() for n in (own or {})})
     result, exps, gof = _fit_two_pass(model, fds, build, bounds, obs, per, sv, conf_interval=conf_interval,

@@ -91,7 +91,12 @@ def reprocess_chunk(config_path: str, paths: Sequence[str], phase: tuple[float, 
 
 @lru_cache(maxsize=None)
 def _model(name: str, reduce_fast: bool = True) -> Any:
-    return model_network(name).compile(reduce_fast=reduce_fast)
+    """The compiled model, with its reduced right-hand side built (numba included when installed),
+    so that workers forked after the driver's call inherit it instead of building it each."""
+    m = model_network(name).compile(reduce_fast=reduce_fast)
+    if m.reduced:
+        m._c.reduced_functions(m.param_vector())
+    return m
 
 
 def _truth(folder: Path) -> dict[str, float]:

@@ -26,7 +26,7 @@ def _model(x: np.ndarray, theta: np.ndarray, n: int) -> np.ndarray:
     y = theta[3 * n] + theta[3 * n + 1] * x
     for j in range(n):
         c, lhw, area = theta[3 * j: 3 * j + 3]
-        hw = math.exp(lhw)
+        hw = math.exp(min(lhw, 30.0))
         y = y + area / math.pi * hw / ((x - c) ** 2 + hw * hw)
     return y
 
@@ -78,6 +78,7 @@ def fit_lorentzians(
     if n == 0 or m.sum() < 3 * n + 4:
         return empty("too few points in the fit range")
     x = x_ppm[m] * sfo1_hz * 1e-6  # Hz
+    step = float(np.median(np.abs(np.diff(x))))
     y = y_all[m]
     g = np.broadcast_to(np.asarray(fwhm_guess_hz, dtype=float), (n,))
     theta0 = []
@@ -100,7 +101,7 @@ def fit_lorentzians(
         J = np.empty((u.size, th.size))
         for j in range(n):
             c, lhw, area = th[3 * j: 3 * j + 3]
-            hw = math.exp(lhw)
+            hw = math.exp(min(lhw, 30.0))
             d = (u - c) ** 2 + hw * hw
             L = hw / d / math.pi
             J[:, 3 * j] = area * 2 * (u - c) * L / d
@@ -111,8 +112,8 @@ def fit_lorentzians(
         return J / scale
 
     try:
-        res = least_squares(resid, theta0, jac=jac, method="trf", x_scale="jac", max_nfev=300)
-    except (ValueError, np.linalg.LinAlgError) as exc:  # non-finite data
+        res = least_squares(resid, theta0, jac=jac, method="trf", x_scale="jac", max_nfev=200)
+    except (ValueError, OverflowError, np.linalg.LinAlgError) as exc:  # non-finite data, runaway width
         return empty(f"fit failed: {exc}")
     th = res.x.copy()
     th[0:3 * n:3] += xc
@@ -127,11 +128,13 @@ def fit_lorentzians(
     out = []
     for j in range(n):
         c, lhw, area = th[3 * j: 3 * j + 3]
-        fwhm = 2 * math.exp(lhw)
+        fwhm = 2 * math.exp(min(lhw, 30.0))
         warn: list[str] = [] if res.success else [f"fit failed: {res.message}"]
-        height = area / (math.pi * fwhm / 2)
+        height = area / (math.pi * fwhm / 2) if fwhm > 0 else math.nan
         if not fwhm <= cap:
             warn.append("wider than the fit range")
+        if not fwhm >= 0.5 * step:
+            warn.append("narrower than half a point (noise spike)")
         if not (lo <= c / sfo1_hz * 1e6 <= hi):
             warn.append("centre outside the fit range")
         if not height > 3 * noise:
