@@ -2,7 +2,7 @@
 
 One JSON file per network structure, named by the sha256 of the network's
 :meth:`~kinetics.network.Network.fingerprint` (its canonical text without parameter
-defaults), the package version and :data:`SCHEMA`.  It holds the generated function
+defaults), the package version, the code generator's own source and :data:`SCHEMA`.  It holds the generated function
 sources (:mod:`kinetics.emit`), the stoichiometric and slow-variable matrices, the
 fast-equilibrium blocks and the rate expressions as text.  Numba's compiled machine
 code (when the ``fast`` extra is installed) is cached by numba itself next to the
@@ -25,6 +25,7 @@ import json
 import os
 import sys
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,24 @@ def cache_dir() -> Path | None:
     return root / "kinetics"
 
 
+@lru_cache(maxsize=1)
+def _generator_hash() -> str:
+    """sha256 of the code generator's own source (kinetics/codegen.py, emit.py, blocks.py):
+    an edited generator (a development tree, a patch release) never reuses old entries."""
+    h = hashlib.sha256()
+    here = Path(__file__).resolve().parent
+    for name in ("codegen.py", "emit.py", "blocks.py", "codecache.py"):
+        try:
+            h.update((here / name).read_bytes())
+        except OSError:  # a zipped install: the package version still keys the entry
+            h.update(name.encode())
+    return h.hexdigest()
+
+
 def entry_key(fingerprint: str) -> str:
-    """Cache key of a network structure: sha256 of fingerprint, package version and schema."""
-    text = f"{fingerprint}\n{package_version()}\nschema={SCHEMA}"
+    """Cache key of a network structure: sha256 of its fingerprint, the package version, the
+    generator's source hash and :data:`SCHEMA`."""
+    text = f"{fingerprint}\n{package_version()}\n{_generator_hash()}\nschema={SCHEMA}"
     return hashlib.sha256(text.encode()).hexdigest()
 
 

@@ -20,7 +20,7 @@ from flowcell.params import resolve_params
 from flowcell.transit import reservoir_delays
 from ingest.processing.assignment import summarize_warnings
 
-__all__ = ["DEFAULT_SIGMA", "FWHM_CAP_FRACTION", "FWHM_CAP_HZ", "LINE_WIDTHS", "OBSERVABLES", "WIDTH_PARAMS", "FitData",
+__all__ = ["DEFAULT_SIGMA", "FWHM_CAP_FRACTION", "FWHM_CAP_HZ", "LINE_WIDTHS", "OBSERVABLES", "REDUCED_LINE_WIDTHS", "WIDTH_PARAMS", "FitData",
            "observables_config", "prepare_fit_data"]
 
 #: Floor of each observable's sigma (units of the column); the effective sigma is
@@ -30,8 +30,12 @@ DEFAULT_SIGMA = {"hdo_shift_ppm": 5e-5, "epr_spin_conc_M": 1.5e-4, "anthrone_are
 #: Line widths of the oxidised-form quinone lines (slow exchange, docs/physics.md §1.4:
 #: ``FWHM = w0 + (k1 [R] + kc [H]) / pi``), Hz; they carry the electron-exchange rates.
 LINE_WIDTHS = ("dhaq_h1_fwhm_Hz", "dhaq_h3_fwhm_Hz", "dhaq_h4_fwhm_Hz")
+#: Line widths of the reduced-form (DHAQ4-) lines, ``FWHM = w0 + (k2 [R] + kc [O]) / pi`` in slow
+#: exchange: they carry k2 (docs/physics.md §1.4, §1.8), used when the ingest config has their windows.
+REDUCED_LINE_WIDTHS = ("dhaq4_h1_fwhm_Hz", "dhaq4_h3_fwhm_Hz", "dhaq4_h4_fwhm_Hz")
+DEFAULT_SIGMA.update({c: 0.3 for c in REDUCED_LINE_WIDTHS})
 #: Observable columns a fit uses when the table has them.
-OBSERVABLES = ("hdo_shift_ppm", "epr_spin_conc_M", "anthrone_area", "anthranol_area") + LINE_WIDTHS
+OBSERVABLES = ("hdo_shift_ppm", "epr_spin_conc_M", "anthrone_area", "anthranol_area") + LINE_WIDTHS + REDUCED_LINE_WIDTHS
 #: Parameters that act on the line widths only; the widths are fitted only when one is free.
 WIDTH_PARAMS = ("k1", "kc", "k2", "w0_Hz")
 #: A line width is used only up to this fraction of its ingest window (in Hz): wider
@@ -146,7 +150,7 @@ def _line_widths(df: pd.DataFrame, out: pd.DataFrame, nmr: np.ndarray, peaks: Ma
     """
     w0s = []
     warn = [str(x) for x in df["nmr_warnings"]] if "nmr_warnings" in df else [""] * len(df)
-    for c in LINE_WIDTHS:
+    for c in LINE_WIDTHS + REDUCED_LINE_WIDTHS:
         if c not in df:
             continue
         stem = c[:-len("_fwhm_Hz")]
@@ -163,7 +167,7 @@ def _line_widths(df: pd.DataFrame, out: pd.DataFrame, nmr: np.ndarray, peaks: Ma
         out[c] = np.where(ok, w, np.nan)
         notes.append(f"{c}: {int(ok.sum())} of {int(nmr.sum())} spectra used (width <= {cap:.1f} Hz, "
                      f"no extractor warning); wider lines (higher SOC, docs/physics.md §1.4) left out: window-truncation bias")
-        if i0 is not None and ok[i0]:
+        if i0 is not None and ok[i0] and c in LINE_WIDTHS:
             w0s.append(float(w[i0]))
     if not w0s:
         return None
@@ -282,7 +286,7 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
         if c not in out or not np.isfinite(out[c].to_numpy(float)).any():
             out = out.drop(columns=[c]) if c in out else out
             continue
-        e = _median_err(df[np.isfinite(out[c].to_numpy(float))], c) if c in LINE_WIDTHS else _median_err(df, c)
+        e = _median_err(df[np.isfinite(out[c].to_numpy(float))], c) if c.endswith("_fwhm_Hz") else _median_err(df, c)
         if c.endswith("_area") and area_scale:
             e /= area_scale * 2
         sig[c] = max(DEFAULT_SIGMA[c], 2.0 * e)

@@ -68,6 +68,7 @@ import pandas as pd
 from scipy import stats
 
 from flowcell.fit.data import (DEFAULT_SIGMA, FWHM_CAP_FRACTION, FWHM_CAP_HZ, LINE_WIDTHS, OBSERVABLES,
+                               REDUCED_LINE_WIDTHS,
                                WIDTH_PARAMS, FitData, observables_config, prepare_fit_data)
 from flowcell.fit.outcome import NUISANCE, SIGMA_RESCALE_MAX, FitOutcome, GoodnessOfFit, GroupOutcome
 from flowcell.fit.observation import (OutletObservation, current_table, integral_capture, obs_names,
@@ -292,12 +293,19 @@ def fit_group(fit_data: Mapping[str, FitData], *, model: Any, free: Sequence[str
     free = list(dict.fromkeys(free))
     if not any(n in free for n in WIDTH_PARAMS):  # widths only inform the exchange rates
         for fd in fds.values():
-            drop = [c for c in LINE_WIDTHS if c in fd.sigma]
+            drop = [c for c in LINE_WIDTHS + REDUCED_LINE_WIDTHS if c in fd.sigma]
             if drop:
                 fd.sigma = {c: v for c, v in fd.sigma.items() if c not in drop}
                 fd.data = fd.data.drop(columns=[c for c in drop if c in fd.data])
                 fd.notes.append("line widths not fitted (no exchange rate k1/kc/k2/w0_Hz free)")
-    elif "w0_Hz" not in free and any(_w0_unreliable(fd) for fd in fds.values()):
+    if (any(n in free for n in WIDTH_PARAMS) and "k2" not in free and "k2" not in (params or {})
+            and any(c in fd.sigma for fd in fds.values() for c in REDUCED_LINE_WIDTHS)
+            and not any("k2" in fd.config_params for fd in fds.values())):
+        free.append("k2")  # issue 14: the reduced-form (dhaq4_*) widths carry k2
+        for fd in fds.values():
+            fd.notes.append("k2 fitted from the reduced-form (dhaq4_*) line widths (docs/physics.md §1.8)")
+    if (any(n in free for n in WIDTH_PARAMS) and "w0_Hz" not in free
+            and any(_w0_unreliable(fd) for fd in fds.values())):
         free.append("w0_Hz")  # issue 14: w0 fitted with the rates; the first spectrum's width only starts it
         for fd in fds.values():
             fd.notes.append("w0_Hz fitted: the first spectrum already held radical (or no EPR to tell), "

@@ -87,7 +87,9 @@ def _read_json(path: Path) -> Any:
 
 
 def load_config(config_path: str | Path) -> Any:
-    from flowcell.config import ExperimentConfig  # lazy: numpy (this module serves --help)
+    from flowcell.config import (
+        ExperimentConfig,  # lazy: numpy (this module serves --help)
+    )
     return ExperimentConfig.from_toml(config_path)
 
 

@@ -70,21 +70,46 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import pandas as pd
+
+from flowcell.params import model_network
+from flowcell.screen.cache import (
+    CACHE_SCHEMA,
+    DEFAULT_FREE,
+    _read_json,
+    _sha,
+    _write_json,
+    fit_key,
+    ingest_key,
+    package_version,
+)
+from flowcell.screen.cache import load_config as _load_cfg
+from flowcell.screen.cli import add_screen_subcommand, main, run_screen
+from flowcell.screen.executors import (
+    DaskExecutor,
+    Executor,
+    LocalExecutor,
+    SerialExecutor,
+    Task,
+    TaskFailure,
+    TaskOutcome,
+    make_executor,
+    run_tasks,
+)
+from flowcell.screen.experiments import ExperimentEntry, find_experiments
+from flowcell.screen.experiments import experiment_entries as _entries
+from flowcell.screen.report import comparison_table, write_screen_report
+from flowcell.screen.tasks import (
+    _model,
+    capacity_fade_per_day,
+    fit_experiment,
+    fit_group,
+    phase_task,
+    reprocess_chunk,
+)
 from ingest.batch import find_acquisitions
 from ingest.live.store import tidy, write_table
 from ingest.processing.observables import ObservablesConfig
 from kinetics.observe import ObservationModel
-
-from flowcell.params import model_network
-from flowcell.screen.cache import (CACHE_SCHEMA, DEFAULT_FREE, _read_json, _sha, _write_json, fit_key, ingest_key,
-                                   load_config as _load_cfg, package_version)
-from flowcell.screen.cli import add_screen_subcommand, main, run_screen
-from flowcell.screen.executors import (DaskExecutor, Executor, LocalExecutor, SerialExecutor, Task, TaskFailure,
-                                       TaskOutcome, make_executor, run_tasks)
-from flowcell.screen.experiments import ExperimentEntry, experiment_entries as _entries, find_experiments
-from flowcell.screen.report import comparison_table, write_screen_report
-from flowcell.screen.tasks import (_model, capacity_fade_per_day, fit_experiment, fit_group, phase_task,
-                                   reprocess_chunk)
 
 __all__ = [
     "CACHE_SCHEMA", "ExperimentEntry", "Task", "TaskOutcome", "TaskFailure", "ScreenResult", "SerialExecutor",
@@ -517,7 +542,11 @@ def simulate_screen(out_dir: str | Path, variants: Sequence[Mapping[str, Any]], 
     """
     # lazy: the simulator is for tests and demos, not for a screen's workers
     from flowcell.demo import demo_protocol, load_demo_config
-    from flowcell.simulate.simulator import EPRSettings, NMRSettings, simulate_experiment
+    from flowcell.simulate.simulator import (
+        EPRSettings,
+        NMRSettings,
+        simulate_experiment,
+    )
 
     base = load_demo_config()
     st = start or datetime(2026, 1, 1, tzinfo=timezone.utc)

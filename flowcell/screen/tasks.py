@@ -14,16 +14,16 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from flowcell.fit.pipeline import fit_table, fit_tables, observables_config
+from flowcell.params import known_params, model_network, resolve_params
+from flowcell.potentiostat import read_potentiostat
+from flowcell.screen.cache import SECONDS_PER_DAY, _read_json
+from flowcell.screen.cache import load_config as _load_cfg
 from ingest.batch import ingest_paths
 from ingest.processing.batch_nmr import BatchExtractor
 from ingest.processing.observables import Extractor
 from ingest.readers.dispatch import read_rows
 from ingest.types import IngestError
-
-from flowcell.fit.pipeline import fit_table, fit_tables, observables_config
-from flowcell.params import known_params, model_network, resolve_params
-from flowcell.potentiostat import read_potentiostat
-from flowcell.screen.cache import SECONDS_PER_DAY, _read_json, load_config as _load_cfg
 
 __all__ = ["phase_task", "reprocess_chunk", "capacity_fade_per_day", "fit_experiment", "fit_group"]
 

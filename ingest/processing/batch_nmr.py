@@ -44,17 +44,29 @@ from typing import Any, Sequence
 import numpy as np
 import scipy.fft
 
-from ingest.processing.lorentz_batch import fit_lorentzians, window_integrals, window_slices
-from ingest.processing.nmr import ProcessedNMR, baseline as robust_baseline, group_delay_points, noise_sigma, \
-    ppm_axis, reference_offset
-from ingest.processing.observables import Extractor, ObservablesConfig, _common, _peak_fit, window_offset
+from ingest.processing.assignment import assignment_warnings
+from ingest.processing.lorentz_batch import (
+    fit_lorentzians,
+    window_integrals,
+    window_slices,
+)
+from ingest.processing.nmr import (
+    ProcessedNMR,
+    group_delay_points,
+    noise_sigma,
+    ppm_axis,
+    reference_offset,
+)
+from ingest.processing.nmr import baseline as robust_baseline
+from ingest.processing.observables import (
+    Extractor,
+    ObservablesConfig,
+    _common,
+    _peak_fit,
+    window_offset,
+)
 from ingest.processing.peaks import PeakFit
 from ingest.types import NMRSpectrum
-
-try:  # the assignment checks of the per-spectrum rows (being added; absent in older trees)
-    from ingest.processing.assignment import assignment_warnings
-except ImportError:  # pragma: no cover
-    assignment_warnings = None  # type: ignore[assignment]
 
 __all__ = ["BatchExtractor", "DEFAULT_CHUNK"]
 
@@ -365,8 +377,7 @@ class BatchExtractor:
             pf = fits[p.name]
             row.update(pf.columns(p.name))
             notes += [f"{p.name}: {w}" for w in pf.warnings if not (p.optional and w == "no peak above noise")]
-        if assignment_warnings is not None:
-            notes += assignment_warnings(cfg.nmr.peaks, fits, offset, sfo1_hz=proc.sfo1_hz)
+        notes += assignment_warnings(cfg.nmr.peaks, fits, offset, sfo1_hz=proc.sfo1_hz)
         row["processing"] = proc.processing + (f";cfg={Path(cfg.source).name}" if cfg.source else "")
         row["nmr_warnings"] = "; ".join(notes)
         self.extractor.last, self.extractor.last_fits = proc, fits
