@@ -13,8 +13,19 @@ import numpy as np
 
 from kinetics.constants import GAMMA_1H, H_PLANCK, K_B, MU_B
 
-__all__ = ["contact_shift_ppm", "mT_to_MHz", "MHz_to_mT", "electron_polarisation", "slow_exchange_fwhm_hz", "fast_exchange_fwhm_hz", "kubo_anderson_fwhm_hz", "bloch_mcconnell_spectrum",
-           "bloch_mcconnell_lineshape", "dhaq_exchange_sites", "fwhm_from_spectrum"]
+__all__ = [
+    "MHz_to_mT",
+    "bloch_mcconnell_lineshape",
+    "bloch_mcconnell_spectrum",
+    "contact_shift_ppm",
+    "dhaq_exchange_sites",
+    "electron_polarisation",
+    "fast_exchange_fwhm_hz",
+    "fwhm_from_spectrum",
+    "kubo_anderson_fwhm_hz",
+    "mT_to_MHz",
+    "slow_exchange_fwhm_hz",
+]
 
 
 # --- hyperfine (docs/physics.md §1.4) ----------------------------------------------

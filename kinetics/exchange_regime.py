@@ -25,8 +25,16 @@ from scipy.optimize import least_squares
 
 from kinetics.exchange import electron_polarisation, kubo_anderson_fwhm_hz
 
-__all__ = ["REGIME_TOL", "exchange_regime", "dhaq_line_regimes", "dhaq_sites_batch", "bloch_mcconnell_lines",
-           "dhaq_fast_fwhm_hz", "ExchangeEstimate", "estimate_exchange_rate"]
+__all__ = [
+    "REGIME_TOL",
+    "ExchangeEstimate",
+    "bloch_mcconnell_lines",
+    "dhaq_fast_fwhm_hz",
+    "dhaq_line_regimes",
+    "dhaq_sites_batch",
+    "estimate_exchange_rate",
+    "exchange_regime",
+]
 
 #: A limit is used when the governing rate ratio is below ``REGIME_TOL`` (slow) or above
 #: ``1/REGIME_TOL`` (fast).  0.1 keeps the slow-exchange width within 1 %:
