@@ -34,8 +34,10 @@ examples:
   flowcell demo --speedup 500 --hours 2 --out demo-run
   flowcell simulate experiment.toml --out sim/ --hours 3
   flowcell simulate experiment.toml --out sim/ --realtime --speedup 100 &
-  flowcell watch sim/experiment.toml    # live SOC table; Ctrl-C stops cleanly
+  flowcell watch sim/experiment.toml --out run1   # live SOC table + run1/live_soc.csv; Ctrl-C stops
+  flowcell calibrate soc0/10 --quinone DHAQ -o observables.toml --plot calib.png
   flowcell fit sim/store --config sim/experiment.toml
+  flowcell fit sim/store --compare dec_2H,dec_H     # rank candidate mechanisms (AIC/BIC, LRT)
   flowcell ingest sim/nmr -o nmr.parquet
   flowcell screen EXPERIMENTS/ --out screen/
 
