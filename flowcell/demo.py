@@ -59,6 +59,7 @@ from typing import Any, TextIO
 import numpy as np
 import pandas as pd
 
+from flowcell.config import ExperimentConfig
 from flowcell.fit.pipeline import fit_table, observables_config
 from flowcell.live.plot import LivePlot
 from flowcell.live.session import LiveSession
@@ -156,7 +157,6 @@ _FALLBACK_CFG = {
 
 def load_demo_config() -> Any:
     """``flowcell/data/demo_experiment.toml`` (or a built-in copy of its numbers)."""
-    from flowcell.config import ExperimentConfig
     path = Path(__file__).with_name("data") / "demo_experiment.toml"
     if path.exists():
         return ExperimentConfig.from_toml(path)
@@ -304,6 +304,49 @@ def _write_outputs(out_dir: Path, outcome: Any, live_df: pd.DataFrame, truth: An
     return report
 
 
+def _raw_dir(out_dir: Path, keep_raw: bool) -> tuple[Path, tempfile.TemporaryDirectory | None]:
+    """Where the simulated instruments write: ``out_dir/raw`` (emptied) or a temporary folder.
+
+    Returns
+    -------
+    tuple
+        ``(raw, tmp)``: the folder and the temporary directory to clean up (None when kept).
+    """
+    tmp = None
+    if keep_raw:
+        raw = out_dir / "raw"
+        if raw.exists():
+            shutil.rmtree(raw)
+    else:
+        tmp = tempfile.TemporaryDirectory(prefix="flowcell-demo-")
+        raw = Path(tmp.name)
+    return raw, tmp
+
+
+def _report_live(session: Any, truth: Any, n_rows: int, watcher_notes: list[str], settle_s: float,
+                 say: Callable[[str], None], messages: list[str]) -> tuple[Any, float, float, bool]:
+    """Say the watcher's notes and how the live SOC compared with the truth after ``settle_s`` (s).
+
+    Returns
+    -------
+    tuple
+        ``(live_df, live_max, live_rms, live_ok)`` from :func:`_live_check` (errors as SOC fractions).
+    """
+    for m in watcher_notes[:5]:
+        say(m)
+    if n_rows < len(truth.spectra):
+        messages.append(f"only {n_rows} of {len(truth.spectra)} spectra reached the store")
+    live_df, live_max, live_rms, live_ok = _live_check(session, truth.soc_at, settle_s, messages)
+    say("")
+    say(f"live SOC vs true SOC after the first {settle_s / 60:g} min: max |error| = {100 * live_max:.2f} %, "
+        f"rms = {100 * live_rms:.2f} % (tolerance {100 * LIVE_TOL:g} %) -> {'OK' if live_ok else 'FAILED'}")
+    if len(live_df):
+        last = session.history[-1]
+        say(f"K_c learnt online: {last.Kc:.3g} (±2 sd {last.Kc_lo:.3g}-{last.Kc_hi:.3g}; "
+            f"true {DEMO_TRUTH['Kc']:g})")
+    return live_df, live_max, live_rms, live_ok
+
+
 def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: float = 3.0,
              seed: int = 0, live: bool = True, quick: bool = False, interval_s: float | None = None,
              keep_raw: bool = False, plot: bool = True, stream: TextIO | None = None,
@@ -359,14 +402,7 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
     say("true parameters (ASSUMED): " + ", ".join(f"{k} = {v:g}" for k, v in DEMO_TRUTH.items()))
     say("the live SOC learns K_c online (no constant given beforehand)")
     model = compiled_model(cfg)
-    tmp = None
-    if keep_raw:
-        raw = out_dir / "raw"
-        if raw.exists():
-            shutil.rmtree(raw)
-    else:
-        tmp = tempfile.TemporaryDirectory(prefix="flowcell-demo-")
-        raw = Path(tmp.name)
+    raw, tmp = _raw_dir(out_dir, keep_raw)
     try:
         sim = ExperimentSimulator(cfg, protocol, model, raw, params=DEMO_TRUTH, interval_s=interval_s,
                                   seed=seed, obs_peaks_cfg=ObservablesConfig.default())
@@ -380,18 +416,8 @@ def run_demo(out: str | Path | None = None, *, speedup: float = 250.0, hours: fl
             n_rows = len(session.store)
             session.close()
         watcher_notes = [f"live: {m}" for m in keep.records]
-        for m in watcher_notes[:5]:
-            say(m)
-        if n_rows < len(truth.spectra):
-            messages.append(f"only {n_rows} of {len(truth.spectra)} spectra reached the store")
-        live_df, live_max, live_rms, live_ok = _live_check(session, truth.soc_at, settle_s, messages)
-        say("")
-        say(f"live SOC vs true SOC after the first {settle_s / 60:g} min: max |error| = {100 * live_max:.2f} %, "
-            f"rms = {100 * live_rms:.2f} % (tolerance {100 * LIVE_TOL:g} %) -> {'OK' if live_ok else 'FAILED'}")
-        if len(live_df):
-            last = session.history[-1]
-            say(f"K_c learnt online: {last.Kc:.3g} (±2 sd {last.Kc_lo:.3g}-{last.Kc_hi:.3g}; "
-                f"true {DEMO_TRUTH['Kc']:g})")
+        live_df, live_max, live_rms, live_ok = _report_live(session, truth, n_rows, watcher_notes, settle_s,
+                                                            say, messages)
         say(f"fitting {', '.join(DEMO_FREE)} to {n_rows} spectra (profile-likelihood intervals) ...")
         outcome, fit_ok = _fit(table, cfg_sim, read_potentiostat(raw / "potentiostat.csv"), model,
                                conf_interval, say, messages)

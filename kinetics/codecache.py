@@ -2,7 +2,8 @@
 
 One JSON file per network structure, named by the sha256 of the network's
 :meth:`~kinetics.network.Network.fingerprint` (its canonical text without parameter
-defaults), the package version, the code generator's own source and :data:`SCHEMA`.  It holds the generated function
+defaults), the package version, the code generator's own source (with network.py,
+reaction.py and the sympy version) and :data:`SCHEMA`.  It holds the generated function
 sources (:mod:`kinetics.emit`), the stoichiometric and slow-variable matrices, the
 fast-equilibrium blocks and the rate expressions as text.  Numba's compiled machine
 code (when the ``fast`` extra is installed) is cached by numba itself next to the
@@ -28,6 +29,8 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+
+import sympy as sp
 
 from kinetics import __version__
 
@@ -61,11 +64,13 @@ def cache_dir() -> Path | None:
 
 @lru_cache(maxsize=1)
 def _generator_hash() -> str:
-    """sha256 of the code generator's own source (kinetics/codegen.py, emit.py, blocks.py):
-    an edited generator (a development tree, a patch release) never reuses old entries."""
-    h = hashlib.sha256()
+    """sha256 of every source the generated code depends on (kinetics/codegen.py, emit.py,
+    blocks.py, codecache.py, and network.py / reaction.py, which give reactions their rate
+    laws, stoichiometry and electron counts) and of the sympy version (printer, cse): an
+    edited generator (a development tree, a patch release) never reuses old entries."""
+    h = hashlib.sha256(f"sympy={sp.__version__}\n".encode())
     here = Path(__file__).resolve().parent
-    for name in ("codegen.py", "emit.py", "blocks.py", "codecache.py"):
+    for name in ("codegen.py", "emit.py", "blocks.py", "codecache.py", "network.py", "reaction.py"):
         try:
             h.update((here / name).read_bytes())
         except OSError:  # a zipped install: the package version still keys the entry

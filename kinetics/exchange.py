@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ingest.processing.halfwidth import half_height_bounds
 from kinetics.constants import GAMMA_1H, H_PLANCK, K_B, MU_B
 
 __all__ = [
@@ -303,12 +304,7 @@ def fwhm_from_spectrum(freq_hz: Any, spectrum: Any, *, near_hz: float | None = N
         while 0 < i < y.size - 1 and (y[i + 1] > y[i] or y[i - 1] > y[i]):
             i = i + 1 if y[i + 1] > y[i] else i - 1
     half = y[i] / 2
-    lo = i
-    while lo > 0 and y[lo] > half:
-        lo -= 1
-    hi = i
-    while hi < y.size - 1 and y[hi] > half:
-        hi += 1
+    lo, hi = half_height_bounds(y, i, half)
     if y[lo] > half or y[hi] > half:
         raise ValueError("peak does not fall to half height inside the frequency axis")
     fl = np.interp(half, [y[lo], y[lo + 1]], [f[lo], f[lo + 1]])

@@ -131,22 +131,42 @@ class Problem:
         self.free = dict(free)
         self.per_experiment = per_experiment
         self.log_names = log_names
-        # internal parameter table
+        self._add_parameters(start)
+        self.blocks = self._data_blocks(self.experiments)
+        self.ndata = int(sum(m.sum() for b in self.blocks for (_, m, _, _) in b[3]))
+        if self.ndata == 0:
+            raise ValueError("no finite data points in the observed columns")
+        self.excluded: list[dict[str, Any]] = []
+        self.nfev = 0
+        self.nbad = 0
+        self.nsim = 0
+        self.nclipped = 0  # trial simulations whose SOC left [0, 1] (warned once, after the fit)
+        self._cache: dict[str, tuple[tuple, Any]] = {}
+        self.sim_inert: set[str] = set()  # the full cache key while the probe simulates
+        self.sim_inert = self._find_sim_inert()
+
+    def _add_parameters(self, start: Mapping[str, float]) -> None:
+        """The internal lmfit table: one entry per free parameter (per experiment where asked).
+
+        Log-scale parameters are held as ``log10_<name>`` with bounds defaulting to
+        start / 1e4 .. start * 1e4; fills :attr:`params`, :attr:`map` (display name ->
+        (base name, experiment key)) and :attr:`internal` (display -> lmfit name).
+        """
         self.params = lmfit.Parameters()
         self.map: dict[str, tuple[str, str | None]] = {}  # display -> (base name, exp key)
         self.internal: dict[str, str] = {}  # display -> lmfit name
         for name, bounds in self.free.items():
-            targets = [e for e in self.experiments] if name in per_experiment else [None]
+            targets = [e for e in self.experiments] if name in self.per_experiment else [None]
             for e in targets:
                 disp = name if e is None else f"{name}__{e.key}"
-                v0 = float(e.fixed.get(name, base.get(name, np.nan)) if e is not None else base.get(name, np.nan))
+                v0 = float(e.fixed.get(name, self.base.get(name, np.nan)) if e is not None else self.base.get(name, np.nan))
                 if e is None:
                     v0 = float(start.get(name, v0))
                 else:
                     v0 = float(start.get(disp, start.get(name, v0)))
                 if not np.isfinite(v0):
                     raise ValueError(f"parameter {disp!r} has no starting value; give it in start=")
-                is_log = name in log_names
+                is_log = name in self.log_names
                 lo, hi = (None, None) if bounds is None else bounds
                 if is_log:
                     if v0 <= 0:
@@ -163,9 +183,13 @@ class Problem:
                                     min=-np.inf if lo is None else lo, max=np.inf if hi is None else hi)
                 self.map[disp] = (name, None if e is None else e.key)
                 self.internal[disp] = iname
-        # data
-        self.blocks = []
-        for e in self.experiments:
+
+    @staticmethod
+    def _data_blocks(experiments: Sequence[Experiment]) -> list[tuple]:
+        """Per experiment: (experiment, simulation times from 0 s, row -> time index,
+        [(column, finite mask, finite values, sigma)], temperature K or None)."""
+        blocks = []
+        for e in experiments:
             t = np.asarray(e.data["t_s"], dtype=float)
             tu, inv = np.unique(t, return_inverse=True)
             t_sim = tu if tu[0] == 0.0 else np.concatenate([[0.0], tu])
@@ -177,21 +201,17 @@ class Problem:
                 sig = np.broadcast_to(np.asarray(s, dtype=float), y.shape)[m]
                 cols.append((c, m, y[m], sig))
             temp = None if e.temperature_K is None else np.asarray(e.temperature_K, dtype=float)
-            self.blocks.append((e, t_sim, inv + off, cols, temp))
-        self.ndata = int(sum(m.sum() for b in self.blocks for (_, m, _, _) in b[3]))
-        if self.ndata == 0:
-            raise ValueError("no finite data points in the observed columns")
-        self.excluded: list[dict[str, Any]] = []
-        self.nfev = 0
-        self.nbad = 0
-        self.nsim = 0
-        self.nclipped = 0  # trial simulations whose SOC left [0, 1] (warned once, after the fit)
-        self._cache: dict[str, tuple[tuple, Any]] = {}
-        # free model parameters that do not change the simulation (e.g. k1, k2, which
-        # the library declares for the NMR observation model, or a rate reduced to
-        # an equilibrium) are left out of the cache key: one integration then serves
-        # every change of them.
-        self.sim_inert: set[str] = set()
+            blocks.append((e, t_sim, inv + off, cols, temp))
+        return blocks
+
+    def _find_sim_inert(self) -> set[str]:
+        """Free model parameters that do not change the simulation (probed by a 1.5x change).
+
+        Such parameters (e.g. k1, k2, which the library declares for the NMR observation
+        model, or a rate reduced to an equilibrium) are left out of the cache key: one
+        integration then serves every change of them.  Empty when the probe fails.
+        """
+        inert: set[str] = set()
         cand = sorted({self.map[d][0] for d in self.internal} & set(self.model_names))
         if cand:
             e, t_sim = self.blocks[0][0], self.blocks[0][1]
@@ -203,9 +223,10 @@ class Problem:
                     p1[name] = p0[name] * 1.5 if p0[name] != 0 else 1e-6
                     alt = np.asarray(self._simulate_raw(e, t_sim, p1).conc, dtype=float)
                     if np.allclose(alt, ref, rtol=1e-9, atol=1e-15):
-                        self.sim_inert.add(name)
+                        inert.add(name)
             except Exception:  # leave the key complete if the probe fails
-                self.sim_inert = set()
+                inert = set()
+        return inert
 
     # -- values -----------------------------------------------------------
     def natural(self, params: lmfit.Parameters) -> dict[str, float]:

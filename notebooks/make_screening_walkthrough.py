@@ -41,7 +41,7 @@ temps = {"dhaq-288K": 288.15, "dhaq-298K": 298.15, "dhaq-308K": 308.15}
 truth = {n: k298 * math.exp(-Ea_true / R_GAS * (1 / T - 1 / 298.15)) for n, T in temps.items()}
 variants = [{"name": n, "temperature_K": T, "params": {"k_dec": truth[n], "Kc": 0.1}} for n, T in temps.items()]
 t0 = time.perf_counter()
-sims = simulate_screen(work / "experiments", variants, hours=1.5, interval_s=300)
+sims = simulate_screen(work / "experiments", variants, hours=1.0, interval_s=300)  # small: 12 NMR + 12 EPR each
 print(f"simulated {len(sims)} experiments in {time.perf_counter() - t0:.1f} s:")
 for n, k in truth.items():
     print(f"  {n}: true k_dec = {k:.3g} 1/s")"""),
@@ -79,19 +79,22 @@ pd.testing.assert_frame_equal(again.table, res.table)"""),
     new_markdown_cell("""Now group the experiments by quinone and fit each group globally: one `Kc` shared by the
 three experiments (the simulator used 0.1 at every temperature; for real data, sharing a
 temperature-dependent constant across temperatures is the user's call), one `k_dec` per
-experiment. Only the group fit runs; the per-experiment reprocessing and fits come from the cache."""),
+experiment. Only the group fit runs; the per-experiment reprocessing and fits come from the cache.
+Here the group fit skips its profile intervals (`group_conf_interval=False`, the covariance
+standard errors only) to keep the walkthrough quick; leave it out to get them."""),
     new_code_cell("""t0 = time.perf_counter()
 grouped = screen(work / "experiments", work / "screen", executor="serial", free=("Kc", "k_dec"),
-                 conf_interval=True, group_by="quinone", shared=("Kc",))
+                 conf_interval=True, group_by="quinone", shared=("Kc",), group_conf_interval=False)
 print(f"{time.perf_counter() - t0:.1f} s; recomputed: {grouped.recomputed}")
 assert grouped.recomputed["reprocess"] == [] and grouped.recomputed["fit"] == []
 g = grouped.groups
 kc = g[g["parameter"] == "Kc"].iloc[0]
-print(f"shared Kc = {kc['value']:.4f} [{kc['ci95_lo']:.4f}, {kc['ci95_hi']:.4f}] (true 0.1)")
+print(f"shared Kc = {kc['value']:.4f} ± {kc['stderr']:.4f} (true 0.1)")
 # members at other temperatures get their own BMS factor (Curie 1/T), so the shared Kc is right
-assert kc["ci95_lo"] <= 0.1 <= kc["ci95_hi"]
-print(f"true values inside the global-fit intervals: {int(g['truth_inside'].sum())} of {len(g)}")
-g[["group", "parameter", "experiment", "value", "ci95_lo", "ci95_hi", "truth", "truth_inside"]]"""),
+assert abs(kc["value"] - 0.1) <= max(3 * kc["stderr"], 0.005)
+kd = g[g["parameter"] == "k_dec"]
+assert all(abs(v - t) <= max(3 * e, 0.1 * t) for v, e, t in zip(kd["value"], kd["stderr"], kd["truth"]))
+g[["group", "parameter", "experiment", "value", "stderr", "truth"]]"""),
     new_markdown_cell("""The report (`screen_report.md`) holds the table, the plots, the Arrhenius fit and the run log:"""),
     new_code_cell("""display(Markdown((res.out_dir / "screen_report.md").read_text().split("## Run")[0]))"""),
     new_markdown_cell("""**Electron exchange (k_ex).** The simulated experiments above use the library's

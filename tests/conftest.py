@@ -10,11 +10,24 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+# pytest-xdist runs one worker per core; BLAS threads on top of that only oversubscribe the
+# machine (small dot products became 1000x slower under load).  Set before numpy is imported.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import matplotlib
 
 matplotlib.use("Agg")
 
 import pytest
+
+
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``-n N`` distributes with ``loadgroup`` (like ``load``) so that tests marked
+    ``xdist_group`` share one worker and build their module-scoped fixtures once
+    (tests/test_screen.py: its simulated screen costs about a minute per worker)."""
+    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):
+        config.option.dist = "loadgroup"
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FLOWCELL_SHARED_DATA", ROOT.parent / "shared" / "data"))

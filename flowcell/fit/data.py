@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,6 +19,8 @@ from flowcell.fit.observation import integral_capture
 from flowcell.params import resolve_params
 from flowcell.transit import reservoir_delays
 from ingest.processing.assignment import summarize_warnings
+from ingest.processing.epr import EPRCalibration
+from ingest.processing.observables import ObservablesConfig
 
 __all__ = ["DEFAULT_SIGMA", "FWHM_CAP_FRACTION", "FWHM_CAP_HZ", "LINE_WIDTHS", "OBSERVABLES", "REDUCED_LINE_WIDTHS", "WIDTH_PARAMS", "FitData",
            "observables_config", "prepare_fit_data"]
@@ -107,14 +109,10 @@ def observables_config(cfg: Any) -> Any:
     ``ObservablesConfig.default()``; the experiment's ``[epr_calibration]`` becomes
     ``obs.epr.calibration`` so that rows carry ``epr_spin_conc_M``.
     """
-    from dataclasses import replace
-
-    from ingest.processing.observables import ObservablesConfig
     ref = getattr(getattr(cfg, "observables", None), "config", None)
     obs = ObservablesConfig.from_toml(ref) if ref else ObservablesConfig.default()
     cal = getattr(cfg, "epr_calibration", None)
     if cal is not None:
-        from ingest.processing.epr import EPRCalibration
         ecal = EPRCalibration(concentration_M=cal.concentration_M, di_norm=cal.di_norm,
                               temperature_K=cal.temperature_K, g=cal.g, spin=cal.spin,
                               q_factor=getattr(cal, "q_factor", None), mw_freq_hz=getattr(cal, "mw_freq_hz", None))
@@ -176,6 +174,98 @@ def _line_widths(df: pd.DataFrame, out: pd.DataFrame, nmr: np.ndarray, peaks: Ma
     return w0
 
 
+def _masked_column(df: pd.DataFrame, name: str, mask: np.ndarray) -> np.ndarray:
+    """Column ``name`` as floats where ``mask`` holds, NaN elsewhere (all NaN when absent)."""
+    if name not in df:
+        return np.full(len(df), np.nan)
+    v = pd.to_numeric(df[name], errors="coerce").to_numpy(float)
+    return np.where(mask, v, np.nan)
+
+
+def _product_areas(df: pd.DataFrame, out: pd.DataFrame, nmr: np.ndarray, peaks: Mapping[str, Any],
+                   area_scale: float | None, fwhm0: float, sfo1: float, notes: list[str]) -> None:
+    """Write the decomposition products' areas into ``out`` as concentrations, mol/L.
+
+    Each product area is divided by ``area_scale`` (area per mol/L of protons) and its
+    proton count; windowed-integral areas are first divided by their Lorentzian
+    capture fraction (line width ``fwhm0`` Hz unless the product's own is measured;
+    ``sfo1`` in Hz).  Appends to ``notes``.
+    """
+    for prod, default_nh in (("anthrone_area", 2), ("anthranol_area", 1)):
+        if area_scale is None or prod not in df:
+            continue
+        pk = peaks.get(prod[:-5])
+        nh = getattr(pk, "n_h", None) or default_nh
+        raw_area = _masked_column(df, prod, nmr)
+        # the line's own width (issue 14): the quinone line's (fwhm0) only when the product's is not measured
+        wcol = f"{prod[:-5]}_fwhm_Hz"
+        w_own = pd.to_numeric(df[wcol], errors="coerce").to_numpy(float)[nmr] if wcol in df else np.zeros(0)
+        w_own = w_own[np.isfinite(w_own) & (w_own > 0)]
+        fw_prod = float(np.median(w_own)) if w_own.size else fwhm0
+        if pk is not None and getattr(pk, "method", "fit") == "integral" and np.isfinite(fw_prod):
+            scol = f"{prod[:-5]}_shift_ppm"
+            centre = (pd.to_numeric(df[scol], errors="coerce").to_numpy(float) if scol in df
+                      else np.full(len(df), np.nan))
+            mid = 0.5 * sum(pk.window_ppm)
+            cap = np.array([integral_capture(c if np.isfinite(c) else mid, fw_prod, pk.window_ppm, sfo1)
+                            for c in np.where(nmr, centre, mid)])
+            raw_area = raw_area / cap
+            notes.append(f"{prod}: windowed integral divided by its Lorentzian capture fraction "
+                         f"({np.nanmedian(cap[nmr]):.4f}, FWHM {fw_prod:.2f} Hz, "
+                         f"{'its own median width' if w_own.size else 'the first quinone line width: its own not measured'})")
+        out[prod] = raw_area / (area_scale * nh)
+
+
+def _sigmas(df: pd.DataFrame, out: pd.DataFrame, area_scale: float | None,
+            sigma: Mapping[str, float] | None, notes: list[str]
+            ) -> tuple[pd.DataFrame, dict[str, float], dict[str, str]]:
+    """Per-column sigma: twice the extractor's median error, floored at DEFAULT_SIGMA; ``sigma`` overrides.
+
+    Returns
+    -------
+    tuple
+        ``(out, sig, sig_src)``: ``out`` without the observable columns that hold no
+        finite value, sigma per column (column units), and where each came from
+        ('extractor', 'floor' or 'given').
+    """
+    sig: dict[str, float] = {}
+    sig_src: dict[str, str] = {}
+    for c in OBSERVABLES:
+        if c not in out or not np.isfinite(out[c].to_numpy(float)).any():
+            out = out.drop(columns=[c]) if c in out else out
+            continue
+        e = _median_err(df[np.isfinite(out[c].to_numpy(float))], c) if c.endswith("_fwhm_Hz") else _median_err(df, c)
+        if c.endswith("_area") and area_scale:
+            e /= area_scale * 2
+        sig[c] = max(DEFAULT_SIGMA[c], 2.0 * e)
+        sig_src[c] = "extractor" if 2.0 * e >= DEFAULT_SIGMA[c] else "floor"
+    sig.update(dict(sigma or {}))
+    sig_src.update({c: "given" for c in (sigma or {})})
+    if any(v == "floor" for v in sig_src.values()):
+        notes.append("no extractor error for " + ", ".join(c for c, v in sig_src.items() if v == "floor")
+                     + ": sigma is the floor of DEFAULT_SIGMA, its scale cannot judge the model "
+                       "(only the residual-structure tests do)")
+    return out, sig, sig_src
+
+
+def _area_scale(df: pd.DataFrame, i0: int | None, peaks: Mapping[str, Any],
+                C_tot: float) -> tuple[float | None, float]:
+    """Area per mol/L of protons and the quinone line's FWHM (Hz) from the first NMR row ``i0``.
+
+    ``C_tot`` in mol/L; the area scale is None when ``dhaq_h1_area`` is missing or not positive.
+    """
+    area_scale = None
+    fwhm0 = math.nan
+    if i0 is not None and "dhaq_h1_area" in df:
+        a0 = float(pd.to_numeric(df["dhaq_h1_area"], errors="coerce").iloc[i0])
+        nh0 = getattr(peaks.get("dhaq_h1"), "n_h", None) or 2
+        if np.isfinite(a0) and a0 > 0:
+            area_scale = a0 / C_tot / nh0  # area per mol/L of protons
+        if "dhaq_h1_fwhm_Hz" in df:
+            fwhm0 = float(pd.to_numeric(df["dhaq_h1_fwhm_Hz"], errors="coerce").iloc[i0])
+    return area_scale, fwhm0
+
+
 def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, *,
                      start: datetime | None = None, sigma: Mapping[str, float] | None = None,
                      obs_cfg: Any = None) -> FitData:
@@ -227,10 +317,7 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
     C_tot = float(cfg.electrolyte.concentration_M)
 
     def col(name: str, mask: np.ndarray) -> np.ndarray:
-        if name not in df:
-            return np.full(len(df), np.nan)
-        v = pd.to_numeric(df[name], errors="coerce").to_numpy(float)
-        return np.where(mask, v, np.nan)
+        return _masked_column(df, name, mask)
 
     out["hdo_shift_ppm"] = col("hdo_shift_ppm", nmr)
     R = col("epr_spin_conc_M", epr)
@@ -239,64 +326,17 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
         R = col("epr_di_norm", epr) / cal.di_norm * cal.concentration_M
         notes.append("epr_spin_conc_M computed from epr_di_norm and the config's [epr_calibration]")
     out["epr_spin_conc_M"] = R
-    area_scale = None
     order = np.argsort(t)
     first_nmr = [i for i in order if nmr[i] and np.isfinite(t[i])]
-    fwhm0 = math.nan
-    if first_nmr and "dhaq_h1_area" in df:
-        i0 = first_nmr[0]
-        a0 = float(pd.to_numeric(df["dhaq_h1_area"], errors="coerce").iloc[i0])
-        nh0 = getattr(peaks.get("dhaq_h1"), "n_h", None) or 2
-        if np.isfinite(a0) and a0 > 0:
-            area_scale = a0 / C_tot / nh0  # area per mol/L of protons
-        if "dhaq_h1_fwhm_Hz" in df:
-            fwhm0 = float(pd.to_numeric(df["dhaq_h1_fwhm_Hz"], errors="coerce").iloc[i0])
+    area_scale, fwhm0 = _area_scale(df, first_nmr[0] if first_nmr else None, peaks, C_tot)
     sfo1 = float(pd.to_numeric(df.get("sfo1_MHz", pd.Series([400.0])), errors="coerce").dropna().median()) * 1e6
-    for prod, default_nh in (("anthrone_area", 2), ("anthranol_area", 1)):
-        if area_scale is None or prod not in df:
-            continue
-        pk = peaks.get(prod[:-5])
-        nh = getattr(pk, "n_h", None) or default_nh
-        raw_area = col(prod, nmr)
-        # the line's own width (issue 14): the quinone line's (fwhm0) only when the product's is not measured
-        wcol = f"{prod[:-5]}_fwhm_Hz"
-        w_own = pd.to_numeric(df[wcol], errors="coerce").to_numpy(float)[nmr] if wcol in df else np.zeros(0)
-        w_own = w_own[np.isfinite(w_own) & (w_own > 0)]
-        fw_prod = float(np.median(w_own)) if w_own.size else fwhm0
-        if pk is not None and getattr(pk, "method", "fit") == "integral" and np.isfinite(fw_prod):
-            scol = f"{prod[:-5]}_shift_ppm"
-            centre = (pd.to_numeric(df[scol], errors="coerce").to_numpy(float) if scol in df
-                      else np.full(len(df), np.nan))
-            mid = 0.5 * sum(pk.window_ppm)
-            cap = np.array([integral_capture(c if np.isfinite(c) else mid, fw_prod, pk.window_ppm, sfo1)
-                            for c in np.where(nmr, centre, mid)])
-            raw_area = raw_area / cap
-            notes.append(f"{prod}: windowed integral divided by its Lorentzian capture fraction "
-                         f"({np.nanmedian(cap[nmr]):.4f}, FWHM {fw_prod:.2f} Hz, "
-                         f"{'its own median width' if w_own.size else 'the first quinone line width: its own not measured'})")
-        out[prod] = raw_area / (area_scale * nh)
+    _product_areas(df, out, nmr, peaks, area_scale, fwhm0, sfo1, notes)
     if area_scale is None:
         notes.append("no sharp dhaq_h1 line in the first spectrum: product areas not used")
     hdo_ref = float(out["hdo_shift_ppm"].iloc[first_nmr[0]]) if first_nmr else 4.79
     w0_Hz = _line_widths(df, out, nmr, peaks, sfo1, first_nmr[0] if first_nmr else None, notes)
     notes += summarize_warnings(df["nmr_warnings"]) if "nmr_warnings" in df else []  # assignment checks
-    sig: dict[str, float] = {}
-    sig_src: dict[str, str] = {}
-    for c in OBSERVABLES:
-        if c not in out or not np.isfinite(out[c].to_numpy(float)).any():
-            out = out.drop(columns=[c]) if c in out else out
-            continue
-        e = _median_err(df[np.isfinite(out[c].to_numpy(float))], c) if c.endswith("_fwhm_Hz") else _median_err(df, c)
-        if c.endswith("_area") and area_scale:
-            e /= area_scale * 2
-        sig[c] = max(DEFAULT_SIGMA[c], 2.0 * e)
-        sig_src[c] = "extractor" if 2.0 * e >= DEFAULT_SIGMA[c] else "floor"
-    sig.update(dict(sigma or {}))
-    sig_src.update({c: "given" for c in (sigma or {})})
-    if any(v == "floor" for v in sig_src.values()):
-        notes.append("no extractor error for " + ", ".join(c for c, v in sig_src.items() if v == "floor")
-                     + ": sigma is the floor of DEFAULT_SIGMA, its scale cannot judge the model "
-                       "(only the residual-structure tests do)")
+    out, sig, sig_src = _sigmas(df, out, area_scale, sigma, notes)
     out = out.iloc[order].reset_index(drop=True)
     dropped = _count_dropped(out, kind[order], pt, notes)
     keep = np.isfinite(out["t_s"].to_numpy(float)) & (out["t_s"].to_numpy(float) >= 0)

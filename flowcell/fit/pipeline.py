@@ -74,6 +74,8 @@ from flowcell.fit.outcome import NUISANCE, SIGMA_RESCALE_MAX, FitOutcome, Goodne
 from flowcell.fit.observation import (OutletObservation, current_table, integral_capture, obs_names,
                                       outlet_composition, outlet_observation, refer_to_tank)
 from flowcell.params import compiled_model
+from kinetics import fit as kfit
+from kinetics.observe import bms_factor
 
 __all__ = [
     "SIGMA_RESCALE_MAX",
@@ -152,8 +154,6 @@ def fixed_params(model: Any, fd: FitData, *, free: Sequence[str] = (), params: M
     the experiment's own temperature).  Names in ``free`` are left out; so are names
     that are neither model nor observation parameters.
     """
-    from kinetics.observe import bms_factor
-
     fixed: dict[str, float] = dict(getattr(model, "defaults", {}) or {})
     fixed.update(fd.config_params)
     fixed.update({k: float(v) for k, v in (params or {}).items()})
@@ -193,7 +193,6 @@ def make_experiment(fd: FitData, ident: str = "experiment", *, model: Any = None
         ``data``/``sigma`` from ``fd``, ``current_A`` = :func:`current_table` of the
         log (s, A), ``volume_L``, ``y0 = {'O': C_tot}`` (fully discharged start, mol/L).
     """
-    from kinetics import fit as kfit
     return kfit.Experiment(ident, fd.data, dict(fd.sigma), current_A=current_table(*fd.current),
                            volume_L=fd.volume_L, y0={"O": fd.c_tot_M},
                            fixed=fixed_params(model, fd, free=free, params=params, T_ref_K=T_ref_K))
@@ -238,6 +237,76 @@ def _start_exchange_rates(fds: Mapping[str, FitData], free: Sequence[str], sv: d
             else:
                 sv[n] = k0
                 break
+
+
+def _widths_and_rates(fds: dict[str, FitData], free: list[str], params: Mapping[str, float] | None) -> None:
+    """Drop line widths when no exchange rate is free; else free k2 and w0_Hz where the data need them.
+
+    Mutates ``free`` (appends) and each member's ``sigma``, ``data`` and ``notes``.
+    """
+    if not any(n in free for n in WIDTH_PARAMS):  # widths only inform the exchange rates
+        for fd in fds.values():
+            drop = [c for c in LINE_WIDTHS + REDUCED_LINE_WIDTHS if c in fd.sigma]
+            if drop:
+                fd.sigma = {c: v for c, v in fd.sigma.items() if c not in drop}
+                fd.data = fd.data.drop(columns=[c for c in drop if c in fd.data])
+                fd.notes.append("line widths not fitted (no exchange rate k1/kc/k2/w0_Hz free)")
+    if (any(n in free for n in WIDTH_PARAMS) and "k2" not in free and "k2" not in (params or {})
+            and any(c in fd.sigma for fd in fds.values() for c in REDUCED_LINE_WIDTHS)
+            and not any("k2" in fd.config_params for fd in fds.values())):
+        free.append("k2")  # issue 14: the reduced-form (dhaq4_*) widths carry k2
+        for fd in fds.values():
+            fd.notes.append("k2 fitted from the reduced-form (dhaq4_*) line widths (docs/physics.md §1.8)")
+    if (any(n in free for n in WIDTH_PARAMS) and "w0_Hz" not in free
+            and any(_w0_unreliable(fd) for fd in fds.values())):
+        free.append("w0_Hz")  # issue 14: w0 fitted with the rates; the first spectrum's width only starts it
+        for fd in fds.values():
+            fd.notes.append("w0_Hz fitted: the first spectrum already held radical (or no EPR to tell), "
+                            "so its width is not the intrinsic one (docs/physics.md §1.4)")
+
+
+def _union_bounds(fds: dict[str, FitData], all_free: list[str]) -> dict[str, tuple[float, float]]:
+    """Bounds of each free parameter (its own units): the union over members."""
+    # bounds: the union over members (hdo_ref_ppm differs per member)
+    bounds: dict[str, tuple[float, float]] = {}
+    for fd in fds.values():
+        for n, (lo, hi) in default_bounds(all_free, fd).items():
+            o = bounds.get(n, (lo, hi))
+            bounds[n] = (min(lo, o[0]), max(hi, o[1]))
+    return bounds
+
+
+def _start_values(fds: dict[str, FitData], exps: list[Any], all_free: list[str], per: set[str], *,
+                  start: Mapping[str, Mapping[str, float]] | None, params: Mapping[str, float] | None,
+                  defaults: Mapping[str, float]) -> dict[str, float]:
+    """Starting values by fit name (``name`` shared, ``name__key`` per member), in the parameters' units.
+
+    Nuisance parameters start at calibration, others from ``start``, ``params`` or the
+    model defaults (shared ones given per member: their median); w0_Hz at the first
+    spectrum's width, clipped to [0.1, 19] Hz.
+    """
+    # starting values: nuisance at calibration, others from `start`, `params` or the model defaults
+    sv: dict[str, float] = {}
+    shared_start: dict[str, list[float]] = {}
+    for (ident, fd), e in zip(fds.items(), exps):
+        own = dict((start or {}).get(ident) or {})
+        for n in all_free:
+            v = own.get(n, fd.hdo_ref_ppm if n == "hdo_ref_ppm" else 1.0 if n == "area_scale" else
+                        (params or {}).get(n, defaults.get(n)))
+            if v is None:
+                continue
+            if n in per:
+                sv[f"{n}__{e.key}"] = float(v)
+            elif n in own:
+                shared_start.setdefault(n, []).append(float(own[n]))
+            else:
+                sv.setdefault(n, float(v))
+    for n, vals in shared_start.items():
+        sv[n] = float(np.median(vals))
+    for (ident, fd), e in zip(fds.items(), exps):  # w0 starts at the first spectrum's width (issue 14)
+        if "w0_Hz" in all_free and fd.w0_Hz is not None:
+            sv.setdefault(f"w0_Hz__{e.key}" if "w0_Hz" in per else "w0_Hz", float(np.clip(fd.w0_Hz, 0.1, 19.0)))
+    return sv
 
 
 def fit_group(fit_data: Mapping[str, FitData], *, model: Any, free: Sequence[str] = DEFAULT_FREE,
@@ -291,25 +360,7 @@ def fit_group(fit_data: Mapping[str, FitData], *, model: Any, free: Sequence[str
         raise ValueError("fit_group: no experiments given")
     fds = dict(fit_data)
     free = list(dict.fromkeys(free))
-    if not any(n in free for n in WIDTH_PARAMS):  # widths only inform the exchange rates
-        for fd in fds.values():
-            drop = [c for c in LINE_WIDTHS + REDUCED_LINE_WIDTHS if c in fd.sigma]
-            if drop:
-                fd.sigma = {c: v for c, v in fd.sigma.items() if c not in drop}
-                fd.data = fd.data.drop(columns=[c for c in drop if c in fd.data])
-                fd.notes.append("line widths not fitted (no exchange rate k1/kc/k2/w0_Hz free)")
-    if (any(n in free for n in WIDTH_PARAMS) and "k2" not in free and "k2" not in (params or {})
-            and any(c in fd.sigma for fd in fds.values() for c in REDUCED_LINE_WIDTHS)
-            and not any("k2" in fd.config_params for fd in fds.values())):
-        free.append("k2")  # issue 14: the reduced-form (dhaq4_*) widths carry k2
-        for fd in fds.values():
-            fd.notes.append("k2 fitted from the reduced-form (dhaq4_*) line widths (docs/physics.md §1.8)")
-    if (any(n in free for n in WIDTH_PARAMS) and "w0_Hz" not in free
-            and any(_w0_unreliable(fd) for fd in fds.values())):
-        free.append("w0_Hz")  # issue 14: w0 fitted with the rates; the first spectrum's width only starts it
-        for fd in fds.values():
-            fd.notes.append("w0_Hz fitted: the first spectrum already held radical (or no EPR to tell), "
-                            "so its width is not the intrinsic one (docs/physics.md §1.4)")
+    _widths_and_rates(fds, free, params)
     shared_l = [n for n in (free if shared is None else shared) if n in free]
     nuis = []
     if any("hdo_shift_ppm" in fd.sigma for fd in fds.values()):
@@ -332,33 +383,8 @@ def fit_group(fit_data: Mapping[str, FitData], *, model: Any, free: Sequence[str
                 for ident, fd in fds.items()]
 
     exps = build()
-    # bounds: the union over members (hdo_ref_ppm differs per member)
-    bounds: dict[str, tuple[float, float]] = {}
-    for fd in fds.values():
-        for n, (lo, hi) in default_bounds(all_free, fd).items():
-            o = bounds.get(n, (lo, hi))
-            bounds[n] = (min(lo, o[0]), max(hi, o[1]))
-    # starting values: nuisance at calibration, others from `start`, `params` or the model defaults
-    sv: dict[str, float] = {}
-    shared_start: dict[str, list[float]] = {}
-    for (ident, fd), e in zip(fds.items(), exps):
-        own = dict((start or {}).get(ident) or {})
-        for n in all_free:
-            v = own.get(n, fd.hdo_ref_ppm if n == "hdo_ref_ppm" else 1.0 if n == "area_scale" else
-                        (params or {}).get(n, defaults.get(n)))
-            if v is None:
-                continue
-            if n in per:
-                sv[f"{n}__{e.key}"] = float(v)
-            elif n in own:
-                shared_start.setdefault(n, []).append(float(own[n]))
-            else:
-                sv.setdefault(n, float(v))
-    for n, vals in shared_start.items():
-        sv[n] = float(np.median(vals))
-    for (ident, fd), e in zip(fds.items(), exps):  # w0 starts at the first spectrum's width (issue 14)
-        if "w0_Hz" in all_free and fd.w0_Hz is not None:
-            sv.setdefault(f"w0_Hz__{e.key}" if "w0_Hz" in per else "w0_Hz", float(np.clip(fd.w0_Hz, 0.1, 19.0)))
+    bounds = _union_bounds(fds, all_free)
+    sv = _start_values(fds, exps, all_free, per, start=start, params=params, defaults=defaults)
     _start_exchange_rates(fds, all_free, sv, per, exps, explicit=set(params or {}) | {
         n for own in (start or {}).values() for n in (own or {})})
     result, exps, gof = _fit_two_pass(model, fds, build, bounds, obs, per, sv, conf_interval=conf_interval,
@@ -373,8 +399,6 @@ def _fit_two_pass(model: Any, fds: dict[str, FitData], build: Any, bounds: dict,
     """First fit with the extractors' sigmas (multi-start, outliers out): the honest χ²
     and the residual tests; then, with ``rescale_sigma``, each column's sigma scaled to
     its scatter within [1, :data:`SIGMA_RESCALE_MAX`] and the final fit with intervals."""
-    from kinetics import fit as kfit
-
     exps = build()
     pass1 = kfit.fit(model, exps, bounds, obs=obs, per_experiment=per, start=sv or None,
                      conf_interval=conf_interval and not rescale_sigma, multistart=multistart)

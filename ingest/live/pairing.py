@@ -53,6 +53,73 @@ def _prefixed(df: pd.DataFrame, prefix: str, other_cols: set[str]) -> pd.DataFra
     return df.rename(columns=ren)
 
 
+def _one_to_one(n: pd.DataFrame, e: pd.DataFrame, tolerance_s: float) -> dict[int, int]:
+    """Pair NMR rows with EPR rows one to one, nearest in time first.
+
+    Parameters
+    ----------
+    n, e : DataFrame
+        NMR and EPR rows with referred times ``_t`` (tz-aware) and row numbers
+        ``_i`` / ``_j``.
+    tolerance_s : float
+        Largest |time difference| for a match, s.
+
+    Returns
+    -------
+    dict
+        NMR row number ``_i`` -> EPR row number ``_j``.
+    """
+    # one-to-one nearest matching: candidates by merge_asof, then resolve
+    # conflicts greedily by smallest |dt| (so each EPR row pairs at most once)
+    nn = n.dropna(subset=["_t"]).sort_values("_t")
+    ee = e.dropna(subset=["_t"]).sort_values("_t")
+    pairs: list[tuple[float, int, int]] = []
+    if len(nn) and len(ee):
+        tol = pd.Timedelta(seconds=float(tolerance_s))
+        for direction in ("nearest", "backward", "forward"):
+            m = pd.merge_asof(
+                nn[["_t", "_i"]], ee[["_t", "_j"]].rename(columns={"_t": "_te"}),
+                left_on="_t", right_on="_te", direction=direction, tolerance=tol,
+            ).dropna(subset=["_j"])
+            for t, i, te, j in zip(m["_t"], m["_i"], m["_te"], m["_j"]):
+                pairs.append((abs((te - t).total_seconds()), int(i), int(j)))
+    pairs.sort()
+    used_i: set[int] = set()
+    used_j: set[int] = set()
+    match: dict[int, int] = {}
+    for _, i, j in pairs:
+        if i in used_i or j in used_j:
+            continue
+        used_i.add(i)
+        used_j.add(j)
+        match[i] = j
+    return match
+
+
+def _merged(n: pd.DataFrame, e: pd.DataFrame, match: dict[int, int]) -> pd.DataFrame:
+    """One table of matched pairs and unmatched rows, sorted by the referred time.
+
+    Columns common to both sides get ``nmr_`` / ``epr_`` prefixes; adds ``time``,
+    ``t_s`` (s since the first row), ``matched`` and ``pair_dt_s`` (s).
+    """
+    ncols = set(n.columns) - {"_t", "_i"}
+    ecols = set(e.columns) - {"_t", "_j"}
+    both = ncols & ecols
+    np_ = _prefixed(n, "nmr_", both).rename(columns={"_t": "_tn"})
+    ep_ = _prefixed(e, "epr_", both).rename(columns={"_t": "_te"})
+    np_["_j"] = np_["_i"].map(match)
+    out = np_.merge(ep_, on="_j", how="outer", sort=False)
+    out["matched"] = out["_tn"].notna() & out["_te"].notna()
+    out["pair_dt_s"] = np.where(out["matched"], (out["_te"] - out["_tn"]).dt.total_seconds(), np.nan)
+    out["time"] = out["_tn"].where(out["_tn"].notna(), out["_te"])
+    out = out.sort_values(["time"], kind="stable", na_position="last").reset_index(drop=True)
+    t = pd.to_datetime(out["time"], utc=True)
+    out["t_s"] = (t - t.min()).dt.total_seconds()
+    out = out.drop(columns=[c for c in ("_tn", "_te", "_i", "_j") if c in out.columns])
+    first = ["time", "t_s", "matched", "pair_dt_s"]
+    return out[first + [c for c in out.columns if c not in first]]
+
+
 def pair(
     nmr: pd.DataFrame,
     epr: pd.DataFrame,
@@ -134,44 +201,6 @@ def pair(
     n["_i"] = np.arange(len(n))
     e["_j"] = np.arange(len(e))
 
-    # one-to-one nearest matching: candidates by merge_asof, then resolve
-    # conflicts greedily by smallest |dt| (so each EPR row pairs at most once)
-    nn = n.dropna(subset=["_t"]).sort_values("_t")
-    ee = e.dropna(subset=["_t"]).sort_values("_t")
-    pairs: list[tuple[float, int, int]] = []
-    if len(nn) and len(ee):
-        tol = pd.Timedelta(seconds=float(tolerance_s))
-        for direction in ("nearest", "backward", "forward"):
-            m = pd.merge_asof(
-                nn[["_t", "_i"]], ee[["_t", "_j"]].rename(columns={"_t": "_te"}),
-                left_on="_t", right_on="_te", direction=direction, tolerance=tol,
-            ).dropna(subset=["_j"])
-            for t, i, te, j in zip(m["_t"], m["_i"], m["_te"], m["_j"]):
-                pairs.append((abs((te - t).total_seconds()), int(i), int(j)))
-    pairs.sort()
-    used_i: set[int] = set()
-    used_j: set[int] = set()
-    match: dict[int, int] = {}
-    for _, i, j in pairs:
-        if i in used_i or j in used_j:
-            continue
-        used_i.add(i)
-        used_j.add(j)
-        match[i] = j
+    match = _one_to_one(n, e, tolerance_s)
 
-    ncols = set(n.columns) - {"_t", "_i"}
-    ecols = set(e.columns) - {"_t", "_j"}
-    both = ncols & ecols
-    np_ = _prefixed(n, "nmr_", both).rename(columns={"_t": "_tn"})
-    ep_ = _prefixed(e, "epr_", both).rename(columns={"_t": "_te"})
-    np_["_j"] = np_["_i"].map(match)
-    out = np_.merge(ep_, on="_j", how="outer", sort=False)
-    out["matched"] = out["_tn"].notna() & out["_te"].notna()
-    out["pair_dt_s"] = np.where(out["matched"], (out["_te"] - out["_tn"]).dt.total_seconds(), np.nan)
-    out["time"] = out["_tn"].where(out["_tn"].notna(), out["_te"])
-    out = out.sort_values(["time"], kind="stable", na_position="last").reset_index(drop=True)
-    t = pd.to_datetime(out["time"], utc=True)
-    out["t_s"] = (t - t.min()).dt.total_seconds()
-    out = out.drop(columns=[c for c in ("_tn", "_te", "_i", "_j") if c in out.columns])
-    first = ["time", "t_s", "matched", "pair_dt_s"]
-    return out[first + [c for c in out.columns if c not in first]]
+    return _merged(n, e, match)

@@ -342,6 +342,58 @@ def _unity_gain(meta: Any, cfg: EPRConfig, warns: list[str]) -> dict[str, Any]:
     return ov
 
 
+def _refine_line(
+    spec: EPRSpectrum, cfg: EPRConfig, line: Any, di_value: float, warns: list[str]
+) -> tuple[float, float, float, float]:
+    """Refine the located line by the Lorentzian fit when asked and good; choose the area.
+
+    Parameters
+    ----------
+    line : LineLocation
+        From :func:`locate_line` (centre and peak-to-peak width, T).
+    di_value : float
+        Model-free double integral, in the units of :func:`double_integral`'s ``value``.
+    warns : list of str
+        Appended to.
+
+    Returns
+    -------
+    tuple of float
+        ``(center_T, dBpp_T, area, fit_area)``: the line's centre and width (T), the area
+        that is normalised (the fit's when ``di_source='lorentzian'`` and it fits) and the
+        fit's area (NaN without fit).
+    """
+    center_T, dBpp_T = line.center_T, line.dBpp_T
+    fit_area = float("nan")
+    fit_ok = False
+    if cfg.fit_lorentzian or cfg.di_source == "lorentzian":
+        try:
+            fit = fit_lorentzian_derivative(spec.field_T, spec.intensity, baseline_fraction=cfg.baseline_fraction)
+            fit_area = fit.area
+            warns += fit.warnings
+            fit_ok = fit.r2 >= 0.9 and bool(fit.result.success)
+            if fit_ok and cfg.fit_lorentzian:
+                center_T, dBpp_T = fit.center_T, fit.dBpp_T
+        except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
+            warns.append(f"Lorentzian fit failed: {exc}")
+    area = di_value
+    if cfg.di_source == "lorentzian":
+        if fit_ok:
+            area = fit_area
+        else:
+            warns.append("di_source 'lorentzian' but the fit is poor: epr_di_norm from the model-free DI")
+    return center_T, dBpp_T, area, fit_area
+
+
+def _time_mid(t0: Any, t1: Any) -> Any:
+    """Midpoint of two Timestamps; the known one when the other is NaT."""
+    if t0 is pd.NaT:
+        return t1
+    if t1 is pd.NaT:
+        return t0
+    return t0 + (t1 - t0) / 2
+
+
 def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, Any]:
     """One table row for a 1D EPR spectrum (columns of docs/architecture.md).
 
@@ -381,25 +433,7 @@ def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, An
     line = locate_line(spec.field_T, spec.intensity, _meta_value(meta, "mw_freq_hz", ov),
                        baseline_fraction=cfg.baseline_fraction)
     warns += line.warnings
-    center_T, dBpp_T = line.center_T, line.dBpp_T
-    fit_area = float("nan")
-    fit_ok = False
-    if cfg.fit_lorentzian or cfg.di_source == "lorentzian":
-        try:
-            fit = fit_lorentzian_derivative(spec.field_T, spec.intensity, baseline_fraction=cfg.baseline_fraction)
-            fit_area = fit.area
-            warns += fit.warnings
-            fit_ok = fit.r2 >= 0.9 and bool(fit.result.success)
-            if fit_ok and cfg.fit_lorentzian:
-                center_T, dBpp_T = fit.center_T, fit.dBpp_T
-        except (ValueError, RuntimeError) as exc:  # pragma: no cover - defensive
-            warns.append(f"Lorentzian fit failed: {exc}")
-    area = di.value
-    if cfg.di_source == "lorentzian":
-        if fit_ok:
-            area = fit_area
-        else:
-            warns.append("di_source 'lorentzian' but the fit is poor: epr_di_norm from the model-free DI")
+    center_T, dBpp_T, area, fit_area = _refine_line(spec, cfg, line, di.value, warns)
     ov = _unity_gain(meta, cfg, warns)
     try:
         di_norm = normalised_di(area, meta, gain_mode=cfg.gain_mode, scans=cfg.scans,
@@ -417,12 +451,7 @@ def epr_row(spec: EPRSpectrum, epr_cfg: EPRConfig | None = None) -> dict[str, An
         conc = spin_concentration(di_norm, cfg.calibration, temperature_K=temp,
                                   g=g if np.isfinite(g) else None, q_factor=q, mw_freq_hz=freq)
     t0, t1 = _ts(meta.start), _ts(meta.end)
-    if t0 is pd.NaT:
-        tm = t1
-    elif t1 is pd.NaT:
-        tm = t0
-    else:
-        tm = t0 + (t1 - t0) / 2
+    tm = _time_mid(t0, t1)
     power = _meta_value(meta, "mw_power_W", ov)
     modamp = _meta_value(meta, "mod_amp_T", ov)
     return {

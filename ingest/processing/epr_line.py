@@ -16,6 +16,8 @@ import numpy as np
 from scipy import constants as _c
 from scipy.integrate import cumulative_trapezoid
 
+from ingest.processing.halfwidth import half_height_bounds
+
 __all__ = ["LineLocation", "locate_line"]
 
 _H_OVER_MUB = _c.h / _c.physical_constants["Bohr magneton"][0]
@@ -105,13 +107,7 @@ def locate_line(field_T, y, mw_freq_hz: float | None = None, *, baseline_fractio
     i0 = int(np.argmax(np.abs(absorption)))
     sign = 1.0 if absorption[i0] >= 0 else -1.0
     a = sign * absorption
-    half = a[i0] / 2
-    lo = i0
-    while lo > 0 and a[lo] > half:
-        lo -= 1
-    hi = i0
-    while hi < x.size - 1 and a[hi] > half:
-        hi += 1
+    lo, hi = half_height_bounds(a, i0)
     fwhm = max(x[hi] - x[lo], 2 * (x[1] - x[0]))
     w0, w1 = x[i0] - 1.5 * fwhm, x[i0] + 1.5 * fwhm
     inside = np.nonzero((x >= w0) & (x <= w1))[0]

@@ -31,6 +31,67 @@ def _model(x: np.ndarray, theta: np.ndarray, n: int) -> np.ndarray:
     return y
 
 
+def _jacobian(u: np.ndarray, th: np.ndarray, n: int) -> np.ndarray:
+    """Jacobian of :func:`_model` on the centred axis ``u`` (Hz) with respect to ``th``."""
+    J = np.empty((u.size, th.size))
+    for j in range(n):
+        c, lhw, area = th[3 * j: 3 * j + 3]
+        hw = math.exp(min(lhw, 30.0))
+        d = (u - c) ** 2 + hw * hw
+        L = hw / d / math.pi
+        J[:, 3 * j] = area * 2 * (u - c) * L / d
+        J[:, 3 * j + 1] = area * hw * ((d - 2 * hw * hw) / (d * d)) / math.pi
+        J[:, 3 * j + 2] = L
+    J[:, 3 * n] = 1.0
+    J[:, 3 * n + 1] = u
+    return J
+
+
+def _peak_fits(
+    th: np.ndarray, err: np.ndarray, s2: float, n: int, *, sfo1_hz: float, window: tuple[float, float],
+    cap_hz: float, step_hz: float, n_points: int, success: bool, message: str,
+) -> list[PeakFit]:
+    """One :class:`PeakFit` per line from the fitted parameters, judged and warned.
+
+    Parameters
+    ----------
+    th, err : ndarray
+        Fitted ``(centre Hz, log half-width, area)`` per line, then the baseline, and
+        their standard errors.
+    s2 : float
+        Residual variance, (spectrum units)^2.
+    window : (float, float)
+        Fit range, ppm.
+    cap_hz, step_hz : float
+        Widest plausible FWHM and the point spacing, Hz.
+    """
+    lo, hi = window
+    noise = math.sqrt(s2)
+    out = []
+    for j in range(n):
+        c, lhw, area = th[3 * j: 3 * j + 3]
+        fwhm = 2 * math.exp(min(lhw, 30.0))
+        warn: list[str] = [] if success else [f"fit failed: {message}"]
+        height = area / (math.pi * fwhm / 2) if fwhm > 0 else math.nan
+        if not fwhm <= cap_hz:
+            warn.append("wider than the fit range")
+        if not fwhm >= 0.5 * step_hz:
+            warn.append("narrower than half a point (noise spike)")
+        if not (lo <= c / sfo1_hz * 1e6 <= hi):
+            warn.append("centre outside the fit range")
+        if not height > 3 * noise:
+            warn.append("no peak above noise")
+        ok = not warn
+        nan = math.nan
+        out.append(PeakFit(
+            c / sfo1_hz * 1e6 if ok else nan, err[3 * j] / sfo1_hz * 1e6 if ok else nan,
+            fwhm if ok else nan, fwhm * err[3 * j + 1] if ok else nan,
+            area if ok else nan, err[3 * j + 2] if ok else nan,
+            height, height / noise if noise > 0 else math.inf, s2, ok, window, n_points, "lorentzian-multi",
+            tuple(warn)))
+    return out
+
+
 def fit_lorentzians(
     ppm: np.ndarray, real: np.ndarray, centres_ppm: Sequence[float], *, sfo1_hz: float,
     fit_range_ppm: Sequence[float], fwhm_guess_hz: float | Sequence[float] = 5.0,
@@ -98,18 +159,7 @@ def fit_lorentzians(
         return (_model(u, th, n) - y) / scale
 
     def jac(th: np.ndarray) -> np.ndarray:
-        J = np.empty((u.size, th.size))
-        for j in range(n):
-            c, lhw, area = th[3 * j: 3 * j + 3]
-            hw = math.exp(min(lhw, 30.0))
-            d = (u - c) ** 2 + hw * hw
-            L = hw / d / math.pi
-            J[:, 3 * j] = area * 2 * (u - c) * L / d
-            J[:, 3 * j + 1] = area * hw * ((d - 2 * hw * hw) / (d * d)) / math.pi
-            J[:, 3 * j + 2] = L
-        J[:, 3 * n] = 1.0
-        J[:, 3 * n + 1] = u
-        return J / scale
+        return _jacobian(u, th, n) / scale
 
     try:
         res = least_squares(resid, theta0, jac=jac, method="trf", x_scale="jac", max_nfev=200)
@@ -124,28 +174,6 @@ def fit_lorentzians(
         err = np.sqrt(np.clip(np.diag(cov), 0, None))
     except np.linalg.LinAlgError:
         err = np.full(th.size, math.nan)
-    noise = math.sqrt(s2)
-    out = []
-    for j in range(n):
-        c, lhw, area = th[3 * j: 3 * j + 3]
-        fwhm = 2 * math.exp(min(lhw, 30.0))
-        warn: list[str] = [] if res.success else [f"fit failed: {res.message}"]
-        height = area / (math.pi * fwhm / 2) if fwhm > 0 else math.nan
-        if not fwhm <= cap:
-            warn.append("wider than the fit range")
-        if not fwhm >= 0.5 * step:
-            warn.append("narrower than half a point (noise spike)")
-        if not (lo <= c / sfo1_hz * 1e6 <= hi):
-            warn.append("centre outside the fit range")
-        if not height > 3 * noise:
-            warn.append("no peak above noise")
-        ok = not warn
-        nan = math.nan
-        out.append(PeakFit(
-            c / sfo1_hz * 1e6 if ok else nan, err[3 * j] / sfo1_hz * 1e6 if ok else nan,
-            fwhm if ok else nan, fwhm * err[3 * j + 1] if ok else nan,
-            area if ok else nan, err[3 * j + 2] if ok else nan,
-            height, height / noise if noise > 0 else math.inf, s2, ok, win, int(y.size), "lorentzian-multi",
-            tuple(warn)))
-    return out
+    return _peak_fits(th, err, s2, n, sfo1_hz=sfo1_hz, window=win, cap_hz=cap, step_hz=step,
+                      n_points=int(y.size), success=bool(res.success), message=str(res.message))
 

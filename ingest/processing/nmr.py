@@ -418,6 +418,77 @@ def _default_phase(spec: NMRSpectrum, s: np.ndarray, meta: NMRMeta, p1: bool) ->
     return p0, p1v, "acme"
 
 
+def _checked_fid(spec: NMRSpectrum) -> np.ndarray:
+    """The spectrum's FID, refused (IngestError) when absent, not 1D, under 8 points, or sw/sfo1 not positive."""
+    meta = spec.meta
+    if spec.fid is None:
+        raise IngestError(meta.path, "no FID to process (processed-only data; use spec.processed)")
+    if not (meta.sw_hz > 0 and meta.sfo1_hz > 0):
+        raise IngestError(meta.path, f"bad sw_hz={meta.sw_hz} or sfo1_hz={meta.sfo1_hz}")
+    fid = np.asarray(spec.fid)
+    if fid.ndim != 1 or fid.size < 8:
+        raise IngestError(meta.path, f"FID must be 1D with >= 8 points, got shape {fid.shape}")
+    return fid
+
+
+def _subtract_baseline(
+    ppm: np.ndarray, real: np.ndarray, baseline: bool | int | None, sigma: float
+) -> tuple[np.ndarray, np.ndarray | None, str]:
+    """Subtract a polynomial baseline (False/None: none; True: cubic; int: that order).
+
+    Returns
+    -------
+    tuple
+        ``(real, bl, label)``: corrected spectrum, the baseline (None when not
+        subtracted), and ``'none'`` or ``'poly<order used>'``.
+    """
+    if baseline is False or baseline is None:
+        return real, None, "none"
+    order = 3 if baseline is True else int(baseline)
+    used: list[int] = []
+    bl = _baseline(ppm, real, order=order, noise=sigma, _used=used)
+    return real - bl, bl, f"poly{used[-1] if used else order}"
+
+
+def _noise_corr_points(n: int, fid_size: int, gd: float, lb_hz: float, sw_hz: float) -> float:
+    """Noise correlation length of the real spectrum, points (>= 1).
+
+    The sum of its noise autocorrelation over all lags, n / (2 sum w_k^2) for white
+    FID noise with apodization weights w_k (checked numerically: lb 0.5 Hz, zf 2 ->
+    6.4; lb 0, zf 2 -> 1).  Least-squares errors from correlated points must be
+    inflated by sqrt of this (ingest.processing.peaks).  ``n`` is the processed
+    size, ``gd`` the group delay in points, ``lb_hz`` and ``sw_hz`` in Hz.
+    """
+    w = np.exp(-np.pi * float(lb_hz) * np.arange(fid_size - math.ceil(gd)) / sw_hz)
+    return max(1.0, n / (2.0 * float(np.sum(w * w))))
+
+
+def _phased_spectrum(
+    spec: NMRSpectrum, fid: np.ndarray, gd: float, *, lb_hz: float, zero_fill: int, first_point: float,
+    phase: tuple[float, float] | None, autophase_p1: bool,
+) -> tuple[np.ndarray, int, float, float, str]:
+    """Filter removal, apodization (``lb_hz``, Hz), zero filling, FFT and phase of one FID.
+
+    Returns
+    -------
+    tuple
+        ``(spectrum, n, p0_deg, p1_deg, phase_source)``: the phased complex spectrum,
+        its size, the phase used (degrees) and where it came from.
+    """
+    meta = spec.meta
+    x = remove_digital_filter(fid, gd)
+    x = apodize(x, meta.sw_hz, lb_hz)
+    x = _zero_fill(x, zero_fill)
+    n = x.size
+    s = fft(x, meta.sw_hz, first_point=first_point)
+    phase_source = "given"
+    if phase is None:
+        p0, p1, phase_source = _default_phase(spec, s, meta, autophase_p1)
+    else:
+        p0, p1 = float(phase[0]), float(phase[1])
+    return _phase(s, p0, p1), n, p0, p1, phase_source
+
+
 def process_fid(
     spec: NMRSpectrum,
     *,
@@ -476,50 +547,24 @@ def process_fid(
     if kwargs:
         raise TypeError(f"process_fid() got unexpected keyword arguments {sorted(kwargs)}")
     meta = spec.meta
-    if spec.fid is None:
-        raise IngestError(meta.path, "no FID to process (processed-only data; use spec.processed)")
-    if not (meta.sw_hz > 0 and meta.sfo1_hz > 0):
-        raise IngestError(meta.path, f"bad sw_hz={meta.sw_hz} or sfo1_hz={meta.sfo1_hz}")
-    fid = np.asarray(spec.fid)
-    if fid.ndim != 1 or fid.size < 8:
-        raise IngestError(meta.path, f"FID must be 1D with >= 8 points, got shape {fid.shape}")
+    fid = _checked_fid(spec)
     gd = group_delay_points(meta) if group_delay is None else float(group_delay)
 
-    x = remove_digital_filter(fid, gd)
-    x = apodize(x, meta.sw_hz, lb_hz)
-    x = _zero_fill(x, zero_fill)
-    n = x.size
-    s = fft(x, meta.sw_hz, first_point=first_point)
+    s, n, p0, p1, phase_source = _phased_spectrum(spec, fid, gd, lb_hz=lb_hz, zero_fill=zero_fill,
+                                                  first_point=first_point, phase=phase,
+                                                  autophase_p1=autophase_p1)
     autophased = phase is None
-    phase_source = "given"
-    if autophased:
-        p0, p1, phase_source = _default_phase(spec, s, meta, autophase_p1)
-    else:
-        p0, p1 = float(phase[0]), float(phase[1])
-    s = _phase(s, p0, p1)
     ppm = ppm_axis(n, meta.sw_hz, meta.sfo1_hz, meta.carrier_ppm)
     real = s.real.copy()
     # Noise of the real spectrum (lag differences remove any smooth baseline, so the value
     # holds before and after the baseline subtraction): computed once, used by the baseline
     # and handed to the peak fits via params['noise_sigma'].
     sigma = noise_sigma(real)
-    bl = None
-    bl_label = "none"
-    if baseline is not False and baseline is not None:
-        order = 3 if baseline is True else int(baseline)
-        used: list[int] = []
-        bl = _baseline(ppm, real, order=order, noise=sigma, _used=used)
-        real = real - bl
-        bl_label = f"poly{used[-1] if used else order}"
+    real, bl, bl_label = _subtract_baseline(ppm, real, baseline, sigma)
     off = reference_offset(ppm, real, reference)
     if off:
         ppm = ppm + off
-    # Noise correlation length of the real spectrum, points: the sum of its noise
-    # autocorrelation over all lags, n / (2 sum w_k^2) for white FID noise with apodization
-    # weights w_k (checked numerically: lb 0.5 Hz, zf 2 -> 6.4; lb 0, zf 2 -> 1).  Least-squares
-    # errors from correlated points must be inflated by sqrt of this (ingest.processing.peaks).
-    w = np.exp(-np.pi * float(lb_hz) * np.arange(fid.size - math.ceil(gd)) / meta.sw_hz)
-    noise_corr = max(1.0, n / (2.0 * float(np.sum(w * w))))
+    noise_corr = _noise_corr_points(n, fid.size, gd, lb_hz, meta.sw_hz)
     params = {
         "noise_corr_points": noise_corr,
         "noise_sigma": sigma,

@@ -30,6 +30,7 @@ from typing import Any, Literal, Sequence
 
 import numpy as np
 
+from ingest.processing.halfwidth import half_height_bounds
 from ingest.processing.nmr import noise_sigma
 
 __all__ = ["PeakFit", "fit_peak", "fit_multiplet", "integrate_window", "EXTRACTORS"]
@@ -235,13 +236,7 @@ def _guess(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
     """(center, fwhm, height) guesses from the maximum and its half-height crossings (x in ppm)."""
     i = int(np.argmax(y))
     h = float(y[i])
-    half = h / 2.0
-    left = i
-    while left > 0 and y[left] > half:
-        left -= 1
-    right = i
-    while right < y.size - 1 and y[right] > half:
-        right += 1
+    left, right = half_height_bounds(y, i, h / 2.0)
     fwhm = abs(x[right] - x[left])
     if fwhm == 0:
         fwhm = 3 * abs(x[1] - x[0])
@@ -410,6 +405,46 @@ def _fit_lorentzian_fast(x, y, window, c, fwhm, h, s, c0, baseline, sfo1_hz, sig
     )
 
 
+def _fit_lmfit(
+    x: np.ndarray, y: np.ndarray, window: tuple[float, float], n_sel: int, shape: str, c: float, fwhm: float,
+    h: float, s: float, c0: float, baseline: str, sfo1_hz: float, sigma: float,
+) -> PeakFit:
+    """lmfit fit of one line (``shape``) plus the chosen baseline; errors not yet inflated.
+
+    Parameters
+    ----------
+    x, y : ndarray
+        Shift (ppm) and spectrum in the window (possibly thinned).
+    c, fwhm, h : float
+        Starting centre (ppm), FWHM (ppm) and height.
+    s, c0 : float
+        Starting baseline slope and intercept.
+    sfo1_hz, sigma : float
+        Spectrometer frequency (Hz) and noise standard deviation.
+    """
+    # lazy: only the lmfit paths import lmfit (the Lorentzian fast path does not need it)
+    from lmfit.models import ConstantModel, LinearModel
+
+    model = _make_model(shape, "p_")
+    params = model.make_params()
+    _set_peak_params(params, "p_", shape, c, fwhm, h, window)
+    if baseline == "linear":
+        bm = LinearModel(prefix="b_")
+        params.update(bm.make_params(slope=s, intercept=c0))
+        model = model + bm
+    elif baseline == "constant":
+        bm = ConstantModel(prefix="b_")
+        params.update(bm.make_params(c=float(np.median(np.r_[y[:3], y[-3:]]))))
+        model = model + bm
+    elif baseline != "none":
+        raise ValueError(f"baseline must be 'linear', 'constant' or 'none', got {baseline!r}")
+    try:
+        res = model.fit(y, params, x=x)
+    except Exception as exc:  # lmfit/scipy failures become diagnostics, not crashes
+        return _empty(window, n_sel, shape, [f"fit failed: {exc}"])
+    return _peak_from_params(res, "p_", sfo1_hz, window, n_sel, shape, sigma, [])
+
+
 def fit_peak(
     ppm: np.ndarray,
     real: np.ndarray,
@@ -464,8 +499,6 @@ def fit_peak(
     -------
     PeakFit
     """
-    from lmfit.models import ConstantModel, LinearModel
-
     ppm, real, window, sel = _window(ppm, real, window_ppm)
     if sel.size < 8:
         return _empty(window, int(sel.size), shape, ["too few points in window"])
@@ -487,24 +520,8 @@ def fit_peak(
         noise_corr = max(1.0, noise_corr / stride)
     if shape == "lorentzian":
         return _inflate(_fit_lorentzian_fast(x, y, window, c, fwhm, h, s, c0, baseline, sfo1_hz, sigma), noise_corr)
-    model = _make_model(shape, "p_")
-    params = model.make_params()
-    _set_peak_params(params, "p_", shape, c, fwhm, h, window)
-    if baseline == "linear":
-        bm = LinearModel(prefix="b_")
-        params.update(bm.make_params(slope=s, intercept=c0))
-        model = model + bm
-    elif baseline == "constant":
-        bm = ConstantModel(prefix="b_")
-        params.update(bm.make_params(c=float(np.median(np.r_[y[:3], y[-3:]]))))
-        model = model + bm
-    elif baseline != "none":
-        raise ValueError(f"baseline must be 'linear', 'constant' or 'none', got {baseline!r}")
-    try:
-        res = model.fit(y, params, x=x)
-    except Exception as exc:  # lmfit/scipy failures become diagnostics, not crashes
-        return _empty(window, int(sel.size), shape, [f"fit failed: {exc}"])
-    return _inflate(_peak_from_params(res, "p_", sfo1_hz, window, int(sel.size), shape, sigma, []), noise_corr)
+    return _inflate(_fit_lmfit(x, y, window, int(sel.size), shape, c, fwhm, h, s, c0, baseline, sfo1_hz, sigma),
+                    noise_corr)
 
 
 def _inflate(pf: PeakFit, noise_corr: float) -> PeakFit:

@@ -277,45 +277,18 @@ def descriptor_time(dsc: Path, layers: dict[str, Any]) -> tuple[datetime | None,
     return None, "none"
 
 
-@checked()
-def read_bes3t(path: str | Path) -> EPRSpectrum:
-    """Read a Bruker BES3T data set (.DSC descriptor + .DTA data).
-
-    Parameters
-    ----------
-    path : str or Path
-        The .DSC, the .DTA, or their common stem.  Lower-case extensions
-        (ESR5000 export) are accepted.
+def _read_ordinate(
+    dsc: Path, dta: Path, desc: dict[str, str]
+) -> tuple[str, int, int, str, np.ndarray, np.ndarray | None]:
+    """Read the .DTA ordinate as the descriptor declares it, size and byte order checked.
 
     Returns
     -------
-    EPRSpectrum
-        ``field_T`` (T), ``intensity`` as stored (real part), ``meta`` in SI.
-        For a 2D set ``intensity`` has shape (m, n) with the field along the
-        last axis and ``y_axis``/``y_unit`` the other axis (time in s when it
-        is a time axis).  When the descriptor puts the field on Y (Xenon
-        'time-field' experiments: X = time, Y = field), the data are
-        transposed so that rows are still spectra (``extra['transposed']``).
-
-    Raises
-    ------
-    IngestError
-        Missing files or keys, unsupported formats, or a .DTA whose size does
-        not match the descriptor.
-
-    Notes
-    -----
-    Format and time-stamp conventions: see the module docstring and
-    docs/physics.md §5.4.
+    tuple
+        ``(order, nx, ny, ytyp, data, imag)``: byte order ('>' or '<'), XPTS,
+        YPTS (1 when no Y axis), YTYP, the real part (float, flat, a.u.) and the
+        imaginary part (None unless IKKF is CPLX).
     """
-    dsc, dta = _bes3t_paths(path)
-    if not dsc.exists():
-        raise IngestError(dsc, "descriptor .DSC not found")
-    if not dta.exists():
-        raise IngestError(dta, "data file .DTA not found")
-    layers = parse_dsc(dsc)
-    desc: dict[str, str] = layers["DESC"]
-
     order_key = desc.get("BSEQ", "BIG").strip().upper()
     if order_key not in ("BIG", "LIT"):
         raise IngestError(dsc, f"BSEQ {order_key!r} is neither BIG nor LIT")
@@ -355,6 +328,49 @@ def read_bes3t(path: str | Path) -> EPRSpectrum:
     if ncomp == 2:
         imag = data[1::2]
         data = data[0::2]
+    return order, nx, ny, ytyp, data, imag
+
+
+@checked()
+def read_bes3t(path: str | Path) -> EPRSpectrum:
+    """Read a Bruker BES3T data set (.DSC descriptor + .DTA data).
+
+    Parameters
+    ----------
+    path : str or Path
+        The .DSC, the .DTA, or their common stem.  Lower-case extensions
+        (ESR5000 export) are accepted.
+
+    Returns
+    -------
+    EPRSpectrum
+        ``field_T`` (T), ``intensity`` as stored (real part), ``meta`` in SI.
+        For a 2D set ``intensity`` has shape (m, n) with the field along the
+        last axis and ``y_axis``/``y_unit`` the other axis (time in s when it
+        is a time axis).  When the descriptor puts the field on Y (Xenon
+        'time-field' experiments: X = time, Y = field), the data are
+        transposed so that rows are still spectra (``extra['transposed']``).
+
+    Raises
+    ------
+    IngestError
+        Missing files or keys, unsupported formats, or a .DTA whose size does
+        not match the descriptor.
+
+    Notes
+    -----
+    Format and time-stamp conventions: see the module docstring and
+    docs/physics.md §5.4.
+    """
+    dsc, dta = _bes3t_paths(path)
+    if not dsc.exists():
+        raise IngestError(dsc, "descriptor .DSC not found")
+    if not dta.exists():
+        raise IngestError(dta, "data file .DTA not found")
+    layers = parse_dsc(dsc)
+    desc: dict[str, str] = layers["DESC"]
+
+    order, nx, ny, ytyp, data, imag = _read_ordinate(dsc, dta, desc)
 
     x, xunit, xname = _axis(desc, "X", nx, dsc, order)
     y = yunit = yname = None
@@ -403,6 +419,12 @@ def read_bes3t(path: str | Path) -> EPRSpectrum:
     return EPRSpectrum(field_T=field_T, intensity=intensity, meta=meta, y_axis=y_axis, y_unit=y_unit)
 
 
+def _spl_or_device(spl: dict[str, str], key: str, flat: dict[str, str], name: str) -> float | None:
+    """SPL value ``key`` (SI, as Xepr writes it), else the device layer's ``name`` (value with unit, SI)."""
+    v = float_key(spl, key)
+    return value_with_unit(flat.get(name)) if v is None else v
+
+
 def _bes3t_meta(dsc: Path, dta: Path, layers: dict[str, Any], nx: int, ny: int) -> EPRMeta:
     desc, spl, dsl = layers["DESC"], layers["SPL"], layers["DSL"]
     flat: dict[str, str] = {}
@@ -412,21 +434,11 @@ def _bes3t_meta(dsc: Path, dta: Path, layers: dict[str, Any], nx: int, ny: int) 
     mw_freq = float_key(spl, "MWFQ")
     if mw_freq is None:
         mw_freq = value_with_unit(flat.get("FrequencyMon")) or value_with_unit(flat.get("MwFreq"))
-    power = float_key(spl, "MWPW")
-    if power is None:
-        power = value_with_unit(flat.get("Power"))
-    mod_amp = float_key(spl, "B0MA")
-    if mod_amp is None:
-        mod_amp = value_with_unit(flat.get("ModAmp"))
-    mod_freq = float_key(spl, "B0MF")
-    if mod_freq is None:
-        mod_freq = value_with_unit(flat.get("ModFreq"))
-    conv = float_key(spl, "SPTP")
-    if conv is None:
-        conv = value_with_unit(flat.get("ConvTime"))
-    tc = float_key(spl, "RCTC")
-    if tc is None:
-        tc = value_with_unit(flat.get("TimeConst"))
+    power = _spl_or_device(spl, "MWPW", flat, "Power")
+    mod_amp = _spl_or_device(spl, "B0MA", flat, "ModAmp")
+    mod_freq = _spl_or_device(spl, "B0MF", flat, "ModFreq")
+    conv = _spl_or_device(spl, "SPTP", flat, "ConvTime")
+    tc = _spl_or_device(spl, "RCTC", flat, "TimeConst")
     n_scans: int | None = None
     if flat.get("NbScansDone", "").strip():
         try:

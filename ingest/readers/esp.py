@@ -125,6 +125,68 @@ def _esp_datetime(par: dict[str, str]) -> datetime | None:
     return None
 
 
+def _point_counts(spc_path: Path, par: dict[str, str], raw: bytes) -> tuple[int, int]:
+    """Points per spectrum and number of spectra, from the .par, checked against the .spc size.
+
+    Returns
+    -------
+    tuple of int
+        ``(n, ny)``: points per spectrum (ANZ/RES/SSX, else the file size) and rows (SSY, else 1).
+    """
+    n_file = len(raw) // 4
+    n = None
+    for key in ("ANZ", "RES", "SSX"):
+        v = float_key(par, key)
+        if v is not None:
+            n = int(v)
+            break
+    ny = int(float_key(par, "SSY") or 1) if "SSY" in par else 1
+    if n is None:
+        n = n_file // ny
+        if n & (n - 1):
+            warnings.warn(f"{spc_path}: {n} points and no point count (ANZ/RES/SSX) in the .par; ESP "
+                          "resolutions are powers of two: truncated .spc?", IngestWarning, stacklevel=4)
+    if n * ny != n_file:
+        raise IngestError(spc_path, f"holds {len(raw)} bytes, the .par says {n * ny} points of 4 bytes")
+    return n, ny
+
+
+def _check_range(spc_path: Path, par: dict[str, str], data: np.ndarray) -> None:
+    """Refuse data whose range disagrees with the .par MIN/MAX (a wrong number format)."""
+    vmin, vmax = float_key(par, "MIN"), float_key(par, "MAX")
+    if vmin is not None and vmax is not None:
+        tol = 1e-5 * max(abs(vmin), abs(vmax), 1.0)
+        if abs(data.min() - vmin) > tol or abs(data.max() - vmax) > tol:
+            raise IngestError(
+                spc_path,
+                f"data range [{data.min():g}, {data.max():g}] disagrees with the .par MIN/MAX "
+                f"[{vmin:g}, {vmax:g}]: wrong number format?",
+            )
+
+
+def _field_axis(par_path: Path, par: dict[str, str], n: int) -> tuple[np.ndarray, str]:
+    """Field axis from GST/GSI or HCF/HSW in the .par unit JUN.
+
+    Returns
+    -------
+    tuple
+        ``(field_T, unit)``: the field of each of the ``n`` points, T, and the .par's unit key.
+    """
+    unit = par.get("JUN", "G").strip().upper() or "G"
+    if unit not in FIELD_UNITS:
+        raise IngestError(par_path, f"unknown field unit JUN {par.get('JUN')!r}")
+    gst, gsi = float_key(par, "GST"), float_key(par, "GSI")
+    hcf, hsw = float_key(par, "HCF"), float_key(par, "HSW")
+    if gst is not None and gsi is not None:
+        start_f, width = gst, gsi
+    elif hcf is not None and hsw is not None:
+        start_f, width = hcf - hsw / 2.0, hsw
+    else:
+        raise IngestError(par_path, "field axis undefined: need GST/GSI or HCF/HSW")
+    field_T = (start_f + width * np.linspace(0.0, 1.0, n)) * FIELD_UNITS[unit]
+    return field_T, unit
+
+
 @checked()
 def read_esp(path: str | Path) -> EPRSpectrum:
     """Read a Bruker ESP or WinEPR spectrum (.par + .spc).
@@ -160,46 +222,13 @@ def read_esp(path: str | Path) -> EPRSpectrum:
     dt = np.dtype("<f4") if winepr else np.dtype(">i4")
     if len(raw) % 4:
         raise IngestError(spc_path, f"holds {len(raw)} bytes, not a multiple of 4 (float32/int32)")
-    n_file = len(raw) // 4
-    n = None
-    for key in ("ANZ", "RES", "SSX"):
-        v = float_key(par, key)
-        if v is not None:
-            n = int(v)
-            break
-    ny = int(float_key(par, "SSY") or 1) if "SSY" in par else 1
-    if n is None:
-        n = n_file // ny
-        if n & (n - 1):
-            warnings.warn(f"{spc_path}: {n} points and no point count (ANZ/RES/SSX) in the .par; ESP "
-                          "resolutions are powers of two: truncated .spc?", IngestWarning, stacklevel=3)
-    if n * ny != n_file:
-        raise IngestError(spc_path, f"holds {len(raw)} bytes, the .par says {n * ny} points of 4 bytes")
+    n, ny = _point_counts(spc_path, par, raw)
     data = np.frombuffer(raw, dtype=dt).astype(float)
     if not np.all(np.isfinite(data)):
         raise IngestError(spc_path, f"non-finite values when read as {dt} ({'WinEPR' if winepr else 'ESP'})")
-    vmin, vmax = float_key(par, "MIN"), float_key(par, "MAX")
-    if vmin is not None and vmax is not None:
-        tol = 1e-5 * max(abs(vmin), abs(vmax), 1.0)
-        if abs(data.min() - vmin) > tol or abs(data.max() - vmax) > tol:
-            raise IngestError(
-                spc_path,
-                f"data range [{data.min():g}, {data.max():g}] disagrees with the .par MIN/MAX "
-                f"[{vmin:g}, {vmax:g}]: wrong number format?",
-            )
+    _check_range(spc_path, par, data)
 
-    unit = par.get("JUN", "G").strip().upper() or "G"
-    if unit not in FIELD_UNITS:
-        raise IngestError(par_path, f"unknown field unit JUN {par.get('JUN')!r}")
-    gst, gsi = float_key(par, "GST"), float_key(par, "GSI")
-    hcf, hsw = float_key(par, "HCF"), float_key(par, "HSW")
-    if gst is not None and gsi is not None:
-        start_f, width = gst, gsi
-    elif hcf is not None and hsw is not None:
-        start_f, width = hcf - hsw / 2.0, hsw
-    else:
-        raise IngestError(par_path, "field axis undefined: need GST/GSI or HCF/HSW")
-    field_T = (start_f + width * np.linspace(0.0, 1.0, n)) * FIELD_UNITS[unit]
+    field_T, unit = _field_axis(par_path, par, n)
 
     mf = float_key(par, "MF")
     mp = float_key(par, "MP")

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from datetime import timedelta, tzinfo
+from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +108,117 @@ def _tuple(dic: dict[str, Any], key: str) -> list[str]:
     return [x.strip() for x in s.strip("()").split(",")]
 
 
+def _parse(p: Path) -> tuple[dict[str, Any], Any]:
+    """Check ``p`` is a readable JCAMP-DX file of sane size and parse it with nmrglue.
+
+    Parameters
+    ----------
+    p : Path
+        The ``.dx``/``.jdx`` file.
+
+    Returns
+    -------
+    tuple
+        ``(dic, data)`` as :func:`nmrglue.jcampdx.read` returns them.
+    """
+    if not p.is_file():
+        raise IngestError(p, "no such file")
+    size = regular_size(p, "JCAMP-DX file")
+    if size == 0:
+        raise IngestError(p, "file is empty (0 bytes)")
+    if size > _MAX_BYTES:
+        raise IngestError(p, f"holds {size} bytes, more than the {_MAX_BYTES} a JCAMP-DX spectrum is read at")
+    with open(p, "rb") as f:
+        head = f.read(2048)
+    if b"##" not in head[:200] or not re.search(rb"##JCAMP-?DX\s*=", head, re.IGNORECASE):
+        raise IngestError(p, "not a JCAMP-DX file (no ##JCAMP-DX= header)")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # nmrglue narrates its fallbacks; we judge the result
+            dic, data = ng.jcampdx.read(str(p))
+    except Exception as exc:
+        raise IngestError(p, f"nmrglue cannot parse it ({exc})") from exc
+    return dic, data
+
+
+def _times(
+    p: Path, dic: dict[str, Any], tz: tzinfo | str | None, ns: int, extra: dict[str, Any]
+) -> tuple[datetime | None, datetime | None]:
+    """Acquisition start and end of a JCAMP-DX file.
+
+    Start from ``LONGDATE`` (zone ``tz``); end from a Spinsolve ``acqu.par``
+    beside the file, else estimated for Magritek files as start + ns * repetition
+    time (``.DELAY``, ms), which sets ``extra['end_estimated']``.
+
+    Returns
+    -------
+    tuple
+        ``(start, end)``; either may be None.
+    """
+    start = end = None
+    longdate = _first(dic, "LONGDATE")
+    if longdate:
+        try:
+            start = parse_local_time(longdate, tz)
+        except (ValueError, OverflowError):
+            # stacklevel 4: the caller of read_jcampdx, as before this helper was split out
+            warnings.warn(f"{p}: LONGDATE {longdate!r} is not a date: the spectrum has no start time",
+                          IngestWarning, stacklevel=4)
+            start = None
+    par = p.parent / "acqu.par"
+    if par.is_file():
+        try:
+            apar = read_acqu_par(par)
+            if "CurrentTime" in apar:
+                end = parse_local_time(str(apar["CurrentTime"]), tz)
+        except (IngestError, ValueError):
+            end = None
+    if end is None and start is not None and "MAGRITEK" in (_first(dic, "ORIGIN") or "").upper():
+        delay = _tuple(dic, ".DELAY")
+        try:
+            end = start + timedelta(seconds=ns * float(delay[1]) / 1e3)
+            extra["end_estimated"] = True
+        except (ValueError, IndexError):
+            end = None
+    return start, end
+
+
+def _points(p: Path, dic: dict[str, Any], data: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """The data points of a parsed JCAMP-DX file, checked against the declared count.
+
+    Returns
+    -------
+    tuple
+        ``(fid, None)`` for an FID (complex128, conjugated when ``$REVERSE``), or
+        ``(None, y)`` for an XYDATA spectrum (float, a.u.).
+    """
+    dtype = (_first(dic, "DATATYPE") or "").upper()
+    is_fid = "FID" in dtype or (isinstance(data, list) and len(data) == 2)
+    fid = y = None
+    if is_fid:
+        if isinstance(data, list) and len(data) >= 2:
+            re_, im_ = np.asarray(data[0], dtype=float), np.asarray(data[1], dtype=float)
+            if re_.size != im_.size:
+                raise IngestError(p, f"FID/REAL holds {re_.size} points but FID/IMAG {im_.size}: "
+                                     "'?' (missing) values or a truncated page")
+            fid = re_ + 1j * im_
+        else:
+            fid = np.asarray(data, dtype=float).astype(np.complex128)
+        if (_first(dic, "$REVERSE") or "").strip("<>").lower() in ("yes", "true", "1"):
+            fid = np.conj(fid)
+        n = fid.size
+    else:
+        y = np.asarray(data[0] if isinstance(data, list) else data, dtype=float)
+        n = y.size
+    if n == 0:
+        raise IngestError(p, "no data points")
+    declared, key = _declared_points(dic, is_fid)
+    if declared is not None and declared != n:
+        raise IngestError(p, f"holds {n} data points but {key} declares {declared}: "
+                             "'?' (missing) values dropped by the parser, or a truncated file")
+    return fid, y
+
+
 @checked()
 def read_jcampdx(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSpectrum:
     """Read a JCAMP-DX NMR file (FID as NTUPLES, or an XYDATA spectrum).
@@ -130,24 +241,7 @@ def read_jcampdx(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSpec
         Not JCAMP-DX, no data, or no observe frequency.
     """
     p = Path(path)
-    if not p.is_file():
-        raise IngestError(p, "no such file")
-    size = regular_size(p, "JCAMP-DX file")
-    if size == 0:
-        raise IngestError(p, "file is empty (0 bytes)")
-    if size > _MAX_BYTES:
-        raise IngestError(p, f"holds {size} bytes, more than the {_MAX_BYTES} a JCAMP-DX spectrum is read at")
-    with open(p, "rb") as f:
-        head = f.read(2048)
-    if b"##" not in head[:200] or not re.search(rb"##JCAMP-?DX\s*=", head, re.IGNORECASE):
-        raise IngestError(p, "not a JCAMP-DX file (no ##JCAMP-DX= header)")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)  # nmrglue narrates its fallbacks; we judge the result
-            dic, data = ng.jcampdx.read(str(p))
-    except Exception as exc:
-        raise IngestError(p, f"nmrglue cannot parse it ({exc})") from exc
-
+    dic, data = _parse(p)
     sfo1_mhz = _fnum(dic, "$BF1") or _fnum(dic, ".OBSERVEFREQUENCY")
     if not sfo1_mhz:
         raise IngestError(p, "no observe frequency ($BF1 or .OBSERVE FREQUENCY)")
@@ -161,31 +255,10 @@ def read_jcampdx(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSpec
         car_hz = 0.0
     bf1 = sfo1 - car_hz
 
-    dtype = (_first(dic, "DATATYPE") or "").upper()
-    is_fid = "FID" in dtype or (isinstance(data, list) and len(data) == 2)
-    fid = None
+    fid, y = _points(p, dic, data)
+    is_fid = fid is not None
+    n = fid.size if is_fid else y.size
     ppm = real = None
-    if is_fid:
-        if isinstance(data, list) and len(data) >= 2:
-            re_, im_ = np.asarray(data[0], dtype=float), np.asarray(data[1], dtype=float)
-            if re_.size != im_.size:
-                raise IngestError(p, f"FID/REAL holds {re_.size} points but FID/IMAG {im_.size}: "
-                                     "'?' (missing) values or a truncated page")
-            fid = re_ + 1j * im_
-        else:
-            fid = np.asarray(data, dtype=float).astype(np.complex128)
-        if (_first(dic, "$REVERSE") or "").strip("<>").lower() in ("yes", "true", "1"):
-            fid = np.conj(fid)
-        n = fid.size
-    else:
-        y = np.asarray(data[0] if isinstance(data, list) else data, dtype=float)
-        n = y.size
-    if n == 0:
-        raise IngestError(p, "no data points")
-    declared, key = _declared_points(dic, is_fid)
-    if declared is not None and declared != n:
-        raise IngestError(p, f"holds {n} data points but {key} declares {declared}: "
-                             "'?' (missing) values dropped by the parser, or a truncated file")
 
     sw_ppm = _fnum(dic, "$SW")
     if sw_ppm:
@@ -208,33 +281,9 @@ def read_jcampdx(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSpec
         ppm = x / sfo1_mhz if units == "HZ" else x
         real = y
 
-    # times
     extra: dict[str, Any] = {k: v for k, v in dic.items() if k != "_comments"}
-    start = end = None
-    longdate = _first(dic, "LONGDATE")
-    if longdate:
-        try:
-            start = parse_local_time(longdate, tz)
-        except (ValueError, OverflowError):
-            warnings.warn(f"{p}: LONGDATE {longdate!r} is not a date: the spectrum has no start time",
-                          IngestWarning, stacklevel=3)
-            start = None
-    par = p.parent / "acqu.par"
-    if par.is_file():
-        try:
-            apar = read_acqu_par(par)
-            if "CurrentTime" in apar:
-                end = parse_local_time(str(apar["CurrentTime"]), tz)
-        except (IngestError, ValueError):
-            end = None
     ns = int(_fnum(dic, ".AVERAGES") or 1)
-    if end is None and start is not None and "MAGRITEK" in (_first(dic, "ORIGIN") or "").upper():
-        delay = _tuple(dic, ".DELAY")
-        try:
-            end = start + timedelta(seconds=ns * float(delay[1]) / 1e3)
-            extra["end_estimated"] = True
-        except (ValueError, IndexError):
-            end = None
+    start, end = _times(p, dic, tz, ns, extra)
     nucleus = (_first(dic, ".OBSERVENUCLEUS") or "1H").replace("^", "")
     meta = NMRMeta(
         path=p,

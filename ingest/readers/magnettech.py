@@ -106,6 +106,49 @@ def _decode_curve(path: Path, curve: ET.Element) -> np.ndarray:
         raise IngestError(path, f"curve {name!r}: unknown compression {comp!r}") from exc
 
 
+def _param_si(path: Path, params: dict[str, tuple[str, str]], name: str) -> float | None:
+    """A <Param>'s value in SI (None when absent or not a number); unknown units refused."""
+    if name not in params:
+        return None
+    text, unit = params[name]
+    try:
+        v = float(text)
+    except ValueError:
+        return None
+    if unit in ("", None):
+        return v
+    if unit not in SI_UNITS:
+        raise IngestError(path, f"parameter {name}: unknown unit {unit!r}")
+    return v * SI_UNITS[unit]
+
+
+def _timed(path: Path, c: ET.Element) -> tuple[np.ndarray, np.ndarray]:
+    """A curve's sample times (s, from XOffset and XSlope) and its values."""
+    v = _decode_curve(path, c)
+    x0 = _attr_float(path, c, "XOffset") or 0.0
+    dx = _attr_float(path, c, "XSlope")
+    if dx is None or not dx > 0 or not np.isfinite(dx):
+        raise IngestError(path, f"curve {c.get('Name', '?')!r}: XSlope {c.get('XSlope')!r} must be a positive time step")
+    return x0 + dx * np.arange(v.size), v
+
+
+def _field_and_absorption(path: Path, curves: dict[str, ET.Element]) -> tuple[np.ndarray, np.ndarray]:
+    """Field (T) at each absorption point, interpolated from the recorded B(t), and the absorption.
+
+    Absorption points recorded outside the field curve's time span are dropped.
+    """
+    tb, b = _timed(path, curves["BField"])
+    ta, y = _timed(path, curves["MW_Absorption"])
+    if b.size < 2 or y.size < 2:
+        raise IngestError(path, "field or absorption curve holds fewer than 2 points")
+    bunit = curves["BField"].get("YUnit", "mT")
+    if bunit.upper() not in FIELD_UNITS:
+        raise IngestError(path, f"unknown field unit {bunit!r}")
+    inside = (ta >= tb[0]) & (ta <= tb[-1])
+    field_T = np.interp(ta[inside], tb, b) * FIELD_UNITS[bunit.upper()]
+    return field_T, y[inside]
+
+
 @checked()
 def read_magnettech(path: str | Path) -> EPRSpectrum:
     """Read a Magnettech / Bruker ESR5000 (MS-5000) XML file.
@@ -141,42 +184,13 @@ def read_magnettech(path: str | Path) -> EPRSpectrum:
         params[p.get("Name", "")] = ((p.text or "").strip(), p.get("Unit", ""))
 
     def param_si(name: str) -> float | None:
-        if name not in params:
-            return None
-        text, unit = params[name]
-        try:
-            v = float(text)
-        except ValueError:
-            return None
-        if unit in ("", None):
-            return v
-        if unit not in SI_UNITS:
-            raise IngestError(path, f"parameter {name}: unknown unit {unit!r}")
-        return v * SI_UNITS[unit]
+        return _param_si(path, params, name)
 
     curves = {c.get("YType", ""): c for c in meas.iter("Curve")}
     if "BField" not in curves or "MW_Absorption" not in curves:
         names = sorted(c.get("Name", "?") for c in meas.iter("Curve"))
         raise IngestError(path, f"needs curves of YType BField and MW_Absorption, found {names}")
-
-    def timed(c: ET.Element) -> tuple[np.ndarray, np.ndarray]:
-        v = _decode_curve(path, c)
-        x0 = _attr_float(path, c, "XOffset") or 0.0
-        dx = _attr_float(path, c, "XSlope")
-        if dx is None or not dx > 0 or not np.isfinite(dx):
-            raise IngestError(path, f"curve {c.get('Name', '?')!r}: XSlope {c.get('XSlope')!r} must be a positive time step")
-        return x0 + dx * np.arange(v.size), v
-
-    tb, b = timed(curves["BField"])
-    ta, y = timed(curves["MW_Absorption"])
-    if b.size < 2 or y.size < 2:
-        raise IngestError(path, "field or absorption curve holds fewer than 2 points")
-    bunit = curves["BField"].get("YUnit", "mT")
-    if bunit.upper() not in FIELD_UNITS:
-        raise IngestError(path, f"unknown field unit {bunit!r}")
-    inside = (ta >= tb[0]) & (ta <= tb[-1])
-    field_T = np.interp(ta[inside], tb, b) * FIELD_UNITS[bunit.upper()]
-    y = y[inside]
+    field_T, y = _field_and_absorption(path, curves)
 
     attrs = dict(meas.attrib)
     mw_freq = _attr_float(path, meas, "MwFreq", 1e9)

@@ -371,6 +371,29 @@ def _local(t: datetime, tz: tzinfo | None) -> str:
     return t.strftime("%Y-%m-%dT%H:%M:%S.") + f"{t.microsecond // 1000:03d}"
 
 
+def _acqu_par_text(params: list[tuple[str, object]]) -> str:
+    """Spinsolve ``acqu.par`` text: ``key = value`` lines (strings quoted), CRLF line ends."""
+    lines = []
+    for k, v in params:
+        if isinstance(v, str):
+            val = f'"{v}"'
+        else:
+            val = _fmt(v)
+        lines.append(f"{k:<36s}= {val}")
+    return "\r\n".join(lines) + "\r\n"
+
+
+def _data_1d_bytes(fid: np.ndarray, dwell_us: float) -> bytes:
+    """Spinsolve ``data.1d`` bytes: header, time axis (s, from 0) and the conjugated FID as float32."""
+    n = fid.size
+    header = b"SORPATAD1.1V" + np.array([504, n, 1, 1, 1], dtype="<i4").tobytes()
+    body = np.empty(3 * n, dtype="<f4")
+    body[:n] = np.arange(n) * (dwell_us * 1e-6)  # time axis from 0, s (as in the real files)
+    body[n::2] = fid.real
+    body[n + 1 :: 2] = -fid.imag  # Spinsolve's frequency sense is the conjugate (ingest.readers.spinsolve)
+    return header + body.tobytes()
+
+
 def write_spinsolve(
     folder: str | Path,
     fid: np.ndarray,
@@ -448,19 +471,7 @@ def write_spinsolve(
         ("StartProtocolTemperatureMagnet", tc), ("CurrentTemperatureMagnet", tc),
         ("CurrentTime", _local(e, tz)),
     ]
-    lines = []
-    for k, v in params:
-        if isinstance(v, str):
-            val = f'"{v}"'
-        else:
-            val = _fmt(v)
-        lines.append(f"{k:<36s}= {val}")
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "acqu.par").write_text("\r\n".join(lines) + "\r\n")
-    header = b"SORPATAD1.1V" + np.array([504, n, 1, 1, 1], dtype="<i4").tobytes()
-    body = np.empty(3 * n, dtype="<f4")
-    body[:n] = np.arange(n) * (dwell_us * 1e-6)  # time axis from 0, s (as in the real files)
-    body[n::2] = fid.real
-    body[n + 1 :: 2] = -fid.imag  # Spinsolve's frequency sense is the conjugate (ingest.readers.spinsolve)
-    (folder / "data.1d").write_bytes(header + body.tobytes())
+    (folder / "acqu.par").write_text(_acqu_par_text(params))
+    (folder / "data.1d").write_bytes(_data_1d_bytes(fid, dwell_us))
     return folder

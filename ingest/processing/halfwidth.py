@@ -1,0 +1,41 @@
+"""Half-height crossings of a peak: one walk, shared by every width estimate.
+
+Used by the EPR line locator (:func:`ingest.processing.epr_line.locate_line`),
+the NMR peak fit's starting guess (:mod:`ingest.processing.peaks`) and the
+spectral width check of :func:`kinetics.exchange.fwhm_from_spectrum`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["half_height_bounds"]
+
+
+def half_height_bounds(y: np.ndarray, i: int, half: float | None = None) -> tuple[int, int]:
+    """Walk out from a peak's top to the first samples at or below half height.
+
+    Parameters
+    ----------
+    y : numpy.ndarray
+        Peak signal on its sample grid (any units; the peak must be positive).
+    i : int
+        Index of the peak's top.
+    half : float, optional
+        The level to walk down to (same units as ``y``); default ``y[i] / 2``.
+
+    Returns
+    -------
+    tuple of int
+        ``(lo, hi)``: the indices of the first samples at or below ``half`` on
+        either side of ``i``, or the ends of the array when the signal never
+        falls that far (the caller checks ``y[lo] > half`` for that case).
+    """
+    level = y[i] / 2 if half is None else half
+    lo = i
+    while lo > 0 and y[lo] > level:
+        lo -= 1
+    hi = i
+    while hi < y.size - 1 and y[hi] > level:
+        hi += 1
+    return lo, hi
