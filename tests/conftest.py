@@ -21,14 +21,6 @@ matplotlib.use("Agg")
 
 import pytest
 
-
-def pytest_cmdline_main(config: pytest.Config) -> None:
-    """``-n N`` distributes with ``loadgroup`` (like ``load``) so that tests marked
-    ``xdist_group`` share one worker and build their module-scoped fixtures once
-    (tests/test_screen.py: its simulated screen costs about a minute per worker)."""
-    if getattr(config.option, "numprocesses", None) and getattr(config.option, "dist", "no") in ("no", "load"):
-        config.option.dist = "loadgroup"
-
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("FLOWCELL_SHARED_DATA", ROOT.parent / "shared" / "data"))
 

@@ -30,10 +30,6 @@ from pandas.testing import assert_frame_equal
 from flowcell.screen import run as scr
 from flowcell.screen.report import R_GAS, arrhenius, comparison_table, plot_arrhenius
 
-#: one worker runs this module under ``-n``: the module-scoped screen below is built once
-#: (tests/conftest.py makes ``-n`` use ``--dist loadgroup``)
-pytestmark = pytest.mark.xdist_group("screen")
-
 TRUE = {"a": {"Kc": 0.1, "k_dec": 2e-6}, "b": {"Kc": 0.1, "k_dec": 6e-6}, "c": {"Kc": 0.2, "k_dec": 1.5e-5}}
 FREE = ("Kc", "k_dec")  # J_e stays at its (true) default: keeps the test inside its time budget
 
