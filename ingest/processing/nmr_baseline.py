@@ -115,6 +115,48 @@ def _covers(mask: np.ndarray, order: int, min_fraction: float = 0.05, max_gap: f
     return not (runs.size and runs.max() > max_gap * m.size)
 
 
+def _fit_signal_free(xd: np.ndarray, yd: np.ndarray, mask: np.ndarray, order: int, sigma: float,
+                     k_sigma: float, k_hi: float, dil: int, smooth: int,
+                     max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Iterate polynomial fit and signal mask until the mask stops changing.
+
+    Returns the polynomial coefficients (in the scaled axis ``xd``) and the final
+    signal-free mask (True on baseline points) of the decimated spectrum ``yd``.
+    ``sigma`` is the noise standard deviation (spectrum units); ``k_sigma``/``k_hi`` the
+    extent and seed thresholds and ``dil``/``smooth`` the widening and smoothing (points)
+    of :func:`_signal_mask`.
+    """
+    m = yd.size
+    coef = np.zeros(order + 1)
+    # Vandermonde matrix once; each iteration is a least-squares solve on the masked rows.
+    V = np.polynomial.polynomial.polyvander(xd, order)
+    # A spectrum is mostly baseline: when less than ``min_free`` of the points would stay
+    # signal-free the noise estimate is meaningless for this purpose (noise-free synthetic
+    # data: sigma ~ 1e-13, every Lorentzian wing is "signal" and the cubic came from a
+    # handful of points, off by 10x in a window next to a large line), so the threshold
+    # is doubled until enough points remain.
+    min_free = max(order + 2, int(0.2 * m))
+    it = 0
+    smooth_sigma: float | None = None
+    while it < max_iter:
+        if np.count_nonzero(mask) < order + 2:
+            break
+        coef = np.linalg.lstsq(V[mask], yd[mask], rcond=None)[0]
+        resid = yd - V @ coef
+        if smooth_sigma is None:  # noise of the smoothed residual: once (it barely changes)
+            smooth_sigma = noise_sigma(ndimage.uniform_filter1d(resid, smooth, mode="nearest"), lag=2 * smooth) \
+                if smooth > 1 else 0.0
+        new = ~_signal_mask(resid, sigma, k_sigma, k_hi, dil, smooth, smooth_sigma)
+        if np.count_nonzero(new) < min_free and sigma < np.max(np.abs(resid)):
+            sigma *= 2.0
+            continue
+        it += 1
+        if np.array_equal(new, mask):
+            break
+        mask = new
+    return coef, mask
+
+
 def baseline(
     ppm: np.ndarray,
     y: np.ndarray,
@@ -201,33 +243,7 @@ def baseline(
     k_hi = max(float(k_sigma), math.sqrt(2.0 * math.log(max(m, 3)))) if k_seed is None else float(k_seed)
     smooth = max(1, min(16, dil // 2))
     mask = np.abs(yd - np.median(yd)) < k_sigma * sigma * 10  # first pass: obvious peaks out
-    coef = np.zeros(order + 1)
-    # Vandermonde matrix once; each iteration is a least-squares solve on the masked rows.
-    V = np.polynomial.polynomial.polyvander(xd, order)
-    # A spectrum is mostly baseline: when less than ``min_free`` of the points would stay
-    # signal-free the noise estimate is meaningless for this purpose (noise-free synthetic
-    # data: sigma ~ 1e-13, every Lorentzian wing is "signal" and the cubic came from a
-    # handful of points, off by 10x in a window next to a large line), so the threshold
-    # is doubled until enough points remain.
-    min_free = max(order + 2, int(0.2 * m))
-    it = 0
-    smooth_sigma: float | None = None
-    while it < max_iter:
-        if np.count_nonzero(mask) < order + 2:
-            break
-        coef = np.linalg.lstsq(V[mask], yd[mask], rcond=None)[0]
-        resid = yd - V @ coef
-        if smooth_sigma is None:  # noise of the smoothed residual: once (it barely changes)
-            smooth_sigma = noise_sigma(ndimage.uniform_filter1d(resid, smooth, mode="nearest"), lag=2 * smooth) \
-                if smooth > 1 else 0.0
-        new = ~_signal_mask(resid, sigma, float(k_sigma), k_hi, dil, smooth, smooth_sigma)
-        if np.count_nonzero(new) < min_free and sigma < np.max(np.abs(resid)):
-            sigma *= 2.0
-            continue
-        it += 1
-        if np.array_equal(new, mask):
-            break
-        mask = new
+    coef, mask = _fit_signal_free(xd, yd, mask, order, sigma, float(k_sigma), k_hi, dil, smooth, max_iter)
     if order > 0 and not _covers(mask, order):
         # The signal-free points leave part of the axis uncovered: a polynomial of this order
         # would be extrapolated there (a crowded real spectrum: -3.6x TopSpin's integrals).

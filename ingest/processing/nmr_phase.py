@@ -8,6 +8,7 @@ L. Goh, M. Garland, J. Magn. Reson. 158 (2002) 164-168.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import numpy as np
 from scipy import ndimage, optimize
@@ -138,20 +139,27 @@ def autophase(
         res = optimize.minimize_scalar(lambda a: cost(np.array([a, 0.0])), bracket=(x0[0] - 10, x0[0] + 10), tol=1e-8)
         p0, pp1 = float(res.x), 0.0
     if refine and not p1:
-        # Refinement (p0 only): over the peak regions (|S| above 2 % of the
-        # maximum, widened), the dispersion parts integrate to ~0, so the
-        # correct p0 makes sum(S) real and positive.  Accepted when it stays
-        # within 30 degrees of the ACME optimum and raises the ACME cost by
-        # < 2 % (distorted solvent lines, e.g. presaturation, fail this).
-        full = spec if region is None else spec[i0:i1]
-        mag = np.abs(full)
-        sig = mag > 0.02 * mag.max()
-        sig = ndimage.maximum_filter1d(sig.astype(np.uint8), max(3, full.size // 500)).astype(bool)
-        z = np.sum(full[sig])
-        if abs(z) > 0:
-            p0_int = float(-np.rad2deg(np.angle(z)))
-            c_acme, c_int = cost(np.array([p0, 0.0])), cost(np.array([p0_int, 0.0]))
-            if abs((p0_int - p0 + 180.0) % 360.0 - 180.0) < 30.0 and c_int <= c_acme + 0.02 * abs(c_acme):
-                p0 = p0_int
+        p0 = _refine_p0(spec if region is None else spec[i0:i1], p0, lambda a: cost(np.array([a, 0.0])))
     p0 = (p0 + 180.0) % 360.0 - 180.0
     return (p0, pp1)
+
+
+def _refine_p0(full: np.ndarray, p0: float, cost: Callable[[float], float]) -> float:
+    """Refine a zero-order phase (degrees) from the complex sum over the peak regions.
+
+    Over the peak regions (|S| above 2 % of the maximum, widened), the dispersion
+    parts integrate to ~0, so the correct p0 makes sum(S) real and positive.  The
+    refined value is accepted when it stays within 30 degrees of ``p0`` (the ACME
+    optimum) and raises the ACME ``cost`` by < 2 % (distorted solvent lines, e.g.
+    presaturation, fail this); otherwise ``p0`` is returned unchanged.
+    """
+    mag = np.abs(full)
+    sig = mag > 0.02 * mag.max()
+    sig = ndimage.maximum_filter1d(sig.astype(np.uint8), max(3, full.size // 500)).astype(bool)
+    z = np.sum(full[sig])
+    if abs(z) > 0:
+        p0_int = float(-np.rad2deg(np.angle(z)))
+        c_acme, c_int = cost(p0), cost(p0_int)
+        if abs((p0_int - p0 + 180.0) % 360.0 - 180.0) < 30.0 and c_int <= c_acme + 0.02 * abs(c_acme):
+            return p0_int
+    return p0
