@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+
+from _nbwrite import python_notebook, write_notebook
 
 CELLS = [
     new_markdown_cell("""# Which mechanism do the data support?
@@ -117,16 +119,11 @@ mechanism = "dec_H"          # kinetics.library.VARIANTS, joined by "+"
 
 def build() -> nbformat.NotebookNode:
     """The comparison notebook (no outputs)."""
-    nb = new_notebook(cells=CELLS)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
+    return python_notebook(CELLS)
 
 
 def main() -> Path:
-    path = Path(__file__).with_name("compare_mechanisms.ipynb")
-    nbformat.write(build(), path)
-    return path
+    return write_notebook(build(), "compare_mechanisms.ipynb")
 
 
 if __name__ == "__main__":

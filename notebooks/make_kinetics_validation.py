@@ -13,9 +13,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
 
-HERE = Path(__file__).resolve().parent
+from _nbwrite import python_notebook, write_notebook
+
 
 CELLS: list[tuple[str, str]] = [
     ("md", """# Kinetics validation: exact relations of docs/physics.md §4b
@@ -211,9 +212,7 @@ W23 are at hand (docs/physics.md §4c)."""),
 
 
 def build() -> nbformat.NotebookNode:
-    nb = new_notebook()
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nb.metadata["language_info"] = {"name": "python"}
+    nb = python_notebook()
     for i, (kind, src) in enumerate(CELLS):
         cell = new_markdown_cell(src) if kind == "md" else new_code_cell(src)
         cell["id"] = f"kv-{i:02d}"  # deterministic ids: regenerating gives no diff
@@ -222,11 +221,7 @@ def build() -> nbformat.NotebookNode:
 
 
 def main() -> Path:
-    out = HERE / "kinetics_validation.ipynb"
-    nb = build()
-    nbformat.validate(nb)
-    nbformat.write(nb, out)
-    return out
+    return write_notebook(build(), "kinetics_validation.ipynb")
 
 
 if __name__ == "__main__":

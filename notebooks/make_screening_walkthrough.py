@@ -9,7 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+
+from _nbwrite import python_notebook, write_notebook
 
 CELLS = [
     new_markdown_cell("""# Electrolyte screening, end to end
@@ -110,16 +112,11 @@ left out (`flowcell.fit.pipeline.LINE_WIDTHS`, `FWHM_CAP_FRACTION`)."""),
 
 def build() -> nbformat.NotebookNode:
     """The walkthrough notebook (no outputs)."""
-    nb = new_notebook(cells=CELLS)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
+    return python_notebook(CELLS)
 
 
 def main() -> Path:
-    path = Path(__file__).with_name("screening_walkthrough.ipynb")
-    nbformat.write(build(), path)
-    return path
+    return write_notebook(build(), "screening_walkthrough.ipynb")
 
 
 if __name__ == "__main__":

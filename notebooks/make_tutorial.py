@@ -11,7 +11,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import nbformat
-from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+from nbformat.v4 import new_code_cell, new_markdown_cell
+
+from _nbwrite import python_notebook, write_notebook
 
 CELLS = [
     new_markdown_cell("""# From a real spectrum to observables: a tutorial
@@ -174,16 +176,11 @@ else:
 
 def build() -> nbformat.NotebookNode:
     """The tutorial notebook (no outputs)."""
-    nb = new_notebook(cells=CELLS)
-    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
-    nb.metadata["language_info"] = {"name": "python"}
-    return nb
+    return python_notebook(CELLS)
 
 
 def main() -> Path:
-    path = Path(__file__).with_name("tutorial.ipynb")
-    nbformat.write(build(), path)
-    return path
+    return write_notebook(build(), "tutorial.ipynb")
 
 
 if __name__ == "__main__":

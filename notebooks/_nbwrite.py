@@ -1,0 +1,31 @@
+"""What every notebook generator here shares: an empty Python 3 notebook and writing it.
+
+The ``make_*.py`` scripts are run from this folder (``python notebooks/make_tutorial.py``),
+so they import this module by its plain name.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import nbformat
+from nbformat.v4 import new_notebook
+
+HERE = Path(__file__).resolve().parent
+
+
+def python_notebook(cells: Sequence[nbformat.NotebookNode] = ()) -> nbformat.NotebookNode:
+    """A notebook with the Python 3 kernel metadata and ``cells`` (no outputs)."""
+    nb = new_notebook(cells=list(cells))
+    nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def write_notebook(nb: nbformat.NotebookNode, name: str) -> Path:
+    """Validate ``nb`` and write it as ``notebooks/<name>``; returns the path."""
+    path = HERE / name
+    nbformat.validate(nb)
+    nbformat.write(nb, path)
+    return path
