@@ -6,6 +6,7 @@ so they import this module by its plain name.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Sequence
 
@@ -24,8 +25,14 @@ def python_notebook(cells: Sequence[nbformat.NotebookNode] = ()) -> nbformat.Not
 
 
 def write_notebook(nb: nbformat.NotebookNode, name: str) -> Path:
-    """Validate ``nb`` and write it as ``notebooks/<name>``; returns the path."""
+    """Validate ``nb`` and write it as ``notebooks/<name>``; returns the path.
+
+    Cell ids are derived from the notebook name, the cell's position and its source,
+    so regenerating an unchanged notebook leaves the file byte-for-byte unchanged.
+    """
     path = HERE / name
+    for i, cell in enumerate(nb.cells):
+        cell["id"] = hashlib.sha1(f"{name}:{i}:{cell.source}".encode()).hexdigest()[:8]
     nbformat.validate(nb)
     nbformat.write(nb, path)
     return path

@@ -27,7 +27,6 @@ does **not** assume: the hydroquinone decomposes as `H -> A` with 2 e- from an u
 reductant (`kinetics.library.VARIANTS["dec_H"]`), not `2 H -> A + O`.  Every number is an
 ASSUMED simulator placeholder (docs/physics.md §2.6)."""),
     new_code_cell("""import tempfile, time, warnings
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np

@@ -37,3 +37,23 @@ def test_notebook_executes(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     client.execute()  # raises CellExecutionError naming the failing cell
     errors = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []) if o.output_type == "error"]
     assert not errors
+
+
+GENERATORS = sorted(NB_DIR.glob("make_*.py"))
+
+
+@pytest.mark.parametrize("gen", GENERATORS, ids=[p.name for p in GENERATORS])
+def test_notebook_matches_its_generator(gen: Path, tmp_path: Path) -> None:
+    """Each committed notebook is exactly what its ``make_*.py`` writes (cell ids are stable)."""
+    import shutil
+    import subprocess
+    import sys
+
+    shutil.copy(gen, tmp_path / gen.name)
+    shutil.copy(NB_DIR / "_nbwrite.py", tmp_path / "_nbwrite.py")
+    subprocess.run([sys.executable, gen.name], cwd=tmp_path, check=True, capture_output=True, timeout=120)
+    written = [p for p in tmp_path.glob("*.ipynb")]
+    assert len(written) == 1, f"{gen.name} wrote {[p.name for p in written]}"
+    committed = NB_DIR / written[0].name
+    assert written[0].read_text() == committed.read_text(), (
+        f"{committed.name} differs from what {gen.name} writes: run `python notebooks/{gen.name}` and commit")
