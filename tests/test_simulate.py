@@ -183,6 +183,7 @@ def test_files_written_and_readable(small_sim):
     # the log's current is the protocol's
     # ... as the mean over the interval ending at each row (exact right-hand coulomb count)
     tp = pot["t_s"].to_numpy()
+    assert np.all(np.diff(tp) > 0), "a potentiostat logs strictly increasing times"
     assert np.allclose(pot["I_A"][1:], np.diff(tr.schedule.charge_C(tp)) / np.diff(tp))
     assert np.allclose(pot["Q_C"], tr.schedule.charge_C(tp) - tr.schedule.charge_C(tp[0]), rtol=1e-6, atol=1e-9)
     assert (out / "experiment.toml").exists() and (out / "truth" / "truth.json").exists()
@@ -240,3 +241,16 @@ def test_realtime_writing_keeps_the_clock(tmp_path):
     assert [s[1] for s in seen] == list(tr.spectra.kind)
     assert np.all(got >= ends - 0.05)  # never early
     assert got[-1] < ends[-1] + 5.0  # and not much late (generous: shared CI machines)
+
+
+def test_potentiostat_rows_strictly_increasing_at_step_boundary():
+    """A step boundary held twice on the truth grid (old step's last point, new step's first,
+    equal to the written millisecond) gives one row, and the right-hand count is unchanged."""
+    from flowcell.simulate.files import potentiostat_rows
+
+    t = np.array([0.0, 10.0, 20.0, 20.0 + 1e-9, 30.0])
+    current = np.array([0.0, 0.0, 0.0, -0.5, -0.5])
+    text = potentiostat_rows(t, current, np.ones(5), -1.0, 30.0)
+    rows = np.array([[float(x) for x in line.split(",")] for line in text.splitlines()])
+    assert rows[:, 0].tolist() == [0.0, 10.0, 20.0, 30.0]
+    assert np.sum(rows[1:, 1] * np.diff(rows[:, 0])) == pytest.approx(-5.0)

@@ -57,8 +57,15 @@ def potentiostat_header(start: datetime) -> str:
 
 def potentiostat_rows(t_s: np.ndarray, current_A: np.ndarray, voltage_V: np.ndarray,
                       t_from: float, t_to: float) -> str:
-    """CSV rows with ``t_from < t <= t_to`` (every ``t <= t_to`` when ``t_from < 0``)."""
+    """CSV rows with ``t_from < t <= t_to`` (every ``t <= t_to`` when ``t_from < 0``).
+
+    Times are strictly increasing, as a potentiostat logs them: where the truth grid
+    holds a step boundary twice to the written millisecond (the old step's last point
+    and the new step's first), only the first row is written.  With right-hand-rule counting the dropped row
+    carried a zero time step, so the charge is unchanged.
+    """
     m = (t_s > t_from) & (t_s <= t_to) if t_from >= 0 else (t_s <= t_to)
+    m[1:] &= np.diff(np.round(t_s, 3)) > 0  # as written (ms): equal there is a duplicate
     return "".join(f"{t_s[i]:.3f},{current_A[i]:.9g},{voltage_V[i]:.6f}\n" for i in np.nonzero(m)[0])
 
 
