@@ -61,21 +61,51 @@ def experiment(model, obs, truth, sigma, seed, n=73):
     return Experiment(f"run{seed}", data, sigma, current_A=current, volume_L=0.01, y0={"O": 0.1}, fixed=FIXED)
 
 
-def timing(model, obs, repeats: int = 3) -> None:
+def _one_integration(model, obs, exp, repeats: int) -> float:
+    """Median wall time of one simulate + predict at the truth: the fit's floor per evaluation, s."""
+    p = dict(model.defaults, **FIXED)
+    p.update(TRUTH)
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        sim = model.simulate(exp.data["t_s"].to_numpy(), params={k: v for k, v in p.items() if k in model.param_names},
+                             y0={"O": 0.1}, current_A=exp.current_A, volume_L=0.01, **SIM)
+        obs.predict(sim, p)
+        ts.append(time.perf_counter() - t0)
+    return float(np.median(ts))
+
+
+def timing(model, obs, repeats: int = 7) -> None:
+    """Fits with and without profiles, interleaved; median (spread) and the ratio to the floor.
+
+    The floor is what the integrations alone cost: the fit's number of model integrations
+    times one simulate + predict.  The ratio is the fitting machinery's overhead on top.
+    """
     exp = experiment(model, obs, TRUTH, SIGMA, seed=0)
-    for ci in (False, True):
-        walls, nfev = [], []
-        for _ in range(repeats):
+    walls: dict[bool, list[float]] = {False: [], True: []}
+    nsim: dict[bool, int] = {}
+    res = None
+    for _ in range(repeats):
+        for ci in (False, True):  # interleaved, so a change of machine load hits both alike
             t0 = time.perf_counter()
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", FitWarning)
-                res = fit(model, exp, list(TRUTH), obs=obs, start=START, conf_interval=ci, sim_kwargs=SIM)
-            walls.append(time.perf_counter() - t0)
-            nfev.append(res.nfev)
-        print(f"3-parameter fit (Kc, k_dec, J_e), 6 h, {exp.data.shape[0]} spectra, "
-              f"profiles={'yes' if ci else 'no '}: median {np.median(walls):.2f} s "
-              f"(min {min(walls):.2f}, max {max(walls):.2f}), {int(np.median(nfev))} residual evaluations, "
-              f"{res._prob.nsim} integrations")
+                r = fit(model, exp, list(TRUTH), obs=obs, start=START, conf_interval=ci, sim_kwargs=SIM)
+            walls[ci].append(time.perf_counter() - t0)
+            nsim[ci] = r._prob.nsim
+            res = r if ci else res
+    one = _one_integration(model, obs, exp, 2 * repeats + 5)
+    print(f"one integration + prediction ({exp.data.shape[0]} spectra, 6 h): {1e3 * one:.2f} ms (median)")
+    for ci in (False, True):
+        w = np.array(walls[ci])
+        floor = nsim[ci] * one
+        label = "with profile intervals" if ci else "point estimate only"
+        print(f"3-parameter fit (Kc, k_dec, J_e), {label}: median {np.median(w):.2f} s "
+              f"(min {w.min():.2f}, max {w.max():.2f}, {repeats} interleaved repeats), "
+              f"{nsim[ci]} integrations -> floor {floor:.2f} s, ratio {np.median(w) / floor:.2f}")
+        print(f"RESULT | 3-parameter DHAQ fit, 6 h, {label} (median of {repeats}; min-max "
+              f"{w.min():.2f}-{w.max():.2f} s) | {np.median(w):.2f} s | {nsim[ci]} integrations x "
+              f"{1e3 * one:.2f} ms = {floor:.2f} s | {np.median(w) / floor:.2f}")
     print(res.report())
 
 
@@ -99,6 +129,10 @@ def coverage(model, obs, n: int) -> None:
             inside[k] += ci[0] < v < ci[1]
             widths[k].append((ci[1] - ci[0]) / v)
     wall = time.perf_counter() - t0
+    expected = 0.95 * n
+    for k in truth:
+        print(f"RESULT | coverage of the 95 % profile interval, {k} ({n} simulated repeats) | "
+              f"{inside[k]}/{n} | 0.95 x {n} = {expected:.0f} | {inside[k] / expected:.2f}")
     print(f"\ncoverage study: {n} repeats, 4 free parameters, profiles on, {wall:.0f} s in total")
     for k in truth:
         w = np.median(widths[k]) if widths[k] else float("nan")
@@ -109,7 +143,7 @@ def coverage(model, obs, n: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--coverage", type=int, default=0, help="number of repeats of the coverage study")
-    ap.add_argument("--repeats", type=int, default=3, help="timing repeats")
+    ap.add_argument("--repeats", type=int, default=7, help="timing repeats (interleaved with/without profiles)")
     args = ap.parse_args()
     t0 = time.perf_counter()
     model = dhaq().compile()

@@ -88,6 +88,12 @@ def main() -> None:
           f"tail / floor = {np.median(per_row) / np.median(floor):.0f}x")
     print(f"one-shot read_potentiostat of the whole {a.hours:g} h file: {one_shot * 1e3:.0f} ms "
           f"(= {one_shot / (a.chunk * np.median(per_row)):.0f}x one update)")
+    last_us = np.median(per_row[last]) * us
+    print(f"RESULT | potentiostat tail: cost per new row in the last hour of a {a.hours:g} h EC-Lab log "
+          f"(first hour {np.median(per_row[first]) * us:.1f} us) | {last_us:.1f} us | <= 1000 us | {last_us / 1000:.3f}")
+    print(f"RESULT | potentiostat tail vs a bare read of the same new bytes | "
+          f"{np.median(per_row) * us:.1f} us/row | {np.median(floor) * us:.2f} us/row | "
+          f"{np.median(per_row) / np.median(floor):.0f}")
     print(f"count at the end: tail {tail.charge_at(float(n_total - 1)):.6f} C, reader {df['Q_C'].iloc[-1]:.6f} C, "
           f"exact {expect_q:.6f} C")
 
