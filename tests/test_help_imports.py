@@ -56,3 +56,13 @@ def test_every_registered_subcommand_is_light():
     """Subcommands added later (by anyone) are held to the same rule."""
     for c in _subcommands():
         assert _probe([c, "--help"])["heavy"] == [], c
+
+
+def test_import_kinetics_leaves_the_readers_alone() -> None:
+    """``import kinetics`` needs one line table from ingest, not nmrglue, the readers or the watcher
+    (``ingest`` loads its public names on first use)."""
+    code = ("import sys, kinetics; print(sorted(m for m in ('nmrglue', 'watchdog', 'ingest.readers.dispatch', "
+            "'ingest.live.watch', 'ingest.batch') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "[]"
