@@ -7,11 +7,12 @@ filter delay 67.98 points, fresh noise in every file) once, then, interleaved ov
 ``--repeats`` rounds:
 
 * floor: a bare numpy read of every ``fid`` + one complex FFT of the zero-filled size;
-* ``flowcell ingest FOLDER -o table.parquet`` in a fresh process (what ships: start-up,
-  discovery, reading, the batch engine, writing), with its peak RSS;
-* the batch engine (:func:`ingest.batch.ingest_paths`) in 1 and in 2 worker processes
-  (the files split in two halves), spectra/s, next to the CPU calibration
-  (benchmarks/_calib.py: how much of two cores was free);
+* ``flowcell ingest FOLDER -o table.parquet`` in a fresh process at its defaults (what
+  ships: start-up, discovery, reading, the batch engine in ``-j auto`` workers, writing),
+  with its peak RSS, and the same with ``-j 1``;
+* the batch engine (:func:`ingest.batch.ingest_paths`, ``workers=1`` and ``workers=2``,
+  the shipped forked workers), spectra/s, next to the CPU calibration
+  (benchmarks/_calib.py: how much of two cores was free) and the load average;
 * the per-spectrum path (:class:`ingest.processing.observables.Extractor`) on a subset.
 
 Floors (issue 15): >= 500 spectra/s on 2 cores; peak RSS <= 1 GB for 10,000 spectra
@@ -25,7 +26,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import multiprocessing
 import os
 import resource
 import statistics
@@ -63,6 +63,8 @@ def write_files(root: Path, n: int) -> list[Path]:
 
 
 def floor(paths: list[Path]) -> float:
+    """Spectra/s of the floor: a bare numpy read of every ``fid`` + one complex FFT of the
+    zero-filled size (1 process)."""
     t0 = time.perf_counter()
     for p in paths:
         w = np.frombuffer((p / "fid").read_bytes(), dtype="<i4")[: 2 * TD].astype(np.float64)
@@ -70,21 +72,12 @@ def floor(paths: list[Path]) -> float:
     return len(paths) / (time.perf_counter() - t0)
 
 
-def _engine(paths: list[Path]) -> int:
-    from ingest.batch import ingest_paths
-    return len(ingest_paths(paths).table)
-
-
 def engine(paths: list[Path], workers: int) -> float:
-    """Spectra/s of the batch engine, the files split over ``workers`` forked processes."""
-    import ingest.batch  # noqa: F401  imports before forking
-    halves = [paths[i::workers] for i in range(workers)]
+    """Spectra/s of :func:`ingest.batch.ingest_paths` (what ``flowcell ingest`` runs) with
+    ``workers`` processes, in this process (imports done, numba's fits compiled)."""
+    from ingest.batch import ingest_paths
     t0 = time.perf_counter()
-    if workers == 1:
-        n = _engine(paths)
-    else:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            n = sum(pool.map(_engine, halves))
+    n = len(ingest_paths(paths, workers=workers).table)
     return n / (time.perf_counter() - t0)
 
 
@@ -99,18 +92,25 @@ def per_spectrum(paths: list[Path]) -> float:
     return len(paths) / (time.perf_counter() - t0)
 
 
-def cli(folder: Path, out: Path) -> tuple[float, float]:
-    """``flowcell ingest`` in a fresh process: (spectra/s including start-up, peak RSS MB)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+def cli(folder: Path, out: Path, workers: str = "auto") -> tuple[float, float]:
+    """``flowcell ingest FOLDER -o OUT`` in a fresh process (its defaults; ``-j`` when given):
+    (spectra/s including start-up, peak RSS MB of the process and its workers)."""
+    code = ("import resource, runpy, sys; sys.argv = sys.argv[1:]\n"
+            "try:\n    runpy.run_module('flowcell', run_name='__main__')\nexcept SystemExit as e:\n"
+            "    r = resource.getrusage; mb = max(r(resource.RUSAGE_SELF).ru_maxrss, "
+            "r(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024\n"
+            "    print(f'RSS {mb:.0f}'); raise\n")
+    args = ["flowcell", "ingest", str(folder), "-o", str(out), "--no-progress"]
+    if workers != "auto":
+        args += ["-j", workers]
     t0 = time.perf_counter()
-    r = subprocess.run([sys.executable, "-m", "flowcell", "ingest", str(folder), "-o", str(out), "--no-progress"],
-                       capture_output=True, text=True)
+    r = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True)
     dt = time.perf_counter() - t0
     if r.returncode != 0:
         raise RuntimeError(r.stderr)
     n = int(r.stdout.split()[0])
-    rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return n / dt, max(rss, before) / 1024.0
+    rss = float(r.stdout.split("RSS ")[-1].split()[0])
+    return n / dt, rss
 
 
 _RSS = """
@@ -124,6 +124,10 @@ print(len(res.table), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
 """
 
 
+def _spread(v: list[float]) -> str:
+    return f"(median of {len(v)}; {min(v):.0f}-{max(v):.0f})"
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--files", type=int, default=600)
@@ -131,38 +135,51 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subset", type=int, default=40, help="files for the per-spectrum reference")
     ap.add_argument("--rss-spectra", type=int, default=0, help="also ingest this many spectra in one process")
     args = ap.parse_args(argv)
+    from ingest.batch import ingest_paths
+    from flowcell.cli.ingest import default_workers
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as d:
         root = Path(d) / "nmr"
         t0 = time.perf_counter()
         paths = write_files(root, args.files)
-        print(f"wrote {args.files} expnos ({TD}-point noisy FIDs) in {time.perf_counter() - t0:.1f} s")
-        f: dict[str, list[float]] = {k: [] for k in ("floor", "cli", "rss", "e1", "e2", "ref", "cap")}
+        print(f"wrote {args.files} expnos ({TD}-point noisy FIDs) in {time.perf_counter() - t0:.1f} s; "
+              f"`flowcell ingest` default workers here: {default_workers()}")
+        ingest_paths(paths[:4])  # warm: imports, numba's cached fits
+        keys = ("floor", "cli", "cli1", "rss", "e1", "e2", "ref", "cap", "load")
+        f: dict[str, list[float]] = {k: [] for k in keys}
         for r in range(args.repeats):
+            f["load"].append(os.getloadavg()[0])
             f["floor"].append(floor(paths))
-            c, rss = cli(root, Path(d) / f"t{r}.parquet")
-            f["cli"].append(c)
-            f["rss"].append(rss)
             f["cap"].append(parallel_capacity(2)["capacity"])
             for w in ((1, 2) if r % 2 == 0 else (2, 1)):
                 f[f"e{w}"].append(engine(paths, w))
+            c, rss = cli(root, Path(d) / f"t{r}.parquet")
+            f["cli"].append(c)
+            f["rss"].append(rss)
+            f["cli1"].append(cli(root, Path(d) / f"u{r}.parquet", "1")[0])
             f["ref"].append(per_spectrum(paths[: args.subset]))
         med = {k: statistics.median(v) for k, v in f.items()}
-        rng = {k: f"({min(v):.0f}-{max(v):.0f})" for k, v in f.items()}
-        print(f"\n{args.files} spectra, medians (min-max) of {args.repeats} interleaved rounds; spectra/s")
-        print(f"  floor (numpy read + FFT, 1 process)      {med['floor']:7.0f} {rng['floor']}")
-        print(f"  flowcell ingest (fresh process, 1 core)  {med['cli']:7.0f} {rng['cli']}   "
-              f"= {med['floor'] / med['cli']:.1f}x the floor's time; peak RSS {max(f['rss']):.0f} MB")
-        print(f"  batch engine, 1 worker                   {med['e1']:7.0f} {rng['e1']}")
-        print(f"  batch engine, 2 workers                  {med['e2']:7.0f} {rng['e2']}   "
-              f"= {med['e2'] / FLOOR_PER_S:.2f}x the 500/s floor; x{med['e2'] / med['e1']:.2f} over 1 worker "
-              f"(CPU calibration: 2 processes could run x{med['cap']:.2f})")
-        print(f"  per-spectrum Extractor, 1 worker         {med['ref']:7.0f} {rng['ref']}   "
+        sp = {k: _spread(v) for k, v in f.items()}
+        print(f"\n{args.files} spectra, {args.repeats} interleaved rounds; spectra/s; load average "
+              f"{min(f['load']):.1f}-{max(f['load']):.1f}; CPU calibration: 2 processes could run "
+              f"x{med['cap']:.2f} of one (2.00 = two free cores)")
+        print(f"  floor (numpy read + FFT, 1 process)        {med['floor']:7.0f} {sp['floor']}")
+        print(f"  batch engine, 1 worker                     {med['e1']:7.0f} {sp['e1']}   "
+              f"= {med['floor'] / med['e1']:.1f}x the floor's time")
+        print(f"  batch engine, 2 workers                    {med['e2']:7.0f} {sp['e2']}   "
+              f"x{med['e2'] / med['e1']:.2f} over 1 worker; {med['e2'] / FLOOR_PER_S:.2f}x the 500/s target")
+        print(f"  flowcell ingest, defaults (fresh process)  {med['cli']:7.0f} {sp['cli']}   "
+              f"peak RSS {max(f['rss']):.0f} MB")
+        print(f"  flowcell ingest -j 1 (fresh process)       {med['cli1']:7.0f} {sp['cli1']}")
+        print(f"  per-spectrum Extractor, 1 worker           {med['ref']:7.0f} {sp['ref']}   "
               f"-> batch engine x{med['e1'] / med['ref']:.1f} faster")
+        cal = f"(load {statistics.median(f['load']):.1f}, calibration x{med['cap']:.2f} of 2 free cores)"
         print(f"RESULT | batch reprocessing, 2 workers, 64k 1H FIDs, default observables | {med['e2']:.0f} spectra/s "
-              f"(calibration x{med['cap']:.2f} of 2 free cores) | >= {FLOOR_PER_S:.0f}/s | {med['e2'] / FLOOR_PER_S:.2f}")
+              f"{cal} | >= {FLOOR_PER_S:.0f}/s | {med['e2'] / FLOOR_PER_S:.2f}")
+        print(f"RESULT | batch reprocessing, 1 worker | {med['e1']:.0f} spectra/s | floor {med['floor']:.0f}/s "
+              f"(numpy read + FFT) | {med['e1'] / med['floor']:.2f}")
+        print(f"RESULT | `flowcell ingest` of {args.files} files, defaults, fresh process | {med['cli']:.0f} spectra/s "
+              f"| floor {med['floor']:.0f}/s | {med['cli'] / med['floor']:.2f}")
         print(f"RESULT | batch engine vs per-spectrum Extractor, 1 worker | x{med['e1'] / med['ref']:.1f} | - | -")
-        print(f"RESULT | `flowcell ingest` of {args.files} files, fresh process | {med['cli']:.0f} spectra/s = "
-              f"{med['floor'] / med['cli']:.1f}x a bare numpy read + FFT | - | -")
         if args.rss_spectra:
             r = subprocess.run([sys.executable, "-c", _RSS, str(args.rss_spectra), *map(str, paths)],
                                capture_output=True, text=True, env={**os.environ})

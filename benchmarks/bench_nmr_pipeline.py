@@ -11,7 +11,9 @@ repeats for:
 * process (phase reused) and process with autophase;
 * fit: every configured peak of the default observables config;
 * steady state: read + process + fit through an :class:`Extractor` whose phase
-  is already set (the live-watcher case);
+  is already set;
+* live fast path: the same through ``Extractor(fast=True)`` (what ``flowcell watch``
+  uses: the series plan of :mod:`ingest.processing.nmr_plan`, warm-started line fits);
 * first spectrum: a fresh Extractor (includes the automatic phasing);
 * reference: nmrglue's ``autops(fn='acme')`` on the same spectrum (one run).
 
@@ -92,6 +94,13 @@ def main() -> None:
         def first() -> None:
             Extractor(cfg)(read_bruker(folder))
 
+        live = Extractor(cfg, fast=True)  # flowcell watch: the series plan (ingest.processing.nmr_plan)
+        live(spec)
+        live(spec)  # plan built, compiled line fit loaded
+
+        def live_fast() -> None:
+            live(read_bruker(folder))
+
         from ingest.processing.batch_nmr import BatchExtractor
         bx = BatchExtractor(cfg, phase=phase)
         bx.prime(spec)
@@ -107,6 +116,7 @@ def main() -> None:
             ("process_fid + autophase", lambda: process_for_config(spec, cfg, None)),
             (f"fit {len(cfg.nmr.peaks)} configured peaks", fit_all),
             ("read + process + fit (phase reused)", steady),
+            ("live fast path: read + process + fit", live_fast),
             ("first spectrum (incl. autophase)", first),
             ("batch engine x32 (process + fit, no read)", batch),
         ]
@@ -129,6 +139,9 @@ def main() -> None:
               f"alone: x{pp / b:.1f}")
         print(f"RESULT | live path per spectrum (read + process + fit, phase reused) | "
               f"{results['read + process + fit (phase reused)'] * 1e3:.0f} ms = {ratio:.1f}x read + FFT | - | -")
+        lf = results["live fast path: read + process + fit"]
+        print(f"RESULT | flowcell watch per spectrum (Extractor(fast=True): read + process + fit) | "
+              f"{lf * 1e3:.0f} ms = {lf / results['floor: read bytes + 1 FFT']:.1f}x read + FFT | - | -")
         print(f"RESULT | batch engine per spectrum (process + fit, 32 at once) | {b * 1e3:.1f} ms = "
               f"x{pp / b:.1f} faster than one at a time | - | -")
         row = warm(spec)

@@ -30,9 +30,10 @@ make the quinone lines MHz wide and unobservable, as Z20 saw): k1 = 2e3 (O/R
 self-exchange, the k_ex of the screen table) and kc = 1e3 1/(M s).  The oxidised-form
 lines then broaden as ``w0 + (k1 [R] + kc [H]) / pi`` (docs/physics.md §1.4, slow exchange,
 the formula of ``kinetics.observe`` used by both the simulator and the fit) to ~5 Hz
-at SOC 0.05, ~14 Hz at SOC 0.3 and ~35 Hz at SOC 0.85 (0.1 M, K_c 0.0967); widths up to
-20 % of the ingest window (20-24 Hz, :data:`flowcell.fit.pipeline.FWHM_CAP_FRACTION`) are
-fitted.  Comproportionation still relaxes in ``1/(kc (O + H)) ~ 10 ms``, fast against
+at SOC 0.05, ~14 Hz at SOC 0.3 and ~35 Hz at SOC 0.85 (0.1 M, K_c 0.0967); every one of
+them is fitted: lines broader than 15 % of their ingest window are measured by Lorentzians
+fitted past the window with their neighbours (:func:`ingest.processing.widths.refine_widths`),
+up to :func:`ingest.processing.widths.max_fwhm_hz` (120 Hz for the 0.2 ppm windows).  Comproportionation still relaxes in ``1/(kc (O + H)) ~ 10 ms``, fast against
 the seconds of cell-to-detector transit, so the reduced (fast-equilibrium) model holds.
 k1 and kc are both free: their correlation is about -0.96 (flagged) but the line widths
 at different SOC weight [R] and [H] differently, and both come back within ~4-5 %

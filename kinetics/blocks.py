@@ -83,13 +83,24 @@ class FastBlock:
         if KD > 0.0:
             return np.array([self.solve(z, p) for z in Zb]).reshape(len(Zb), len(self.species))
         C, E = Zb[:, 0], Zb[:, 1]
+        K = float(p[self.K_idx[0]])
+        if K < 0:
+            raise ValueError(f"radical_fraction: K must be >= 0, got {K}")
         with np.errstate(divide="ignore", invalid="ignore"):
-            x = np.clip(np.where(C > 0, E / (2.0 * C), 0.0), 0.0, 1.0)
+            x = np.where(C > 0, E / (2.0 * C), 0.0)
+            np.clip(x, 0.0, 1.0, out=x)
+            # docs/physics.md §1.2 stable root: speciation.radical_fraction, inlined (same arithmetic)
+            u = x * (1.0 - x)
+            den = K / 2.0 + np.sqrt(K * K / 4.0 + K * (4.0 - K) * u)
+            f = np.where(den > 0, 2.0 * K * u / np.where(den > 0, den, 1.0), 0.0)
         Cp = np.maximum(C, 0.0)
-        R = Cp * np.asarray(speciation.radical_fraction(x, float(p[self.K_idx[0]])))
-        vals = (np.maximum(Cp * (1.0 - x) - R / 2.0, 0.0), R, np.maximum(Cp * x - R / 2.0, 0.0),
-                np.zeros_like(R))
-        return np.column_stack([vals[k] for k in self._order])
+        R = Cp * f
+        out = np.zeros((len(C), 4))  # O, R, H, D (D = 0 without a dimer)
+        half = R / 2.0
+        np.maximum(Cp * (1.0 - x) - half, 0.0, out=out[:, 0])
+        out[:, 1] = R
+        np.maximum(Cp * x - half, 0.0, out=out[:, 2])
+        return out[:, self._order]
 
     def dy_dz(self, yb: np.ndarray, p: np.ndarray) -> np.ndarray:
         """Implicit-function derivative of block concentrations wrt its invariants."""

@@ -37,8 +37,12 @@ Reduced model (docs/physics.md §2.2, [D])
 Generated functions use the ``math`` module on Python floats (several times faster than
 numpy on numpy scalars for systems this small); numpy versions are generated on demand
 when a domain error (division by zero, sqrt of a negative) needs nan/inf semantics.
-With numba installed (``flowcell[fast]``) the closed-form reduced pair is also compiled to
-machine code (:mod:`kinetics.emit`), same numbers within 1e-9.
+The full model's ``N r`` and ``N dr/dy`` are generated as one function each (the rates
+computed once, then combined column by column as the matrix product does), and the solver
+calls them through callbacks with the parameters bound (:meth:`Compiled.ode_functions`).
+With numba installed (``flowcell[fast]``) and switched on (``FLOWCELL_NUMBA=1``; off by
+default: a new process pays ~1 s to set numba up, :func:`kinetics.emit.numba_default`) the
+same sources are compiled to machine code (:mod:`kinetics.emit`), same numbers within 1e-9.
 
 Generated sources are cached on disk too (:mod:`kinetics.codecache`, keyed by the
 fingerprint and the package version), so a new process (a screening worker, a second
@@ -49,14 +53,14 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import sympy as sp
 
 from kinetics import codecache
 from kinetics.blocks import FastBlock, find_blocks as _find_blocks, rxs_of  # noqa: F401 - rxs_of re-exported
-from kinetics.emit import build_numba, build_pure, function_source
+from kinetics.emit import build_numba, build_ode, build_pure, function_source, numba_default
 from kinetics.network import CURRENT_SYMBOLS, ELECTRON, Network, NetworkError, sympify
 
 __all__ = ["Compiled", "FastBlock", "compile_network", "rate_expressions",
@@ -150,7 +154,7 @@ class Compiled:
     sym_jac: Callable | None = None
     sym_dimer_idx: list = field(default_factory=list)  # params that must be 0 for sym_*
     sources: dict = field(default_factory=dict)  # name -> generated source (kinetics.emit)
-    use_numba: bool | None = None       # None: numba when installed (kinetics.emit.numba_enabled)
+    use_numba: bool | None = None       # None: the default policy (kinetics.emit.numba_default)
 
     @property
     def rate_exprs(self) -> list[sp.Expr]:
@@ -211,17 +215,14 @@ class Compiled:
         dr[self.fast_reactions, :] = 0.0
         return self.PN @ dr @ self.dy_dz(y, p)
 
-    def reduced_functions(self, p: np.ndarray, numba: bool | None = None) -> tuple[Callable, Callable]:
-        """``(f(z, p, cur), J(z, p, cur))`` of the reduced model for parameters ``p``.
+    def _use_numba(self, numba: bool | None) -> bool:
+        """Whether to use the numba builds: ``numba`` if given, else :attr:`use_numba`, else
+        the default policy (:func:`kinetics.emit.numba_default`: off unless ``FLOWCELL_NUMBA=1``)."""
+        if numba is None:
+            numba = self.use_numba
+        return numba_default() if numba is None else bool(numba)
 
-        The closed-form pair when it applies (no active dimer), else the numeric
-        speciation + implicit-function pair; a domain error in the closed form (z at the
-        edge of the physical range) falls back to the numeric pair for that call.
-        ``numba``: True/None use the numba build of the closed form when numba is installed
-        (None also honours :attr:`use_numba`), False the pure-Python build.
-        """
-        if numba is None and self.use_numba is False:
-            numba = False
+    def _ensure_closed_form(self) -> None:
         if self.blocks and not self._closed_form_done:
             with _LOCK:
                 if not self._closed_form_done:
@@ -229,9 +230,24 @@ class Compiled:
                     self._closed_form_done = True
                     if self._disk_key:  # the closed form joins the disk entry
                         codecache.store(self._disk_key, _to_entry(self))
-        if self.sym_rhs is None or any(p[k] != 0 for k in self.sym_dimer_idx):
+
+    def _closed_form_applies(self, p: np.ndarray) -> bool:
+        self._ensure_closed_form()
+        return self.sym_rhs is not None and not any(p[k] != 0 for k in self.sym_dimer_idx)
+
+    def reduced_functions(self, p: np.ndarray, numba: bool | None = None) -> tuple[Callable, Callable]:
+        """``(f(z, p, cur), J(z, p, cur))`` of the reduced model for parameters ``p``.
+
+        The closed-form pair when it applies (no active dimer), else the numeric
+        speciation + implicit-function pair; a domain error in the closed form (z at the
+        edge of the physical range) falls back to the numeric pair for that call.
+        ``numba``: True uses the numba build of the closed form when numba is installed,
+        False the pure-Python build, None :attr:`use_numba` or the default policy
+        (:func:`kinetics.emit.numba_default`).
+        """
+        if not self._closed_form_applies(p):
             return self.rhs_red, self.jac_red
-        nb = self._numba_pair() if numba is not False else None
+        nb = self._numba_build("sym_rhs", "sym_jac") if self._use_numba(numba) else None
         if nb is not None:
             return self._numba_functions(*nb)
         fs, js = self.sym_rhs, self.sym_jac
@@ -251,19 +267,82 @@ class Compiled:
 
         return f, J
 
+    def ode_functions(self, p: np.ndarray, cur: tuple[float, float, float], reduced: bool,
+                      numba: bool | None = None) -> tuple[Callable, Callable]:
+        """Right-hand side ``f(t, x)`` and Jacobian ``J(t, x)`` at a constant current, for the
+        solver (``odeint(..., tfirst=True)``), with ``p`` and ``cur`` bound.
+
+        The leanest callables: one generated function per evaluation (the full model's
+        ``N r`` and ``N dr/dy`` are folded into single expressions), returning lists (pure
+        build) or arrays (numba build; see :meth:`reduced_functions` for ``numba``).  A
+        math domain error (pure) or a non-finite value (numba) falls back to the numpy
+        path for that call (nan/inf semantics, or the numeric speciation).
+        """
+        i, ich, idis = (float(c) for c in cur)
+        if reduced:
+            if not self._closed_form_applies(p):
+                return (lambda t, x: self.rhs_red(x, p, cur)), (lambda t, x: self.jac_red(x, p, cur))
+            names, slow_f, slow_J = ("sym_rhs", "sym_jac"), self.rhs_red, self.jac_red
+        else:
+            names, slow_f, slow_J = ("rhs", "jac"), self.rhs_full, self.jac_full
+        nb = self._numba_build(*names) if self._use_numba(numba) else None
+        if nb is not None:
+            fn, jn = nb
+            fb = (FloatingPointError, TypeError)
+
+            def f(t: float, x: np.ndarray) -> Any:
+                try:
+                    return fn(x, p, i, ich, idis)
+                except fb:
+                    return slow_f(np.asarray(x, float), p, cur)
+
+            def J(t: float, x: np.ndarray) -> Any:
+                try:
+                    return jn(x, p, i, ich, idis)
+                except fb:
+                    return slow_J(np.asarray(x, float), p, cur)
+            return f, J
+        fs, js = self._ode_factories(*names)
+        pl = p.tolist()
+        return (fs(pl, i, ich, idis, lambda x: slow_f(x, p, cur)),
+                js(pl, i, ich, idis, lambda x: slow_J(x, p, cur)))
+
+    def _pure(self, *names: str) -> tuple[Callable, ...]:
+        """Pure-Python builds of generated sources (built once)."""
+        if any(k.startswith("sym_") for k in names):
+            self._ensure_closed_form()
+        for k in names:
+            if k not in self._built:
+                self._built[k] = build_pure(self.sources[k], k)
+        return tuple(self._built[k] for k in names)
+
+    def _ode_factories(self, *names: str) -> tuple[Callable, ...]:
+        """Factories of solver callbacks from generated sources (:func:`kinetics.emit.build_ode`)."""
+        for k in names:
+            if k + "_ode" not in self._built:
+                self._built[k + "_ode"] = build_ode(self.sources[k], k)
+        return tuple(self._built[k + "_ode"] for k in names)
+
     def _numba_pair(self) -> tuple[Callable, Callable] | None:
-        """Numba builds of the closed-form pair (built once; None without numba)."""
-        if self._nb is None:
+        """Numba builds of the closed-form reduced pair (None without numba)."""
+        self._ensure_closed_form()
+        return self._numba_build("sym_rhs", "sym_jac") if self.sym_rhs is not None else None
+
+    def _numba_build(self, *names: str) -> tuple[Callable, ...] | None:
+        """Numba builds of generated sources (built once, machine code cached on disk next to
+        the sources; None without numba or when a build fails)."""
+        key = tuple(names)
+        if key not in self._nb:
             with _LOCK:
-                if self._nb is None:
+                if key not in self._nb:
                     d = codecache.cache_dir()
-                    n_z, n_p = len(self.slow_names), len(self.params)
-                    built = [build_numba(self.sources[k], k, n_z, n_p,
+                    n_x = len(self.slow_names) if names[0].startswith("sym_") else len(self.species)
+                    built = [build_numba(self.sources[k], k, n_x, len(self.params),
                                          cache_file=(d / "numba" / f"{self._disk_key}_{k}.py")
                                          if d is not None and self._disk_key else None)
-                             for k in ("sym_rhs", "sym_jac")]
-                    self._nb = tuple(built) if all(b is not None for b in built) else ()
-        return self._nb or None  # type: ignore[return-value]
+                             for k in names]
+                    self._nb[key] = tuple(built) if all(b is not None for b in built) else ()
+        return self._nb[key] or None
 
     def _numba_functions(self, fn: Callable, jn: Callable) -> tuple[Callable, Callable]:
         """Wrappers of the numba pair: non-finite values fall back to the numeric pair."""
@@ -295,7 +374,8 @@ class Compiled:
         self._closed_form_done = False
         self._rate_exprs: list[sp.Expr] | None = None
         self._disk_key = ""
-        self._nb: tuple | None = None
+        self._nb: dict[tuple[str, ...], tuple] = {}
+        self._built: dict[str, Callable] = {}
 
 
 def _closed_form_reduced(comp: "Compiled", ys: list, ps: list, cs: list) -> None:
@@ -422,9 +502,14 @@ def _generate(net: Network) -> Compiled:
         if bad:
             raise NetworkError(f"reaction {r.name!r}: unknown symbols {sorted(map(str, bad))}")
     R = sp.Matrix(exprs)
+    dR = R.jacobian(ys)
+    Ns = net.stoichiometry()
     sources = {"rates": function_source("rates", ys, ps, cs, list(exprs)),
-               "drates": function_source("drates", ys, ps, cs, R.jacobian(ys))}
-    N = _numeric_matrix(net.stoichiometry())
+               "drates": function_source("drates", ys, ps, cs, dR),
+               # N r and N dr/dy folded into one expression each: one call per solver step
+               "rhs": function_source("rhs", ys, ps, cs, list(exprs), combine=Ns),
+               "jac": function_source("jac", ys, ps, cs, dR, combine=Ns)}
+    N = _numeric_matrix(Ns)
     fast = np.array([r.fast for r in net.reactions], dtype=bool)
     reduce_error = ""
     try:
@@ -472,6 +557,9 @@ def _to_entry(comp: Compiled) -> dict:
 
 def _from_entry(d: dict) -> Compiled:
     """Rebuild a :class:`Compiled` from :func:`_to_entry` output (no sympy work)."""
+    missing = {"rates", "drates", "rhs", "jac"} - set(d["sources"])
+    if missing:
+        raise KeyError(f"cache entry without {sorted(missing)}")
     blocks = []
     for bd in d["blocks"]:
         b = FastBlock(bd["kind"], list(bd["species"]), np.array(bd["idx"], dtype=int),

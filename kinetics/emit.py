@@ -7,15 +7,17 @@ process without sympy work.  Every function has the signature ``fn(a, b, i, i_ch
 with ``a`` and ``b`` sequences of floats (state and parameters) and returns a list (or a
 list of lists for a matrix).
 
-Two builds of the same source:
+Builds of the same source:
 
-* pure Python (``math`` on Python floats, the reference path, always available);
-* numba (``pip install flowcell[fast]``): the same expressions compiled to machine code
-  with ``error_model='numpy'``, taking and returning float arrays and raising
-  FloatingPointError when a value is not finite (a domain error of the closed form).  Used for the
-  reduced model's right-hand side and Jacobian (:meth:`kinetics.codegen.Compiled.reduced_functions`),
-  which the integrator calls hundreds of times per simulation.  ``FLOWCELL_NUMBA=0``
-  turns it off.
+* pure Python (``math`` on Python floats, the reference path, always available), and its
+  solver-callback form (:func:`ode_source`: parameters read once, ``fn(t, x)`` for
+  ``odeint``), which the integrator calls hundreds of times per simulation;
+* numba (``pip install flowcell[fast]``, opt-in with ``FLOWCELL_NUMBA=1``, see
+  :func:`numba_default`): the same expressions compiled to machine code with
+  ``error_model='numpy'``, taking and returning float arrays and raising
+  FloatingPointError when a value is not finite (a domain error of the closed form).
+  Used for the right-hand sides and Jacobians of the full and reduced models
+  (:meth:`kinetics.codegen.Compiled.ode_functions`), the same numbers as the pure build.
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ import numpy as np
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
-__all__ = ["function_source", "build_pure", "build_numba", "numba_enabled"]
+__all__ = ["function_source", "build_pure", "build_ode", "ode_source", "build_numba", "numba_enabled",
+           "numba_default"]
 
 _ARGS = ("_a", "_b", "i", "i_ch", "i_dis")
 
@@ -51,8 +54,9 @@ class _Printer(PythonCodePrinter):
 
 
 def function_source(name: str, a_syms: Sequence[sp.Symbol], b_syms: Sequence[sp.Symbol],
-                    c_syms: Sequence[sp.Symbol], exprs: Sequence[sp.Expr] | sp.Matrix) -> str:
-    """Source of ``def name(_a, _b, i, i_ch, i_dis)`` returning ``exprs``.
+                    c_syms: Sequence[sp.Symbol], exprs: Sequence[sp.Expr] | sp.Matrix,
+                    combine: sp.Matrix | None = None) -> str:
+    """Source of ``def name(_a, _b, i, i_ch, i_dis)`` returning ``exprs`` (or ``combine @ exprs``).
 
     Parameters
     ----------
@@ -64,6 +68,11 @@ def function_source(name: str, a_syms: Sequence[sp.Symbol], b_syms: Sequence[sp.
         Symbols of the last three arguments (the currents ``i``, ``i_ch``, ``i_dis``).
     exprs : list of expressions, or a Matrix
         A list gives a flat list; a Matrix a list of rows.
+    combine : Matrix of numbers, optional
+        Return ``combine @ exprs`` instead, with every entry of ``exprs`` computed once
+        first (e.g. the stoichiometric matrix times the reaction rates: the linear
+        combination of rounded rates keeps the conservation laws to the last bit, which a
+        symbolically expanded product does not).
 
     Returns
     -------
@@ -83,6 +92,12 @@ def function_source(name: str, a_syms: Sequence[sp.Symbol], b_syms: Sequence[sp.
     flat = [e.xreplace(ren) for e in flat]
     subs, reduced = sp.cse(flat, symbols=sp.numbered_symbols("_x"), optimizations="basic")
     pr = _Printer({"fully_qualified_modules": True, "standard": "python3"})
+    vals = None
+    if combine is not None:  # the entries become named values _v<k>; return combine @ values
+        vs = [sp.Symbol(f"_v{k}") for k in range(len(reduced))]
+        subs = subs + list(zip(vs, reduced))
+        vals, shape = _combination(combine, vs, shape)
+        reduced = vs
     used = set().union(*(e.free_symbols for e in reduced), *(e.free_symbols for _, e in subs)) \
         if (reduced or subs) else set()
     lines = [f"def {name}({', '.join(_ARGS)}):"]
@@ -94,13 +109,41 @@ def function_source(name: str, a_syms: Sequence[sp.Symbol], b_syms: Sequence[sp.
             lines.append(f"    _b{k} = _b[{k}]")
     for s, e in subs:
         lines.append(f"    {s} = {pr.doprint(e)}")
-    vals = [pr.doprint(e) for e in reduced]
+    if vals is None:
+        vals = [pr.doprint(e) for e in reduced]
     if shape is None:
         lines.append("    return [" + ", ".join(f"float({v})" for v in vals) + "]")
     else:
         rows = [", ".join(f"float({v})" for v in vals[r * shape[1]:(r + 1) * shape[1]]) for r in range(shape[0])]
         lines.append("    return [" + ", ".join(f"[{r}]" for r in rows) + "]")
     return "\n".join(lines) + "\n"
+
+
+def _combination(combine: sp.Matrix, vs: list[sp.Symbol], shape: tuple[int, int] | None
+                 ) -> tuple[list[str], tuple[int, int] | None]:
+    """Printed entries of ``combine @ V`` (V: ``vs`` as a column, or reshaped to ``shape``).
+
+    Each entry is summed left to right in column order, skipping zero coefficients, as
+    numpy's ``N @ r`` does: with integer coefficients (stoichiometry) every product is exact,
+    so the numbers are those of the matrix product to the last bit.
+    """
+    M = sp.Matrix(combine)
+    cols = 1 if shape is None else shape[1]
+    V = [vs[k * cols:(k + 1) * cols] for k in range(len(vs) // cols)]
+    out = []
+    for i in range(M.shape[0]):
+        for c in range(cols):
+            terms = []
+            for j in range(M.shape[1]):
+                a = M[i, j]
+                if a == 0:
+                    continue
+                v = str(V[j][c])
+                t = v if abs(a) == 1 else f"{float(abs(a))!r}*{v}"
+                terms.append(("-" if a < 0 else "+") + t)
+            text = "".join(terms).lstrip("+") if terms else "0.0"
+            out.append(text)
+    return out, (None if shape is None else (M.shape[0], cols))
 
 
 def build_pure(source: str, name: str) -> Callable:
@@ -119,6 +162,56 @@ def numba_enabled() -> bool:
     except ImportError:
         return False
     return True
+
+
+def ode_source(source: str, name: str) -> str:
+    """Rewrite a generated source into a factory of solver callbacks (pure Python).
+
+    ``name_ode(_b, i, i_ch, i_dis, _slow)`` reads the parameters once and returns
+    ``fn(t, x)`` (``x`` a float array, the signature of ``odeint(..., tfirst=True)``): one
+    Python call per evaluation, the state unpacked with one ``tolist``, and ``_slow(x)``
+    called instead on a math domain error (numpy's nan/inf semantics, or another path).
+    The arithmetic is the source's own, line for line: the same numbers to the last bit.
+    """
+    body = source.rstrip("\n").split("\n")[1:]
+    a_lines = [ln for ln in body if ln.startswith("    _a")]
+    b_lines = [ln for ln in body if ln.startswith("    _b")]
+    rest = [ln for ln in body if not ln.startswith(("    _a", "    _b"))]
+    n_a = 1 + max((int(ln.split("[")[1].split("]")[0]) for ln in a_lines), default=-1)
+    unpack = ", ".join(f"_a{k}" for k in range(n_a)) + ("," if n_a == 1 else "")
+    out = [f"def {name}_ode(_b, {', '.join(_ARGS[2:])}, _slow):", *b_lines,
+           "    def fn(t, _a):", "        try:"]
+    if n_a:
+        out.append(f"            {unpack} = _a.tolist()")
+    *calc, ret = rest
+    out += ["        " + ln for ln in calc]
+    out.append("        " + ret.replace("float(", "("))  # already floats (odeint converts an int 0)
+    out += ["        except (ValueError, ZeroDivisionError, OverflowError):",
+            "            return _slow(_a)", "    return fn"]
+    return "\n".join(out) + "\n"
+
+
+def build_ode(source: str, name: str) -> Callable:
+    """The factory of :func:`ode_source` (pure Python)."""
+    return build_pure(ode_source(source, name), f"{name}_ode")
+
+
+_ON = ("1", "true", "yes", "on")
+
+
+def numba_default() -> bool:
+    """The default of the numba builds: True only with ``FLOWCELL_NUMBA=1`` (and numba installed).
+
+    Off by default because a new process pays ~1 s to initialise numba's compiler context
+    before it can load even cached machine code (measured in
+    ``benchmarks/bench_kinetics.py``), which is more than a typical run saves: the
+    numba right-hand side saves ~1-2 us per call, i.e. ~1 ms per simulation of the 6-hour
+    benchmark.  Worth switching on for long fits and screening (workers forked after the
+    driver built the model inherit it).  Per model: ``model._c.use_numba = True``.
+    """
+    if os.environ.get("FLOWCELL_NUMBA", "").strip().lower() not in _ON:
+        return False
+    return numba_enabled()
 
 
 def _array_source(source: str, name: str) -> str:

@@ -12,7 +12,9 @@ is retried with a small first step and then redone with BDF (RuntimeWarning).
 A piecewise-constant current (a table, or a ``flowcell.simulate.protocol.CurrentSchedule``) is
 integrated segment by segment between the
 current steps, so step edges are exact breakpoints and the right-hand side does not
-evaluate the current at all.  A callable current is evaluated at every right-hand-side
+evaluate the current at all: the solver calls the generated code directly, with the
+parameters and the segment's current bound (:meth:`kinetics.codegen.Compiled.ode_functions`),
+and counts the calls itself.  The DataFrames of :class:`SimResult` are built on first use.  A callable current is evaluated at every right-hand-side
 call; pass ``breakpoints=`` for its discontinuities.
 
 Units: concentrations mol/L, time s, current A (> 0 charging = reducing the anolyte),
@@ -49,8 +51,12 @@ class SimResult:
     ----------
     t_s : ndarray
         Output times, s.
-    conc : DataFrame
-        Index ``t_s``; one column per species (mol/L), algebraic ones included.
+    Y : ndarray
+        Concentrations (n_t, n_species), mol/L, in ``species`` order (algebraic ones included).
+    X : ndarray
+        The integrated state (n_t, n_state), in ``state_names`` order (slow variables of the
+        reduced model, or all species).
+    species, state_names : list of str
     soc : ndarray
         ``n_e / (n_max C_act(t0))``: SOC on the initial active total (docs/physics.md §1.1).
     soc_active : ndarray
@@ -61,28 +67,52 @@ class SimResult:
         Active quinone, monomer units, mol/L.
     n_e : ndarray
         Electrons stored in the active pool, mol/L.
-    state : DataFrame
-        The integrated state (slow variables of the reduced model, or all species).
     params : dict
         Parameter values used.
     stats : dict
-        ``nfev``, ``njev``, ``nlu``, ``wall_s``, ``method``, ``reduced``, ``segments``.
+        ``nfev``, ``njev`` (counted by the solver), ``retries``, ``wall_s``, ``method``,
+        ``reduced``, ``segments``.
+    conc, state : DataFrame
+        ``Y`` and ``X`` indexed by ``t_s`` (built on first access: a fit that reads arrays
+        does not pay for them).
     """
 
     t_s: np.ndarray
-    conc: pd.DataFrame
+    Y: np.ndarray
+    X: np.ndarray
+    species: list[str]
+    state_names: list[str]
     soc: np.ndarray
     soc_active: np.ndarray
     current_A: np.ndarray
     C_act: np.ndarray
     n_e: np.ndarray
-    state: pd.DataFrame
     params: dict[str, float]
     stats: dict[str, Any] = field(default_factory=dict)
+    _frames: dict[str, pd.DataFrame] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    def _frame(self, name: str, values: np.ndarray, columns: list[str]) -> pd.DataFrame:
+        if name not in self._frames:
+            self._frames[name] = pd.DataFrame(values, index=pd.Index(self.t_s, name="t_s"),
+                                              columns=list(columns), copy=False)
+        return self._frames[name]
+
+    @property
+    def conc(self) -> pd.DataFrame:
+        """Concentrations, mol/L: index ``t_s``, one column per species."""
+        return self._frame("conc", self.Y, self.species)
+
+    @property
+    def state(self) -> pd.DataFrame:
+        """The integrated state: index ``t_s``, one column per ``state_names``."""
+        return self._frame("state", self.X, self.state_names)
 
     def __getitem__(self, species: str) -> np.ndarray:
         """Concentration of one species, mol/L."""
-        return self.conc[species].to_numpy()
+        try:
+            return self.Y[:, self.species.index(species)]
+        except ValueError:
+            raise KeyError(f"unknown species {species!r}; the model has {self.species}") from None
 
 
 def piecewise_current(steps: Sequence[tuple[float, float]], t0_s: float = 0.0
@@ -129,6 +159,16 @@ def _first_step(fun: Callable, jf: Callable | None, x0: np.ndarray, a: float, b:
     return float(min(max(h, 1e-12), span)) if math.isfinite(h) else 1e-6
 
 
+def _solver_count(cumulative: np.ndarray, ok: bool) -> int:
+    """Calls counted by odeint (cumulative per output time).  After a failure the entries
+    past the failing output are not set (arbitrary memory): count the valid prefix only."""
+    if ok or cumulative.size == 0:
+        return int(cumulative[-1]) if cumulative.size else 0
+    c = cumulative.astype(np.int64)
+    bad = np.flatnonzero((c < 0) | (np.diff(c, prepend=0) < 0))
+    return int(c[:bad[0]].max(initial=0)) if bad.size else int(c[-1])
+
+
 class _TooMuchWork(Exception):
     """Internal: the solver exceeded ``max_nfev`` on a segment."""
 
@@ -140,13 +180,11 @@ class _Table:
         self.t = t
         self.I = I
         self.after = after  # value after the last start (None = keep the last value)
+        # value by np.searchsorted(t, ts, 'right'): 0 before the first start, I[k-1], then 'after'
+        self._pad = np.concatenate(([0.0], np.asarray(I, float), [0.0 if after is None else float(after)]))
 
     def many(self, ts: np.ndarray) -> np.ndarray:
-        k = np.searchsorted(self.t, ts, side="right") - 1
-        out = self.I[np.clip(k, 0, len(self.I) - 1)].astype(float)
-        out[k < 0] = 0.0
-        out[k >= len(self.I)] = 0.0 if self.after is None else float(self.after)
-        return out
+        return self._pad[np.searchsorted(self.t, ts, side="right")]
 
     def __call__(self, ts: float) -> float:
         k = int(np.searchsorted(self.t, ts, side="right")) - 1
@@ -313,17 +351,8 @@ class Model:
         """
         a, b = float(tt[0]), float(tt[-1])
         if method.upper() == "LSODA":
-            st = {"nfev": 0, "njev": 0, "nlu": 0}
-            calls = [0, 0]
-
-            def fc(t: float, y: np.ndarray) -> np.ndarray:
-                calls[0] += 1
-                return fun(t, y)
-
-            def jc(t: float, y: np.ndarray) -> np.ndarray:
-                calls[1] += 1
-                return jf(t, y)  # type: ignore[misc]
-
+            # Calls are counted by ODEPACK itself (infodict 'nfe', 'nje'): no Python layer
+            # between the solver and the generated functions.
             # ODEPACK's own first-step guess depends on the first output interval and can
             # start the non-stiff (Adams) phase with a step far beyond the stiff stability
             # limit (a rest segment near equilibrium: "excess work done" after ~20,000
@@ -331,20 +360,24 @@ class Model:
             # LSODA's Adams/BDF switching still fails now and then for one particular h0
             # (its neighbours succeed), so retry with a third of it, then with LSODA's own
             # guess, then BDF.  Retries are counted in the stats ('retries').
-            h_first = first_step if first_step is not None else _first_step(fc, jc if jf is not None else None,
-                                                                             x0, a, b, rtol, atol)
-            st["retries"] = -1
+            st = {"nfev": 0, "njev": 0, "nlu": 0, "retries": -1}
+            if first_step is None:
+                h_first = _first_step(fun, jf, x0, a, b, rtol, atol)
+                st["nfev"] = 1 + (len(x0) if jf is None else 0)
+                st["njev"] = int(jf is not None)
+            else:
+                h_first = first_step
             for h0 in ([h_first] if first_step is not None else [h_first, h_first / 3.0, 0.0]):
                 st["retries"] += 1
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    ys, info = odeint(fc, x0, tt, Dfun=jc if jf is not None else None,
-                                      tfirst=True, rtol=rtol, atol=atol, full_output=True,
-                                      mxstep=max(1, max_nfev // 10),
-                                      hmax=0.0 if not np.isfinite(max_step) else max_step,
-                                      h0=h0)
-                st["nfev"], st["njev"] = calls
-                if info["message"] == "Integration successful." and np.all(np.isfinite(ys)):
+                    ys, info = odeint(fun, x0, tt, Dfun=jf, tfirst=True, rtol=rtol, atol=atol,
+                                      full_output=True, mxstep=max(1, max_nfev // 10),
+                                      hmax=0.0 if not np.isfinite(max_step) else max_step, h0=h0)
+                ok = info["message"] == "Integration successful."
+                st["nfev"] += _solver_count(info["nfe"], ok)
+                st["njev"] += _solver_count(info["nje"], ok)
+                if ok and np.isfinite(ys).all():
                     return ys, st
             warnings.warn(f"LSODA failed on [{a:g}, {b:g}] s ({info['message']}); redoing the "
                           "segment with BDF", RuntimeWarning, stacklevel=3)
@@ -434,7 +467,8 @@ class Model:
         t_out = np.asarray(t_s, dtype=float).ravel()
         if t_out.size == 0:
             raise ValueError("simulate: t_s is empty")
-        if np.any(np.diff(t_out) < 0):
+        steps = np.diff(t_out)
+        if (steps < 0).any():
             raise ValueError("simulate: t_s must be increasing")
         if volume_L <= 0:
             raise ValueError(f"simulate: volume_L must be > 0, got {volume_L}")
@@ -454,49 +488,60 @@ class Model:
         if jac not in ("analytic", "fd", None):
             raise ValueError("jac must be 'analytic', 'fd' or None")
         X, stats = self._segments(t_out, edges, x, p, Ifun, piecewise, volume_L, method, rtol, atol,
-                                  jac, max_step, first_step, max_nfev)
+                                  jac, max_step, first_step, max_nfev, strict=bool((steps > 0).all()))
         if not np.isfinite(X[0]).all():
             X[0] = self._state0(y_init)
         return self._result(t_out, X, y_init, p, Ifun, atol, stats)
 
     def _segments(self, t_out: np.ndarray, edges: list[float], x: np.ndarray, p: np.ndarray, Ifun: Callable,
                   piecewise: bool, volume_L: float, method: str, rtol: float, atol: float, jac: str | None,
-                  max_step: float, first_step: float | None, max_nfev: int) -> tuple[np.ndarray, dict[str, Any]]:
-        """Integrate segment by segment (constant current within each); states at ``t_out`` and stats."""
+                  max_step: float, first_step: float | None, max_nfev: int, strict: bool = False
+                  ) -> tuple[np.ndarray, dict[str, Any]]:
+        """Integrate segment by segment (constant current within each); states at ``t_out`` and stats.
+
+        ``strict``: ``t_out`` has no repeated times (the solver's times are then a slice of it,
+        with the segment's ends added where they are not output times)."""
         c = self._c
-        f, J = c.reduced_functions(p) if self.reduced else (c.rhs_full, c.jac_full)
         use_jac = jac == "analytic"
+        if not piecewise:
+            f, J = c.reduced_functions(p) if self.reduced else (c.rhs_full, c.jac_full)
         t0, t1 = float(t_out[0]), float(t_out[-1])
         X = np.full((t_out.size, len(x)), np.nan)
-        done = np.zeros(t_out.size, dtype=bool)
         stats = {"nfev": 0, "njev": 0, "nlu": 0, "segments": 0, "retries": 0}
         wall = time.perf_counter()
         if t1 == t0:
             X[:] = x
-            done[:] = True
-        for a, b in zip(edges[:-1], edges[1:]):
+        # output rows of each segment [a, b]: the first row at or after a (not yet done) to the
+        # last at or before b (t_out is sorted)
+        lo = np.searchsorted(t_out, edges, side="left")
+        hi = np.searchsorted(t_out, edges, side="right")
+        start = 0
+        for k, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
             if b <= a:
                 continue
-            sel = np.flatnonzero((t_out >= a) & (t_out <= b) & ~done)
-            te = np.unique(np.concatenate([t_out[sel], [b]]))
+            r0, r1 = max(start, int(lo[k])), int(hi[k + 1])
+            ts = t_out[r0:r1]
+            off = 0 if (ts.size and ts[0] == a) else 1
+            tt = ts if not off else np.concatenate(([a], ts))
+            if tt[-1] != b:
+                tt = np.append(tt, b)
+            if not strict:  # repeated output times: the solver needs increasing times
+                tt = np.unique(tt)
             if piecewise:
-                cur = self._cur(Ifun(0.5 * (a + b)), volume_L)
-                fun0 = (lambda t, y, cur=cur: f(y, p, cur))
-                jf = (lambda t, y, cur=cur: J(y, p, cur)) if use_jac else None
+                fun0, jf = c.ode_functions(p, self._cur(Ifun(0.5 * (a + b)), volume_L), self.reduced)
             else:
                 fun0 = (lambda t, y: f(y, p, self._cur(Ifun(t), volume_L)))
-                jf = (lambda t, y: J(y, p, self._cur(Ifun(t), volume_L))) if use_jac else None
-            tt = np.unique(np.concatenate([[a], te]))
-            ys, st = self._integrate(fun0, jf, x, tt, method, rtol, atol, max_step, first_step,
-                                     max_nfev)
-            for k in ("nfev", "njev", "nlu", "retries"):
-                stats[k] += st.get(k, 0)
+                jf = (lambda t, y: J(y, p, self._cur(Ifun(t), volume_L)))
+            ys, st = self._integrate(fun0, jf if use_jac else None, x, tt, method, rtol, atol, max_step,
+                                     first_step, max_nfev)
+            for key in ("nfev", "njev", "nlu", "retries"):
+                stats[key] += st.get(key, 0)
             if st.get("fallback"):
                 stats["fallback"] = stats.get("fallback", 0) + 1
             stats["segments"] += 1
-            pos = np.searchsorted(tt, t_out[sel])
-            X[sel] = ys[pos]
-            done[sel] = True
+            if r1 > r0:
+                X[r0:r1] = ys[off:off + ts.size] if strict else ys[np.searchsorted(tt, ts)]
+                start = r1
             x = ys[-1]
         stats.update(wall_s=time.perf_counter() - wall, method=method, reduced=self.reduced, jac=jac)
         return X, stats
@@ -526,9 +571,6 @@ class Model:
         with np.errstate(divide="ignore", invalid="ignore"):
             soc = n_e / (nmax * C0) if C0 > 0 else np.full_like(n_e, np.nan)
             soc_act = np.where(C_act > 0, n_e / (nmax * C_act), np.nan)
-        idx = pd.Index(t_out, name="t_s")
-        conc = pd.DataFrame(Y, index=idx, columns=self.species)
-        state = pd.DataFrame(X, index=idx, columns=self.state_names)
         I_out = Ifun.many(t_out) if isinstance(Ifun, _Table) else np.array([Ifun(t) for t in t_out])
-        return SimResult(t_out, conc, soc, soc_act, I_out, C_act, n_e, state,
+        return SimResult(t_out, Y, X, self.species, self.state_names, soc, soc_act, I_out, C_act, n_e,
                          dict(zip(self.param_names, map(float, p))), stats)

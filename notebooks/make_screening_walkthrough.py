@@ -102,11 +102,13 @@ g[["group", "parameter", "experiment", "value", "stderr", "truth"]]"""),
     new_markdown_cell("""**Electron exchange (k_ex).** The simulated experiments above use the library's
 placeholder exchange rates (1e8 1/(M s)): the quinone lines are then MHz wide and carry no
 information, so `k1` is not fitted.  When the oxidised-form lines are observable (widths of a
-few to ~20 Hz at low SOC, docs/physics.md §1.4: `w0 + (k1 [R] + kc [H]) / pi`), free the exchange
+few to ~100 Hz, docs/physics.md §1.4: `w0 + (k1 [R] + kc [H]) / pi`), free the exchange
 rates too, e.g. `flowcell screen EXPERIMENTS --free Kc,k_dec,J_e,k1,kc`: the table then has
 `k1` (labelled *k_ex(O/R) = k_1*, 1/(M s)) with its 95 % interval and rank, and `kc`.
-Widths above 20 % of their ingest window, flagged by the extractor, or without a fit error are
-left out (`flowcell.fit.pipeline.LINE_WIDTHS`, `FWHM_CAP_FRACTION`)."""),
+Lines broader than 15 % of their ingest window are measured by Lorentzians fitted past the
+window with their neighbours (`ingest.processing.widths.refine_widths`); widths the extractor
+flagged (e.g. too broad to measure), or without a fit error, are left out
+(`flowcell.fit.pipeline.LINE_WIDTHS`)."""),
 ]
 
 

@@ -79,15 +79,15 @@ def _compare(ref: list[dict], got: list[dict], cfg: ObservablesConfig) -> None:
     for r, g in zip(ref, got):
         assert set(r) == set(g)
         for p in cfg.nmr.peaks:
-            for col, err_col, frac in ((f"{p.name}_shift_ppm", f"{p.name}_shift_err_ppm", 0.05),
-                                       (f"{p.name}_fwhm_Hz", f"{p.name}_fwhm_err_Hz", 0.05),
-                                       (f"{p.name}_area", f"{p.name}_area_err", 0.05)):
+            for col, err_col, frac in ((f"{p.name}_shift_ppm", f"{p.name}_shift_err_ppm", 0.01),
+                                       (f"{p.name}_fwhm_Hz", f"{p.name}_fwhm_err_Hz", 0.01),
+                                       (f"{p.name}_area", f"{p.name}_area_err", 0.01)):
                 a, b, e = r[col], g[col], r[err_col]
                 assert np.isnan(a) == np.isnan(b), (col, a, b)
                 if np.isfinite(a) and np.isfinite(e):
-                    # fits within 5 % of their error; windowed integrals of empty windows (noise,
-                    # baseline-mask dependent) within one
-                    tol = frac * e if np.isfinite(r[f"{p.name}_fwhm_Hz"]) else 1.0 * e
+                    # fits within 1 % of their error (measured: <= 0.2 %); windowed integrals of
+                    # empty windows (the series' noise and baseline mask) within 0.3 (measured 0.13)
+                    tol = frac * e if np.isfinite(r[f"{p.name}_fwhm_Hz"]) else 0.3 * e
                     assert abs(a - b) <= tol, (col, a, b, e)
         assert r["nmr_warnings"] == g["nmr_warnings"]
         assert r["processing"].split(";ph=")[0] == g["processing"].split(";ph=")[0]
@@ -143,7 +143,7 @@ def test_ingest_paths_uses_the_batch_engine(series):
 def test_real_instrument_files_same_rows(shared_data):
     """Every NMR file in shared/data (Bruker array whose baseline order flips between
     spectra, single expnos, Spinsolve, JCAMP-DX): the batch engine's rows equal the
-    per-spectrum rows (fits within 5 % of their errors; same processing and warnings)."""
+    per-spectrum rows (within 1 % of their errors, measured <= 0.03 %; same processing and warnings)."""
     from ingest.batch import ingest_folder
     cfg = ObservablesConfig.default()
     fast = ingest_folder(shared_data / "nmr", cfg, progress=False).table
@@ -156,5 +156,5 @@ def test_real_instrument_files_same_rows(shared_data):
         for col, err in ((f"{p.name}_shift_ppm", f"{p.name}_shift_err_ppm"), (f"{p.name}_area", f"{p.name}_area_err"),
                          (f"{p.name}_fwhm_Hz", f"{p.name}_fwhm_err_Hz")):
             d = (fast[col] - slow[col]).abs() / slow[err]
-            assert not (d > 0.05).any(), (col, d.max())
+            assert not (d > 0.01).any(), (col, d.max())
             assert (fast[col].isna() == slow[col].isna()).all(), col

@@ -227,7 +227,7 @@ def test_numba_and_pure_reduced_paths_agree() -> None:
     t = np.linspace(0.0, 6 * 3600.0, 2000)
     runs = []
     try:
-        for flag in (False, None):
+        for flag in (False, True):  # numba is opt-in (kinetics.emit.numba_default)
             m._c.use_numba = flag
             runs.append(m.simulate(t, y0={"O": 0.1}, current_A=piecewise_current(SIX_HOURS), volume_L=0.01))
     finally:

@@ -6,6 +6,7 @@ The one ingest command line (``python -m ingest.batch`` runs this too).
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import textwrap
 from pathlib import Path
@@ -44,8 +45,32 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="read the potentiostat logs found into this table (.parquet or .csv)")
     p.add_argument("--standard", type=Path, action="append", default=[], metavar="PATH",
                    help="an EPR spin standard (file or folder) to leave out; repeatable")
+    p.add_argument("-j", "--workers", type=_workers, default="auto", metavar="N",
+                   help="processes for reprocessing ('auto': the cores available, at most 4); the table "
+                        "does not depend on it")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run)
+
+
+def _workers(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of processes (or 'auto')") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{n}: at least 1 process")
+    return n
+
+
+def default_workers() -> int:
+    """Cores this process may use, at most 4 (the batch engine's default worker count)."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
 
 
 def _check_table_path(path: Path | None, option: str) -> None:
@@ -111,7 +136,8 @@ def run(a: argparse.Namespace) -> int:
     for line in sel.listing()[len(sel.potentiostat):]:
         print(line)
     n_logs = _potentiostat_table(sel.potentiostat, a.potentiostat_out)
-    res = ingest_paths(sel.spectra, cfg, progress=not a.no_progress)
+    workers = default_workers() if a.workers == "auto" else int(a.workers)
+    res = ingest_paths(sel.spectra, cfg, progress=not a.no_progress, workers=workers)
     print(res.summary())
     if res.table is None or len(res.table) == 0:
         if n_logs or (sel.potentiostat and not sel.spectra and not res.skipped):

@@ -21,9 +21,19 @@ from flowcell.transit import reservoir_delays
 from ingest.processing.assignment import summarize_warnings
 from ingest.processing.epr import EPRCalibration
 from ingest.processing.observables import ObservablesConfig
+from ingest.processing.widths import max_fwhm_hz
 
-__all__ = ["DEFAULT_SIGMA", "FWHM_CAP_FRACTION", "FWHM_CAP_HZ", "LINE_WIDTHS", "OBSERVABLES", "REDUCED_LINE_WIDTHS", "WIDTH_PARAMS", "FitData",
-           "observables_config", "prepare_fit_data"]
+__all__ = [
+    "DEFAULT_SIGMA",
+    "LINE_WIDTHS",
+    "MAX_FWHM_HZ_UNKNOWN_WINDOW",
+    "OBSERVABLES",
+    "REDUCED_LINE_WIDTHS",
+    "WIDTH_PARAMS",
+    "FitData",
+    "observables_config",
+    "prepare_fit_data",
+]
 
 #: Floor of each observable's sigma (units of the column); the effective sigma is
 #: the larger of this and twice the extractor's median reported error.
@@ -40,12 +50,18 @@ DEFAULT_SIGMA.update({c: 0.3 for c in REDUCED_LINE_WIDTHS})
 OBSERVABLES = ("hdo_shift_ppm", "epr_spin_conc_M", "anthrone_area", "anthranol_area") + LINE_WIDTHS + REDUCED_LINE_WIDTHS
 #: Parameters that act on the line widths only; the widths are fitted only when one is free.
 WIDTH_PARAMS = ("k1", "kc", "k2", "w0_Hz")
-#: A line width is used only up to this fraction of its ingest window (in Hz): wider
-#: Lorentzians lose their wings to the window and its linear baseline (measured on the
-#: demo's simulated Bruker files: width bias < 0.2 Hz up to 20 Hz in the 100 Hz dhaq_h1
-#: window, 1-4 % at 45 Hz), and up to :data:`FWHM_CAP_HZ` when the window is unknown.
-FWHM_CAP_FRACTION = 0.2
-FWHM_CAP_HZ = 20.0
+#: A line width is used up to the widest line the extractor's extended lineshape fit measures
+#: (:func:`ingest.processing.widths.max_fwhm_hz`: the extended range holds 2 FWHM on each side of
+#: the line; 120 Hz for the default 0.2 ppm windows at 400 MHz, 110 Hz for the 0.1 ppm ones).
+#: Lines broader than 15 % of their window are measured by Lorentzians fitted past the window
+#: with their neighbours (:func:`ingest.processing.widths.refine_widths`); measured on simulated
+#: spectra with every DHAQ O and H line present (tests/test_widths.py,
+#: benchmarks/bench_widths.py): width bias within ±0.04 Hz from 2.5 to 100 Hz, where the
+#: in-window fit read -0.36 Hz at 30 Hz, -6.2 Hz at 80 Hz and -11.8 Hz at 100 Hz (the old rule
+#: dropped every width above 20 % of the window, 16 Hz).  Broader lines are reported NaN by the extractor
+#: ('width not measured') and so are lines too low to be seen above the noise ('no peak above
+#: noise'); :data:`MAX_FWHM_HZ_UNKNOWN_WINDOW` applies when the window is unknown.
+MAX_FWHM_HZ_UNKNOWN_WINDOW = 120.0
 
 
 @dataclass
@@ -137,12 +153,13 @@ def _line_widths(df: pd.DataFrame, out: pd.DataFrame, nmr: np.ndarray, peaks: Ma
                  sfo1_hz: float, i0: int | None, notes: list[str]) -> float | None:
     """Put the usable oxidised-form line widths (Hz) into ``out``; return w0 (Hz) or None.
 
-    A width is used when it is finite with a finite, positive fit error, not above
-    the cap (:data:`FWHM_CAP_FRACTION` of its window in Hz, else :data:`FWHM_CAP_HZ`)
-    and the extractor did not flag that peak ('peak at window edge', 'wider than
-    half the window', 'no peak above noise', ... in ``nmr_warnings``).  Wider lines
-    (higher SOC, docs/physics.md §1.4) are left out (NaN): their fitted widths are biased
-    by the window.  ``w0``
+    A width is used when it is finite with a finite, positive fit error, not above the
+    widest line the extractor measures (:func:`ingest.processing.widths.max_fwhm_hz` of its
+    window, else :data:`MAX_FWHM_HZ_UNKNOWN_WINDOW`) and the extractor did not flag that
+    peak ('peak at window edge', 'width not measured', 'no peak above noise', ... in
+    ``nmr_warnings``).  Broadened lines (higher SOC, docs/physics.md §1.4) are used: the
+    extractor fits them past their windows; lines too broad to be measured are left out
+    (NaN) and counted in ``notes``.  ``w0``
     is the median width of the lines in the first spectrum (SOC 0: no radical, no
     exchange; it includes the processing line broadening ``lb``).
     """
@@ -157,14 +174,19 @@ def _line_widths(df: pd.DataFrame, out: pd.DataFrame, nmr: np.ndarray, peaks: Ma
              if f"{stem}_fwhm_err_Hz" in df else np.ones(len(df)))
         pk = peaks.get(stem)
         win = getattr(pk, "window_ppm", None)
-        cap = FWHM_CAP_FRACTION * abs(float(win[1]) - float(win[0])) * sfo1_hz * 1e-6 if win else FWHM_CAP_HZ
+        cap = max_fwhm_hz(win, sfo1_hz) if win else MAX_FWHM_HZ_UNKNOWN_WINDOW
         flagged = np.array([f"{stem}:" in x for x in warn])
         ok = nmr & np.isfinite(w) & (w > 0) & (w <= cap) & np.isfinite(e) & (e > 0) & ~flagged
+        unmeasured = int(np.sum(nmr & np.array([f"{stem}: width not measured" in x for x in warn])))
         if not ok.any():
+            if unmeasured:
+                notes.append(f"{c}: no usable width ({unmeasured} spectra: line too broad to measure, "
+                             f"> {cap:.0f} Hz or not above noise): exchange rates from it unidentifiable")
             continue
         out[c] = np.where(ok, w, np.nan)
-        notes.append(f"{c}: {int(ok.sum())} of {int(nmr.sum())} spectra used (width <= {cap:.1f} Hz, "
-                     f"no extractor warning); wider lines (higher SOC, docs/physics.md §1.4) left out: window-truncation bias")
+        notes.append(f"{c}: {int(ok.sum())} of {int(nmr.sum())} spectra used (width <= {cap:.0f} Hz, "
+                     f"no extractor warning)" + (f"; {unmeasured} too broad to measure (docs/physics.md §1.4) "
+                                                 "left out" if unmeasured else ""))
         if i0 is not None and ok[i0] and c in LINE_WIDTHS:
             w0s.append(float(w[i0]))
     if not w0s:

@@ -67,7 +67,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from flowcell.fit.data import (DEFAULT_SIGMA, FWHM_CAP_FRACTION, FWHM_CAP_HZ, LINE_WIDTHS, OBSERVABLES,
+from flowcell.fit.data import (DEFAULT_SIGMA, LINE_WIDTHS, MAX_FWHM_HZ_UNKNOWN_WINDOW, OBSERVABLES,
                                REDUCED_LINE_WIDTHS,
                                WIDTH_PARAMS, FitData, observables_config, prepare_fit_data)
 from flowcell.fit.outcome import NUISANCE, SIGMA_RESCALE_MAX, FitOutcome, GoodnessOfFit, GroupOutcome
@@ -83,8 +83,7 @@ __all__ = [
     "DEFAULT_BOUNDS",
     "DEFAULT_FREE",
     "DEFAULT_SIGMA",
-    "FWHM_CAP_FRACTION",
-    "FWHM_CAP_HZ",
+    "MAX_FWHM_HZ_UNKNOWN_WINDOW",
     "LINE_WIDTHS",
     "NUISANCE",
     "WIDTH_PARAMS",

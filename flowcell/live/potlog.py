@@ -57,12 +57,13 @@ class SessionCoulombs:
         self._warned.update(out)
         return out
 
-    def refresh(self, session_start: Any = None) -> None:
-        """Read new log rows; align the clocks once both starts are known."""
+    def refresh(self, session_start: Any = None, *, read: bool = True) -> None:
+        """Read new log rows (``read``); align the clocks once both starts are known."""
         if self.log is None:
             return
         try:
-            self.log.update()
+            if read:
+                self.log.update()
         except Exception as exc:  # noqa: BLE001 - the log must never stop the session; status says it
             self.log.status = f"unreadable: {type(exc).__name__}: {exc}"
         s = _utc(session_start)

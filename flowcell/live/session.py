@@ -155,7 +155,7 @@ class LiveSession:
                 log.warning("%s: %s time (%s); kept in the store, not used for the SOC",
                             row.get("source", "row"), placed.flag, placed.stamp)
             else:
-                self.coulombs.refresh(self.clock.start)
+                self.coulombs.refresh(self.clock.start, read=False)  # the start may be set now; read above
                 st = self.estimator.update(row, placed.t_s)
                 if st.rejected and not st.used:
                     self.status.rejected_rows += 1

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -159,13 +160,31 @@ class TerminalTable:
         self.status: Any = None
         self._live: Live | None = None
         self._header_done = False
-        self._last_draw = 0.0
+        self._dirty = threading.Event()
+        self._drawer: threading.Thread | None = None
 
     def _start(self) -> None:
         console = Console(file=self.stream, force_terminal=True)
         self._live = Live(_Renderable(self), console=console, auto_refresh=True, refresh_per_second=4,
                           redirect_stdout=False, redirect_stderr=False, vertical_overflow="crop")
         self._live.start()
+        # a new row is drawn at once, by this thread: the watcher's thread (the caller of
+        # update) goes back to the next file instead of rendering the table (a few ms)
+        self._drawer = threading.Thread(target=self._draw_loop, name="live-table", daemon=True)
+        self._drawer.start()
+
+    def _draw_loop(self) -> None:
+        while True:
+            self._dirty.wait()
+            self._dirty.clear()
+            live = self._live
+            if live is None:
+                return
+            try:
+                live.refresh()
+            except Exception:  # noqa: BLE001 - a broken terminal must not stop the session
+                return
+            time.sleep(0.02)  # at most ~50 redraws a second during bursts
 
     def update(self, state: SOCState, status: Any = None, true_soc: float = math.nan) -> None:
         """Add a row (with the session status) and redraw."""
@@ -174,10 +193,7 @@ class TerminalTable:
         if self.ansi:
             if self._live is None:
                 self._start()
-            now = time.monotonic()
-            if now - self._last_draw > 0.05:
-                self._live.refresh()  # type: ignore[union-attr]
-                self._last_draw = now
+            self._dirty.set()
             return
         lines = render_lines([(state, true_soc)], self.width, truth_shown=self.truth_shown)
         if not self._header_done:
@@ -197,9 +213,12 @@ class TerminalTable:
     def close(self) -> None:
         """Draw the last state and leave the table on the screen."""
         if self._live is not None:
-            self._live.refresh()
-            self._live.stop()
-            self._live = None
+            live, self._live = self._live, None
+            self._dirty.set()  # the drawing thread ends
+            if self._drawer is not None:
+                self._drawer.join(1.0)
+            live.refresh()
+            live.stop()
         elif self.status is not None and not self.ansi:
             self.stream.write(format_status(self.status, self.width) + "\n")
             self.stream.flush()

@@ -44,6 +44,7 @@ thread; ``on_row(row)`` callback (called after the row is committed);
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
@@ -68,6 +69,7 @@ from ingest.live.completion import (
 )
 from ingest.live.mounts import NETWORK_FS, is_network_path
 from ingest.live.store import TIME_COLUMNS, Store
+from ingest.processing.peaks import warm_up_compiled_fit
 from ingest.readers.bruker import CLOSING_FILE
 from ingest.selection import is_spin_standard
 from ingest.types import IngestError
@@ -82,20 +84,16 @@ def _warm_up_readers() -> None:
     import importlib
 
     for mod in ("ingest.readers.dispatch", "ingest.readers.bruker", "ingest.readers.spinsolve", "ingest.readers.jcampdx", "ingest.readers.epr"):
-        try:
+        with contextlib.suppress(Exception):  # a missing optional reader shows up later, per file
             importlib.import_module(mod)
-        except Exception:  # noqa: BLE001 - a missing optional reader shows up later, per file
-            pass
 
 
 def _hidden(p: Path, root: Path) -> bool:
     """Inside a hidden or temporary folder/file (``.name``), e.g. a folder being
     written before it is renamed into place."""
-    try:
-        rel = p.relative_to(root)
-    except ValueError:
+    if not p.is_relative_to(root):
         return False
-    return any(part.startswith(".") or part.startswith("~") for part in rel.parts)
+    return any(part.startswith((".", "~")) for part in p.relative_to(root).parts)
 
 
 @dataclass
@@ -150,7 +148,7 @@ class Watcher:
     nmr_clock_offset_s, epr_clock_offset_s : float
         Instrument clock minus reference clock, s (subtracted from the times).
     extractor : callable, optional
-        spectrum → row dict (default ``ingest.processing.observables.Extractor(cfg)``).
+        spectrum → row dict (default ``Extractor(cfg, fast=True)``, :mod:`ingest.processing.nmr_plan`).
     reader : callable, optional
         path → list of spectra (default ``ingest.readers.dispatch.read_rows``).
     """
@@ -229,6 +227,8 @@ class Watcher:
             return self
         if self._extractor is None:
             self._extractor = make_extractor(self._cfg)
+            if hasattr(self._extractor, "fast"):  # the live path: ingest.processing.nmr_plan
+                self._extractor.fast = True
         if self._reader is None:
             _warm_up_readers()
         self._stop.clear()
@@ -244,11 +244,9 @@ class Watcher:
         if self._thread is not None:
             self._thread.join(timeout)
         if self._observer is not None:
-            try:
+            with contextlib.suppress(Exception):  # a dead observer thread: nothing to stop
                 self._observer.stop()
                 self._observer.join(timeout)
-            except Exception:  # noqa: BLE001
-                pass
             self._observer = None
         with self._rows_cond:
             self._rows_cond.notify_all()
@@ -450,6 +448,7 @@ class Watcher:
                 self._new_dirs.pop(d, None)
 
     def _loop(self) -> None:
+        warm_up_compiled_fit()  # the compiled line fit loaded now, not on the first spectrum
         try:
             self._rescan()
         except Exception:

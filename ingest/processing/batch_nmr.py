@@ -9,15 +9,20 @@ carrier, digital-filter delay) done once:
   when no phase is known yet, and its row is the reference); its noise level, baseline
   mask (signal-free points of the robust polynomial, :func:`ingest.processing.nmr.baseline`)
   and baseline order are kept for the series;
-* the digital-filter delay is folded into a linear phase of the FFT (no extra FFT pair;
-  the filter's rise before the delay is zeroed, as the per-spectrum path drops it), the
-  apodization weights, the first-point correction, the phase and the 2/sw scaling are
-  precomputed once per series, and the FFTs run in complex64, a few spectra per call;
+* the digital-filter delay is removed exactly as the per-spectrum path removes it (a
+  circular shift over the acquired length: an FFT pair; ``exact_filter=False`` folds it
+  into a linear phase of the main FFT instead, faster but it moves empty-window integrals
+  by several standard errors), the apodization weights, the first-point correction, the
+  phase and the 2/sw scaling are precomputed once per series, and the FFTs run in place in
+  complex64, :data:`DEFAULT_CHUNK` spectra per call, in work arrays reused from batch to
+  batch (memory bounded by the chunk, no fresh pages to fault in);
 * the baseline polynomial of each spectrum is a least-squares fit on the series'
-  signal-free points (one matrix product per batch); the noise is the series' noise;
+  signal-free points; it and the first-point correction are subtracted by one matrix
+  product per batch; the noise is the series' noise;
 * the window offset (the water line's measured position, ``[nmr] follow``) is one argmax
   per spectrum on precomputed indices, and every Lorentzian window is fitted in all
-  spectra of a batch at once (:func:`ingest.processing.lorentz_batch.fit_lorentzians`).
+  spectra of a batch at once (:func:`ingest.processing.lorentz_batch.fit_lorentzians`;
+  compiled with numba once :func:`ingest.processing.lorentz_batch.load_compiled` ran).
 
 What it does not vectorise it hands to the per-spectrum code on the batch-processed
 spectrum (same functions, same numbers): windowed integrals with a local baseline, Voigt
@@ -37,9 +42,10 @@ standard errors; ``snr`` within the noise estimate's scatter (a few %).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import scipy.fft
@@ -66,11 +72,13 @@ from ingest.processing.observables import (
     window_offset,
 )
 from ingest.processing.peaks import PeakFit
+from ingest.processing.widths import refine_widths
 from ingest.types import NMRSpectrum
 
-__all__ = ["BatchExtractor", "DEFAULT_CHUNK"]
+__all__ = ["DEFAULT_CHUNK", "BatchExtractor"]
 
-#: Spectra per FFT/fit batch: 16 x 128k complex64 = 16 MB per array.
+#: Spectra per FFT/fit batch: 16 x 128k complex64 = 16 MB per work array (8 to 32 measured
+#: within 15 % of each other; 16 the fastest, benchmarks/bench_ingest.py).
 DEFAULT_CHUNK = 16
 
 
@@ -98,6 +106,8 @@ class _Series:
     lin_td: np.ndarray | None = None     # (td,) complex64 shift over the acquired length
     apod_kept: np.ndarray | None = None  # (n_kept,) float32 apodization of the shifted FID
     exact: bool = False                  # baseline marginal: noise, baseline and fits per spectrum
+    fp_rows: np.ndarray | None = None    # (2, m) first-point correction rows (vendor order)
+    basis: np.ndarray | None = None      # (order + 3, m) baseline polynomial and fp_rows, stacked
 
 
 def _series_key(spec: NMRSpectrum) -> tuple:
@@ -137,6 +147,7 @@ class BatchExtractor:
         self.chunk = max(1, int(chunk))
         self.exact_filter = bool(exact_filter)
         self._series: dict[tuple, _Series] = {}
+        self._work: dict[tuple, tuple[np.ndarray, ...]] = {}
 
     @property
     def phase(self) -> tuple[float, float] | None:
@@ -244,43 +255,96 @@ class BatchExtractor:
         return idx, pinv, vander, bool(marginal)
 
     # ------------------------------------------------------------------ batches
-    def _spectra_real(self, ser: _Series, fids: np.ndarray) -> np.ndarray:
-        """Phased real spectra (vendor order, before baseline), one row per FID."""
+    def _buffers(self, ser: _Series, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Work arrays of a series for ``b`` spectra, reused from batch to batch (fresh pages are
+        slow to fault in): FIDs (b, td) and spectra (b, m) complex64, real spectra and baselines
+        (b, m) float64."""
+        td = int(ser.apod.size)
+        have = self._work.get(ser.key)
+        if have is None or have[0].shape[0] < b:
+            n = max(b, self.chunk)
+            have = (np.empty((n, td), np.complex64), np.empty((n, ser.m), np.complex64),
+                    np.empty((n, ser.m)), np.empty((n, ser.m)))
+            self._work = {ser.key: have}  # one series' buffers at a time bound the memory
+        return have[0][:b], have[1][:b], have[2][:b], have[3][:b]
+
+    def _spectra_real(self, ser: _Series, fids: np.ndarray, U: np.ndarray, real: np.ndarray
+                      ) -> tuple[np.ndarray, np.ndarray]:
+        """Phased real spectra (vendor order, before baseline) of ``fids`` into ``real``, without
+        the first-point correction; returns them and that correction's factor per spectrum
+        (``fp``: subtract ``Re(fp * rot)``, :meth:`_first_point`).
+
+        ``fids`` (overwritten) and ``U`` are work arrays; every FFT runs in place, in complex64.
+        """
+        m, h = ser.m, ser.m // 2
         if self.exact_filter and ser.gd > 0:
             # the per-spectrum path's circular shift over the acquired length (an FFT pair)
             F = scipy.fft.fft(fids, axis=1, workers=1, overwrite_x=True)
             F *= ser.lin_td
             x = scipy.fft.ifft(F, axis=1, workers=1, overwrite_x=True)
-            U = np.zeros((fids.shape[0], ser.m), dtype=np.complex64)  # zero-filled in place
             np.multiply(x[:, :ser.n_kept], ser.apod_kept, out=U[:, :ser.n_kept])
+            U[:, ser.n_kept:] = 0.0
             x0 = U[:, 0].copy()
-            U = scipy.fft.fft(U, axis=1, workers=1, overwrite_x=True)
         else:
-            u = (fids * ser.apod).astype(np.complex64, copy=False)
-            U = scipy.fft.fft(u, n=ser.m, axis=1, workers=1)
+            np.multiply(fids, ser.apod, out=U[:, :fids.shape[1]])
+            U[:, fids.shape[1]:] = 0.0
+            x0 = None
+        U = scipy.fft.fft(U, axis=1, workers=1, overwrite_x=True)
+        if x0 is None:
             U *= ser.lin
             x0 = U.mean(axis=1)
         U *= ser.rot
-        U -= (ser.fp_c * x0)[:, None] * ser.rot[None, :]
-        return U.real[:, ser.perm].astype(np.float64)
+        # vendor order (ser.perm: fftshift, then reversed) by two reversed slices, no gather
+        if m % 2 == 0 and np.array_equal(ser.perm[[0, h - 1, h, m - 1]], [h - 1, 0, m - 1, h]):
+            np.copyto(real[:, :h], U.real[:, h - 1::-1])
+            np.copyto(real[:, h:], U.real[:, :h - 1:-1])
+        else:
+            np.copyto(real, U.real[:, ser.perm])
+        return real, ser.fp_c * x0
+
+    @staticmethod
+    def _first_point(ser: _Series) -> np.ndarray:
+        """(2, m) float64 rows whose combination ``[Re fp, Im fp] @ rows`` is the real part of the
+        first-point correction ``fp * rot`` in vendor order (``fp = fp_c * x0`` per spectrum)."""
+        if ser.fp_rows is None:
+            rv = ser.rot[ser.perm].astype(np.complex128)
+            ser.fp_rows = np.ascontiguousarray(np.vstack([rv.real, -rv.imag]))
+        return ser.fp_rows
 
     def _flush(self, spectra: Sequence[Any], idx: list[int], out: list[dict[str, Any] | None]) -> None:
         ser = self._series[_series_key(spectra[idx[0]])]
-        fids = np.empty((len(idx), int(np.asarray(spectra[idx[0]].fid).size)), dtype=np.complex64)
+        fids, U, real, bl = self._buffers(ser, len(idx))
         for j, i in enumerate(idx):
             fids[j] = spectra[i].fid
-        real = self._spectra_real(ser, fids)
-        if ser.exact:
-            for j, row in enumerate(self._rows_exact(ser, [spectra[i] for i in idx], real)):
-                out[idx[j]] = row
-            return
-        bl = None
-        if ser.pinv is not None:
-            coef = real[:, ser.fit_idx] @ ser.pinv.T
-            bl = coef @ ser.vander.T
+        real, fp = self._spectra_real(ser, fids, U, real)
+        F = np.stack([fp.real, fp.imag], axis=1).astype(np.float64)  # (b, 2)
+        rows2 = self._first_point(ser)
+        if ser.exact or ser.pinv is None:
+            np.matmul(F, rows2, out=bl)
             real -= bl
-        for j, row in enumerate(self._rows(ser, [spectra[i] for i in idx], real, bl)):
+            if ser.exact:
+                for j, row in enumerate(self._rows_exact(ser, [spectra[i] for i in idx], real)):
+                    out[idx[j]] = row
+                last = self.extractor.last
+                if last is not None and np.shares_memory(last.real, real):
+                    self.extractor.last = replace(last, real=last.real.copy())
+                return
+            coef, blv = None, None
+        else:
+            # baseline on the corrected signal-free points; then one matrix product subtracts the
+            # baseline polynomial and the first-point correction together (one pass over the spectra)
+            coef = (real[:, ser.fit_idx] - F @ rows2[:, ser.fit_idx]) @ ser.pinv.T
+            if ser.basis is None:
+                ser.basis = np.ascontiguousarray(np.vstack([ser.vander.T, rows2]))
+            np.matmul(np.hstack([coef, F]), ser.basis, out=bl)
+            real -= bl
+            blv = bl  # stands for the baseline in the batch (only its presence is read there)
+        for j, row in enumerate(self._rows(ser, [spectra[i] for i in idx], real, blv)):
             out[idx[j]] = row
+        last = self.extractor.last  # it must not alias the work arrays the next batch overwrites
+        if last is not None:
+            base = None if coef is None else ser.vander @ coef[-1]
+            self.extractor.last = replace(last, real=last.real.copy(), baseline=base)
 
     def _rows_exact(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray) -> list[dict[str, Any]]:
         """Rows with the per-spectrum noise, baseline and fits (series whose baseline is marginal)."""
@@ -368,6 +432,9 @@ class BatchExtractor:
              ) -> dict[str, Any]:
         """The row of :func:`ingest.processing.observables._nmr_row` from a processed spectrum and its fits."""
         cfg, meta = self.cfg, spec.meta
+        fits = refine_widths(fits, cfg.nmr.peaks, proc.ppm, proc.real, sfo1_hz=proc.sfo1_hz, offset=offset,
+                             noise=proc.params.get("noise_sigma"),
+                             noise_corr=float(proc.params.get("noise_corr_points", 1.0)))  # as the Extractor
         row = _common(meta, "nmr", meta.vendor)
         row["sfo1_MHz"] = meta.sfo1_hz / 1e6
         row["ns"] = int(meta.ns)

@@ -28,6 +28,7 @@ from scipy.integrate import cumulative_trapezoid
 
 from ingest.processing.epr_derivative import PeakToPeak, _outer_mask, _sorted, baseline_correct, peak_to_peak
 from ingest.processing.epr_line import LineLocation, locate_line
+from ingest.processing.epr_linefit import fit_line
 from ingest.processing.epr_lorentzian import LorentzianFit, fit_lorentzian_derivative, lorentzian_derivative
 from ingest.processing.epr_quant import (
     _META_FIELDS,
@@ -368,7 +369,8 @@ def _refine_line(
     fit_ok = False
     if cfg.fit_lorentzian or cfg.di_source == "lorentzian":
         try:
-            fit = fit_lorentzian_derivative(spec.field_T, spec.intensity, baseline_fraction=cfg.baseline_fraction)
+            # lmfit's model without lmfit's overhead (the same fit, ingest.processing.epr_linefit)
+            fit = fit_line(spec.field_T, spec.intensity, baseline_fraction=cfg.baseline_fraction)
             fit_area = fit.area
             warns += fit.warnings
             fit_ok = fit.r2 >= 0.9 and bool(fit.result.success)

@@ -36,7 +36,24 @@ def noise_sigma(y: np.ndarray, lag: int = 16) -> float:
     if y.size < 3:
         return float("nan")
     d = y[lag:] - y[:-lag]
-    return float(1.4826 * np.median(np.abs(d - np.median(d))) / math.sqrt(2.0))
+    if np.isnan(d).any():  # np.median's NaN propagation
+        return float("nan")
+    # the two medians in place on one scratch array (the same values as np.median, which
+    # copies and partitions twice: 4x slower on a 128k-point spectrum, once per spectrum live)
+    m = _median_inplace(d)
+    np.subtract(d, m, out=d)
+    np.abs(d, out=d)
+    return float(1.4826 * _median_inplace(d) / math.sqrt(2.0))
+
+
+def _median_inplace(a: np.ndarray) -> float:
+    """``np.median(a)`` of a 1D float array without NaN, reordering ``a`` (scratch)."""
+    n = a.size
+    k = n // 2
+    a.partition(k)
+    if n % 2:
+        return float(a[k])
+    return float((a[:k].max() + a[k]) / 2.0)
 
 
 def _signal_mask(resid: np.ndarray, sigma: float, k_lo: float, k_hi: float, dil: int,
@@ -71,21 +88,26 @@ def _signal_mask(resid: np.ndarray, sigma: float, k_lo: float, k_hi: float, dil:
         seed |= np.abs(rs) > k_hi * smooth_sigma
     cand = seed | (a > k_lo * sigma)
     join = max(1, smooth)
-    grown = ndimage.maximum_filter1d(cand.astype(np.uint8), 2 * join + 1).astype(bool)
-    lab, nlab = ndimage.label(grown)
+    grown = ndimage.maximum_filter1d(cand.view(np.uint8), 2 * join + 1).view(bool)
+    # the runs of ``grown`` (regions), those holding a seed, each widened: run-length
+    # arithmetic instead of labelling (the same regions; 5x faster, it runs ~25 times a spectrum)
+    edges = np.diff(grown.view(np.int8), prepend=np.int8(0), append=np.int8(0))
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
     out = np.zeros(a.size, dtype=bool)
-    if nlab == 0:
+    if starts.size == 0:
         return out
-    seeded = np.zeros(nlab + 1, dtype=bool)
-    seeded[np.unique(lab[seed])] = True
+    cs = np.r_[0, np.cumsum(seed, dtype=np.int64)]
+    keep = cs[stops] > cs[starts]
+    starts, stops = starts[keep], stops[keep]
+    if starts.size == 0:
+        return out
     ext_min, ext_max = max(1, dil // 2), 8 * max(1, dil)
-    for k, sl in enumerate(ndimage.find_objects(lab), start=1):
-        if sl is None or not seeded[k]:
-            continue
-        i0, i1 = sl[0].start, sl[0].stop
-        ext = min(ext_max, max(ext_min, int(widen * (i1 - i0) / 2)))
-        out[max(0, i0 - ext):min(a.size, i1 + ext)] = True
-    return out
+    ext = np.minimum(ext_max, np.maximum(ext_min, (widen * (stops - starts) / 2).astype(np.int64)))
+    lo, hi = np.maximum(0, starts - ext), np.minimum(a.size, stops + ext)
+    paint = np.zeros(a.size + 1, dtype=np.int32)
+    np.add.at(paint, lo, 1)
+    np.add.at(paint, hi, -1)
+    return np.cumsum(paint[:-1]) > 0
 
 
 def _covers(mask: np.ndarray, order: int, min_fraction: float = 0.05, max_gap: float = 0.5) -> bool:
@@ -115,9 +137,31 @@ def _covers(mask: np.ndarray, order: int, min_fraction: float = 0.05, max_gap: f
     return not (runs.size and runs.max() > max_gap * m.size)
 
 
+def _polyval(x: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """``numpy.polynomial.polynomial.polyval(x, c)`` (Horner, the same operations in the same
+    order: bit-identical) in one array instead of a temporary per degree."""
+    out = np.full(x.shape, float(c[-1]))
+    for ci in c[-2::-1]:
+        out *= x
+        out += ci
+    return out
+
+
+def _lsq(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Least-squares ``A x = b`` for a few well-scaled columns (polynomial on [-1, 1]).
+
+    Normal equations (a 4x4 solve; the Vandermonde columns on the scaled axis are well
+    conditioned, cond(A^T A) ~ 1e3 for a cubic); SVD ``lstsq`` when they are singular.
+    """
+    try:
+        return np.linalg.solve(A.T @ A, A.T @ b)
+    except np.linalg.LinAlgError:
+        return np.linalg.lstsq(A, b, rcond=None)[0]
+
+
 def _fit_signal_free(xd: np.ndarray, yd: np.ndarray, mask: np.ndarray, order: int, sigma: float,
                      k_sigma: float, k_hi: float, dil: int, smooth: int,
-                     max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+                     max_iter: int, state: dict | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Iterate polynomial fit and signal mask until the mask stops changing.
 
     Returns the polynomial coefficients (in the scaled axis ``xd``) and the final
@@ -141,7 +185,7 @@ def _fit_signal_free(xd: np.ndarray, yd: np.ndarray, mask: np.ndarray, order: in
     while it < max_iter:
         if np.count_nonzero(mask) < order + 2:
             break
-        coef = np.linalg.lstsq(V[mask], yd[mask], rcond=None)[0]
+        coef = _lsq(V[mask], yd[mask])
         resid = yd - V @ coef
         if smooth_sigma is None:  # noise of the smoothed residual: once (it barely changes)
             smooth_sigma = noise_sigma(ndimage.uniform_filter1d(resid, smooth, mode="nearest"), lag=2 * smooth) \
@@ -154,6 +198,8 @@ def _fit_signal_free(xd: np.ndarray, yd: np.ndarray, mask: np.ndarray, order: in
         if np.array_equal(new, mask):
             break
         mask = new
+    if state is not None:  # where it converged, to start the next spectrum of a series from
+        state[order] = (mask.copy(), sigma)
     return coef, mask
 
 
@@ -170,6 +216,7 @@ def baseline(
     return_mask: bool = False,
     noise: float | None = None,
     _used: list[int] | None = None,
+    _state: dict | None = None,
 ) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
     """Robust polynomial baseline fitted to signal-free points.
 
@@ -228,7 +275,12 @@ def baseline(
     if n < order + 2:
         z = np.zeros_like(y)
         return (z, np.ones(n, dtype=bool)) if return_mask else z
-    xs = (x - x.mean()) / (np.ptp(x) / 2 or 1.0)
+    if _state is not None and _state.get("_axis") is ppm:  # a series: the scaled axis once
+        xs = _state["_xs"]
+    else:
+        xs = (x - x.mean()) / (np.ptp(x) / 2 or 1.0)
+        if _state is not None:
+            _state["_axis"], _state["_xs"] = ppm, xs
     sigma = noise_sigma(y) if noise is None else float(noise)
     if not sigma > 0:
         sigma = 1e-12 * float(np.max(np.abs(y))) or 1.0
@@ -243,7 +295,12 @@ def baseline(
     k_hi = max(float(k_sigma), math.sqrt(2.0 * math.log(max(m, 3)))) if k_seed is None else float(k_seed)
     smooth = max(1, min(16, dil // 2))
     mask = np.abs(yd - np.median(yd)) < k_sigma * sigma * 10  # first pass: obvious peaks out
-    coef, mask = _fit_signal_free(xd, yd, mask, order, sigma, float(k_sigma), k_hi, dil, smooth, max_iter)
+    if _state is not None and order in _state and _state[order][0].size == yd.size:
+        # a series (ingest.processing.nmr_plan): start from where the previous spectrum's
+        # iteration converged (its mask and noise threshold), not from the crude first pass
+        mask, sigma = _state[order][0].copy(), float(_state[order][1])
+    coef, mask = _fit_signal_free(xd, yd, mask, order, sigma, float(k_sigma), k_hi, dil, smooth, max_iter,
+                                  _state)
     if order > 0 and not _covers(mask, order):
         # The signal-free points leave part of the axis uncovered: a polynomial of this order
         # would be extrapolated there (a crowded real spectrum: -3.6x TopSpin's integrals).
@@ -251,10 +308,10 @@ def baseline(
             _used.append(order)
         return baseline(ppm, y, order=order - 1, k_sigma=k_sigma, k_seed=k_seed, dilate_points=dilate_points,
                         max_iter=max_iter, max_fit_points=max_fit_points, return_mask=return_mask, noise=noise,
-                        _used=_used)
+                        _used=_used, _state=_state)
     if _used is not None:
         _used.append(order)
-    bl = np.polynomial.polynomial.polyval(xs, coef)
+    bl = _polyval(xs, coef)
     if not return_mask:
         return bl
     full = np.repeat(mask, stride)[:n]

@@ -50,7 +50,9 @@ import pandas as pd
 from ingest.processing.epr import EPRConfig, epr_row
 from ingest.processing.assignment import assignment_warnings
 from ingest.processing.nmr import ProcessedNMR, find_peak_ppm, noise_sigma, process_fid, reference_offset
-from ingest.processing.peaks import PeakFit, fit_peak, integrate_window
+from ingest.processing.nmr_plan import SeriesPlan
+from ingest.processing.peaks import PeakFit, fit_peak, index_window, integrate_window
+from ingest.processing.widths import refine_widths
 from ingest.types import EPRSpectrum, IngestError, NMRSpectrum
 
 __all__ = ["PeakSpec", "NMRConfig", "ObservablesConfig", "Extractor", "extract_nmr", "extract_epr",
@@ -383,31 +385,62 @@ def window_offset(proc: ProcessedNMR, nmr: NMRConfig) -> float:
     if not nmr.follow:
         return 0.0
     pk = nmr.peak(nmr.follow)
-    found = find_peak_ppm(proc.ppm, proc.real, pk.window_ppm)
+    x, y = proc.ppm, proc.real
+    if x.size > 2 and x[0] > x[1] > x[-1]:
+        # a vendor-order axis: the window cut by bisection, one point of margin for the parabola
+        i0, i1 = index_window(x, pk.window_ppm)
+        x, y = x[max(0, i0 - 1):i1 + 1], y[max(0, i0 - 1):i1 + 1]
+    found = find_peak_ppm(x, y, pk.window_ppm)
     if not math.isfinite(found):
         return 0.0
     ref = nmr.follow_ppm if nmr.follow_ppm is not None else pk.expected_ppm
     return float(found - ref)
 
 
-def _peak_fit(p: PeakSpec, proc: ProcessedNMR, snr_min: float, noise: float, offset: float = 0.0) -> PeakFit:
+def _peak_fit(p: PeakSpec, proc: ProcessedNMR, snr_min: float, noise: float, offset: float = 0.0,
+              prev: PeakFit | None = None, fast: bool = False) -> PeakFit:
+    """One configured peak of a processed spectrum.  ``fast`` (the live path): the window
+    cut by bisection of the (decreasing) axis, and a Lorentzian solved by the numpy
+    Levenberg-Marquardt from ``prev`` (the previous spectrum's line, when it was a good
+    fit): the same numbers as the default path (tests/test_live_fast.py)."""
     corr = float(proc.params.get("noise_corr_points", 1.0))
     win = (p.window_ppm[0] + offset, p.window_ppm[1] + offset)
+    ppm, real = proc.ppm, proc.real
+    if fast:
+        i0, i1 = index_window(ppm, win)
+        ppm, real = ppm[i0:i1], real[i0:i1]
     if p.method == "integral":
         bl = p.baseline
         if bl == "auto":  # global polynomial at the configured order: trust it; else a local line
             full = proc.baseline is not None and proc.params.get("baseline") == f"poly{proc.params.get('order')}"
             bl = "none" if full else "linear"
-        return integrate_window(proc.ppm, proc.real, win, sfo1_hz=proc.sfo1_hz, noise=noise,
+        return integrate_window(ppm, real, win, sfo1_hz=proc.sfo1_hz, noise=noise,
                                 noise_corr=corr, baseline=bl)  # type: ignore[arg-type]
-    return fit_peak(proc.ppm, proc.real, win, sfo1_hz=proc.sfo1_hz, shape=p.shape,  # type: ignore[arg-type]
-                    snr_min=snr_min, noise=noise, noise_corr=corr)
+    if not fast:
+        return fit_peak(ppm, real, win, sfo1_hz=proc.sfo1_hz, shape=p.shape,  # type: ignore[arg-type]
+                        snr_min=snr_min, noise=noise, noise_corr=corr)
+    kw = dict(sfo1_hz=proc.sfo1_hz, shape=p.shape, snr_min=snr_min, noise=noise, noise_corr=corr)
+    start = None
+    if prev is not None and prev.success and not prev.warnings and prev.method == "lorentzian" \
+            and win[0] < prev.center_ppm < win[1]:
+        to_ppm = 1e6 / proc.sfo1_hz
+        start = (prev.area * to_ppm, prev.center_ppm, 0.5 * prev.fwhm_hz * to_ppm)
+    got = fit_peak(ppm, real, win, start=start, solver="numpy", **kw)  # type: ignore[arg-type]
+    if got.warnings and got.method == "lorentzian":
+        # a line at the window edge, too broad, ...: such fits can have several optima, and the
+        # one found may depend on the start; the default path's fit (from the window's guess)
+        return fit_peak(ppm, real, win, **kw)  # type: ignore[arg-type]
+    return got
 
 
-def _nmr_row(spec: NMRSpectrum, cfg: ObservablesConfig, phase: tuple[float, float] | None
+def _nmr_row(spec: NMRSpectrum, cfg: ObservablesConfig, phase: tuple[float, float] | None,
+             proc: ProcessedNMR | None = None, prev: Mapping[str, PeakFit] | None = None
              ) -> tuple[dict[str, Any], ProcessedNMR, dict[str, PeakFit]]:
+    """The row of one NMR spectrum; ``proc`` given (the live plan) selects the fast fits."""
     meta = spec.meta
-    proc = process_for_config(spec, cfg, phase)
+    fast = proc is not None
+    if proc is None:
+        proc = process_for_config(spec, cfg, phase)
     row = _common(meta, "nmr", meta.vendor)
     row["sfo1_MHz"] = meta.sfo1_hz / 1e6
     row["ns"] = int(meta.ns)
@@ -418,9 +451,13 @@ def _nmr_row(spec: NMRSpectrum, cfg: ObservablesConfig, phase: tuple[float, floa
     notes: list[str] = []
     offset = window_offset(proc, cfg.nmr)
     row["window_offset_ppm"] = offset
+    prev = prev or {}
     for p in cfg.nmr.peaks:
-        pf = _peak_fit(p, proc, cfg.nmr.snr_min, noise, offset)
-        fits[p.name] = pf
+        fits[p.name] = _peak_fit(p, proc, cfg.nmr.snr_min, noise, offset, prev.get(p.name), fast)
+    fits = refine_widths(fits, cfg.nmr.peaks, proc.ppm, proc.real, sfo1_hz=proc.sfo1_hz, offset=offset,
+                         noise=noise, noise_corr=float(proc.params.get("noise_corr_points", 1.0)))  # broad lines
+    for p in cfg.nmr.peaks:
+        pf = fits[p.name]
         row.update(pf.columns(p.name))
         for w in pf.warnings:
             if p.optional and w == "no peak above noise":
@@ -475,6 +512,15 @@ class Extractor:
         Default :meth:`ObservablesConfig.default`.
     phase : (p0_deg, p1_deg), optional
         Start with a known phase instead of auto-phasing the first spectrum.
+    fast : bool
+        The live path (``flowcell watch``): once a spectrum with a FID has fixed the phase
+        and the baseline, the next spectra of its series go through a
+        :class:`ingest.processing.nmr_plan.SeriesPlan` (digital-filter ramp, apodization,
+        phase, axis and the baseline's signal-free points precomputed; the baseline
+        re-estimated only when those points stop looking signal-free), windows are cut by
+        index and the Lorentzian fits start from the previous spectrum's lines.  The same
+        numbers within a small fraction of each observable's standard error
+        (tests/test_live_fast.py); default False (every spectrum processed in full).
 
     Attributes
     ----------
@@ -486,21 +532,32 @@ class Extractor:
         Full diagnostics of the last NMR row.
     """
 
-    def __init__(self, cfg: ObservablesConfig | None = None, *, phase: tuple[float, float] | None = None) -> None:
+    def __init__(self, cfg: ObservablesConfig | None = None, *, phase: tuple[float, float] | None = None,
+                 fast: bool = False) -> None:
         self.cfg = cfg or ObservablesConfig.default()
         self.phase: tuple[float, float] | None = None if phase is None else (float(phase[0]), float(phase[1]))
         self.last: ProcessedNMR | None = None
         self.last_fits: dict[str, PeakFit] = {}
+        self.fast = bool(fast)
+        self.plan: SeriesPlan | None = None
 
     def __call__(self, spec: NMRSpectrum | EPRSpectrum) -> dict[str, Any]:
         if isinstance(spec, EPRSpectrum) or getattr(spec, "kind", None) == "epr":
             return extract_epr(spec, self.cfg)  # type: ignore[arg-type]
-        row, proc, fits = _nmr_row(spec, self.cfg, self.phase)
-        if self.phase is None and spec.fid is not None and math.isfinite(proc.p0_deg):
-            self.phase = proc.phase
+        n = self.cfg.nmr
+        if self.fast and self.plan is not None and self.plan.matches(spec, n.lb_hz, n.zero_fill, n.baseline):
+            row, proc, fits = _nmr_row(spec, self.cfg, self.phase, self.plan.process(spec), self.last_fits)
+        else:
+            row, proc, fits = _nmr_row(spec, self.cfg, self.phase)
+            if self.phase is None and spec.fid is not None and math.isfinite(proc.p0_deg):
+                self.phase = proc.phase
+            if self.fast and spec.fid is not None and math.isfinite(proc.p0_deg) and np.asarray(spec.fid).ndim == 1:
+                self.plan = SeriesPlan.from_first(spec, proc, lb_hz=n.lb_hz, zero_fill=n.zero_fill,
+                                                  baseline=n.baseline, reference=n.processing_reference())
         self.last, self.last_fits = proc, fits
         return row
 
     def reset_phase(self) -> None:
-        """Forget the phase: the next NMR spectrum is auto-phased again."""
+        """Forget the phase (and the live plan): the next NMR spectrum is auto-phased again."""
         self.phase = None
+        self.plan = None

@@ -1,9 +1,12 @@
 """Bruker TopSpin / XWIN-NMR (1D ``fid`` and serial ``ser``): identify, read, completeness, write.
 
-Parameters come from ``acqus`` (JCAMP-style ``##$KEY= value``), parsed with
-``nmrglue.bruker.read_jcamp``; the binary data are read with
-``nmrglue.bruker.read_binary`` after this module has checked that the file
-size agrees with ``TD``/``DTYPA`` (docs/physics.md §5.1, nmrglue ``fileio/bruker.py``).
+Parameters come from ``acqus`` (JCAMP-style ``##$KEY= value``), parsed by
+:func:`read_acqus` exactly as ``nmrglue.bruker.read_jcamp`` parses them (same keys and
+values; tests/test_bruker_fast.py compares the two on real files) without importing
+nmrglue and scipy.signal at start-up; the binary data are read with numpy after this
+module has checked that the file size agrees with ``TD``/``DTYPA`` (docs/physics.md §5.1,
+nmrglue ``fileio/bruker.py``).  nmrglue is imported only for processed ``pdata`` and
+the old-firmware digital-filter table.
 
 Vendor quirks handled here (docs/physics.md §5.1, §6 item 8)
 -------------------------------------------------------
@@ -60,12 +63,10 @@ from __future__ import annotations
 
 import math
 import re
-import warnings
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-import nmrglue as ng
 import numpy as np
 
 from ingest.readers.checks import (
@@ -126,6 +127,27 @@ def read_acqus(path: str | Path) -> dict[str, Any]:
     p = Path(path)
     if not p.exists():
         raise IngestError(p, "parameter file is missing")
+    try:
+        st = p.stat()
+        stamp = (str(p), st.st_mtime_ns, st.st_size, st.st_ino)
+    except OSError:
+        stamp = None
+    if stamp is not None and stamp in _ACQUS_CACHE:  # completeness check, then the reader
+        return dict(_ACQUS_CACHE[stamp])
+    dic = _read_acqus(p)
+    if stamp is not None:
+        if len(_ACQUS_CACHE) >= 64:
+            _ACQUS_CACHE.pop(next(iter(_ACQUS_CACHE)))
+        _ACQUS_CACHE[stamp] = dic
+    return dict(dic)
+
+
+#: Parsed parameter files by (path, mtime_ns, size, inode): a file parsed for the completeness
+#: check is not parsed again by the reader; any rewrite changes the key.
+_ACQUS_CACHE: dict[tuple, dict[str, Any]] = {}
+
+
+def _read_acqus(p: Path) -> dict[str, Any]:
     size = regular_size(p, "parameter file")
     if size == 0:
         raise IngestError(p, "parameter file is empty")
@@ -136,13 +158,83 @@ def read_acqus(path: str | Path) -> dict[str, Any]:
     if not head.lstrip().startswith(b"##") or b"\x00" in head:
         raise IngestError(p, f"not a Bruker JCAMP parameter file (starts {head[:16]!r}, expected '##TITLE=')")
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # nmrglue warns per odd line; we judge the result
-            dic = ng.bruker.read_jcamp(str(p), encoding="latin-1")
-    except Exception as exc:  # nmrglue raises assorted errors on garbage
+        dic = parse_jcamp(p.read_bytes().decode("latin-1"))
+    except Exception as exc:  # garbage: assorted errors
         raise IngestError(p, f"not a Bruker JCAMP parameter file ({exc})") from exc
     if not any(not k.startswith("_") for k in dic):
         raise IngestError(p, "not a Bruker JCAMP parameter file (no ##$KEY= lines)")
+    return dic
+
+
+def _jcamp_value(text: str) -> Any:
+    """One value as nmrglue's ``parse_jcamp_value``: ``<s>`` -> str, numbers -> int/float."""
+    if text == "":
+        return None
+    if text.startswith("<") and text.endswith(">"):
+        return text[1:-1]
+    try:
+        return float(text) if ("." in text or "e" in text or "inf" in text) else int(text)
+    except ValueError:
+        return text
+
+
+def _jcamp_entry(line: str, lines: Any) -> tuple[str, Any]:
+    """``##$KEY= value`` (more lines from the iterator ``lines`` for strings and arrays)."""
+    eq = line.index("=")
+    key, text = line[3:eq], line[eq + 1:].lstrip()
+    if "<" in text:  # a string, possibly over several lines
+        while ">" not in text:
+            nxt = next(lines, None)
+            if nxt is None:  # unterminated at the end of the file (nmrglue loops for ever here)
+                raise ValueError(f"{key}: string not closed by '>'")
+            text += "\n" + nxt.rstrip()
+        return key, text[1:-1]
+    if "(" in text:  # an array: (0..n) then n + 1 values over the following lines
+        num = int(line[line.index("..") + 2:line.index(")")]) + 1
+        value = [_jcamp_value(t) for t in line[line.index(")") + 1:].split()]
+        while len(value) < num:
+            nxt = next(lines, None)
+            if nxt is None:
+                break
+            value += [_jcamp_value(t) for t in nxt.rstrip().split()]
+        return key, value
+    if text in ("yes", "no"):
+        return key, text == "yes"
+    return key, _jcamp_value(text)
+
+
+def parse_jcamp(text: str) -> dict[str, Any]:
+    """Parameters of a Bruker JCAMP-style file (acqus, procs), as ``nmrglue.bruker.read_jcamp``.
+
+    Parameters
+    ----------
+    text : str
+        The file's text (TopSpin writes Latin-1).
+
+    Returns
+    -------
+    dict
+        ``KEY -> value`` for every ``##$KEY=`` (int, float, str, bool or list), plus
+        ``_coreheader`` (``##KEY=`` lines) and ``_comments`` (``$$`` lines).  Parsing stops
+        at ``##END=`` or at the first empty line, as nmrglue's does; an entry that cannot be
+        parsed is left out (nmrglue warns and leaves it out).
+    """
+    dic: dict[str, Any] = {"_coreheader": [], "_comments": []}
+    lines = iter(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    for raw in lines:
+        line = raw.rstrip()
+        if line == "" or line.startswith("##END="):
+            break
+        if line.startswith("$$"):
+            dic["_comments"].append(line)
+        elif line.startswith("##$"):
+            try:
+                key, value = _jcamp_entry(line, lines)
+            except (ValueError, IndexError):
+                continue
+            dic[key] = value
+        elif line.startswith("##"):
+            dic["_coreheader"].append(line)
     return dic
 
 
@@ -249,6 +341,7 @@ def _group_delay(acqus: dict[str, Any], path: Path) -> float:
         return float(grp)
     dspfvs = int(_num(acqus, "DSPFVS", path, 0) or 0)
     decim = _num(acqus, "DECIM", path, 0) or 0
+    import nmrglue as ng  # lazy: only old firmware (no GRPDLY) needs its table; keeps start-up light
     table = ng.fileio.bruker.bruker_dsp_table
     if dspfvs in table:
         key = int(decim) if float(decim).is_integer() else decim
@@ -380,6 +473,7 @@ def _processed(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
     item = 8 if int(_num(procs, "DTYPP", procs_path, 0)) == 2 else 4
     if (pdir / "1r").stat().st_size < si * item:
         raise IngestError(pdir / "1r", f"1r holds {(pdir / '1r').stat().st_size // item} points but procs SI says {si}")
+    import nmrglue as ng  # lazy: only vendor-processed pdata needs it; keeps start-up light
     try:
         _, real = ng.bruker.read_pdata(str(pdir), bin_files=["1r"], read_acqus=False, shape=(si,))
     except Exception as exc:
@@ -397,8 +491,8 @@ def _read_words(data_path: Path, words: int, big: bool, isfloat: bool) -> np.nda
     raw = read_bytes(data_path, words * dt.itemsize, what=data_path.name, exact=False,
                      declared_by=f"acqus (TD, DTYPA {2 if isfloat else 0})")
     byte_order_check(data_path.parent / "acqus", f"BYTORDA {1 if big else 0}", raw, dt)
-    w = np.frombuffer(raw, dtype=dt).astype(float)
-    return w[0::2] + 1j * w[1::2]
+    w = np.frombuffer(raw, dtype=dt)
+    return w[: w.size // 2 * 2].astype(np.float64).view(np.complex128)  # (re, im) pairs, one pass
 
 
 # --------------------------------------------------------------------------- #

@@ -241,6 +241,8 @@ def read_rows(path: str | Path) -> list[NMRSpectrum | EPRSpectrum]:
     fmt = identify(p)
     if fmt == "bruker-ser":
         return list(bruker.read_bruker_ser(p))
+    if fmt == "bruker":  # the commonest case, without identifying the folder a second time
+        return [bruker.read_bruker(p)]
     spec = read(p)
     if isinstance(spec, EPRSpectrum):
         return list(_split_epr(spec))

@@ -36,7 +36,6 @@ from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 from typing import Any
 
-import nmrglue as ng
 import numpy as np
 
 from ingest.readers.checks import checked, regular_size
@@ -132,6 +131,7 @@ def _parse(p: Path) -> tuple[dict[str, Any], Any]:
         head = f.read(2048)
     if b"##" not in head[:200] or not re.search(rb"##JCAMP-?DX\s*=", head, re.IGNORECASE):
         raise IngestError(p, "not a JCAMP-DX file (no ##JCAMP-DX= header)")
+    import nmrglue as ng  # lazy: nmrglue imports scipy.signal (~1 s); only this reader needs it
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)  # nmrglue narrates its fallbacks; we judge the result

@@ -52,7 +52,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import nmrglue as ng
 import numpy as np
 
 from ingest.readers.checks import checked, regular_size
@@ -123,6 +122,7 @@ def read_acqu_par(path: str | Path) -> dict[str, Any]:
         text = p.read_text(encoding="utf-8", errors="replace")
     except OSError as exc:
         raise IngestError(p, f"cannot read ({exc})") from exc
+    import nmrglue as ng  # lazy: nmrglue imports scipy.signal (~1 s); only this reader needs it
     out: dict[str, Any] = {}
     for i, line in enumerate(text.splitlines(), 1):
         if not line.strip():
@@ -221,6 +221,7 @@ def read_spinsolve(path: str | Path, *, tz: tzinfo | str | None = None) -> NMRSp
         raise IngestError(folder, f"no Spinsolve data.1d here (found: {found})")
     par = read_acqu_par(par_path)
     n = _check_1d(data_path)
+    import nmrglue as ng  # lazy: nmrglue imports scipy.signal (~1 s); only this reader needs it
     try:
         dic, data = ng.spinsolve.read(str(folder), specfile="data.1d", acqupar="acqu.par", procpar="proc.par")
     except Exception as exc:

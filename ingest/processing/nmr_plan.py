@@ -1,0 +1,223 @@
+"""The per-series plan of the live NMR path: what the first spectrum fixed, reused on the next ones.
+
+Once the first spectrum of a series (same vendor, size, spectral width, observe
+frequency, carrier, digital-filter delay and processing parameters) has been processed
+in full by :func:`ingest.processing.nmr.process_fid` (phase found or given, robust
+baseline), a :class:`SeriesPlan` keeps:
+
+* the digital-filter ramp (the exact circular shift of
+  :func:`ingest.processing.nmr.remove_digital_filter`: an FFT pair over the acquired
+  length, kept because folding the delay into the main FFT leaks a smooth offset of
+  ~1e-4 of the largest line), the apodization weights with the first-point factor, and
+  the phase with the ``2/sw`` scaling, as arrays in vendor order;
+* the ppm axis;
+* the baseline's signal-free points (the robust polynomial's final mask,
+  :func:`ingest.processing.nmr_baseline.baseline`, decimated as it fits them) and the
+  least-squares operator of the polynomial on them: each later baseline is one small
+  matrix product, at the order the first spectrum used;
+* the noise correlation length.
+
+:meth:`SeriesPlan.process` then gives the same :class:`ingest.processing.nmr.ProcessedNMR`
+as ``process_fid(spec, phase=plan.phase, ...)`` except for the baseline mask, which is
+the plan's rather than re-estimated: the FFT chain is the same arithmetic (equal to
+rounding), the noise is re-estimated on every spectrum (:func:`noise_sigma`), and the
+baseline is the polynomial fitted to the plan's signal-free points.  When those points
+no longer look signal-free (more than :attr:`SeriesPlan.max_outliers` of them beyond the
+robust fit's own seed threshold: a new line, a moved line, a baseline jump), the spectrum
+gets the full robust baseline and the plan takes its new mask.
+
+Agreement with the full per-spectrum path on real files and a noisy simulated series:
+tests/test_live_fast.py (shifts, widths and areas within a small fraction of their
+standard errors).  Physics of the steps: docs/physics.md §5.1 (digital filter), §1.3
+(why the water line is not self-referenced).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import scipy.fft
+
+from ingest.processing.nmr import (
+    ProcessedNMR,
+    group_delay_points,
+    noise_sigma,
+    phase,
+    ppm_axis,
+    reference_offset,
+)
+from ingest.processing.nmr_baseline import baseline as robust_baseline
+from ingest.types import NMRSpectrum
+
+__all__ = ["SeriesPlan", "comfortable", "series_key"]
+
+
+def series_key(spec: NMRSpectrum, lb_hz: float, zero_fill: int, baseline: Any,
+               phase_deg: tuple[float, float]) -> tuple:
+    """What must not change for a plan to apply: vendor, FID size, sw, sfo1, carrier, delay,
+    processing parameters and phase."""
+    m = spec.meta
+    return (m.vendor, int(np.asarray(spec.fid).size), float(m.sw_hz), float(m.sfo1_hz), float(m.carrier_ppm),
+            float(group_delay_points(m)), float(lb_hz), int(zero_fill), baseline,
+            (float(phase_deg[0]), float(phase_deg[1])))
+
+
+#: A signal-free mask is comfortably inside the coverage rules of the robust baseline
+#: (:func:`ingest.processing.nmr_baseline._covers`: 5 % free points in each end segment, no
+#: signal run over 50 % of the axis) with 10 % free points at each end and no run over 42 %.
+#: Closer to the rules, another spectrum's iteration may end at a different order or mask
+#: depending on where it starts (shared/data/nmr/bruker-array: the cubic of the first
+#: spectrum, the quadratic of the next ones), so it starts from scratch as per spectrum.
+COMFORT_END_FREE, COMFORT_MAX_RUN = 0.10, 0.42
+
+
+def comfortable(state: dict) -> bool:
+    """Whether the converged baseline state (``nmr_baseline.baseline(_state=...)``) may seed the next spectrum."""
+    order = state.get("used")
+    if order is None or order not in state:
+        return False
+    mask = state[order][0]
+    if order > 0:
+        segs = np.array_split(mask, 2 * (order + 1))
+        if min(segs[0].mean(), segs[-1].mean()) < COMFORT_END_FREE:
+            return False
+    d = np.diff(np.r_[False, ~mask, False].view(np.int8))
+    runs = np.flatnonzero(d == -1) - np.flatnonzero(d == 1)
+    return not (runs.size and runs.max() > COMFORT_MAX_RUN * mask.size)
+
+
+@dataclass
+class SeriesPlan:
+    """Precomputed processing of one series (see the module docstring).
+
+    Build with :meth:`from_first`; apply with :meth:`process`.
+    """
+
+    key: tuple
+    td: int
+    n: int
+    gd: float
+    n_kept: int
+    lin_td: np.ndarray | None      # (td,) complex digital-filter ramp, FFT order (None: no delay)
+    apod: np.ndarray               # (n_kept,) apodization, first-point factor folded in
+    rot_re: np.ndarray             # (n,) Re(phase) * 2/sw, vendor order
+    rot_im: np.ndarray             # (n,) Im(phase) * 2/sw, vendor order
+    ppm: np.ndarray                # (n,) raw axis, vendor order
+    order_cfg: int | None          # the configured baseline order (None: no baseline)
+    #: the robust baseline's converged state per order tried: (decimated signal-free mask, threshold noise)
+    state: dict = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    phase: tuple[float, float] = (0.0, 0.0)
+    reference: Any = None
+    stats: dict[str, int] = field(default_factory=lambda: {"spectra": 0})
+    _rot_re_fft: np.ndarray | None = field(default=None, repr=False)  # rot_re in FFT order
+    _rot_im_fft: np.ndarray | None = field(default=None, repr=False)
+    _buf: tuple | None = field(default=None, repr=False)
+
+    # ------------------------------------------------------------------ build
+    @classmethod
+    def from_first(cls, spec: NMRSpectrum, proc: ProcessedNMR, *, lb_hz: float, zero_fill: int,
+                   baseline: int | None, reference: Any, first_point: float = 0.5) -> SeriesPlan:
+        """The plan of ``spec``'s series from its full processing ``proc`` (phase and baseline fixed)."""
+        meta = spec.meta
+        fid = np.asarray(spec.fid)
+        td = fid.size
+        gd = float(proc.params.get("group_delay", group_delay_points(meta)))
+        n = int(proc.params["size"])
+        drop = math.ceil(gd) if gd > 0 else 0
+        n_kept = td - drop
+        lin_td = None
+        if gd > 0:
+            f = scipy.fft.fftfreq(td) * td
+            lin_td = np.exp(2j * np.pi * gd * f / td)
+        apod = np.exp(-np.pi * float(lb_hz) * np.arange(n_kept) / float(meta.sw_hz)) if lb_hz else np.ones(n_kept)
+        apod[0] *= first_point
+        rot = phase(np.ones(n, dtype=complex), proc.p0_deg, proc.p1_deg) * (2.0 / float(meta.sw_hz))
+        ppm = ppm_axis(n, meta.sw_hz, meta.sfo1_hz, meta.carrier_ppm)
+        key = series_key(spec, lb_hz, zero_fill, baseline, proc.phase)
+        params = dict(proc.params, autophased=False, phase_source="given")
+        plan = cls(key=key, td=td, n=n, gd=gd, n_kept=n_kept, lin_td=lin_td, apod=apod,
+                   rot_re=np.ascontiguousarray(rot.real), rot_im=np.ascontiguousarray(rot.imag), ppm=ppm,
+                   order_cfg=baseline, params=params, phase=proc.phase, reference=reference)
+        inv = np.fft.ifftshift(np.arange(n)[::-1])  # FFT index k -> vendor index
+        plan._rot_re_fft, plan._rot_im_fft = plan.rot_re[inv], plan.rot_im[inv]
+        if baseline is not None and proc.baseline is not None:
+            # the first spectrum's robust iteration once more, to keep where it converged
+            used: list[int] = []
+            robust_baseline(ppm, proc.real + proc.baseline, order=int(baseline),
+                            noise=float(proc.params["noise_sigma"]), _state=plan.state, _used=used)
+            plan.state["used"] = used[-1] if used else int(baseline)
+        return plan
+
+    # ------------------------------------------------------------------ apply
+    def matches(self, spec: NMRSpectrum, lb_hz: float, zero_fill: int, baseline: Any) -> bool:
+        """True when ``spec`` belongs to this plan's series (same shape, parameters and phase)."""
+        if spec.fid is None or np.asarray(spec.fid).ndim != 1:
+            return False
+        return series_key(spec, lb_hz, zero_fill, baseline, self.phase) == self.key
+
+    def spectrum(self, fid: np.ndarray) -> np.ndarray:
+        """Phased real spectrum (vendor order, before the baseline) of one FID of the series."""
+        x = np.asarray(fid, dtype=np.complex128)
+        if self.lin_td is not None:
+            X = scipy.fft.fft(x, workers=1)
+            X *= self.lin_td
+            x = scipy.fft.ifft(X, workers=1, overwrite_x=True)
+        if self._buf is None:  # scratch arrays reused from spectrum to spectrum (no page faults)
+            self._buf = (np.zeros(self.n, dtype=np.complex128), np.empty(self.n), np.empty(self.n))
+        u, re, tmp = self._buf
+        np.multiply(x[:self.n_kept], self.apod, out=u[:self.n_kept])
+        u[self.n_kept:] = 0.0
+        S = scipy.fft.fft(u, workers=1)
+        # phase applied in FFT order (the same products), then the real part put in vendor
+        # order (fftshift reversed, nmr.fft): one real permutation instead of a complex one
+        np.multiply(S.real, self._rot_re_fft, out=re)
+        np.multiply(S.imag, self._rot_im_fft, out=tmp)
+        re -= tmp
+        if self.n % 2:
+            return np.fft.fftshift(re)[::-1].copy()
+        h = self.n // 2  # fftshift(re)[::-1] = (re[:h] reversed, re[h:] reversed), into a new array
+        out = np.empty(self.n)
+        out[:h] = re[h - 1::-1]
+        out[h:] = re[:h - 1:-1]
+        return out
+
+    def _baseline(self, raw: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
+        """The robust baseline, its iteration started where the last spectrum's converged when
+        that was comfortably inside the coverage rules; from scratch (as per spectrum) otherwise."""
+        order = int(self.order_cfg)  # type: ignore[arg-type]
+        warm = comfortable(self.state)
+        for attempt in ((True, False) if warm else (False,)):
+            st = self.state if attempt else {}
+            used: list[int] = []
+            bl = robust_baseline(self.ppm, raw, order=order, noise=sigma, _used=used, _state=st)
+            st["used"] = used[-1] if used else order
+            self.state = st
+            if not attempt or comfortable(st):
+                break
+            self.stats["cold"] = self.stats.get("cold", 0) + 1
+        return bl, int(self.state["used"])
+
+    def process(self, spec: NMRSpectrum) -> ProcessedNMR:
+        """``process_fid(spec, phase=self.phase, ...)`` with this plan (see the module docstring)."""
+        raw = self.spectrum(spec.fid)  # type: ignore[arg-type]
+        sigma = noise_sigma(raw)
+        self.stats["spectra"] += 1
+        bl = None
+        real = raw
+        label = "none"
+        if self.order_cfg is not None:
+            bl, used = self._baseline(raw, sigma)
+            real = raw - bl
+            label = f"poly{used}"
+        ppm = self.ppm
+        off = reference_offset(ppm, real, self.reference)
+        if off:
+            ppm = ppm + off
+        params = dict(self.params, noise_sigma=sigma, baseline=label)
+        return ProcessedNMR(ppm=ppm, real=real, p0_deg=self.phase[0], p1_deg=self.phase[1],
+                            sfo1_hz=float(spec.meta.sfo1_hz), reference_offset_ppm=float(off), baseline=bl,
+                            imag=None, params=params)

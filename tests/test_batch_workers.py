@@ -1,0 +1,168 @@
+"""Batch reprocessing in forked workers, the compiled line fits, the fast Bruker parameter parser.
+
+* ``ingest_paths(..., workers=2)`` gives exactly the table of ``workers=1`` — also for a folder
+  holding two interleaved series (two FID sizes), where a worker may meet a series first that
+  an earlier block holds (the parent then redoes that block in order).
+* The compiled Levenberg-Marquardt (numba, the ``fast`` extra) reaches the numpy one's optimum.
+* :func:`ingest.readers.bruker.parse_jcamp` parses every real parameter file as nmrglue does.
+
+Data: Bruker expnos written by a small generator that imports nothing from the package.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import ingest.batch as batch
+from ingest.batch import find_acquisitions, ingest_paths
+from ingest.processing import lorentz_batch
+
+SF, SW, CAR, GD = 400.13e6, 8012.8, 4.7, 67.98
+
+
+def _fid(td: int, hdo: float, rng: np.random.Generator) -> np.ndarray:
+    t = np.arange(td) / SW
+    f = np.zeros(td, complex)
+    for ppm, area, fwhm in ((hdo, 10.0, 1.0), (7.45, 1.0, 3.0), (7.05, 1.0, 3.0), (7.72, 1.0, 3.0)):
+        f += area * np.exp(2j * np.pi * (ppm - CAR) * SF * 1e-6 * t - np.pi * fwhm * t)
+    f *= np.exp(1j * np.deg2rad(-40.0))
+    f += 2e-3 * (rng.standard_normal(td) + 1j * rng.standard_normal(td))
+    nu = np.fft.fftfreq(td) * td  # digital filter: GD points late (band-limited circular delay)
+    return np.fft.ifft(np.fft.fft(f) * np.exp(-2j * np.pi * GD * nu / td))
+
+
+def _write_expno(folder: Path, fid: np.ndarray, when: datetime) -> None:
+    folder.mkdir(parents=True)
+    td = fid.size
+    scale = 2.0 ** 20 / np.abs(fid).max()
+    words = np.empty(2 * td, "<i4")
+    words[0::2], words[1::2] = np.round(fid.real * scale), np.round(fid.imag * scale)
+    words.tofile(folder / "fid")
+    bf1 = SF / (1 + CAR * 1e-6)
+    keys = {"TD": 2 * td, "SW_h": SW, "SW": SW / (SF * 1e-6), "SFO1": SF * 1e-6, "BF1": bf1 * 1e-6,
+            "O1": SF - bf1, "GRPDLY": GD, "DSPFVS": 20, "DECIM": 1, "DTYPA": 0, "BYTORDA": 0, "NC": 0,
+            "NS": 16, "DS": 0, "RG": 1, "TE": 298.15, "D": "(0..1)\n0 1", "NUC1": "<1H>",
+            "PULPROG": "<zg30>", "DATE": int(when.timestamp())}
+    text = "##TITLE= Parameter file\n##JCAMPDX= 5.0\n" + "".join(f"##${k}= {v}\n" for k, v in keys.items())
+    (folder / "acqus").write_text(text + "##END=\n")
+
+
+@pytest.fixture(scope="module")
+def two_series(tmp_path_factory) -> list[Path]:
+    """14 expnos: 8192-point FIDs, with 4096-point ones from the 6th on (every other one)."""
+    root = tmp_path_factory.mktemp("two_series")
+    rng = np.random.default_rng(5)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for k in range(14):
+        td = 4096 if (k >= 5 and k % 2) else 8192
+        _write_expno(root / str(10 + k), _fid(td, 4.79 + 0.002 * k, rng), t0 + timedelta(minutes=k))
+    return find_acquisitions(root)
+
+
+def test_workers_give_the_serial_table(two_series, monkeypatch):
+    monkeypatch.setattr(batch, "BATCH_ACQUISITIONS", 2)
+    one = ingest_paths(two_series, workers=1)
+    two = ingest_paths(two_series, workers=2)
+    assert len(one.table) == 14 and not one.skipped and not two.skipped
+    pd.testing.assert_frame_equal(one.table, two.table)
+    # the generator's moving water line, in both series
+    k = np.arange(14)
+    short = (k >= 5) & (k % 2 == 1)  # 4096 points: 0.51 s of a 1 Hz line, truncated
+    err = np.abs(two.table["hdo_shift_ppm"].to_numpy() - (4.79 + 0.002 * k))
+    assert err[~short].max() < 3e-4 and err[short].max() < 1.2e-3, err
+
+
+def test_workers_report_unreadable_files_once(two_series, tmp_path, monkeypatch):
+    monkeypatch.setattr(batch, "BATCH_ACQUISITIONS", 2)
+    bad = tmp_path / "99"
+    bad.mkdir()
+    (bad / "acqus").write_text((two_series[0] / "acqus").read_text())
+    (bad / "fid").write_bytes(b"\0" * 100)  # truncated
+    res = ingest_paths([*two_series[:7], bad, *two_series[7:]], workers=2)
+    assert len(res.table) == 14
+    assert [p for p, _ in res.skipped] == [bad] and "truncated" in res.skipped[0][1]
+
+
+def test_compiled_lm_reaches_the_numpy_optimum():
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(3)
+    n, G = 600, 6
+    x = np.linspace(-0.05, 0.05, n)
+    X = np.tile(x, (G, 1))
+    truth = np.c_[rng.uniform(0.5, 2, G), rng.uniform(-0.004, 0.004, G), rng.uniform(0.002, 0.006, G),
+                  rng.uniform(-1, 1, G), rng.uniform(-0.1, 0.1, G)]
+    Y, _ = lorentz_batch._model_jac(truth, X)
+    Y = Y + 0.5 * rng.standard_normal(Y.shape)
+    W = np.ones_like(X)
+    W[0, 500:] = 0.0  # a shorter row, padded
+    q0 = truth * np.array([1.3, 0.0, 1.5, 0.0, 0.0]) + np.array([0, 0.001, 0, 0, 0])
+    q_np, chi_np, ok_np = lorentz_batch._lm(q0, X, Y, W)
+    nb = lorentz_batch._lm_compiled()
+    q_nb, chi_nb, ok_nb, jtj = q0.copy(), np.zeros(G), np.zeros(G, bool), np.zeros((G, 5, 5))
+    nb(q_nb, X, Y, W, np.array([500] + [n] * (G - 1)), 200, chi_nb, ok_nb, jtj)
+    assert ok_np.all() and ok_nb.all()
+    np.testing.assert_allclose(chi_nb, chi_np, rtol=1e-9)
+    _, J = lorentz_batch._model_jac(q_np, X)
+    jtj_np, _ = lorentz_batch._normal(J, W, np.zeros_like(Y))
+    err = np.sqrt(np.diagonal(np.linalg.inv(jtj_np), axis1=1, axis2=2) * (chi_np / (n - 5))[:, None])
+    assert (np.abs(q_nb - q_np) < 1e-4 * err).all()  # same optimum, far inside the errors
+    scale = np.sqrt(np.einsum("bii->bi", jtj_np)[:, :, None] * np.einsum("bii->bi", jtj_np)[:, None, :])
+    assert (np.abs(jtj - jtj_np) <= 1e-9 * scale).all()
+
+
+def test_parse_jcamp_equals_nmrglue_on_real_files(shared_data):
+    ng = pytest.importorskip("nmrglue")
+    from ingest.readers.bruker import parse_jcamp, read_acqus
+    files = [p for p in (shared_data / "nmr").rglob("*")
+             if p.is_file() and p.name in ("acqus", "acqu", "procs", "proc", "acqu2s", "proc2s")]
+    assert len(files) >= 30
+    for p in files:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = ng.bruker.read_jcamp(str(p), encoding="latin-1")
+        assert parse_jcamp(p.read_bytes().decode("latin-1")) == ref, p
+        assert read_acqus(p) == ref  # parsed, then from the cache
+        assert read_acqus(p) == ref
+
+
+def test_parse_jcamp_edge_cases():
+    from ingest.readers.bruker import parse_jcamp
+    d = parse_jcamp("##TITLE= x\n$$ c\n##$A= (0..3)\n1 2.5\n<s> 4\n##$B= <multi\nline>\n##$C= yes\n"
+                    "##$D= 1e3\n##$E= (broken\n##$F= <never closed\n")
+    assert d["A"] == [1, 2.5, "s", 4] and d["B"] == "multi\nline" and d["C"] is True and d["D"] == 1000.0
+    assert "E" not in d and "F" not in d and d["_comments"] == ["$$ c"] and d["_coreheader"] == ["##TITLE= x"]
+
+
+def test_sign_extension_fraction_matches_the_top_byte_definition():
+    from ingest.readers.checks import _sign_extended
+    rng = np.random.default_rng(0)
+    for dt in ("<i4", ">i4", "<i8", "<u4", "<i2"):
+        info = np.iinfo(np.dtype(dt))
+        v = np.r_[rng.integers(info.min, info.max, 500, dtype=np.dtype(dt).newbyteorder("=")),
+                  rng.integers(-300, 300, 500) % (info.max + 1 if info.min == 0 else 1 << 62),
+                  info.min, info.max, 0].astype(dt)
+        top = (v.astype(np.int64) >> (8 * v.dtype.itemsize - 8)) & 0xFF
+        assert _sign_extended(v) == pytest.approx(float(np.isin(top, (0, 0xFF)).mean()), abs=1e-15), dt
+
+
+def test_rows_with_compiled_fits_equal_numpy_fits(two_series, monkeypatch):
+    pytest.importorskip("numba")
+    from ingest.processing.batch_nmr import BatchExtractor
+    from ingest.readers.dispatch import read_rows
+    spectra = [s for p in two_series for s in read_rows(p)]
+    assert lorentz_batch.load_compiled()
+    fast = BatchExtractor().rows(spectra)
+    monkeypatch.setattr(lorentz_batch, "_LM_NB", False)  # the numpy Levenberg-Marquardt
+    slow = BatchExtractor().rows(spectra)
+    for a, b in zip(fast, slow):
+        for p in ("hdo", "dhaq_h1", "dhaq_h3", "dhaq_h4"):
+            for col in ("shift_ppm", "fwhm_Hz", "area"):
+                err = b[f"{p}_{col.replace('_ppm', '_err_ppm').replace('_Hz', '_err_Hz')}" if col != "area"
+                        else f"{p}_area_err"]
+                assert abs(a[f"{p}_{col}"] - b[f"{p}_{col}"]) <= 1e-6 * err, (p, col)
