@@ -15,9 +15,10 @@ placeholders, k_c = 1e8 1/(M s)) integrated
 * with the full stiff model (LSODA + analytic Jacobian; also its own finite differences),
 * with the fast-equilibrium reduced model (docs/physics.md §2.2),
 
-each with the shipped default (pure-Python generated code) and with the opt-in numba
-build (``FLOWCELL_NUMBA=1``, the ``fast`` extra), plus BDF and Radau for comparison, the
-solver-callback floor (the same number of right-hand-side calls of a trivial Python
+each with the shipped default (pure-Python generated code) and with the numba build
+(``FLOWCELL_NUMBA=1``, the ``fast`` extra; unset, numba is used only once another module
+has set it up in the process, :func:`kinetics.emit.numba_default`), plus BDF and Radau for
+comparison, the solver-callback floor (the same number of right-hand-side calls of a trivial Python
 function through the same ``odeint``), and the one-off code generation in a fresh process,
 cold (empty disk cache) and warm (``kinetics.codecache``), with the shipped defaults and
 with numba.
@@ -121,14 +122,14 @@ def bench_codegen(repeats: int) -> dict[str, Any]:
     closed-form reduced pair), then its first (tiny) simulation, which loads the numba build
     when numba is on.  cold = empty disk cache (the sympy work), warm = the cache of the cold
     run; shipped defaults (numba off) and FLOWCELL_NUMBA=1, interleaved.  Wall seconds."""
-    kinds = {"cold": {"FLOWCELL_NUMBA": "0"}, "warm": {"FLOWCELL_NUMBA": "0"}, "warm_numba": {"FLOWCELL_NUMBA": "1"}}
+    kinds = {"cold": {}, "warm": {}, "warm_numba": {"FLOWCELL_NUMBA": "1"}}  # {}: the shipped default (unset)
     if not numba_enabled():
         kinds.pop("warm_numba")
     rows: dict[str, list[list[float]]] = {k: [] for k in kinds}
     for _ in range(max(1, min(repeats, 3))):
         with tempfile.TemporaryDirectory() as d:
-            env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-                   "FLOWCELL_CACHE_DIR": d}
+            env = {**{k: v for k, v in os.environ.items() if k != "FLOWCELL_NUMBA"}, "FLOWCELL_CACHE_DIR": d,
+                   "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
             if "warm_numba" in kinds:  # numba's own cache of this folder filled once, as by a first run
                 subprocess.run([sys.executable, "-c", _NEW_PROCESS], capture_output=True, text=True,
                                env={**env, "FLOWCELL_NUMBA": "1"}, check=True, cwd=ROOT)

@@ -18,9 +18,16 @@ extraction started/ended, row stored, SOC row), the load average next to every f
 builds the series plan (:mod:`ingest.processing.nmr_plan`); it is in the statistics and
 printed as ``first``.
 
+History (2 shared cores): before the series plan, p95 45 ms (BES3T) and 188 ms (Bruker 64k)
+at load 1; the Bruker path spent ~100 ms a spectrum in the robust baseline (25 iterations of
+labelling and SVD least squares) and ~1 ms per line in scipy's least-squares set-up, the
+EPR path ~15 ms in lmfit.  With the plan (:mod:`ingest.processing.nmr_plan`), the numpy /
+numba line fits and the EPR fit without lmfit: 8 ms (BES3T) and 25 ms (Bruker) of CPU per
+file in total at load 8 (the ``cpu`` lines).
+
 Usage::
 
-    python benchmarks/bench_watcher.py [--n 30] [--burst 50] [--polling] [--no-lean]
+    python benchmarks/bench_watcher.py [--n 30] [--burst 50] [--no-polling] [--no-lean]
 """
 
 from __future__ import annotations
@@ -241,7 +248,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=30, help="spectra per latency run (the first builds the series plan)")
     ap.add_argument("--burst", type=int, default=50, help="BES3T files dropped at once")
-    ap.add_argument("--polling", action="store_true", help="also the polling observer (network shares)")
+    ap.add_argument("--no-polling", action="store_true",
+                    help="skip the polling observer (network shares; ~1.2 s a file by design: settle_s)")
     ap.add_argument("--no-lean", action="store_true", help="skip the lean-extractor runs")
     a = ap.parse_args()
     print(f"finished file -> SOC row at `flowcell watch` defaults; {os.cpu_count()} CPUs (shared); "
@@ -249,9 +257,11 @@ def main() -> None:
     runs = [("epr", 0, False, "BES3T 256 pt"), ("nmr", 65536, False, "Bruker 64k-point fid")]
     if not a.no_lean:
         runs += [("epr", 0, True, "BES3T, lean extractor"), ("nmr", 65536, True, "Bruker 64k, lean extractor")]
-    for polling in (False, True) if a.polling else (False,):
+    for polling in (False,) if a.no_polling else (False, True):
         obs = "polling" if polling else "inotify"
         for kind, npts, lean, label in runs:
+            if polling and lean:
+                continue
             lat, stages = latency(kind, a.n, polling, npts, lean)
             load = os.getloadavg()[0]
             if not len(lat):

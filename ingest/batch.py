@@ -3,8 +3,10 @@
 ``ingest_folder(folder)`` finds every acquisition under a folder
 (:func:`ingest.live.completion.discover`: Bruker expnos, Spinsolve folders, BES3T
 and ESP pairs, single files), reads each with ``ingest.readers.dispatch.read_rows``,
-extracts one row per spectrum with ``ingest.processing.observables.Extractor`` and
-returns a tidy pandas table (one row per spectrum, tz-aware UTC times, ``t_s``
+extracts one row per spectrum with the batch engine
+(:class:`ingest.processing.batch_nmr.BatchExtractor`: the numbers of
+``ingest.processing.observables.Extractor``, :data:`BATCH_ACQUISITIONS` acquisitions at a
+time, optionally in forked ``workers`` with the same table) and returns a tidy pandas table (one row per spectrum, tz-aware UTC times, ``t_s``
 seconds since the first spectrum, units in the column names, see
 docs/architecture.md).  A file that cannot be read (truncated fid, empty
 .DTA, .DSC missing a key, wrong format …) never stops the batch: it is listed

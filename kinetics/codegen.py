@@ -40,9 +40,10 @@ when a domain error (division by zero, sqrt of a negative) needs nan/inf semanti
 The full model's ``N r`` and ``N dr/dy`` are generated as one function each (the rates
 computed once, then combined column by column as the matrix product does), and the solver
 calls them through callbacks with the parameters bound (:meth:`Compiled.ode_functions`).
-With numba installed (``flowcell[fast]``) and switched on (``FLOWCELL_NUMBA=1``; off by
-default: a new process pays ~1 s to set numba up, :func:`kinetics.emit.numba_default`) the
-same sources are compiled to machine code (:mod:`kinetics.emit`), same numbers within 1e-9.
+With numba installed (``flowcell[fast]``) and switched on (``FLOWCELL_NUMBA=1``, or once
+numba is set up in the process anyway; otherwise off: a new process pays ~1 s to set numba
+up, :func:`kinetics.emit.numba_default`) the same sources are compiled to machine code
+(:mod:`kinetics.emit`), same numbers within 1e-9.
 
 Generated sources are cached on disk too (:mod:`kinetics.codecache`, keyed by the
 fingerprint and the package version), so a new process (a screening worker, a second
@@ -60,7 +61,8 @@ import sympy as sp
 
 from kinetics import codecache
 from kinetics.blocks import FastBlock, find_blocks as _find_blocks, rxs_of  # noqa: F401 - rxs_of re-exported
-from kinetics.emit import build_numba, build_ode, build_pure, function_source, numba_default
+from kinetics.emit import (build_numba, build_ode, build_pure, function_source, has_machine_code,
+                           numba_default, numba_requested)
 from kinetics.network import CURRENT_SYMBOLS, ELECTRON, Network, NetworkError, sympify
 
 __all__ = ["Compiled", "FastBlock", "compile_network", "rate_expressions",
@@ -215,12 +217,17 @@ class Compiled:
         dr[self.fast_reactions, :] = 0.0
         return self.PN @ dr @ self.dy_dz(y, p)
 
-    def _use_numba(self, numba: bool | None) -> bool:
-        """Whether to use the numba builds: ``numba`` if given, else :attr:`use_numba`, else
-        the default policy (:func:`kinetics.emit.numba_default`: off unless ``FLOWCELL_NUMBA=1``)."""
+    def _numba_mode(self, numba: bool | None) -> str:
+        """'off', 'on' (compile when not cached) or 'cached' (load cached machine code only):
+        ``numba`` if given, else :attr:`use_numba`, else the default policy
+        (:func:`kinetics.emit.numba_default`)."""
         if numba is None:
             numba = self.use_numba
-        return numba_default() if numba is None else bool(numba)
+        if numba is not None:
+            return "on" if numba else "off"
+        if not numba_default():
+            return "off"
+        return "on" if numba_requested() else "cached"
 
     def _ensure_closed_form(self) -> None:
         if self.blocks and not self._closed_form_done:
@@ -247,7 +254,8 @@ class Compiled:
         """
         if not self._closed_form_applies(p):
             return self.rhs_red, self.jac_red
-        nb = self._numba_build("sym_rhs", "sym_jac") if self._use_numba(numba) else None
+        mode = self._numba_mode(numba)
+        nb = self._numba_build("sym_rhs", "sym_jac", cached_only=mode == "cached") if mode != "off" else None
         if nb is not None:
             return self._numba_functions(*nb)
         fs, js = self.sym_rhs, self.sym_jac
@@ -285,7 +293,8 @@ class Compiled:
             names, slow_f, slow_J = ("sym_rhs", "sym_jac"), self.rhs_red, self.jac_red
         else:
             names, slow_f, slow_J = ("rhs", "jac"), self.rhs_full, self.jac_full
-        nb = self._numba_build(*names) if self._use_numba(numba) else None
+        mode = self._numba_mode(numba)
+        nb = self._numba_build(*names, cached_only=mode == "cached") if mode != "off" else None
         if nb is not None:
             fn, jn = nb
             fb = (FloatingPointError, TypeError)
@@ -328,19 +337,22 @@ class Compiled:
         self._ensure_closed_form()
         return self._numba_build("sym_rhs", "sym_jac") if self.sym_rhs is not None else None
 
-    def _numba_build(self, *names: str) -> tuple[Callable, ...] | None:
+    def _numba_build(self, *names: str, cached_only: bool = False) -> tuple[Callable, ...] | None:
         """Numba builds of generated sources (built once, machine code cached on disk next to
-        the sources; None without numba or when a build fails)."""
+        the sources; None without numba or when a build fails).  ``cached_only``: None
+        unless every machine code is cached (then nothing is compiled, nor remembered)."""
         key = tuple(names)
         if key not in self._nb:
             with _LOCK:
                 if key not in self._nb:
                     d = codecache.cache_dir()
-                    n_x = len(self.slow_names) if names[0].startswith("sym_") else len(self.species)
-                    built = [build_numba(self.sources[k], k, n_x, len(self.params),
-                                         cache_file=(d / "numba" / f"{self._disk_key}_{k}.py")
-                                         if d is not None and self._disk_key else None)
+                    files = [(d / "numba" / f"{self._disk_key}_{k}.py") if d is not None and self._disk_key else None
                              for k in names]
+                    if cached_only and not all(has_machine_code(self.sources[k], k, f) for k, f in zip(names, files)):
+                        return None
+                    n_x = len(self.slow_names) if names[0].startswith("sym_") else len(self.species)
+                    built = [build_numba(self.sources[k], k, n_x, len(self.params), cache_file=f)
+                             for k, f in zip(names, files)]
                     self._nb[key] = tuple(built) if all(b is not None for b in built) else ()
         return self._nb[key] or None
 

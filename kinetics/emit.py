@@ -34,7 +34,7 @@ import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
 __all__ = ["function_source", "build_pure", "build_ode", "ode_source", "build_numba", "numba_enabled",
-           "numba_default"]
+           "numba_default", "numba_requested", "has_machine_code"]
 
 _ARGS = ("_a", "_b", "i", "i_ch", "i_dis")
 
@@ -200,18 +200,37 @@ _ON = ("1", "true", "yes", "on")
 
 
 def numba_default() -> bool:
-    """The default of the numba builds: True only with ``FLOWCELL_NUMBA=1`` (and numba installed).
+    """The default of the numba builds (``Compiled.use_numba = None``).
 
-    Off by default because a new process pays ~1 s to initialise numba's compiler context
-    before it can load even cached machine code (measured in
-    ``benchmarks/bench_kinetics.py``), which is more than a typical run saves: the
-    numba right-hand side saves ~1-2 us per call, i.e. ~1 ms per simulation of the 6-hour
-    benchmark.  Worth switching on for long fits and screening (workers forked after the
-    driver built the model inherit it).  Per model: ``model._c.use_numba = True``.
+    ``FLOWCELL_NUMBA=1``: on (when numba is installed); ``FLOWCELL_NUMBA=0``: off.  Unset:
+    on only when this process has already set numba's compiler up (other code compiled
+    with numba, e.g. a numba line fit before a kinetics fit) and the network's machine code
+    is cached on disk (by an earlier ``FLOWCELL_NUMBA=1`` run), since loading it then costs
+    ~0.05 s; otherwise off, because a new process pays ~1 s to
+    set numba up before it can load even cached machine code (``benchmarks/bench_kinetics.py``),
+    more than a typical run saves (~1-4 ms per simulation of the 6-hour benchmark).  Both
+    builds give the same numbers.  Per model: ``model._c.use_numba = True``.
     """
-    if os.environ.get("FLOWCELL_NUMBA", "").strip().lower() not in _ON:
+    if numba_requested():
+        return numba_enabled()
+    return os.environ.get("FLOWCELL_NUMBA", "").strip() == "" and _numba_is_warm()
+
+
+def numba_requested() -> bool:
+    """``FLOWCELL_NUMBA=1`` (numba builds compiled when not cached); unset, :func:`numba_default`
+    uses them only when their machine code is cached (no compilation of seconds unasked)."""
+    return os.environ.get("FLOWCELL_NUMBA", "").strip().lower() in _ON
+
+
+def _numba_is_warm() -> bool:
+    """numba imported and its CPU compiler context already built in this process (no import)."""
+    if "numba" not in sys.modules:
         return False
-    return numba_enabled()
+    try:
+        from numba.core import registry  # already imported with numba
+        return "_toplevel_target_context" in vars(registry.cpu_target)
+    except Exception:  # noqa: BLE001 - another numba layout: stay with the pure build
+        return False
 
 
 def _array_source(source: str, name: str) -> str:
@@ -227,6 +246,19 @@ def _array_source(source: str, name: str) -> str:
            "        raise FloatingPointError('non-finite value')",
            "    return _o"]
     return "\n".join(out) + "\n"
+
+
+def has_machine_code(source: str, name: str, cache_file: Path | None) -> bool:
+    """True when numba's machine code of ``source`` is cached at ``cache_file`` (a build
+    loads it instead of compiling for seconds)."""
+    if cache_file is None:
+        return False
+    try:
+        if cache_file.read_text(encoding="utf-8") != _array_source(source, name):
+            return False
+    except OSError:
+        return False
+    return any((cache_file.parent / "__pycache__").glob(f"{cache_file.stem}.{name}_nb-*.nbi"))
 
 
 def build_numba(source: str, name: str, n_a: int, n_b: int, cache_file: Path | None = None) -> Callable | None:

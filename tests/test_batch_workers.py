@@ -4,7 +4,7 @@
   holding two interleaved series (two FID sizes), where a worker may meet a series first that
   an earlier block holds (the parent then redoes that block in order).
 * The compiled Levenberg-Marquardt (numba, the ``fast`` extra) reaches the numpy one's optimum.
-* :func:`ingest.readers.bruker.parse_jcamp` parses every real parameter file as nmrglue does.
+* :func:`ingest.readers.bruker_params.parse_jcamp` parses every real parameter file as nmrglue does.
 
 Data: Bruker expnos written by a small generator that imports nothing from the package.
 """
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-import ingest.batch as batch
+from ingest import batch
 from ingest.batch import find_acquisitions, ingest_paths
 from ingest.processing import lorentz_batch
 
@@ -118,7 +118,7 @@ def test_compiled_lm_reaches_the_numpy_optimum():
 
 def test_parse_jcamp_equals_nmrglue_on_real_files(shared_data):
     ng = pytest.importorskip("nmrglue")
-    from ingest.readers.bruker import parse_jcamp, read_acqus
+    from ingest.readers.bruker_params import parse_jcamp, read_acqus
     files = [p for p in (shared_data / "nmr").rglob("*")
              if p.is_file() and p.name in ("acqus", "acqu", "procs", "proc", "acqu2s", "proc2s")]
     assert len(files) >= 30
@@ -132,7 +132,7 @@ def test_parse_jcamp_equals_nmrglue_on_real_files(shared_data):
 
 
 def test_parse_jcamp_edge_cases():
-    from ingest.readers.bruker import parse_jcamp
+    from ingest.readers.bruker_params import parse_jcamp
     d = parse_jcamp("##TITLE= x\n$$ c\n##$A= (0..3)\n1 2.5\n<s> 4\n##$B= <multi\nline>\n##$C= yes\n"
                     "##$D= 1e3\n##$E= (broken\n##$F= <never closed\n")
     assert d["A"] == [1, 2.5, "s", 4] and d["B"] == "multi\nline" and d["C"] is True and d["D"] == 1000.0

@@ -111,6 +111,14 @@ def test_fast_rows_equal_reference_simulated(simulated):
     assert fast.last is not None and fast.last.params["phase_source"] == "given"
 
 
+def test_fast_rows_equal_reference_without_numba(simulated, monkeypatch):
+    """Without the optional numba extra the numpy Levenberg-Marquardt does the line fits."""
+    from ingest.processing import lsq_numpy
+
+    monkeypatch.setattr(lsq_numpy, "_LM_NB", False)
+    _compare(simulated, 0.05)
+
+
 def test_fast_rows_equal_reference_bruker_array(shared_data):
     """600 MHz H2O with presaturation: the baseline is marginal (its order falls from 3 to 2
     between spectra): the fast path must then start the baseline from scratch, as per spectrum."""

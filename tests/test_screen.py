@@ -348,16 +348,18 @@ def test_group_fit_shares_kc(experiments, serial, tmp_path):
 @pytest.mark.slow
 def test_screen_table_has_k_ex_within_intervals(tmp_path):
     """k_ex (k1, O/R self-exchange, from the oxidised-form line widths, docs/physics.md §1.4):
-    two simulated experiments with true k1 = 1e3 and 3e3 1/(M s) (kc = 1e3, the demo's truth,
+    two simulated experiments with true k1 = 1e3 and 1e4 1/(M s) (kc = 1e3, the demo's truth,
     ASSUMED) on real Bruker files; the screen's table carries k1 with its 95 % interval, the
     truths inside, ranked in order, and the report labels it k_ex."""
     from flowcell.screen.report import LABELS
     # Kc and k_dec equal the demo config's [model.params] (fixed in the fit): only k1, kc free.
-    # With kc = 1e3 the O lines reach ~30 Hz, over a third of the 0.2 ppm (80 Hz) windows: the
-    # extractor measures them by Lorentzians fitted past the window (ingest.processing.widths),
-    # so every width is used (issue 14 item 4; the old 20 %-of-window cap kept 5 and 3 of 18).
+    # With kc = 1e3 the O lines reach ~30 Hz (x) and 62 Hz (y), up to 3/4 of the 0.2 ppm (80 Hz)
+    # windows: the extractor measures them by Lorentzians fitted past the window
+    # (ingest.processing.widths), so all 18 widths per line are used (issue 14 item 4; the old
+    # 20 %-of-window cap, 16 Hz, kept 5 of 18 for x at k1 = 1e3 and refused the rest).
+    # Measured: k1 1001 [951, 1050] (x), 1.000e4 [9951, 10050] (y).
     true = {"x": {"Kc": 0.0967, "k_dec": 1e-6, "k1": 1e3, "kc": 1e3},
-            "y": {"Kc": 0.0967, "k_dec": 1e-6, "k1": 3e3, "kc": 1e3}}
+            "y": {"Kc": 0.0967, "k_dec": 1e-6, "k1": 1e4, "kc": 1e3}}
     root = tmp_path / "experiments"
     scr.simulate_screen(root, [{"name": k, "params": v} for k, v in true.items()], hours=1.5, interval_s=300)
     res = scr.screen(root, tmp_path / "out", executor="serial", free=("k1", "kc"), conf_interval=True)

@@ -152,6 +152,26 @@ def test_windowed_integral_neighbour_fitted_along(extractor):
     assert got[20.0] == pytest.approx(got[0.0], abs=0.02)
 
 
+def test_unconfigured_line_fitted_along(extractor, monkeypatch):
+    """A sharp line no window configures (7.59 ppm, between the dhaq_h1 and dhaq_h4 windows) next
+    to 40 Hz O lines: fitted along, the O widths stay within 0.05 Hz; left out of the model it
+    put +1.6 Hz on dhaq_h1 and +2.6 Hz on dhaq_h4 (area 100), +23 Hz on dhaq_h4 (area 400)."""
+    from ingest.processing import widths
+
+    def rows():
+        out = []
+        for area in (100.0, 400.0):
+            meta = NMRMeta(path=Path(f"/synthetic/widths/extra{area}"), vendor="spinsolve", nucleus="1H",
+                           sfo1_hz=SFO1, bf1_hz=SFO1, sw_hz=SW, carrier_ppm=CAR, td=TD, ns=1)
+            out.append(extractor(NMRSpectrum(fid=_fid(_lines(40.0, None) + [(7.59, area, 3.0)], 0.5, 3), meta=meta)))
+        return out
+
+    for row in rows():
+        assert [row[f"{n}_fwhm_Hz"] for n in O_LINES] == pytest.approx([40.5] * 3, abs=0.05)
+    monkeypatch.setattr(widths, "_unconfigured_lines", lambda *a, **k: [])
+    assert max(abs(row["dhaq_h4_fwhm_Hz"] - 40.5) for row in rows()) > 2.0
+
+
 # --- real data --------------------------------------------------------------------------
 def test_real_line_in_narrow_windows(shared_data):
     """Real Bruker spectrum (bruker-1h-d2o, 400 MHz, HDO line ~2.0 Hz): windows from 16 to 2.4 Hz

@@ -314,7 +314,7 @@ def prepare_fit_data(table: pd.DataFrame, cfg: Any, potentiostat: pd.DataFrame, 
     if obs_cfg is None:
         try:
             obs_cfg = observables_config(cfg)
-        except Exception:  # ingest absent: no per-peak details
+        except ImportError:  # ingest absent: no per-peak details (a broken config file raises, naming it)
             obs_cfg = None
     peaks = {p.name: p for p in (getattr(getattr(obs_cfg, "nmr", None), "peaks", None) or [])}
     start = start or potentiostat.attrs.get("start")

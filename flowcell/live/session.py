@@ -184,11 +184,11 @@ class LiveSession:
     def _show(self, st: SOCState, row: Mapping[str, Any]) -> None:
         s = self.refresh_status()
         true = float(self.truth(st.t_s)) if self.truth is not None and math.isfinite(st.t_s) else math.nan
-        if self.table is not None:
-            self.table.update(st, s, true)
         if self.csv is not None:
             self.csv.update(st, source=str(row.get("source", "")), rejection_rate=s.rejection_rate,
                             mismatch=s.mismatch, true_soc=true)
+        if self.table is not None:  # last: on a terminal it wakes the drawing thread
+            self.table.update(st, s, true)
         if self.plot is not None:
             if self.plot.interactive:  # a GUI window is drawn from the main thread, in run()
                 self.plot.add(st, true)

@@ -69,7 +69,7 @@ from ingest.live.completion import (
 )
 from ingest.live.mounts import NETWORK_FS, is_network_path
 from ingest.live.store import TIME_COLUMNS, Store
-from ingest.processing.peaks import warm_up_compiled_fit
+from ingest.processing.lsq_numpy import warm_up_compiled_fit
 from ingest.readers.bruker import CLOSING_FILE
 from ingest.selection import is_spin_standard
 from ingest.types import IngestError
@@ -232,6 +232,8 @@ class Watcher:
         if self._reader is None:
             _warm_up_readers()
         self._stop.clear()
+        # the compiled line fit loaded meanwhile, not on the first NMR spectrum
+        threading.Thread(target=warm_up_compiled_fit, name="warm-up", daemon=True).start()
         self._start_observer()
         self._thread = threading.Thread(target=self._loop, name="ingest-watcher", daemon=True)
         self._thread.start()
@@ -448,7 +450,6 @@ class Watcher:
                 self._new_dirs.pop(d, None)
 
     def _loop(self) -> None:
-        warm_up_compiled_fit()  # the compiled line fit loaded now, not on the first spectrum
         try:
             self._rescan()
         except Exception:

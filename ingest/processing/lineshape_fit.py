@@ -57,7 +57,7 @@ def _model_jac(u: np.ndarray, th: np.ndarray, n: int) -> tuple[np.ndarray, np.nd
     return shape @ area + th[3 * n] + th[3 * n + 1] * u, J
 
 
-def _lm(fun: Any, th: np.ndarray, lo: np.ndarray, hi: np.ndarray, max_iter: int = 200
+def _lm(fun: Any, th: np.ndarray, lo: np.ndarray, hi: np.ndarray, max_iter: int = 50
         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool, str]:
     """Levenberg-Marquardt on the normal equations, steps clipped to the bounds.
 

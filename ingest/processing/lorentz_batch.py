@@ -31,14 +31,14 @@ NAN = float("nan")
 
 def window_slices(ppm: np.ndarray, windows: Sequence[tuple[float, float]]) -> list[tuple[int, int]]:
     """Index ranges ``[i0, i1)`` of ``lo <= ppm <= hi`` on a decreasing axis, one per window."""
+    if len(windows) == 0:
+        return []
     rev = ppm[::-1]
     n = ppm.size
-    out = []
-    for lo, hi in windows:
-        a = int(np.searchsorted(rev, lo, side="left"))   # first rev index with rev >= lo
-        b = int(np.searchsorted(rev, hi, side="right"))  # first rev index with rev > hi
-        out.append((n - b, n - a))
-    return out
+    w = np.asarray(windows, dtype=float).reshape(-1, 2)
+    a = np.searchsorted(rev, w[:, 0], side="left")   # first rev index with rev >= lo
+    b = np.searchsorted(rev, w[:, 1], side="right")  # first rev index with rev > hi
+    return list(zip((n - b).tolist(), (n - a).tolist()))
 
 
 def _gather(real: np.ndarray, ranges: Any, rows: Sequence[int]
@@ -167,7 +167,9 @@ def _linear_start(q0: np.ndarray, X: np.ndarray, Y: np.ndarray, W: np.ndarray, l
     """The guess with its linear parameters (area, slope, intercept) solved exactly for its centre
     and width: a start much nearer the optimum (fewer iterations, the same optimum).  Rows
     whose solution leaves the bounds or is not finite keep their guess."""
-    L, _ = _model_jac(q0, X)[1][:, 0], None
+    sg = q0[:, 2:3]
+    u = X - q0[:, 1:2]
+    L = (sg / np.pi) / (u * u + sg * sg)
     Bm = np.stack([L * W, X * W, W], axis=1)  # (G, 3, n)
     A = Bm @ Bm.transpose(0, 2, 1)
     b = (Bm @ (Y * W)[..., None])[..., 0]
@@ -366,15 +368,20 @@ def _fit_group(ppm: np.ndarray, real: np.ndarray, items: list[tuple], stride: in
     infl = math.sqrt(max(1.0, float(corr))) if corr != 1.0 else 1.0
     to_hz = sfo1_hz * 1e-6
     res: list[PeakFit | None] = []
+    inside_all = np.all((q >= lb) & (q <= ub), axis=1) & ok
+    try:
+        cov_diag = np.einsum("bii->bi", np.linalg.inv(JTJ))  # all rows at once
+    except np.linalg.LinAlgError:  # one singular row: row by row below
+        cov_diag = None
     for g, (b, i0, i1, win, s, c0, c, fwhm, h) in enumerate(items):
-        inside = bool(np.all(q[g] >= lb[g]) and np.all(q[g] <= ub[g]))
-        if not (ok[g] and inside):
+        if not inside_all[g]:
             res.append(None)  # fit_peak's bounded refit decides
             continue
         n = int(npts[g])
         redchi = float(chi2[g]) / max(1, n - 5)
         try:
-            err = np.sqrt(np.clip(np.diag(np.linalg.inv(JTJ[g]) * redchi), 0, None))
+            dg = cov_diag[g] if cov_diag is not None else np.diag(np.linalg.inv(JTJ[g]))
+            err = np.sqrt(np.clip(dg * redchi, 0, None))
             ok_cov = bool(np.all(np.isfinite(err)))
         except np.linalg.LinAlgError:
             err, ok_cov = np.full(5, NAN), False

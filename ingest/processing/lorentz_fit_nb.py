@@ -5,8 +5,9 @@
 a straight line, all five parameters free) compiled: the same damping, acceptance and
 convergence tests, with the normal equations summed in one pass over the points instead
 of numpy temporaries (~20x less time on a 1300-point window, where the per-call overhead
-of a dozen numpy operations per iteration dominated).  Importing this module imports numba
-(an ImportError without it: :mod:`ingest.processing.peaks` then uses the numpy version).
+of a dozen numpy operations per iteration dominated).  Without numba the module imports
+and :data:`lm_lorentz` is None (:func:`ingest.processing.lsq_numpy.lm_compiled_lorentz` then
+lets the numpy version work).
 Agreement with MINPACK: tests/test_live_fast.py.
 """
 
@@ -14,13 +15,21 @@ from __future__ import annotations
 
 import math
 
-import numba
 import numpy as np
+
+try:
+    import numba
+except ImportError:  # the optional 'fast' extra
+    numba = None
 
 __all__ = ["lm_lorentz"]
 
 
-@numba.njit(cache=True, nogil=True)
+def _jit(f):
+    """numba.njit(cache=True, nogil=True), or None without numba."""
+    return numba.njit(cache=True, nogil=True)(f) if numba is not None else None
+
+
 def _normal_eq(q, x, y, JTJ, g):  # pragma: no cover - compiled
     """Sum of squares at ``q``; ``JTJ`` (J^T J) and ``g`` (J^T r) filled in place."""
     A, c, sg, sl, ic = q[0], q[1], q[2], q[3], q[4]
@@ -54,7 +63,6 @@ def _normal_eq(q, x, y, JTJ, g):  # pragma: no cover - compiled
     return chi2
 
 
-@numba.njit(cache=True, nogil=True)
 def _solve5(M, b, out):  # pragma: no cover - compiled
     """``M out = b`` (5x5, partial pivoting; M and b overwritten); False when singular."""
     for col in range(5):
@@ -81,7 +89,6 @@ def _solve5(M, b, out):  # pragma: no cover - compiled
     return True
 
 
-@numba.njit(cache=True, nogil=True)
 def lm_lorentz(q, x, y, lam0, rtol, max_iter, JTJ_out):  # pragma: no cover - compiled
     """Fit in place: ``q`` (5,) start -> optimum; ``J^T J`` at the optimum into ``JTJ_out``.
 
@@ -145,3 +152,8 @@ def lm_lorentz(q, x, y, lam0, rtol, max_iter, JTJ_out):  # pragma: no cover - co
         for j in range(5):
             JTJ_out[i, j] = JTJ[i, j]
     return ok, cost
+
+
+_normal_eq = _jit(_normal_eq)
+_solve5 = _jit(_solve5)
+lm_lorentz = _jit(lm_lorentz)

@@ -4,7 +4,10 @@
 (the Lorentzian of :func:`ingest.processing.peaks.fit_peak` with ``solver='numpy'``, the
 EPR line of :func:`ingest.processing.epr_linefit.fit_line`): the same optimum as MINPACK's
 ``lmder`` without scipy's or lmfit's per-call set-up, which dominated fits of a few
-hundred points (tests/test_live_fast.py compares both).
+hundred points (tests/test_live_fast.py compares both).  Also the NMR line model
+(:func:`lorentz_line`, :func:`lorentz_line_jac`) and :func:`lm_compiled_lorentz`, the same
+fit compiled with numba (:mod:`ingest.processing.lorentz_fit_nb`, the optional ``fast``
+extra; None without numba, then the numpy version is used).
 """
 
 from __future__ import annotations
@@ -12,10 +15,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
+from typing import Any
 
 import numpy as np
 
-__all__ = ["LMResult", "lm_numpy"]
+__all__ = ["LMResult", "lm_compiled_lorentz", "lm_numpy", "lorentz_line", "lorentz_line_jac",
+           "warm_up_compiled_fit"]
 
 
 @dataclass
@@ -103,3 +109,67 @@ def lm_numpy(resid: Callable[[np.ndarray], np.ndarray], jac: Callable[[np.ndarra
             break
     inside = bool(np.all(q >= lb) and np.all(q <= ub))
     return LMResult(q, r, J, bool(ok and inside and np.all(np.isfinite(q))))
+
+
+def lorentz_line(x, amplitude, center, sigma, slope, intercept):
+    """Area-normalised Lorentzian (HWHM ``sigma``) + straight line; x centred on the window."""
+    return amplitude / np.pi * sigma / ((x - center) ** 2 + sigma**2) + slope * x + intercept
+
+
+def lorentz_line_jac(x, amplitude, center, sigma):
+    """Columns d/d(amplitude, center, sigma, slope, intercept) of :func:`lorentz_line`."""
+    u = x - center
+    uu = u * u
+    d = uu + sigma * sigma
+    k = (amplitude / np.pi) / (d * d)
+    J = np.empty((x.size, 5))
+    J[:, 0] = (sigma / np.pi) / d
+    J[:, 1] = (2.0 * sigma) * k * u
+    J[:, 2] = k * (uu - sigma * sigma)
+    J[:, 3] = x
+    J[:, 4] = 1.0
+    return J
+
+
+def lm_compiled_lorentz(xc: np.ndarray, y: np.ndarray, q0: np.ndarray, lb: np.ndarray, ub: np.ndarray,
+                 lam0: float) -> Any:
+    """:func:`ingest.processing.lorentz_fit_nb.lm_lorentz` (numba, all five parameters free) in
+    the form of :func:`ingest.processing.lsq_numpy.lm_numpy`'s result (``jac`` None, ``jtj``
+    given); None without numba (the numpy version is used)."""
+    global _LM_NB
+    if _LM_NB is None:
+        try:
+            from ingest.processing.lorentz_fit_nb import (
+                lm_lorentz,  # lazy: numba is the optional 'fast' extra
+            )
+
+            _LM_NB = lm_lorentz if lm_lorentz is not None else False  # None: no numba
+        except ImportError:
+            _LM_NB = False
+    if _LM_NB is False:
+        return None
+    q = np.array(q0, dtype=float)
+    jtj = np.empty((5, 5))
+    xs, ys = np.ascontiguousarray(xc, dtype=float), np.ascontiguousarray(y, dtype=float)
+    ok, _ = _LM_NB(q, xs, ys, float(lam0), 1e-9, 100, jtj)
+    fun = lorentz_line(xs, *q) - ys
+    inside = bool(np.all(q >= lb) and np.all(q <= ub))
+    return SimpleNamespace(x=q, fun=fun, jac=None, jtj=jtj, success=bool(ok and inside and np.all(np.isfinite(q))))
+
+
+#: The compiled fit (None: not tried yet; False: numba unavailable).
+_LM_NB: Any = None
+
+
+def warm_up_compiled_fit() -> bool:
+    """Load (or compile, the first time on a machine: seconds) the numba line fit now rather
+    than on the first spectrum of a live run; True when it is available."""
+    global _LM_NB
+    x = np.linspace(-1.0, 1.0, 64)
+    y = 0.1 / np.pi / (x * x + 0.01)
+    try:
+        return lm_compiled_lorentz(x, y, np.array([1.0, 0.0, 0.1, 0.0, 0.0]), np.full(5, -np.inf), np.full(5, np.inf),
+                            1e-3) is not None
+    except Exception:  # noqa: BLE001 - numba present but failing: the numpy fit is used
+        _LM_NB = False
+        return False

@@ -294,11 +294,12 @@ def baseline(
     dil = max(1, dilate_points // stride)
     k_hi = max(float(k_sigma), math.sqrt(2.0 * math.log(max(m, 3)))) if k_seed is None else float(k_seed)
     smooth = max(1, min(16, dil // 2))
-    mask = np.abs(yd - np.median(yd)) < k_sigma * sigma * 10  # first pass: obvious peaks out
     if _state is not None and order in _state and _state[order][0].size == yd.size:
         # a series (ingest.processing.nmr_plan): start from where the previous spectrum's
         # iteration converged (its mask and noise threshold), not from the crude first pass
         mask, sigma = _state[order][0].copy(), float(_state[order][1])
+    else:
+        mask = np.abs(yd - np.median(yd)) < k_sigma * sigma * 10  # first pass: obvious peaks out
     coef, mask = _fit_signal_free(xd, yd, mask, order, sigma, float(k_sigma), k_hi, dil, smooth, max_iter,
                                   _state)
     if order > 0 and not _covers(mask, order):

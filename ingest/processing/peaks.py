@@ -27,13 +27,15 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
-from types import SimpleNamespace
 from typing import Any, Literal
 
 import numpy as np
 
 from ingest.processing.halfwidth import half_height_bounds
+from ingest.processing.lsq_numpy import lm_compiled_lorentz as _lm_compiled
 from ingest.processing.lsq_numpy import lm_numpy as _lm_numpy
+from ingest.processing.lsq_numpy import lorentz_line as _lorentz_lin
+from ingest.processing.lsq_numpy import lorentz_line_jac as _lorentz_lin_jac
 from ingest.processing.nmr import noise_sigma
 
 __all__ = ["EXTRACTORS", "PeakFit", "fit_multiplet", "fit_peak", "index_window", "integrate_window"]
@@ -340,70 +342,6 @@ def _peak_from_params(res, prefix: str, sfo1_hz: float, window, n: int, shape: s
         redchi=float(res.redchi), success=bool(res.success and np.isfinite(ce)), window=window,
         n_points=n, method=shape, warnings=tuple(warn),
     )
-
-
-def _lorentz_lin(x, amplitude, center, sigma, slope, intercept):
-    """Area-normalised Lorentzian (HWHM ``sigma``) + straight line; x centred on the window."""
-    return amplitude / np.pi * sigma / ((x - center) ** 2 + sigma**2) + slope * x + intercept
-
-
-def _lorentz_lin_jac(x, amplitude, center, sigma):
-    """Columns d/d(amplitude, center, sigma, slope, intercept) of :func:`_lorentz_lin`."""
-    u = x - center
-    uu = u * u
-    d = uu + sigma * sigma
-    k = (amplitude / np.pi) / (d * d)
-    J = np.empty((x.size, 5))
-    J[:, 0] = (sigma / np.pi) / d
-    J[:, 1] = (2.0 * sigma) * k * u
-    J[:, 2] = k * (uu - sigma * sigma)
-    J[:, 3] = x
-    J[:, 4] = 1.0
-    return J
-
-
-def _lm_compiled(xc: np.ndarray, y: np.ndarray, q0: np.ndarray, lb: np.ndarray, ub: np.ndarray,
-                 lam0: float) -> Any:
-    """:func:`ingest.processing.lorentz_fit_nb.lm_lorentz` (numba, all five parameters free) in
-    the form of :func:`ingest.processing.lsq_numpy.lm_numpy`'s result (``jac`` None, ``jtj``
-    given); None without numba (the numpy version is used)."""
-    global _LM_NB
-    if _LM_NB is None:
-        try:
-            from ingest.processing.lorentz_fit_nb import (
-                lm_lorentz,  # lazy: numba is the optional 'fast' extra
-            )
-
-            _LM_NB = lm_lorentz
-        except ImportError:
-            _LM_NB = False
-    if _LM_NB is False:
-        return None
-    q = np.array(q0, dtype=float)
-    jtj = np.empty((5, 5))
-    xs, ys = np.ascontiguousarray(xc, dtype=float), np.ascontiguousarray(y, dtype=float)
-    ok, _ = _LM_NB(q, xs, ys, float(lam0), 1e-9, 100, jtj)
-    fun = _lorentz_lin(xs, *q) - ys
-    inside = bool(np.all(q >= lb) and np.all(q <= ub))
-    return SimpleNamespace(x=q, fun=fun, jac=None, jtj=jtj, success=bool(ok and inside and np.all(np.isfinite(q))))
-
-
-#: The compiled fit (None: not tried yet; False: numba unavailable).
-_LM_NB: Any = None
-
-
-def warm_up_compiled_fit() -> bool:
-    """Load (or compile, the first time on a machine: seconds) the numba line fit now rather
-    than on the first spectrum of a live run; True when it is available."""
-    global _LM_NB
-    x = np.linspace(-1.0, 1.0, 64)
-    y = 0.1 / np.pi / (x * x + 0.01)
-    try:
-        return _lm_compiled(x, y, np.array([1.0, 0.0, 0.1, 0.0, 0.0]), np.full(5, -np.inf), np.full(5, np.inf),
-                            1e-3) is not None
-    except Exception:  # noqa: BLE001 - numba present but failing: the numpy fit is used
-        _LM_NB = False
-        return False
 
 
 def _fit_lorentzian_fast(x, y, window, c, fwhm, h, s, c0, baseline, sfo1_hz, sigma_noise,

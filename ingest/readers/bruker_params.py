@@ -1,0 +1,154 @@
+"""Bruker JCAMP-style parameter files (acqus, acqu2s, procs): text -> dict, as nmrglue parses them.
+
+:func:`parse_jcamp` gives the keys and values of ``nmrglue.bruker.read_jcamp`` (same
+types, same quirks: parsing stops at ``##END=`` or at the first empty line; an entry that
+cannot be parsed is left out) without importing nmrglue, which imports scipy.signal (~1 s
+of start-up).  tests/test_batch_workers.py compares the two on every real parameter file
+in the shared test data.  :func:`read_acqus` (also ``ingest.readers.bruker.read_acqus``) adds
+the file checks and a small cache keyed by path, mtime, size and inode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ingest.readers.checks import regular_size
+from ingest.types import IngestError
+
+__all__ = ["parse_jcamp", "read_acqus"]
+
+_MAX_PARAM_BYTES = 16 << 20
+
+
+def _jcamp_value(text: str) -> Any:
+    """One value as nmrglue's ``parse_jcamp_value``: ``<s>`` -> str, numbers -> int/float."""
+    if text == "":
+        return None
+    if text.startswith("<") and text.endswith(">"):
+        return text[1:-1]
+    try:
+        return float(text) if ("." in text or "e" in text or "inf" in text) else int(text)
+    except ValueError:
+        return text
+
+
+def _jcamp_entry(line: str, lines: Any) -> tuple[str, Any]:
+    """``##$KEY= value`` (more lines from the iterator ``lines`` for strings and arrays)."""
+    eq = line.index("=")
+    key, text = line[3:eq], line[eq + 1:].lstrip()
+    if "<" in text:  # a string, possibly over several lines
+        while ">" not in text:
+            nxt = next(lines, None)
+            if nxt is None:  # unterminated at the end of the file (nmrglue loops for ever here)
+                raise ValueError(f"{key}: string not closed by '>'")
+            text += "\n" + nxt.rstrip()
+        return key, text[1:-1]
+    if "(" in text:  # an array: (0..n) then n + 1 values over the following lines
+        num = int(line[line.index("..") + 2:line.index(")")]) + 1
+        value = [_jcamp_value(t) for t in line[line.index(")") + 1:].split()]
+        while len(value) < num:
+            nxt = next(lines, None)
+            if nxt is None:
+                break
+            value += [_jcamp_value(t) for t in nxt.rstrip().split()]
+        return key, value
+    if text in ("yes", "no"):
+        return key, text == "yes"
+    return key, _jcamp_value(text)
+
+
+def parse_jcamp(text: str) -> dict[str, Any]:
+    """Parameters of a Bruker JCAMP-style file (acqus, procs), as ``nmrglue.bruker.read_jcamp``.
+
+    Parameters
+    ----------
+    text : str
+        The file's text (TopSpin writes Latin-1).
+
+    Returns
+    -------
+    dict
+        ``KEY -> value`` for every ``##$KEY=`` (int, float, str, bool or list), plus
+        ``_coreheader`` (``##KEY=`` lines) and ``_comments`` (``$$`` lines).  Parsing stops
+        at ``##END=`` or at the first empty line, as nmrglue's does; an entry that cannot be
+        parsed is left out (nmrglue warns and leaves it out).
+    """
+    dic: dict[str, Any] = {"_coreheader": [], "_comments": []}
+    lines = iter(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"))
+    for raw in lines:
+        line = raw.rstrip()
+        if line == "" or line.startswith("##END="):
+            break
+        if line.startswith("$$"):
+            dic["_comments"].append(line)
+        elif line.startswith("##$"):
+            try:
+                key, value = _jcamp_entry(line, lines)
+            except (ValueError, IndexError):
+                continue
+            dic[key] = value
+        elif line.startswith("##"):
+            dic["_coreheader"].append(line)
+    return dic
+
+
+def read_acqus(path: str | Path) -> dict[str, Any]:
+    """Parse a Bruker JCAMP-style parameter file (acqus, acqu2s, procs).
+
+    Parameters
+    ----------
+    path : str or Path
+        The parameter file.
+
+    Returns
+    -------
+    dict
+        ``KEY -> value`` as nmrglue parses it (numbers as int/float, ``<text>``
+        as str, arrays as lists); comment lines under ``_comments``.
+
+    Raises
+    ------
+    IngestError
+        The file is missing, empty or holds no ``##$`` parameters.
+    """
+    p = Path(path)
+    if not p.exists():
+        raise IngestError(p, "parameter file is missing")
+    try:
+        st = p.stat()
+        stamp = (str(p), st.st_mtime_ns, st.st_size, st.st_ino)
+    except OSError:
+        stamp = None
+    if stamp is not None and stamp in _ACQUS_CACHE:  # completeness check, then the reader
+        return dict(_ACQUS_CACHE[stamp])
+    dic = _read_acqus(p)
+    if stamp is not None:
+        if len(_ACQUS_CACHE) >= 64:
+            _ACQUS_CACHE.pop(next(iter(_ACQUS_CACHE)))
+        _ACQUS_CACHE[stamp] = dic
+    return dict(dic)
+
+
+#: Parsed parameter files by (path, mtime_ns, size, inode): a file parsed for the completeness
+#: check is not parsed again by the reader; any rewrite changes the key.
+_ACQUS_CACHE: dict[tuple, dict[str, Any]] = {}
+
+
+def _read_acqus(p: Path) -> dict[str, Any]:
+    size = regular_size(p, "parameter file")
+    if size == 0:
+        raise IngestError(p, "parameter file is empty")
+    if size > _MAX_PARAM_BYTES:
+        raise IngestError(p, f"parameter file holds {size} bytes: not a Bruker acqus (a few kB)")
+    with open(p, "rb") as f:
+        head = f.read(256)
+    if not head.lstrip().startswith(b"##") or b"\x00" in head:
+        raise IngestError(p, f"not a Bruker JCAMP parameter file (starts {head[:16]!r}, expected '##TITLE=')")
+    try:
+        dic = parse_jcamp(p.read_bytes().decode("latin-1"))
+    except Exception as exc:  # garbage: assorted errors
+        raise IngestError(p, f"not a Bruker JCAMP parameter file ({exc})") from exc
+    if not any(not k.startswith("_") for k in dic):
+        raise IngestError(p, "not a Bruker JCAMP parameter file (no ##$KEY= lines)")
+    return dic
