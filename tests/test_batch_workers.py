@@ -158,7 +158,8 @@ def test_rows_with_compiled_fits_equal_numpy_fits(two_series, monkeypatch):
     spectra = [s for p in two_series for s in read_rows(p)]
     assert lorentz_batch.load_compiled()
     fast = BatchExtractor().rows(spectra)
-    monkeypatch.setattr(lorentz_batch, "_LM_NB", False)  # the numpy Levenberg-Marquardt
+    from ingest.processing import lorentz_nb
+    monkeypatch.setattr(lorentz_nb, "_KERNELS", False)  # the numpy Levenberg-Marquardt
     slow = BatchExtractor().rows(spectra)
     for a, b in zip(fast, slow):
         for p in ("hdo", "dhaq_h1", "dhaq_h3", "dhaq_h4"):

@@ -16,12 +16,12 @@ returned as None: the caller runs ``fit_peak`` on it.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
+from ingest.processing import lorentz_nb
 from ingest.processing.peaks import PeakFit
 
 __all__ = ["fit_lorentzians", "load_compiled", "window_integrals", "window_slices"]
@@ -241,21 +241,15 @@ def _lm(q: np.ndarray, xc: np.ndarray, y: np.ndarray, w: np.ndarray, max_iter: i
 
 
 def _lm_compiled() -> Any:
-    """The compiled twin of :func:`_lm` (numba, the ``fast`` extra), or None.
+    """The compiled twin of :func:`_lm` (:func:`ingest.processing.lorentz_nb.lm_rows`), or None.
 
-    Imported on first use (numba's import costs ~1 s in a new process: :func:`load_compiled`
-    decides when that pays) and compiled once per machine (``cache=True``).  Same iteration
-    and tests as :func:`_lm`, one row at a time in one pass over its points per iteration.
-    None without numba or with ``FLOWCELL_NUMBA=0``.
+    Loaded by :func:`ingest.processing.lorentz_nb.load_kernels` (numba's import costs ~1 s in
+    a new process: :func:`load_compiled` decides when that pays; compiled once per machine).
+    Same iteration and tests as :func:`_lm`, one row at a time in one pass over its points
+    per iteration.  None without numba or with ``FLOWCELL_NUMBA=0``.
     """
-    global _LM_NB
-    if _LM_NB is None:
-        if os.environ.get("FLOWCELL_NUMBA", "").strip().lower() in ("0", "false", "no", "off"):
-            _LM_NB = False
-        else:
-            from ingest.processing import lorentz_lm_nb
-            _LM_NB = lorentz_lm_nb.lm_rows or False
-    return _LM_NB or None
+    k = lorentz_nb.load_kernels()
+    return k.lm_rows if k is not None else None
 
 
 def load_compiled() -> bool:
@@ -269,7 +263,6 @@ def load_compiled() -> bool:
     return _lm_compiled() is not None
 
 
-_LM_NB: Any = None
 
 
 def fit_lorentzians(ppm: np.ndarray, real: np.ndarray, windows: Sequence[tuple[float, float]], *,
@@ -356,7 +349,7 @@ def _fit_group(ppm: np.ndarray, real: np.ndarray, items: list[tuple], stride: in
         span = np.where(np.isfinite(ub[g] - lb[g]), ub[g] - lb[g], 0.0)
         q0[g] = np.clip([h * math.pi * sig0, 0.0, sig0, s, c0 + s * c], lb[g] + 1e-9 * span, ub[g] - 1e-9 * span)
     q1 = _linear_start(q0, X, Y, W, lb, ub)
-    nb = _lm_compiled() if compiled or (compiled is None and _LM_NB) else None
+    nb = _lm_compiled() if compiled or (compiled is None and lorentz_nb.kernels()) else None
     if nb is not None:
         q, chi2, ok, JTJ = q1.copy(), np.zeros(G), np.zeros(G, dtype=bool), np.zeros((G, 5, 5))
         nb(q, X, Y, W, npts, 200, chi2, ok, JTJ)

@@ -6,7 +6,7 @@ EPR line of :func:`ingest.processing.epr_linefit.fit_line`): the same optimum as
 ``lmder`` without scipy's or lmfit's per-call set-up, which dominated fits of a few
 hundred points (tests/test_live_fast.py compares both).  Also the NMR line model
 (:func:`lorentz_line`, :func:`lorentz_line_jac`) and :func:`lm_compiled_lorentz`, the same
-fit compiled with numba (:mod:`ingest.processing.lorentz_fit_nb`, the optional ``fast``
+fit compiled with numba (:mod:`ingest.processing.lorentz_nb`, the optional ``fast``
 extra; None without numba, then the numpy version is used).
 """
 
@@ -19,6 +19,8 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+
+from ingest.processing import lorentz_nb
 
 __all__ = ["LMResult", "lm_compiled_lorentz", "lm_numpy", "lorentz_line", "lorentz_line_jac",
            "warm_up_compiled_fit"]
@@ -132,44 +134,28 @@ def lorentz_line_jac(x, amplitude, center, sigma):
 
 
 def lm_compiled_lorentz(xc: np.ndarray, y: np.ndarray, q0: np.ndarray, lb: np.ndarray, ub: np.ndarray,
-                 lam0: float) -> Any:
-    """:func:`ingest.processing.lorentz_fit_nb.lm_lorentz` (numba, all five parameters free) in
-    the form of :func:`ingest.processing.lsq_numpy.lm_numpy`'s result (``jac`` None, ``jtj``
-    given); None without numba (the numpy version is used)."""
-    global _LM_NB
-    if _LM_NB is None:
-        try:
-            from ingest.processing.lorentz_fit_nb import (
-                lm_lorentz,  # lazy: numba is the optional 'fast' extra
-            )
+                        lam0: float) -> Any:
+    """:func:`ingest.processing.lorentz_nb.lm_lorentz` (numba, all five parameters free) in
+    the form of :func:`lm_numpy`'s result (``jac`` None, ``jtj`` given); None without numba
+    or with ``FLOWCELL_NUMBA=0`` (the numpy version is used).
 
-            _LM_NB = lm_lorentz if lm_lorentz is not None else False  # None: no numba
-        except ImportError:
-            _LM_NB = False
-    if _LM_NB is False:
+    Unset ``FLOWCELL_NUMBA``: numba is loaded on the first call (or earlier by
+    :func:`warm_up_compiled_fit`, which the live watcher starts in a background thread).
+    """
+    k = lorentz_nb.load_kernels()
+    if k is None:
         return None
     q = np.array(q0, dtype=float)
     jtj = np.empty((5, 5))
     xs, ys = np.ascontiguousarray(xc, dtype=float), np.ascontiguousarray(y, dtype=float)
-    ok, _ = _LM_NB(q, xs, ys, float(lam0), 1e-9, 100, jtj)
+    ok, _ = k.lm_lorentz(q, xs, ys, np.ones_like(xs), float(lam0), 1e-9, 100, jtj)
     fun = lorentz_line(xs, *q) - ys
     inside = bool(np.all(q >= lb) and np.all(q <= ub))
     return SimpleNamespace(x=q, fun=fun, jac=None, jtj=jtj, success=bool(ok and inside and np.all(np.isfinite(q))))
 
 
-#: The compiled fit (None: not tried yet; False: numba unavailable).
-_LM_NB: Any = None
-
-
 def warm_up_compiled_fit() -> bool:
-    """Load (or compile, the first time on a machine: seconds) the numba line fit now rather
-    than on the first spectrum of a live run; True when it is available."""
-    global _LM_NB
-    x = np.linspace(-1.0, 1.0, 64)
-    y = 0.1 / np.pi / (x * x + 0.01)
-    try:
-        return lm_compiled_lorentz(x, y, np.array([1.0, 0.0, 0.1, 0.0, 0.0]), np.full(5, -np.inf), np.full(5, np.inf),
-                            1e-3) is not None
-    except Exception:  # noqa: BLE001 - numba present but failing: the numpy fit is used
-        _LM_NB = False
-        return False
+    """Load (or compile, the first time on a machine: seconds) the numba line fits now rather
+    than on the first spectrum of a live run (:func:`ingest.processing.lorentz_nb.warm_up`);
+    True when they are available."""
+    return lorentz_nb.warm_up()

@@ -1,0 +1,276 @@
+"""Compiled Levenberg-Marquardt Lorentzian fits (numba; the optional ``fast`` extra).
+
+One model, the area-normalised Lorentzian of HWHM ``sigma`` plus a straight line (five
+parameters, all free), with the normal equations summed in one pass over the points
+(:func:`_normal_eq`, weighted) and a 5x5 pivoting solve (:func:`_solve5`), shared by two
+drivers:
+
+* :func:`lm_lorentz`: one window of the live path, the compiled
+  :func:`ingest.processing.lsq_numpy.lm_numpy` (MINPACK's damping and ``xtol`` test,
+  damping from ``lam0`` so that a warm start from the previous spectrum converges in a
+  couple of steps, a refused step retried within the iteration); called through
+  :func:`ingest.processing.lsq_numpy.lm_compiled_lorentz`.
+* :func:`lm_rows`: many windows, one row each, the compiled twin of
+  :func:`ingest.processing.lorentz_batch._lm` (damping from 1e-3, one trial step per
+  iteration, converged when chi-square or the step moves by 1e-10 relative); called by
+  :func:`ingest.processing.lorentz_batch.fit_lorentzians`.
+
+Two drivers rather than one because each is the twin of a numpy reference that its tests
+compare against (tests/test_live_fast.py: the live fit against MINPACK to its ``xtol``;
+tests/test_batch_workers.py: compiled against numpy batch); their iteration counts and
+stopping tests differ, so one driver would move one path's numbers.
+
+numba is imported by :func:`load_kernels` only (~1 s in a new process), honouring
+``FLOWCELL_NUMBA`` (:mod:`ingest.processing.numba_switch`); the module itself imports
+without numba.  Machine code is cached on disk (``cache=True``), compiled once per machine.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+
+from ingest.processing.numba_switch import numba_installed, numba_switch
+
+__all__ = ["kernels", "lm_lorentz", "lm_rows", "load_kernels", "warm_up"]
+
+
+def _normal_eq(q, x, y, w, n, JTJ, g):  # pragma: no cover - compiled
+    """chi-square at ``q`` over the first ``n`` points; ``JTJ`` (``J^T W^2 J``) and ``g``
+    (``J^T W r``) filled in place.  Points of weight 0 are skipped."""
+    A, c, sg, sl, ic = q[0], q[1], q[2], q[3], q[4]
+    s2 = sg * sg
+    for i in range(5):
+        g[i] = 0.0
+        for j in range(5):
+            JTJ[i, j] = 0.0
+    chi2 = 0.0
+    jv = np.empty(5)
+    for k in range(n):
+        wk = w[k]
+        if wk == 0.0:
+            continue
+        xk = x[k]
+        u = xk - c
+        u2 = u * u
+        inv = 1.0 / (u2 + s2)
+        L = sg / math.pi * inv
+        kk = A / math.pi * inv * inv
+        r = (A * L + sl * xk + ic - y[k]) * wk
+        chi2 += r * r
+        jv[0] = L * wk
+        jv[1] = kk * 2.0 * sg * u * wk
+        jv[2] = kk * (u2 - s2) * wk
+        jv[3] = xk * wk
+        jv[4] = wk
+        for i in range(5):
+            g[i] += jv[i] * r
+            for j in range(i + 1):
+                JTJ[i, j] += jv[i] * jv[j]
+    for i in range(5):
+        for j in range(i):
+            JTJ[j, i] = JTJ[i, j]
+    return chi2
+
+
+def _solve5(M, b, out):  # pragma: no cover - compiled
+    """``M out = b`` (5x5, partial pivoting; M and b overwritten); False when singular."""
+    for col in range(5):
+        p = col
+        for r in range(col + 1, 5):
+            if abs(M[r, col]) > abs(M[p, col]):
+                p = r
+        if M[p, col] == 0.0 or not math.isfinite(M[p, col]):
+            return False
+        if p != col:
+            for j in range(5):
+                M[col, j], M[p, j] = M[p, j], M[col, j]
+            b[col], b[p] = b[p], b[col]
+        for r in range(col + 1, 5):
+            f = M[r, col] / M[col, col]
+            for j in range(col, 5):
+                M[r, j] -= f * M[col, j]
+            b[r] -= f * b[col]
+    for r in range(4, -1, -1):
+        acc = b[r]
+        for j in range(r + 1, 5):
+            acc -= M[r, j] * out[j]
+        out[r] = acc / M[r, r]
+    return True
+
+
+def lm_lorentz(q, x, y, w, lam0, rtol, max_iter, JTJ_out):  # pragma: no cover - compiled
+    """One window, in place: ``q`` (5,) start -> optimum; ``J^T J`` at the optimum into
+    ``JTJ_out``; ``w`` the point weights (ones for the live fit).
+
+    Returns (converged, sum of squares).  The tests of
+    :func:`ingest.processing.lsq_numpy.lm_numpy`.
+    """
+    n = x.size
+    JTJ = np.empty((5, 5))
+    g = np.empty(5)
+    JTJn = np.empty((5, 5))
+    gn = np.empty(5)
+    M = np.empty((5, 5))
+    rhs = np.empty(5)
+    step = np.empty(5)
+    qn = np.empty(5)
+    d = np.empty(5)
+    cost = _normal_eq(q, x, y, w, n, JTJ, g)
+    lam = lam0
+    ok = False
+    prev = math.inf
+    for _ in range(max_iter):
+        for i in range(5):
+            d[i] = JTJ[i, i] if JTJ[i, i] > 0.0 else 1.0
+        moved = False
+        while lam < 1e12:
+            for i in range(5):
+                rhs[i] = -g[i]
+                for j in range(5):
+                    M[i, j] = JTJ[i, j]
+                M[i, i] += lam * d[i]
+            if not _solve5(M, rhs, step):
+                lam *= 10.0
+                continue
+            for i in range(5):
+                qn[i] = q[i] + step[i]
+            cn = _normal_eq(qn, x, y, w, n, JTJn, gn)
+            if math.isfinite(cn) and cn <= cost:
+                ns = 0.0
+                nq = 0.0
+                for i in range(5):
+                    ns += d[i] * step[i] * step[i]
+                    nq += d[i] * qn[i] * qn[i]
+                ratio = math.sqrt(ns) / (math.sqrt(nq) if nq > 0.0 else 1.0)
+                quad = lam <= 1e-6 and ratio <= 1e-4 and ratio <= 10.0 * prev * prev
+                flat = cost - cn <= 1e-14 * cost
+                prev = ratio
+                for i in range(5):
+                    q[i] = qn[i]
+                    g[i] = gn[i]
+                    for j in range(5):
+                        JTJ[i, j] = JTJn[i, j]
+                cost = cn
+                moved = True
+                lam = max(lam * 0.1, 1e-12)
+                ok = ratio <= rtol or quad or flat
+                break
+            lam *= 10.0
+        if not moved or ok:
+            ok = ok or (not moved and cost == 0.0)
+            break
+    for i in range(5):
+        for j in range(5):
+            JTJ_out[i, j] = JTJ[i, j]
+    return ok, cost
+
+
+def lm_rows(q, X, Y, W, npts, max_iter, chi2_out, ok_out, JTJ_out):  # pragma: no cover - compiled
+    """Every row in place: ``q`` (B, 5) start -> optimum; chi-square, convergence flag and
+    ``J^T W^2 J`` at the optimum into ``chi2_out``, ``ok_out``, ``JTJ_out``."""
+    B = q.shape[0]
+    JTJ = np.empty((5, 5))
+    g = np.empty(5)
+    JTJn = np.empty((5, 5))
+    gn = np.empty(5)
+    M = np.empty((5, 5))
+    rhs = np.empty(5)
+    step = np.empty(5)
+    qn = np.empty(5)
+    for b in range(B):
+        n = npts[b]
+        x, y, w = X[b], Y[b], W[b]
+        qb = q[b].copy()
+        lam = 1e-3
+        chi2 = _normal_eq(qb, x, y, w, n, JTJ, g)
+        done = False
+        for _ in range(max_iter):
+            for i in range(5):
+                rhs[i] = -g[i]
+                for j in range(5):
+                    M[i, j] = JTJ[i, j]
+                M[i, i] += lam * JTJ[i, i]
+            if not _solve5(M, rhs, step):
+                break
+            for i in range(5):
+                qn[i] = qb[i] + step[i]
+            cn = _normal_eq(qn, x, y, w, n, JTJn, gn)
+            fin = math.isfinite(cn)
+            tiny = True
+            for i in range(5):
+                if abs(step[i]) > 1e-10 * (abs(qb[i]) + 1e-30):
+                    tiny = False
+            small = fin and (abs(chi2 - cn) <= 1e-10 * chi2 or tiny)
+            if fin and cn <= chi2:
+                for i in range(5):
+                    qb[i] = qn[i]
+                    g[i] = gn[i]
+                    for j in range(5):
+                        JTJ[i, j] = JTJn[i, j]
+                chi2 = cn
+                lam /= 10.0
+            else:
+                lam *= 10.0
+            if small or lam > 1e12:
+                done = True
+                break
+        for i in range(5):
+            q[b, i] = qb[i]
+            for j in range(5):
+                JTJ_out[b, i, j] = JTJ[i, j]
+        chi2_out[b] = chi2
+        ok_out[b] = done and lam <= 1e12
+
+
+#: The compiled kernels (None: not tried yet; False: unavailable or switched off).
+_KERNELS: Any = None
+_LOCK = threading.Lock()  # the live warm-up thread and the first fit may load at once
+
+
+def load_kernels() -> SimpleNamespace | None:
+    """The compiled kernels (``lm_lorentz``, ``lm_rows``), importing numba on the first call;
+    None without numba or with ``FLOWCELL_NUMBA=0``.  The one loader of both paths."""
+    global _KERNELS, _normal_eq, _solve5
+    if _KERNELS is None:
+        with _LOCK:
+            if _KERNELS is None:
+                if numba_switch() is False or not numba_installed():
+                    _KERNELS = False
+                else:
+                    import numba  # lazy: the optional 'fast' extra, ~1 s to import
+
+                    jit = numba.njit(cache=True, nogil=True)
+                    # the drivers resolve these globals when they compile: dispatchers first
+                    _normal_eq, _solve5 = jit(_normal_eq), jit(_solve5)
+                    _KERNELS = SimpleNamespace(lm_lorentz=jit(lm_lorentz), lm_rows=jit(lm_rows))
+    return _KERNELS or None
+
+
+def kernels() -> SimpleNamespace | None:
+    """The compiled kernels if already loaded (never imports numba), else None."""
+    return _KERNELS or None
+
+
+def warm_up() -> bool:
+    """Load and compile (or load from numba's disk cache) both kernels now, not on the first
+    spectrum; True when they are available.  A failing numba leaves the numpy fits."""
+    global _KERNELS
+    try:
+        k = load_kernels()
+        if k is None:
+            return False
+        x = np.linspace(-1.0, 1.0, 64)
+        y = 0.1 / np.pi / (x * x + 0.01)
+        w = np.ones_like(x)
+        k.lm_lorentz(np.array([1.0, 0.0, 0.1, 0.0, 0.0]), x, y, w, 1e-3, 1e-9, 100, np.empty((5, 5)))
+        k.lm_rows(np.array([[1.0, 0.0, 0.1, 0.0, 0.0]]), x[None], y[None], w[None], np.array([x.size]), 200,
+                  np.zeros(1), np.zeros(1, dtype=bool), np.zeros((1, 5, 5)))
+        return True
+    except Exception:  # noqa: BLE001 - numba present but failing: the numpy fits are used
+        _KERNELS = False
+        return False
