@@ -71,14 +71,13 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - exercised on 3.10 only
     import tomli as tomllib
 
-from flowcell.transit import TransitDelays, transit_delays
 from flowcell.validation import (
     PARAM_RANGES,
     ConfigError,
@@ -86,6 +85,9 @@ from flowcell.validation import (
     check_arg,
     check_output,
 )
+
+if TYPE_CHECKING:  # flowcell.transit imports kinetics (sympy, lmfit: ~1 s); loaded where used
+    from flowcell.transit import TransitDelays
 
 __all__ = [
     "KNOWN_MODEL_PARAMS",
@@ -510,6 +512,9 @@ class ExperimentConfig:
 
     def transit_delays(self) -> TransitDelays:
         """Loop delays from ``[flow]`` (docs/physics.md §1.7); see :func:`flowcell.transit.transit_delays`."""
+        # lazy: flowcell.transit imports kinetics (sympy, lmfit)
+        from flowcell.transit import transit_delays
+
         fl = self.flow
         return transit_delays(
             rate_mL_min=fl.rate_mL_min, cell_to_nmr_mL=fl.cell_to_nmr_mL, cell_to_epr_mL=fl.cell_to_epr_mL,

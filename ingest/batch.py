@@ -35,6 +35,7 @@ from ingest.live.completion import Acquisition, acquisition_for, check_complete,
 from ingest.live.store import tidy
 from ingest.processing.batch_nmr import BatchExtractor, _series_key
 from ingest.processing.lorentz_batch import load_compiled
+from ingest.processing.numba_switch import numba_switch
 from ingest.processing.observables import Extractor as _Extractor, ObservablesConfig
 from ingest.readers.dispatch import read_rows
 from ingest.types import IngestError, NMRSpectrum
@@ -177,6 +178,13 @@ BATCH_ACQUISITIONS = 64
 #: From this many acquisitions on, the compiled line fits are loaded (numba, when installed:
 #: ~1 s to start in a new process, ~5 ms saved per spectrum; same optimum as the numpy fits).
 COMPILE_FROM = 200
+
+
+def _use_compiled(n_acquisitions: int) -> bool:
+    """Load the compiled line fits?  ``FLOWCELL_NUMBA=1``: yes, ``0``: no, unset: from
+    :data:`COMPILE_FROM` acquisitions on (docs/conventions.md, "Compiled code: FLOWCELL_NUMBA")."""
+    switch = numba_switch()
+    return switch if switch is not None else n_acquisitions >= COMPILE_FROM
 
 
 def _process_batch(acqs: Sequence[Acquisition], extractor: BatchExtractor, reader: Reader | None,
@@ -381,7 +389,7 @@ def ingest_paths(
             except IngestError as e:
                 skipped.append((a.read_path, str(e)))
         return BatchResult(tidy(rows), skipped)
-    if len(acqs) >= COMPILE_FROM:  # numba's ~1 s start pays back; loaded before any fork
+    if _use_compiled(len(acqs)):  # numba's ~1 s start pays back; loaded before any fork
         load_compiled()
     blocks = [acqs[i:i + BATCH_ACQUISITIONS] for i in range(0, len(acqs), BATCH_ACQUISITIONS)]
     if int(workers) > 1 and len(blocks) >= 3 and "fork" in multiprocessing.get_all_start_methods():

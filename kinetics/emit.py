@@ -33,6 +33,8 @@ import numpy as np
 import sympy as sp
 from sympy.printing.pycode import PythonCodePrinter
 
+from ingest.processing.numba_switch import numba_switch
+
 __all__ = ["function_source", "build_pure", "build_ode", "ode_source", "build_numba", "numba_enabled",
            "numba_default", "numba_requested", "has_machine_code"]
 
@@ -154,8 +156,9 @@ def build_pure(source: str, name: str) -> Callable:
 
 
 def numba_enabled() -> bool:
-    """True when numba is importable and not switched off with ``FLOWCELL_NUMBA=0``."""
-    if os.environ.get("FLOWCELL_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
+    """True when numba is importable and not switched off with ``FLOWCELL_NUMBA=0``
+    (:func:`ingest.processing.numba_switch.numba_switch`)."""
+    if numba_switch() is False:
         return False
     try:
         import numba  # noqa: F401  (lazy: optional extra 'fast', ~0.3 s to import)
@@ -196,9 +199,6 @@ def build_ode(source: str, name: str) -> Callable:
     return build_pure(ode_source(source, name), f"{name}_ode")
 
 
-_ON = ("1", "true", "yes", "on")
-
-
 def numba_default() -> bool:
     """The default of the numba builds (``Compiled.use_numba = None``).
 
@@ -211,15 +211,16 @@ def numba_default() -> bool:
     more than a typical run saves (~1-4 ms per simulation of the 6-hour benchmark).  Both
     builds give the same numbers.  Per model: ``model._c.use_numba = True``.
     """
-    if numba_requested():
-        return numba_enabled()
-    return os.environ.get("FLOWCELL_NUMBA", "").strip() == "" and _numba_is_warm()
+    switch = numba_switch()  # the one reading of FLOWCELL_NUMBA (docs/conventions.md)
+    if switch is not None:
+        return switch and numba_enabled()
+    return _numba_is_warm()
 
 
 def numba_requested() -> bool:
     """``FLOWCELL_NUMBA=1`` (numba builds compiled when not cached); unset, :func:`numba_default`
     uses them only when their machine code is cached (no compilation of seconds unasked)."""
-    return os.environ.get("FLOWCELL_NUMBA", "").strip().lower() in _ON
+    return numba_switch() is True
 
 
 def _numba_is_warm() -> bool:

@@ -113,9 +113,9 @@ def test_fast_rows_equal_reference_simulated(simulated):
 
 def test_fast_rows_equal_reference_without_numba(simulated, monkeypatch):
     """Without the optional numba extra the numpy Levenberg-Marquardt does the line fits."""
-    from ingest.processing import lsq_numpy
+    from ingest.processing import lorentz_nb
 
-    monkeypatch.setattr(lsq_numpy, "_LM_NB", False)
+    monkeypatch.setattr(lorentz_nb, "_KERNELS", False)  # as without numba or with FLOWCELL_NUMBA=0
     _compare(simulated, 0.05)
 
 

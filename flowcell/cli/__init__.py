@@ -61,6 +61,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 
+def _protocol_error() -> tuple[type[Exception], ...]:
+    """``ProtocolError`` when its module was loaded by the command (only then can it be raised);
+    not imported otherwise: flowcell.simulate.protocol loads kinetics (sympy, lmfit)."""
+    mod = sys.modules.get("flowcell.simulate.protocol")
+    return (mod.ProtocolError,) if mod is not None else ()
+
+
+#: Subcommands that run no kinetic fit: they skip importing kinetics.fit (sympy, lmfit).
+_NO_FITS = frozenset({"ingest"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``flowcell`` console script; returns the exit code."""
     parser = build_parser()
@@ -69,21 +80,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     # imported after parsing, not at module level: `flowcell --help` must not load numpy
+    # ConfigError from its light home (flowcell.config's is the same class)
+    from flowcell.validation import ConfigError
     from ingest.types import IngestError
-    from kinetics.fit import FitWarning
 
-    from flowcell.config import ConfigError
-    from flowcell.simulate.protocol import ProtocolError
+    if args.command not in _NO_FITS:
+        # Fit results print their own warnings (flags, unbounded intervals) in the report and
+        # on the terminal; Python's copy of each would say it twice.  Lazy: kinetics.fit loads
+        # sympy and lmfit (~1 s), which `flowcell ingest` never needs.
+        from kinetics.fit import FitWarning
 
-    # Fit results print their own warnings (flags, unbounded intervals) in the report and
-    # on the terminal; Python's copy of each would say it twice.
-    warnings.simplefilter("ignore", FitWarning)
+        warnings.simplefilter("ignore", FitWarning)
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ConfigError, ProtocolError, _Usage) as exc:  # ConfigError is an IngestError: check it first
+    except (ConfigError, _Usage, *_protocol_error()) as exc:  # ConfigError is an IngestError: check it first
         print(f"flowcell {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except (IngestError, FileNotFoundError) as exc:

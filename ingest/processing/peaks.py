@@ -18,98 +18,31 @@ from full-lineshape fits, not windowed sums".  Voigt and multiplet fits use
 lmfit models; the single Lorentzian, the one on every spectrum of a live run,
 is the same model solved by ``scipy.optimize.least_squares`` with its
 analytic Jacobian and lmfit's error convention (tested against lmfit), ~10x
-cheaper.  The windowed integral (:func:`integrate_window`) is the model-free
-fallback and check.
+cheaper (:mod:`ingest.processing.peak_lorentz`).  The windowed integral
+(:func:`integrate_window`) is the model-free fallback and check.  The result type,
+:class:`PeakFit`, lives in :mod:`ingest.processing.peak_fit` and is importable from here.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from typing import Any, Literal
 
 import numpy as np
 
 from ingest.processing.halfwidth import half_height_bounds
-from ingest.processing.lsq_numpy import lm_compiled_lorentz as _lm_compiled
-from ingest.processing.lsq_numpy import lm_numpy as _lm_numpy
-from ingest.processing.lsq_numpy import lorentz_line as _lorentz_lin
-from ingest.processing.lsq_numpy import lorentz_line_jac as _lorentz_lin_jac
 from ingest.processing.nmr import noise_sigma
+from ingest.processing.peak_fit import NAN, PeakFit
+from ingest.processing.peak_fit import empty_fit as _empty
+from ingest.processing.peak_lorentz import fit_lorentzian_fast as _fit_lorentzian_fast
 
 __all__ = ["EXTRACTORS", "PeakFit", "fit_multiplet", "fit_peak", "index_window", "integrate_window"]
 
 Shape = Literal["lorentzian", "voigt"]
 
 
-@dataclass(frozen=True)
-class PeakFit:
-    """Result of one peak extraction.
-
-    Attributes
-    ----------
-    center_ppm, center_err_ppm : float
-        Peak centre and its standard error, ppm (NaN if not determined).
-    fwhm_hz, fwhm_err_hz : float
-        Full width at half maximum and its standard error, Hz.
-    area, area_err : float
-        Integral over frequency, (spectrum units) x Hz, and its standard error.
-    height : float
-        Peak height above the baseline (spectrum units).
-    snr : float
-        height / noise standard deviation.
-    redchi : float
-        Reduced chi-square of the fit (residuals in spectrum units**2; NaN for
-        integrals).
-    success : bool
-        The fit converged and produced uncertainties.
-    window : (float, float)
-        Window used, ppm (low, high).
-    n_points : int
-        Points used (inside the window; every k-th for large windows).
-    method : str
-        'lorentzian', 'voigt' or 'integral'.
-    warnings : tuple of str
-        E.g. 'peak at window edge', 'no peak above noise', 'fit failed: ...'.
-    """
-
-    center_ppm: float
-    center_err_ppm: float
-    fwhm_hz: float
-    fwhm_err_hz: float
-    area: float
-    area_err: float
-    height: float
-    snr: float
-    redchi: float
-    success: bool
-    window: tuple[float, float]
-    n_points: int
-    method: str
-    warnings: tuple[str, ...] = field(default_factory=tuple)
-
-    def columns(self, name: str) -> dict[str, float]:
-        """Table columns for a peak called ``name`` (docs/architecture.md).
-
-        Returns ``NAME_shift_ppm``, ``NAME_shift_err_ppm``, ``NAME_fwhm_Hz``,
-        ``NAME_fwhm_err_Hz``, ``NAME_area``, ``NAME_area_err``.
-        """
-        return {
-            f"{name}_shift_ppm": self.center_ppm,
-            f"{name}_shift_err_ppm": self.center_err_ppm,
-            f"{name}_fwhm_Hz": self.fwhm_hz,
-            f"{name}_fwhm_err_Hz": self.fwhm_err_hz,
-            f"{name}_area": self.area,
-            f"{name}_area_err": self.area_err,
-        }
-
-    def as_dict(self) -> dict[str, Any]:
-        """All fields as a plain dict."""
-        return asdict(self)
-
-
-NAN = float("nan")
 
 
 def _noise(y: np.ndarray) -> float:
@@ -151,10 +84,6 @@ def index_window(ppm: np.ndarray, window_ppm: Sequence[float]) -> tuple[int, int
     i0 = n - int(np.searchsorted(rev, hi, side="right"))
     i1 = n - int(np.searchsorted(rev, lo, side="left"))
     return i0, max(i0, i1)
-
-
-def _empty(window, n, method, warnings, area=NAN, area_err=NAN, height=NAN, snr=NAN) -> PeakFit:
-    return PeakFit(NAN, NAN, NAN, NAN, area, area_err, height, snr, NAN, False, window, n, method, tuple(warnings))
 
 
 def _median(a: np.ndarray) -> float:
@@ -344,115 +273,6 @@ def _peak_from_params(res, prefix: str, sfo1_hz: float, window, n: int, shape: s
     )
 
 
-def _fit_lorentzian_fast(x, y, window, c, fwhm, h, s, c0, baseline, sfo1_hz, sigma_noise,
-                         start=None, solver="minpack") -> PeakFit:
-    """Lorentzian + baseline by ``scipy.optimize.least_squares`` with the analytic Jacobian.
-
-    The same model and the same standard errors as an lmfit ``Model`` fit
-    (covariance ``inv(J^T J)`` scaled by the reduced chi-square, lmfit's
-    ``scale_covar``), without lmfit's per-fit overhead: building, copying and
-    evaluating ``Parameters`` (asteval) cost ~11 ms per fit against ~0.5 ms of
-    arithmetic, i.e. most of the per-spectrum time of the live pipeline
-    (cProfile, benchmarks/bench_nmr_pipeline.py).  Voigt and multiplet fits
-    keep lmfit.  x is centred on the guess to decorrelate slope and intercept.
-    FWHM = 2*sigma, height = amplitude/(pi*sigma); their errors follow from
-    the covariance.
-    """
-    from scipy.optimize import least_squares
-
-    lo, hi = window
-    n = x.size
-    xc = x - c
-    if baseline not in ("linear", "constant", "none"):
-        raise ValueError(f"baseline must be 'linear', 'constant' or 'none', got {baseline!r}")
-    sig0 = fwhm / 2.0
-    full = np.array([h * math.pi * sig0, 0.0, sig0, s, c0 + s * c])
-    free = np.array([True, True, True, baseline == "linear", baseline != "none"])
-    if baseline == "constant":
-        full[3] = 0.0
-    elif baseline == "none":
-        full[3:] = 0.0
-    lb = np.array([-np.inf, lo - c, 1e-7, -np.inf, -np.inf])[free]
-    ub = np.array([np.inf, hi - c, hi - lo, np.inf, np.inf])[free]
-    span = np.where(np.isfinite(ub - lb), ub - lb, 0.0)
-    p0 = np.clip(full[free], lb + 1e-9 * span, ub - 1e-9 * span)
-
-    def unpack(q):
-        p = full.copy()
-        p[free] = q
-        return p
-
-    def resid(q):
-        return _lorentz_lin(xc, *unpack(q)) - y
-
-    def jac(q):
-        p = unpack(q)
-        return _lorentz_lin_jac(xc, p[0], p[1], p[2])[:, free]
-
-    res = None
-    if solver == "numpy":
-        # the same optimum as MINPACK below (tests/test_live_fast.py), from the previous
-        # spectrum's line when given (warm start: ``start`` = (area, centre, HWHM) in ppm units)
-        q0 = p0
-        if start is not None:
-            st = full.copy()
-            st[0], st[1], st[2] = float(start[0]), float(start[1]) - c, float(start[2])
-            q0 = np.clip(st[free], lb + 1e-9 * span, ub - 1e-9 * span)
-        lam0 = 1e-6 if start is not None else 1e-3
-        res = _lm_compiled(xc, y, q0, lb, ub, lam0) if free.all() else None
-        if res is None:
-            res = _lm_numpy(resid, jac, q0, lb, ub, lam0=lam0)
-        if not res.success:
-            res = None
-    try:
-        # MINPACK Levenberg-Marquardt (as lmfit's leastsq) first: ~5x faster than the
-        # bounded trust-region method; the bounds (centre in the window, 0 < HWHM < window)
-        # are enforced by refitting with 'trf' only when the free optimum leaves them.
-        if res is None:
-            res = least_squares(resid, p0, jac=jac, method="lm", x_scale="jac",
-                                ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=200)
-        if not (res.success and np.all(res.x >= lb) and np.all(res.x <= ub)):
-            res = least_squares(resid, p0, jac=jac, bounds=(lb, ub), method="trf", x_scale="jac",
-                                ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=200)
-    except Exception as exc:  # scipy failures become diagnostics, not crashes
-        return _empty(window, n, "lorentzian", [f"fit failed: {exc}"])
-    pv = unpack(res.x)
-    nfree = int(free.sum())
-    dof = max(1, n - nfree)
-    chi2 = float(np.sum(res.fun * res.fun))
-    redchi = chi2 / dof
-    J = res.jac
-    try:
-        cov = np.linalg.inv(J.T @ J if J is not None else res.jtj) * redchi
-        err = np.full(5, NAN)
-        err[free] = np.sqrt(np.clip(np.diag(cov), 0, None))
-        ok_cov = bool(np.all(np.isfinite(err[free])))
-    except np.linalg.LinAlgError:
-        err = np.full(5, NAN)
-        ok_cov = False
-    to_hz = sfo1_hz * 1e-6
-    a, ae = float(pv[0]), float(err[0])
-    cc, ce = float(pv[1]) + c, float(err[1])
-    sg, se = float(pv[2]), float(err[2])
-    height = a / (math.pi * sg)
-    warn: list[str] = []
-    success = bool(res.success and ok_cov)
-    if not success:
-        warn.append("uncertainties not estimated")
-    edge = max(sg, 0.02 * (hi - lo))
-    if cc - lo < edge or hi - cc < edge:
-        warn.append("peak at window edge")
-    if 2 * sg > 0.5 * (hi - lo):
-        warn.append("peak wider than half the window")
-    return PeakFit(
-        center_ppm=cc, center_err_ppm=ce, fwhm_hz=2 * sg * to_hz, fwhm_err_hz=2 * se * to_hz,
-        area=a * to_hz, area_err=ae * to_hz, height=float(height),
-        snr=float(height / sigma_noise) if sigma_noise > 0 else math.inf,
-        redchi=redchi, success=success, window=window,
-        n_points=n, method="lorentzian", warnings=tuple(warn),
-    )
-
-
 def _fit_lmfit(
     x: np.ndarray, y: np.ndarray, window: tuple[float, float], n_sel: int, shape: str, c: float, fwhm: float,
     h: float, s: float, c0: float, baseline: str, sfo1_hz: float, sigma: float,
@@ -511,7 +331,7 @@ def fit_peak(
     """Fit one peak (plus a local baseline) inside a ppm window.
 
     Model: a Lorentzian (``scipy.optimize.least_squares``, analytic Jacobian;
-    see :func:`_fit_lorentzian_fast`) or lmfit's ``VoigtModel`` with free
+    see :func:`ingest.processing.peak_lorentz.fit_lorentzian_fast`) or lmfit's ``VoigtModel`` with free
     ``gamma``, + a straight line (or a constant, or nothing).  Standard errors
     are lmfit's convention (covariance scaled by the reduced chi-square).  If
     the highest point in the window is below ``snr_min`` x noise, no fit is attempted: the result
