@@ -22,6 +22,11 @@ the latter, is ``benchmarks/coverage_fit.py``.
 
 from __future__ import annotations
 
+import os as _os
+
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    _os.environ.setdefault(_v, "1")  # as the `flowcell` command sets it (docs/conventions.md)
+
 import argparse
 import time
 import warnings

@@ -29,6 +29,11 @@ estimated once in process_fid: steady state 35-38 ms (floor 5-6 ms), fits 9-11 m
 
 from __future__ import annotations
 
+import os as _os
+
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    _os.environ.setdefault(_v, "1")  # as the `flowcell` command sets it (docs/conventions.md)
+
 import argparse
 import statistics
 import tempfile

@@ -15,6 +15,11 @@ Usage::
 
 from __future__ import annotations
 
+import os as _os
+
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    _os.environ.setdefault(_v, "1")  # as the `flowcell` command sets it (docs/conventions.md)
+
 import argparse
 import tempfile
 import time

@@ -160,3 +160,15 @@ def test_watch_ctrl_c_stops_cleanly_with_exit_0(simulated, tmp_path):
             p.kill()
     assert p.returncode == EXIT_OK, err
     assert "rows in" in out
+
+
+def test_cli_sets_one_blas_thread_unless_the_user_did(monkeypatch, tmp_path):
+    """docs/conventions.md: the command line runs numpy's BLAS on one thread; a user's own
+    setting wins."""
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("MKL_NUM_THREADS", "3")
+    code = main(["ingest", str(tmp_path / "no-such-folder"), "-o", str(tmp_path / "out.csv")])
+    assert code != EXIT_OK
+    assert os.environ["OPENBLAS_NUM_THREADS"] == "1" and os.environ["OMP_NUM_THREADS"] == "1"
+    assert os.environ["MKL_NUM_THREADS"] == "3"

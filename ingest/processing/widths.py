@@ -36,7 +36,6 @@ from dataclasses import replace
 from typing import Any
 
 import numpy as np
-from scipy.signal import find_peaks, peak_widths
 
 from ingest.processing.lineshape_fit import fit_lorentzians
 from ingest.processing.peaks import PeakFit
@@ -242,6 +241,9 @@ def _unconfigured_lines(ppm: np.ndarray, real: np.ndarray, rng: tuple[float, flo
     i = np.flatnonzero((ppm >= lo) & (ppm <= hi))
     if i.size < 10 or not (noise and noise > 0):
         return []
+    # lazy: scipy.signal costs ~0.75 s to import, and only spectra with broadened lines get here
+    from scipy.signal import find_peaks, peak_widths
+
     y = real[i]
     pk, props = find_peaks(y, prominence=10.0 * noise)
     if pk.size == 0:
