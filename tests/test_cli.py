@@ -146,15 +146,21 @@ def test_watch_ctrl_c_stops_cleanly_with_exit_0(simulated, tmp_path):
     import signal
     import time
     env = dict(os.environ, PYTHONPATH=str(ROOT))
-    p = subprocess.Popen([sys.executable, "-m", "flowcell", "watch", str(simulated / "experiment.toml"),
-                          "--store", str(tmp_path / "store")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=env)
+    # -X faulthandler: if it hangs, SIGABRT makes the child print every thread's stack
+    p = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "flowcell", "watch",
+                          str(simulated / "experiment.toml"), "--store", str(tmp_path / "store")],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         first = p.stdout.readline()  # "watching ..." once the watcher runs
         assert "watching" in first
         time.sleep(1.0)
         p.send_signal(signal.SIGINT)
-        out, err = p.communicate(timeout=30)
+        try:
+            out, err = p.communicate(timeout=45)
+        except subprocess.TimeoutExpired:
+            p.send_signal(signal.SIGABRT)
+            out, err = p.communicate(timeout=30)
+            pytest.fail(f"flowcell watch still running 45 s after Ctrl-C; its threads:\n{err[-6000:]}")
     finally:
         if p.poll() is None:
             p.kill()
