@@ -142,14 +142,23 @@ def test_watch_processes_existing_files_and_stops(simulated, tmp_path, capsys):
     assert n == len(spectra)
 
 
-def test_watch_ctrl_c_stops_cleanly_with_exit_0(simulated, tmp_path):
+@pytest.mark.parametrize("inherited", ["default", "ignored"])
+def test_watch_ctrl_c_stops_cleanly_with_exit_0(simulated, tmp_path, inherited):
+    """Ctrl-C stops `flowcell watch` with exit 0, also when it was started with SIGINT ignored
+    (a background job, or a parent that ignores SIGINT, as a CI test worker did): Python then
+    installs no KeyboardInterrupt handler, and the watcher used to run on forever."""
     import signal
     import time
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+
+    def _ignore_sigint() -> None:  # in the child, before exec: what a parent's SIG_IGN leaves
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     # -X faulthandler: if it hangs, SIGABRT makes the child print every thread's stack
     p = subprocess.Popen([sys.executable, "-X", "faulthandler", "-m", "flowcell", "watch",
                           str(simulated / "experiment.toml"), "--store", str(tmp_path / "store")],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                         preexec_fn=_ignore_sigint if inherited == "ignored" else None)
     try:
         first = p.stdout.readline()  # "watching ..." once the watcher runs
         assert "watching" in first

@@ -102,8 +102,12 @@ def run(a: argparse.Namespace) -> int:
 
     try:
         old_term = signal.signal(signal.SIGTERM, _term)
+        # Ctrl-C always stops the watcher, even when the shell or a parent process started it
+        # with SIGINT ignored (background jobs, some test runners): Python then installs no
+        # KeyboardInterrupt handler, and the run would never end
+        old_int = signal.signal(signal.SIGINT, signal.default_int_handler)
     except ValueError:  # not the main thread
-        old_term = None
+        old_term = old_int = None
     try:
         session.run(a.duration, a.idle_exit)
     except KeyboardInterrupt:
@@ -112,6 +116,8 @@ def run(a: argparse.Namespace) -> int:
         session.close()
         if old_term is not None:
             signal.signal(signal.SIGTERM, old_term)
+        if old_int is not None:
+            signal.signal(signal.SIGINT, old_int)
     s = session.status
     print(f"{s.rows} rows in {store_dir} ({s.flagged} flagged: no usable time; {s.rejected_rows} rejected by the filter)")
     if session.failure:
