@@ -67,3 +67,13 @@ def test_demo_ok_and_report_written(demo):
     names = {r["parameter"] for r in fit["parameters"]}
     assert {"Kc", "k_dec", "J_e", "k1", "kc"} <= names
     assert "Kc" in (out / "report.md").read_text()
+
+
+def test_parameter_table_resolves_narrow_intervals():
+    """The demo's table prints enough digits to show an interval: 4.7900 +- 1e-4 ppm is not
+    [4.79, 4.79]; ordinary intervals keep 4 digits."""
+    from flowcell.demo import _digits
+
+    sig = _digits(4.79001, 2e-4)
+    assert f"{4.7899:.{sig}g}" != f"{4.7901:.{sig}g}"
+    assert _digits(2000.0, 43.0) == 4 and _digits(float("nan"), 1.0) == 4 and _digits(1.0, 0.0) == 4
