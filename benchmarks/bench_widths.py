@@ -22,10 +22,14 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from generators.bruker_expno import fid as generator_fid  # noqa: E402
 
 from ingest.processing.observables import Extractor, _peak_fit, window_offset
 from ingest.processing.widths import refine_widths
@@ -36,13 +40,9 @@ BASE = [(4.79, 1000.0, 1.5), (2.22, 120.0, 2.0), (3.34, 60.0, 2.0)]
 
 
 def fid(lines: list[tuple[float, float, float]], noise: float, seed: int) -> np.ndarray:
-    """Sum of A exp(2 pi i nu t - pi w t) (nu from ppm, carrier, sfo1) + complex white noise."""
-    t = np.arange(TD) / SW
-    out = np.zeros(TD, complex)
-    for ppm, area, w in lines:
-        out += area * np.exp((2j * np.pi * (ppm - CAR) * SFO1 * 1e-6 - np.pi * w) * t)
-    rng = np.random.default_rng(seed)
-    return out + noise * (rng.standard_normal(TD) + 1j * rng.standard_normal(TD))
+    """Sum of A exp(2 pi i nu t - pi w t) (nu from ppm, carrier, sfo1) + complex white noise
+    (the tests' numpy-only generator, tests/generators/bruker_expno.py)."""
+    return generator_fid(lines, TD, sw=SW, sf=SFO1, car=CAR, noise=noise, rng=np.random.default_rng(seed))
 
 
 def spectrum(w_hz: float, seed: int = 0, noise: float = 0.05) -> NMRSpectrum:

@@ -6,7 +6,7 @@
 * The compiled Levenberg-Marquardt (numba, the ``fast`` extra) reaches the numpy one's optimum.
 * :func:`ingest.readers.bruker_params.parse_jcamp` parses every real parameter file as nmrglue does.
 
-Data: Bruker expnos written by a small generator that imports nothing from the package.
+Data: Bruker expnos written by tests/generators/bruker_expno.py, which imports nothing from the package.
 """
 
 from __future__ import annotations
@@ -19,38 +19,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from generators.bruker_expno import GD, fid, write_expno
 from ingest import batch
 from ingest.batch import find_acquisitions, ingest_paths
 from ingest.processing import lorentz_batch
 
-SF, SW, CAR, GD = 400.13e6, 8012.8, 4.7, 67.98
 
 
 def _fid(td: int, hdo: float, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(td) / SW
-    f = np.zeros(td, complex)
-    for ppm, area, fwhm in ((hdo, 10.0, 1.0), (7.45, 1.0, 3.0), (7.05, 1.0, 3.0), (7.72, 1.0, 3.0)):
-        f += area * np.exp(2j * np.pi * (ppm - CAR) * SF * 1e-6 * t - np.pi * fwhm * t)
-    f *= np.exp(1j * np.deg2rad(-40.0))
-    f += 2e-3 * (rng.standard_normal(td) + 1j * rng.standard_normal(td))
-    nu = np.fft.fftfreq(td) * td  # digital filter: GD points late (band-limited circular delay)
-    return np.fft.ifft(np.fft.fft(f) * np.exp(-2j * np.pi * GD * nu / td))
-
-
-def _write_expno(folder: Path, fid: np.ndarray, when: datetime) -> None:
-    folder.mkdir(parents=True)
-    td = fid.size
-    scale = 2.0 ** 20 / np.abs(fid).max()
-    words = np.empty(2 * td, "<i4")
-    words[0::2], words[1::2] = np.round(fid.real * scale), np.round(fid.imag * scale)
-    words.tofile(folder / "fid")
-    bf1 = SF / (1 + CAR * 1e-6)
-    keys = {"TD": 2 * td, "SW_h": SW, "SW": SW / (SF * 1e-6), "SFO1": SF * 1e-6, "BF1": bf1 * 1e-6,
-            "O1": SF - bf1, "GRPDLY": GD, "DSPFVS": 20, "DECIM": 1, "DTYPA": 0, "BYTORDA": 0, "NC": 0,
-            "NS": 16, "DS": 0, "RG": 1, "TE": 298.15, "D": "(0..1)\n0 1", "NUC1": "<1H>",
-            "PULPROG": "<zg30>", "DATE": int(when.timestamp())}
-    text = "##TITLE= Parameter file\n##JCAMPDX= 5.0\n" + "".join(f"##${k}= {v}\n" for k, v in keys.items())
-    (folder / "acqus").write_text(text + "##END=\n")
+    lines = ((hdo, 10.0, 1.0), (7.45, 1.0, 3.0), (7.05, 1.0, 3.0), (7.72, 1.0, 3.0))
+    return fid(lines, td, phase_deg=-40.0, noise=2e-3, rng=rng, group_delay=GD)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +39,7 @@ def two_series(tmp_path_factory) -> list[Path]:
     t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
     for k in range(14):
         td = 4096 if (k >= 5 and k % 2) else 8192
-        _write_expno(root / str(10 + k), _fid(td, 4.79 + 0.002 * k, rng), t0 + timedelta(minutes=k))
+        write_expno(root / str(10 + k), _fid(td, 4.79 + 0.002 * k, rng), t0 + timedelta(minutes=k))
     return find_acquisitions(root)
 
 

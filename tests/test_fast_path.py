@@ -1,6 +1,6 @@
 """The batch NMR engine (ingest.processing.batch_nmr) gives the per-spectrum Extractor's numbers.
 
-Data: a series of Bruker 1H expnos written by a small generator below that imports
+Data: a series of Bruker 1H expnos written by tests/generators/bruker_expno.py, which imports
 nothing from the package (TopSpin's acqus keys, int32 little-endian fid, a band-limited
 digital-filter delay, a phase error, noise), so the readers see files the package did not
 write.  Both paths read the same files; the batch rows must agree with the per-spectrum
@@ -16,48 +16,25 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from generators.bruker_expno import GD, fid, write_expno
 from ingest.batch import find_acquisitions, ingest_paths
 from ingest.processing.batch_nmr import BatchExtractor
 from ingest.processing.observables import Extractor, ObservablesConfig
 from ingest.readers.dispatch import read_rows
 
-SF, SW, CAR, GD = 400.13e6, 8012.8, 4.7, 67.98
 TD = 16384
 HDO = [4.790 + 0.004 * k for k in range(7)]  # the water line moves (bulk susceptibility)
 
 
 # ----------------------------------------------------------------- independent writer
 def _fid(k: int, rng: np.random.Generator) -> np.ndarray:
-    t = np.arange(TD) / SW
     lines = [(HDO[k], 10.0, 1.0), (7.45, 1.0, 3.0), (7.05, 1.0, 3.0), (7.72, 1.0, 3.0), (3.34, 0.2, 1.0)]
-    f = np.zeros(TD, complex)
-    for ppm, area, fwhm in lines:
-        f += area * np.exp(2j * np.pi * (ppm - CAR) * SF * 1e-6 * t - np.pi * fwhm * t)
-    f *= np.exp(1j * np.deg2rad(-40.0))
-    f += 2e-3 * (rng.standard_normal(TD) + 1j * rng.standard_normal(TD))
-    # digital filter: the FID arrives GD points late (band-limited circular delay)
-    nu = np.fft.fftfreq(TD) * TD
-    return np.fft.ifft(np.fft.fft(f) * np.exp(-2j * np.pi * GD * nu / TD))
+    return fid(lines, TD, phase_deg=-40.0, noise=2e-3, rng=rng, group_delay=GD)
 
 
-def _write_expno(folder: Path, fid: np.ndarray, when: datetime) -> None:
-    folder.mkdir(parents=True)
-    scale = 2.0 ** 20 / np.abs(fid).max()
-    words = np.empty(2 * TD, "<i4")
-    words[0::2] = np.round(fid.real * scale)
-    words[1::2] = np.round(fid.imag * scale)
-    words.tofile(folder / "fid")
-    bf1 = SF / (1 + CAR * 1e-6)
-    keys = {"TD": 2 * TD, "SW_h": SW, "SW": SW / (SF * 1e-6), "SFO1": SF * 1e-6, "BF1": bf1 * 1e-6,
-            "O1": SF - bf1, "GRPDLY": GD, "DSPFVS": 20, "DECIM": 1, "DTYPA": 0, "BYTORDA": 0, "NC": 0,
-            "NS": 16, "DS": 0, "RG": 1, "TE": 298.15, "PARMODE": 0, "D": "(0..1)\n0 1",
-            "NUC1": "<1H>", "PULPROG": "<zg30>", "SOLVENT": "<D2O>",
-            "DATE": int(when.timestamp())}
-    text = "##TITLE= Parameter file\n##JCAMPDX= 5.0\n"
-    text += "".join(f"##${k}= {v}\n" for k, v in keys.items()) + "##END=\n"
-    (folder / "acqus").write_text(text)
-    (folder / "acqu").write_text(text)
+def _write_expno(folder: Path, data: np.ndarray, when: datetime) -> None:
     # fid scaled by 2**20/max: the absolute scale is arbitrary, both paths read the same words
+    write_expno(folder, data, when, scale_bits=20, extra={"PARMODE": 0, "SOLVENT": "<D2O>"}, acqu=True)
 
 
 @pytest.fixture(scope="module")

@@ -5,8 +5,8 @@
 spectrum's converged, windows cut by index, Lorentzians solved by a numpy
 Levenberg-Marquardt warm-started from the previous spectrum) against the default
 ``Extractor`` (every spectrum processed in full): on real Bruker and Spinsolve series and on
-a noisy simulated series written by a small generator below that imports nothing from the
-package.  Also the pieces: the index window, the numpy LM against MINPACK, the EPR line fit
+a noisy simulated series written by tests/generators/bruker_expno.py (it imports nothing from the
+package).  Also the pieces: the index window, the numpy LM against MINPACK, the EPR line fit
 against lmfit, and the run-length signal mask against the labelling it replaced.
 """
 
@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
+from generators.bruker_expno import GD, fid, write_expno
 from ingest.batch import find_acquisitions
 from ingest.processing import nmr_baseline
 from ingest.processing.epr_linefit import fit_line
@@ -27,43 +28,22 @@ from ingest.processing.observables import Extractor, ObservablesConfig
 from ingest.processing.peaks import fit_peak, index_window
 from ingest.readers.dispatch import read_rows
 
-SF, SW, CAR, GD, TD = 400.13e6, 8012.8, 4.7, 67.98, 16384
+TD = 16384
 
 
 # ----------------------------------------------------------------- independent writer
 def _fid(k: int, rng: np.random.Generator) -> np.ndarray:
     """A charging DHAQ-like series: the O-form lines shrink, the H-form lines grow, the
     water line moves; noise; -30 deg phase; the digital filter's delay."""
-    t = np.arange(TD) / SW
     x = k / 6.0
     lines = [(4.79 + 0.003 * k, 20.0, 1.5), (7.45, 1.0 - 0.5 * x, 3.0), (7.05, 1.0 - 0.5 * x, 3.0),
              (7.72, 1.0 - 0.5 * x, 3.0), (6.55, 0.5 * x + 0.05, 4.0), (6.25, 0.5 * x + 0.05, 4.0),
              (3.34, 0.1, 1.0)]
-    f = np.zeros(TD, complex)
-    for ppm, area, fwhm in lines:
-        f += area * np.exp(2j * np.pi * (ppm - CAR) * SF * 1e-6 * t - np.pi * fwhm * t)
-    f *= np.exp(1j * np.deg2rad(-30.0))
-    f += 4e-3 * (rng.standard_normal(TD) + 1j * rng.standard_normal(TD))
-    nu = np.fft.fftfreq(TD) * TD
-    return np.fft.ifft(np.fft.fft(f) * np.exp(-2j * np.pi * GD * nu / TD))
+    return fid(lines, TD, phase_deg=-30.0, noise=4e-3, rng=rng, group_delay=GD)
 
 
-def _write_expno(folder: Path, fid: np.ndarray, when: datetime) -> None:
-    folder.mkdir(parents=True)
-    scale = 2.0 ** 22 / np.abs(fid).max()
-    words = np.empty(2 * TD, "<i4")
-    words[0::2] = np.round(fid.real * scale)
-    words[1::2] = np.round(fid.imag * scale)
-    words.tofile(folder / "fid")
-    bf1 = SF / (1 + CAR * 1e-6)
-    keys = {"TD": 2 * TD, "SW_h": SW, "SW": SW / (SF * 1e-6), "SFO1": SF * 1e-6, "BF1": bf1 * 1e-6,
-            "O1": SF - bf1, "GRPDLY": GD, "DSPFVS": 20, "DECIM": 1, "DTYPA": 0, "BYTORDA": 0, "NC": 0,
-            "NS": 16, "DS": 0, "RG": 1, "TE": 298.15, "PARMODE": 0, "D": "(0..1)\n0 1",
-            "NUC1": "<1H>", "PULPROG": "<zg30>", "SOLVENT": "<H2O>", "DATE": int(when.timestamp())}
-    text = "##TITLE= Parameter file\n##JCAMPDX= 5.0\n"
-    text += "".join(f"##${k}= {v}\n" for k, v in keys.items()) + "##END=\n"
-    (folder / "acqus").write_text(text)
-    (folder / "acqu").write_text(text)
+def _write_expno(folder: Path, data: np.ndarray, when: datetime) -> None:
+    write_expno(folder, data, when, scale_bits=22, extra={"PARMODE": 0, "SOLVENT": "<H2O>"}, acqu=True)
 
 
 @pytest.fixture(scope="module")

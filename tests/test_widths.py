@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from flowcell.fit.data import _line_widths
+from generators.bruker_expno import fid
 from ingest.processing.batch_nmr import BatchExtractor
 from ingest.processing.lineshape_fit import fit_lorentzians
 from ingest.processing.observables import Extractor, _peak_fit, window_offset
@@ -31,12 +32,7 @@ H_LINES = {"dhaq4_h1": 6.55, "dhaq4_h4": 6.45, "dhaq4_h3": 6.25}
 
 # --- an independent generator: numpy only ---------------------------------------------
 def _fid(lines, noise: float, seed: int) -> np.ndarray:
-    t = np.arange(TD) / SW
-    out = np.zeros(TD, complex)
-    for ppm, area, w in lines:
-        out += area * np.exp((2j * np.pi * (ppm - CAR) * SFO1 * 1e-6 - np.pi * w) * t)
-    rng = np.random.default_rng(seed)
-    return out + noise * (rng.standard_normal(TD) + 1j * rng.standard_normal(TD))
+    return fid(lines, TD, sw=SW, sf=SFO1, car=CAR, noise=noise, rng=np.random.default_rng(seed))
 
 
 def _lines(w_o: float, w_h: float | None) -> list[tuple[float, float, float]]:
