@@ -27,13 +27,13 @@ __version__ = next((d.version for d in distributions(name="flowcell-rfb")), "0+u
 #: ``import ingest.processing.lines`` (as kinetics does) or ``flowcell --help`` does not
 #: pay for nmrglue, the readers and the watcher.
 _HOME = {
-    "BatchResult": "ingest.batch", "ingest_folder": "ingest.batch", "ingest_paths": "ingest.batch",
-    "pair": "ingest.live.pairing", "Store": "ingest.live.store", "Watcher": "ingest.live.watch",
-    "Extractor": "ingest.processing.observables", "ObservablesConfig": "ingest.processing.observables",
+    "read": "ingest.readers.dispatch", "read_rows": "ingest.readers.dispatch", "identify": "ingest.readers.dispatch",
     "process": "ingest.processing.process",
-    "identify": "ingest.readers.dispatch", "read": "ingest.readers.dispatch", "read_rows": "ingest.readers.dispatch",
-    "EPRMeta": "ingest.types", "EPRSpectrum": "ingest.types", "IngestError": "ingest.types",
-    "NMRMeta": "ingest.types", "NMRSpectrum": "ingest.types",
+    "IngestError": "ingest.types", "NMRMeta": "ingest.types", "NMRSpectrum": "ingest.types",
+    "EPRMeta": "ingest.types", "EPRSpectrum": "ingest.types",
+    "Extractor": "ingest.processing.observables", "ObservablesConfig": "ingest.processing.observables",
+    "BatchResult": "ingest.batch", "ingest_folder": "ingest.batch", "ingest_paths": "ingest.batch",
+    "Store": "ingest.live.store", "Watcher": "ingest.live.watch", "pair": "ingest.live.pairing",
 }
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the real imports
@@ -60,23 +60,4 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_HOME))
 
 
-__all__ = [
-    "__version__",
-    "read",
-    "read_rows",
-    "identify",
-    "process",
-    "IngestError",
-    "NMRMeta",
-    "NMRSpectrum",
-    "EPRMeta",
-    "EPRSpectrum",
-    "Extractor",
-    "ObservablesConfig",
-    "BatchResult",
-    "ingest_folder",
-    "ingest_paths",
-    "Store",
-    "Watcher",
-    "pair",
-]
+__all__ = ["__version__", *_HOME]  # the public names, in the order of _HOME

@@ -87,8 +87,6 @@ def lm_numpy(resid: Callable[[np.ndarray], np.ndarray], jac: Callable[[np.ndarra
             rn = resid(qn)
             cn = float(rn @ rn)
             if np.isfinite(cn) and cn <= cost:
-                # MINPACK's xtol test: the step small against the parameters, both scaled by
-                # the Jacobian's column norms (a parameter near zero does not stall it)
                 # the step small against the parameters, both scaled by the Jacobian's column
                 # norms (MINPACK's xtol test; a parameter near zero does not stall it).  Once
                 # the steps shrink quadratically (undamped Gauss-Newton near the optimum: each
