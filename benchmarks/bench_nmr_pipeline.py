@@ -29,10 +29,9 @@ estimated once in process_fid: steady state 35-38 ms (floor 5-6 ms), fits 9-11 m
 
 from __future__ import annotations
 
-import os as _os
+from flowcell.cli import one_blas_thread  # light: loads no numpy
 
-for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    _os.environ.setdefault(_v, "1")  # as the `flowcell` command sets it (docs/conventions.md)
+one_blas_thread()  # before numpy loads, as the `flowcell` command does (docs/conventions.md)
 
 import argparse
 import statistics

@@ -15,10 +15,9 @@ Usage::
 
 from __future__ import annotations
 
-import os as _os
+from flowcell.cli import one_blas_thread  # light: loads no numpy
 
-for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    _os.environ.setdefault(_v, "1")  # as the `flowcell` command sets it (docs/conventions.md)
+one_blas_thread()  # before numpy loads, as the `flowcell` command does (docs/conventions.md)
 
 import argparse
 import tempfile

@@ -77,14 +77,15 @@ _NO_FITS = frozenset({"ingest"})
 BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def _one_blas_thread() -> None:
+def one_blas_thread() -> None:
     """One BLAS thread per process unless the user set a count (docs/conventions.md).
 
     Every linear-algebra problem here is small (normal equations of a few line fits, a
     baseline of a few columns, the Jacobians of a kinetic fit): a second BLAS thread buys
     nothing and, on a busy machine, costs a lot (a 23 x 23 solve took 8.7 ms with OpenBLAS's
     threads competing for the cores, 48 us with one).  Parallel work is done by processes
-    (``flowcell ingest -j``, ``flowcell screen --workers``).  Must run before numpy loads.
+    (``flowcell ingest -j``, ``flowcell screen --workers``).  Must run before numpy loads; the
+    benchmarks call it too, to measure what the command runs.
     """
     for var in BLAS_THREAD_VARS:
         os.environ.setdefault(var, "1")
@@ -97,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
-    _one_blas_thread()
+    one_blas_thread()
     # imported after parsing, not at module level: `flowcell --help` must not load numpy
     # ConfigError from its light home (flowcell.config's is the same class)
     from flowcell.validation import ConfigError
