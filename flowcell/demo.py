@@ -70,6 +70,7 @@ from flowcell.potentiostat import read_potentiostat
 from flowcell.report import write_report
 from flowcell.simulate.protocol import F, Protocol, Step
 from flowcell.simulate.simulator import ExperimentSimulator
+from kinetics.fit_result import significant_digits
 from ingest.processing.observables import ObservablesConfig
 
 __all__ = [
@@ -249,14 +250,6 @@ def _live_check(session: LiveSession, truth_soc: Callable[[float], float], settl
     return live_df, live_max, live_rms, ok
 
 
-def _digits(value: float, width: float) -> int:
-    """Significant digits that resolve a 95 % interval of ``width`` around ``value`` (4 to 9):
-    a water reference of 4.7900 ± 1e-4 ppm must not print as [4.79, 4.79]."""
-    if not (np.isfinite(value) and np.isfinite(width)) or width <= 0 or value == 0:
-        return 4
-    return int(min(9, max(4, math.ceil(math.log10(abs(value) / width)) + 2)))
-
-
 def _fit(table: pd.DataFrame, cfg_sim: Any, potlog: pd.DataFrame, model: Any, conf_interval: bool,
          say: Callable[[str], None], messages: list[str]) -> tuple[Any, bool]:
     """Fit :data:`DEMO_FREE` and print the parameter table; (outcome, every truth inside its interval)."""
@@ -281,7 +274,7 @@ def _fit(table: pd.DataFrame, cfg_sim: Any, potlog: pd.DataFrame, model: Any, co
         tv = r["truth"]
         ins = "" if r["truth_inside"] is None else ("yes" if r["truth_inside"] else "NO")
         tvs = f"{tv:10.4g}" if np.isfinite(tv) else f"{'-':>10}"
-        sig = _digits(r["value"], r["ci95_hi"] - r["ci95_lo"])
+        sig = significant_digits(r["value"], r["ci95_hi"] - r["ci95_lo"])
         say(f"{r['parameter']:>10} {tvs} {r['value']:10.{sig}g} "
             f"[{r['ci95_lo']:10.{sig}g}, {r['ci95_hi']:10.{sig}g}]  {ins:>6}  {r['flags']}")
     ok = bool(outcome.result.success) and outcome.all_inside()

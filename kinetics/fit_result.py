@@ -18,6 +18,17 @@ from kinetics.fit_problem import FitWarning
 
 __all__ = ["FitResult", "Profile", "jsonable"]
 
+
+def significant_digits(value: float, width: float) -> int:
+    """Significant digits (4 to 9) that resolve an interval of ``width`` around ``value``.
+
+    Four digits unless the interval is narrower than that shows: a water reference of
+    4.7900 ± 1e-4 ppm must not print as ``[4.79, 4.79]``.
+    """
+    if not (np.isfinite(value) and np.isfinite(width)) or width <= 0 or value == 0:
+        return 4
+    return int(min(9, max(4, np.ceil(np.log10(abs(value) / width)) + 2)))
+
 @dataclass
 class Profile:
     """Profile likelihood of one parameter (natural units).
@@ -173,13 +184,21 @@ class FitResult:
             out[e.name] = pred
         return out
 
+    def _digits(self, name: str) -> int:
+        """:func:`significant_digits` for ``name``'s value and its profile interval."""
+        pr = self.profiles.get(name)
+        if pr is None or pr.lo is None or pr.hi is None:
+            return 4
+        return significant_digits(self.values.get(name, np.nan), pr.hi - pr.lo)
+
     def interval_text(self, name: str) -> str:
         """The 95 % interval as text, e.g. ``[1.2e-06, 3.4e-06]`` or ``[2.0e+05, ∞)``."""
         pr = self.profiles.get(name)
         if pr is None:
             return "not computed"
-        lo = "0" if (pr.lo is None and pr.log10) else ("-inf" if pr.lo is None else f"{pr.lo:.4g}")
-        hi = "inf" if pr.hi is None else f"{pr.hi:.4g}"
+        sig = self._digits(name)
+        lo = "0" if (pr.lo is None and pr.log10) else ("-inf" if pr.lo is None else f"{pr.lo:.{sig}g}")
+        hi = "inf" if pr.hi is None else f"{pr.hi:.{sig}g}"
         lb = "(" if pr.lo is None else "["
         rb = ")" if pr.hi is None else "]"
         return f"{lb}{lo}, {hi}{rb}"
@@ -198,7 +217,7 @@ class FitResult:
             se = self.stderr.get(n)
             se_s = "n/a" if se is None or not np.isfinite(se) else f"{se:.3g}"
             fl = "; ".join(self.flags.get(n, [])) or "-"
-            lines.append(f"{n:<20}{v:>12.4g}{se_s:>12}  {self.interval_text(n):<28}{fl}")
+            lines.append(f"{n:<20}{v:>12.{self._digits(n)}g}{se_s:>12}  {self.interval_text(n):<28}{fl}")
         if any(self.flags.values()):
             lines.append("Flagged parameters: do not quote the covariance ± for them; "
                          "use the profile interval (unbounded means not identifiable from these data).")

@@ -72,7 +72,7 @@ def test_demo_ok_and_report_written(demo):
 def test_parameter_table_resolves_narrow_intervals():
     """The demo's table prints enough digits to show an interval: 4.7900 +- 1e-4 ppm is not
     [4.79, 4.79]; ordinary intervals keep 4 digits."""
-    from flowcell.demo import _digits
+    from kinetics.fit_result import significant_digits as _digits
 
     sig = _digits(4.79001, 2e-4)
     assert f"{4.7899:.{sig}g}" != f"{4.7901:.{sig}g}"
