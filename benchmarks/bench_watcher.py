@@ -12,22 +12,38 @@ Prints, per format and observer, the latency from the moment the acquisition is 
 (last byte closed / final rename) to the moment the session has its SOC row: median, p95
 and max, and the ratio of p95 to the 20 ms target.  Also the sustained rate for a burst.
 
-Also the median time of each stage after completion (worker woken, processing started,
-extraction started/ended, row stored, SOC row), the load average next to every figure, and
-``RESULT |`` lines for benchmarks/readme_table.py.  The first spectrum of a Bruker series
-builds the series plan (:mod:`ingest.processing.nmr_plan`); it is in the statistics and
-printed as ``first``.
+Also a per-stage timeline of each acquisition, from wrappers around the running watcher's
+own steps: the observer thread's last event, the worker's step, processing start, the
+fingerprint, the read, the extraction, the store commit, the SOC row and the table drawn on
+the (in-memory) terminal; the median wall time of each mark after completion, the median
+wall and worker-thread CPU time of each interval with its p95, and the cyclic-GC
+collections that ran meanwhile (``gc.callbacks``).  Wall much above CPU in an interval is
+time the worker waited: for the GIL (another thread of the process) or for a core (the
+load average, printed next to every figure).  The ``cpu`` lines time the same stages on
+files already on disk, one after the other in this thread.  Each format runs ``--repeats``
+times, interleaved, pooled; the first spectrum of a session (the Bruker series plan,
+:mod:`ingest.processing.nmr_plan`) is in the statistics and printed as ``first``.  Each run
+starts once the watcher's warm-up is over (:func:`_settled`), as a spectrometer's first
+spectrum comes minutes after ``flowcell watch`` starts.
 
 History (2 shared cores): before the series plan, p95 45 ms (BES3T) and 188 ms (Bruker 64k)
 at load 1; the Bruker path spent ~100 ms a spectrum in the robust baseline (25 iterations of
 labelling and SVD least squares) and ~1 ms per line in scipy's least-squares set-up, the
 EPR path ~15 ms in lmfit.  With the plan (:mod:`ingest.processing.nmr_plan`), the numpy /
 numba line fits and the EPR fit without lmfit: 8 ms (BES3T) and 25 ms (Bruker) of CPU per
-file in total at load 8 (the ``cpu`` lines).
+file in total at load 8 (the ``cpu`` lines).  The tail beyond CPU (issue 13), found with the
+timeline: generation-2 garbage collections of 180-290 ms over the ~260k objects of the
+scientific stack (now frozen at start-up and kept out of a file's processing,
+:mod:`ingest.live.gcpause`); the observer's threads woken by the watcher's own opens and
+reads of the files (~0.3-1.5 ms per open, now not subscribed, :mod:`ingest.live.observer`);
+rich's 4 Hz refresh and the table redraw (2-3 ms of Python) competing for the GIL (now one
+drawing thread that waits while a file is processed).  At load 0.8: BES3T p95 38 -> 12.5 ms
+(p50 16 -> 8.1); Bruker 64k p95 33 ms (p50 23), bound by the extraction (15.5 ms of CPU of
+the 22.7 ms to the SOC row).
 
 Usage::
 
-    python benchmarks/bench_watcher.py [--n 30] [--burst 50] [--no-polling] [--no-lean]
+    python benchmarks/bench_watcher.py [--n 30] [--repeats 2] [--burst 50] [--no-polling] [--no-lean]
 """
 
 from __future__ import annotations
@@ -37,6 +53,7 @@ from flowcell.cli import one_blas_thread  # light: loads no numpy
 one_blas_thread()  # before numpy loads, as the `flowcell` command does (docs/conventions.md)
 
 import argparse
+import gc
 import io
 import math
 import os
@@ -58,6 +75,7 @@ from flowcell.config import ExperimentConfig
 from flowcell.live.session import LiveSession
 from flowcell.live.table import TerminalTable
 from flowcell.simulate.spectra import NMRLine, nmr_fid
+from ingest.live import watch as watch_mod
 from ingest.readers.nmr_writers import write_bruker_1d
 
 #: A DHAQ-like 1H spectrum: HDO and the O- and H-form ring protons (shifts of kinetics.observe).
@@ -76,11 +94,23 @@ def make_nmr(stage: Path, i: int, *, n: int) -> Path:
 
 TARGET_S = 0.020
 
-#: Stages of one acquisition on the live path, in order (times since the acquisition was complete).
-STAGES = ("worker step", "process start", "extract start", "extract end", "store end", "SOC row")
+#: Marks on the live path of one acquisition, in order (wall times since the acquisition was
+#: complete): the observer thread's last event, the worker's step, the processing (signature,
+#: fingerprint), the read, the extraction, the store commit, the SOC row (session.on_row
+#: returned: estimate, live_soc.csv line, table row queued) and the table drawn on the terminal.
+MARKS = ("event", "step", "process", "fingerprint", "read", "extract", "store", "SOC row", "drawn")
+#: Intervals between marks printed with their wall and CPU (worker thread) durations.
+INTERVALS = (("step", "process", "completion check"), ("process", "fingerprint", "signature+fingerprint"),
+             ("fingerprint", "read", "read"), ("read", "extract", "extract"), ("extract", "store", "store"),
+             ("store", "SOC row", "on_row (SOC, csv, table)"), ("SOC row", "drawn", "draw (table thread)"))
 
 
-def _session(tmp: Path, watched: Path, marks: dict) -> tuple[LiveSession, dict[str, float], threading.Event]:
+def _key(path: str | Path) -> str:
+    k = str(Path(path).resolve())
+    return k[:-4] if k.upper().endswith((".DTA", ".DSC")) else k
+
+
+def _session(tmp: Path, watched: Path) -> tuple[LiveSession, dict[str, float], threading.Event]:
     """The session as ``flowcell watch exp.toml --out DIR`` builds it (table on a terminal)."""
     log = tmp / "potentiostat.csv"
     log.write_text(f"# start: {T0.isoformat()}\ntime_s,current_A\n"
@@ -99,12 +129,7 @@ def _session(tmp: Path, watched: Path, marks: dict) -> tuple[LiveSession, dict[s
     def on_row(row: dict):  # the SOC row exists when the session's on_row returns
         st = inner(row)
         now = time.time()
-        src = Path(row["source"])
-        if src.suffix.upper() in (".DTA", ".DSC"):
-            src = src.with_suffix("")
-        key = str(src.resolve())
-        arrived[key] = now
-        marks.setdefault(key, {})["SOC row"] = now
+        arrived[_key(row["source"])] = now
         evt.set()
         return st
 
@@ -112,69 +137,154 @@ def _session(tmp: Path, watched: Path, marks: dict) -> tuple[LiveSession, dict[s
     return s, arrived, evt
 
 
-def _instrument(s: LiveSession, marks: dict) -> None:
-    """Time stamps of the stages of each acquisition in the running watcher (wrappers only)."""
-    w = s.watcher
-    assert w is not None
-    cur: dict[str, float] = {}
-    step, process, append, extractor = w._step, w._process, s.store.append, w._extractor
+class _TimedEvent(threading.Event):
+    """The watcher's wake-up event, remembering when the observer thread last set it."""
 
-    def _step() -> None:
-        cur["worker step"] = time.time()
-        step()
+    last = math.nan
 
-    def _process(c) -> None:
-        cur["process start"] = time.time()
-        process(c)
+    def set(self) -> None:
+        if threading.current_thread().name != "ingest-watcher":
+            self.last = time.time()
+        super().set()
 
-    def _extract(spec):
-        cur["extract start"] = time.time()  # after the read
-        r = extractor(spec)
-        cur["extract end"] = time.time()
-        return r
 
-    def _append(rows, key, *a, **k):
-        out = append(rows, key, *a, **k)
-        k_ = str(Path(key).resolve())
-        if k_.upper().endswith((".DTA", ".DSC")):
-            k_ = k_[:-4]
-        marks[k_] = dict(cur, **{"store end": time.time()})
+class _Timeline:
+    """Wall and worker-CPU time stamps of each acquisition's marks in the running session
+    (wrappers around the watcher's own steps, nothing else changed)."""
+
+    def __init__(self, s: LiveSession) -> None:
+        self.marks: dict[str, dict[str, tuple[float, float]]] = {}
+        self.draws: list[float] = []
+        self.gc: list[tuple[float, float, int]] = []  # (start, duration s, generation)
+        self._gc_t0 = 0.0
+        self._cur: dict[str, tuple[float, float]] = {}
+        self.s = s
+        w = s.watcher
+        assert w is not None
+        old, w._wake = w._wake, _TimedEvent()
+        old.set()  # the worker leaves its wait on the old event
+        self._restore = [(watch_mod, "fingerprint", watch_mod.fingerprint)]
+        watch_mod.fingerprint = self._wrap(watch_mod.fingerprint, "fingerprint", after=True)
+        w._step = self._wrap(w._step, "step", before=True, reset=True)
+        w._process = self._wrap(w._process, "process", before=True, event=True)
+        w._extractor = self._wrap(self._mark_read(w._extractor), "extract", after=True)
+        s.store.append = self._wrap(s.store.append, "store", after=True, commit=True)
+        inner = w.on_row
+
+        def on_row(row: dict):
+            out = inner(row)
+            self._stamp("SOC row")
+            self.marks[_key(row["source"])] = dict(self._cur)
+            return out
+
+        w.on_row = on_row
+        table = s.table
+        assert table is not None
+        start = table._start
+
+        def _start() -> None:  # the terminal table's Live exists from the first row on
+            start()
+            refresh = table._live.refresh
+
+            def timed_refresh(*a, **k):
+                refresh(*a, **k)
+                self.draws.append(time.time())
+
+            table._live.refresh = timed_refresh
+
+        table._start = _start
+        gc.callbacks.append(self._gc)
+
+    def _gc(self, phase: str, info: dict) -> None:
+        if phase == "start":
+            self._gc_t0 = time.time()
+        else:
+            self.gc.append((self._gc_t0, time.time() - self._gc_t0, info["generation"]))
+
+    def close(self) -> None:
+        gc.callbacks.remove(self._gc)
+        for mod, name, fn in self._restore:
+            setattr(mod, name, fn)
+
+    def _stamp(self, name: str) -> None:
+        self._cur[name] = (time.time(), time.thread_time())
+
+    def _mark_read(self, extractor):
+        def ex(spec):
+            self._stamp("read")  # the extractor starts when the read is done
+            return extractor(spec)
+        return ex
+
+    def _wrap(self, fn, name: str, *, before=False, after=False, reset=False, event=False, commit=False):
+        def wrapped(*a, **k):
+            if reset:
+                self._cur = {}
+            if event:
+                self._cur["event"] = (self.s.watcher._wake.last, math.nan)
+            if before:
+                self._stamp(name)
+            out = fn(*a, **k)
+            if after:
+                self._stamp(name)
+            return out
+        return wrapped
+
+    def stages(self, done: dict[str, float]) -> dict[str, dict[str, tuple[float, float]]]:
+        """Per acquisition: mark -> (wall s since completion, worker CPU s), 'drawn' added."""
+        out = {}
+        for k, t_done in done.items():
+            m = self.marks.get(k)
+            if not m:
+                continue
+            row_t = m["SOC row"][0]
+            drawn = next((t for t in self.draws if t >= row_t), math.nan)
+            m = dict(m, drawn=(drawn, math.nan))
+            out[k] = {name: (m.get(name, (math.nan, math.nan))[0] - t_done, m.get(name, (math.nan, math.nan))[1])
+                      for name in MARKS}
         return out
 
-    w._step, w._process, s.store.append = _step, _process, _append  # type: ignore[method-assign]
-    w._extractor = _extract  # type: ignore[assignment]
+
+def _settled(s: LiveSession, timeout_s: float = 60.0) -> None:
+    """Wait until the watcher's start-up is over (the compiled fits loaded by its warm-up
+    thread, the start-up objects frozen out of the garbage collector): a spectrometer's first
+    spectrum comes minutes after ``flowcell watch`` starts, not within its first second."""
+    end = time.monotonic() + timeout_s
+    time.sleep(0.5)
+    while s.watcher is not None and s.watcher._warm is not None and time.monotonic() < end:
+        time.sleep(0.05)
 
 
-def latency(kind: str, n: int, polling: bool, npts: int, lean: bool = False) -> tuple[np.ndarray, dict]:
-    """Latencies (s) of ``n`` acquisitions written one after the other, and the per-stage marks."""
+def latency(kind: str, n: int, polling: bool, npts: int, lean: bool = False) -> tuple[np.ndarray, dict, list]:
+    """Latencies (s) of ``n`` acquisitions written one after the other, per-stage marks, GC pauses."""
     with tempfile.TemporaryDirectory() as td:
         tmp = Path(td)
         stage, watched = tmp / "stage", tmp / "watched"
         watched.mkdir()
         srcs = [make_epr(stage, i) if kind == "epr" else make_nmr(stage, i, n=npts) for i in range(n)]
-        marks: dict[str, dict] = {}
-        s, arrived, evt = _session(tmp, watched, marks)
+        s, arrived, evt = _session(tmp, watched)
         # the command's defaults: `flowcell watch` passes polling=None (native observer unless the
         # folder is on a network share) and nothing else (lean: the extractor only, to show what
         # the watcher and the live SOC cost apart from processing the spectrum)
         s.watch(polling=True if polling else None, **({"extractor": simple_row} if lean else {}))
-        _instrument(s, marks)
-        time.sleep(0.5)
+        tl = _Timeline(s)
+        _settled(s)
         done: dict[str, float] = {}
         for i, src in enumerate(srcs):
             evt.clear()
             if kind == "epr":
                 dst = watched / f"s{i:04d}"
-                done[str(dst.resolve())] = drip_bes3t(src, dst, chunk=2048, pause=0.001, rename=bool(i % 2))
+                done[_key(dst)] = drip_bes3t(src, dst, chunk=2048, pause=0.001, rename=bool(i % 2))
             else:
                 dst = watched / f"{i + 1}"
-                done[str(dst.resolve())] = drip_bruker(src, dst, chunk=65536, pause=0.001, rename=bool(i % 2))
+                done[_key(dst)] = drip_bruker(src, dst, chunk=65536, pause=0.001, rename=bool(i % 2))
             evt.wait(10)
             time.sleep(0.05)
         s.close()
+        tl.close()
         keys = [k for k in done if k in arrived]
-        stages = {k: {st: marks.get(k, {}).get(st, math.nan) - done[k] for st in STAGES} for k in keys}
-        return np.array([arrived[k] - done[k] for k in keys]), stages
+        t_first, t_last = min(done.values()), max(arrived.values(), default=0.0)
+        pauses = [g for g in tl.gc if t_first <= g[0] <= t_last]
+        return np.array([arrived[k] - done[k] for k in keys]), tl.stages(done), pauses
 
 
 def burst(n: int, polling: bool) -> tuple[int, float]:
@@ -183,9 +293,9 @@ def burst(n: int, polling: bool) -> tuple[int, float]:
         stage, watched = tmp / "stage", tmp / "watched"
         watched.mkdir()
         pairs = [make_epr(stage, i) for i in range(n)]
-        s, arrived, _ = _session(tmp, watched, {})
+        s, arrived, _ = _session(tmp, watched)
         s.watch(polling=True if polling else None)
-        time.sleep(0.5)
+        _settled(s)
         t0 = time.monotonic()
         for i, (dsc, dta) in enumerate(pairs):
             os.rename(dsc, watched / f"b{i:05d}.DSC")
@@ -209,18 +319,19 @@ def cpu_stages(kind: str, n: int) -> dict[str, float]:
         tmp = Path(td)
         watched = tmp / "watched"
         watched.mkdir()
-        s, _, _ = _session(tmp, watched, {})
+        s, _, _ = _session(tmp, watched)
         ex = make_extractor(observables_config(s.cfg))
         ex.fast = True  # as Watcher.start sets it
         paths = [make_epr(tmp / "stage", i)[1] if kind == "epr" else make_nmr(tmp / "stage", i, n=65536)
                  for i in range(n + 1)]
         acqs = [acquisition_for(p) for p in paths]
         ex(_read_spectra(acqs[0], None)[0])  # the first spectrum: phase, plan
-        out: dict[str, list[float]] = {k: [] for k in ("completion check + fingerprint", "read", "extract",
+        out: dict[str, list[float]] = {k: [] for k in ("completion check", "fingerprint", "read", "extract",
                                                        "store", "SOC row (on_row)")}
         for a in acqs[1:]:
             t = time.thread_time()
             check_complete(a, 1.0, settle_s=0.0, quiet_s=0.4, max_scan_wait_s=5.0, now=time.time())
+            t0 = time.thread_time()
             fp, files = fingerprint(a)
             t1 = time.thread_time()
             spec = _read_spectra(a, None)[0]
@@ -230,27 +341,43 @@ def cpu_stages(kind: str, n: int) -> dict[str, float]:
             t3 = time.thread_time()
             s.store.append([row], str(a.key), fp, files)
             t4 = time.thread_time()
-            s.on_row(row)
+            LiveSession.on_row(s, row)  # the session's own (not the benchmark's wrapper)
             t5 = time.thread_time()
-            for k, v in zip(out, (t1 - t, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+            for k, v in zip(out, (t0 - t, t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
                 out[k].append(v)
         s.close()
         return {k: 1e3 * float(np.median(v)) for k, v in out.items()}
 
 
-def _stage_line(stages: dict) -> str:
-    """Median time of each stage since completion, and the median duration of each step, ms."""
+def _stage_lines(stages: dict, pauses: list) -> list[str]:
+    """Median wall time of each mark since completion; median wall and worker-CPU duration of
+    each interval; the cyclic-GC collections that ran meanwhile."""
     if not stages:
-        return ""
-    arr = np.array([[v[st] for st in STAGES] for v in stages.values()]) * 1e3
-    med = np.nanmedian(arr, axis=0)
-    parts = [f"{name} {m:.1f}" for name, m in zip(STAGES, med)]
-    return "    stages (median ms after completion): " + ", ".join(parts)
+        return []
+    wall = np.array([[v[m][0] for m in MARKS] for v in stages.values()]) * 1e3
+    cpu = np.array([[v[m][1] for m in MARKS] for v in stages.values()]) * 1e3
+    med = np.nanmedian(wall, axis=0)
+    out = ["    marks (median ms after completion): " + ", ".join(f"{m} {v:.1f}" for m, v in zip(MARKS, med))]
+    parts = []
+    for a, b, label in INTERVALS:
+        ia, ib = MARKS.index(a), MARKS.index(b)
+        w, c = wall[:, ib] - wall[:, ia], cpu[:, ib] - cpu[:, ia]
+        p95 = np.nanpercentile(w, 95) if np.isfinite(w).any() else math.nan
+        cpu_txt = f"/{np.nanmedian(c):.1f}" if np.isfinite(c).any() else ""
+        parts.append(f"{label} {np.nanmedian(w):.1f}{cpu_txt} (p95 {p95:.1f})")
+    out.append("    intervals (median wall/CPU ms, p95 wall): " + ", ".join(parts))
+    d = np.array([p[1] for p in pauses]) * 1e3
+    gens = [sum(1 for p in pauses if p[2] == g) for g in range(3)]
+    out.append(f"    cyclic GC during the run: {len(pauses)} collections (gen0/1/2 {gens[0]}/{gens[1]}/{gens[2]}), "
+               f"longest {d.max() if len(d) else 0:.1f} ms, total {d.sum():.1f} ms")
+    return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=30, help="spectra per latency run (the first builds the series plan)")
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="inotify latency runs per format, interleaved (BES3T, Bruker, BES3T, ...) and pooled")
     ap.add_argument("--burst", type=int, default=50, help="BES3T files dropped at once")
     ap.add_argument("--no-polling", action="store_true",
                     help="skip the polling observer (network shares; ~1.2 s a file by design: settle_s)")
@@ -261,25 +388,35 @@ def main() -> None:
     runs = [("epr", 0, False, "BES3T 256 pt"), ("nmr", 65536, False, "Bruker 64k-point fid")]
     if not a.no_lean:
         runs += [("epr", 0, True, "BES3T, lean extractor"), ("nmr", 65536, True, "Bruker 64k, lean extractor")]
-    for polling in (False,) if a.no_polling else (False, True):
+    plan = [(False, r) for _ in range(a.repeats) for r in runs]  # interleaved repeats
+    if not a.no_polling:
+        plan += [(True, r) for r in runs if not r[2]]
+    pooled: dict[tuple, list] = {}
+    for polling, (kind, npts, lean, label) in plan:
+        lat, stages, pauses = latency(kind, a.n, polling, npts, lean)
+        acc = pooled.setdefault((polling, label, lean), [[], {}, [], []])
+        acc[0].append(lat)
+        acc[1].update({f"{len(acc[3])}:{k}": v for k, v in stages.items()})
+        acc[2] += pauses
+        acc[3].append(os.getloadavg()[0])
+    for (polling, label, lean), (lats, stages, pauses, loads) in pooled.items():
         obs = "polling" if polling else "inotify"
-        for kind, npts, lean, label in runs:
-            if polling and lean:
-                continue
-            lat, stages = latency(kind, a.n, polling, npts, lean)
-            load = os.getloadavg()[0]
-            if not len(lat):
-                print(f"{obs:8s} {label:<27s} no rows arrived")
-                continue
-            p50, p95, mx = np.median(lat), np.percentile(lat, 95), lat.max()
-            print(f"{obs:8s} {label:<27s} n={len(lat):3d}  p50 {1e3 * p50:7.1f} ms  p95 {1e3 * p95:7.1f} ms  "
-                  f"max {1e3 * mx:7.1f} ms  first {1e3 * lat[0]:7.1f} ms  p95/target {p95 / TARGET_S:6.2f}  "
-                  f"(load {load:.1f})")
-            print(_stage_line(stages))
-            if not lean:
-                print(f"RESULT | watch {obs}: finished file -> SOC row p95, {label} | {1e3 * p95:.1f} ms "
-                      f"(p50 {1e3 * p50:.1f}, load {load:.1f}) | {1e3 * TARGET_S:.0f} ms target | "
-                      f"{p95 / TARGET_S:.2f}")
+        lat = np.concatenate(lats)
+        load = float(np.mean(loads))
+        if not len(lat):
+            print(f"{obs:8s} {label:<27s} no rows arrived")
+            continue
+        p50, p95, mx = np.median(lat), np.percentile(lat, 95), lat.max()
+        firsts = ", ".join(f"{1e3 * x[0]:.0f}" for x in lats if len(x))
+        print(f"{obs:8s} {label:<27s} n={len(lat):3d} ({len(lats)} runs)  p50 {1e3 * p50:7.1f} ms  "
+              f"p95 {1e3 * p95:7.1f} ms  max {1e3 * mx:7.1f} ms  first {firsts} ms  "
+              f"p95/target {p95 / TARGET_S:6.2f}  (load {load:.1f})")
+        for line in _stage_lines(stages, pauses):
+            print(line)
+        if not lean:
+            print(f"RESULT | watch {obs}: finished file -> SOC row p95, {label} | {1e3 * p95:.1f} ms "
+                  f"(p50 {1e3 * p50:.1f}, load {load:.1f}) | {1e3 * TARGET_S:.0f} ms target | "
+                  f"{p95 / TARGET_S:.2f}")
     for kind, label in (("epr", "BES3T 256 pt"), ("nmr", "Bruker 64k-point fid")):
         cpu = cpu_stages(kind, 15)
         print(f"cpu      {label:<27s} " + ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())

@@ -211,7 +211,7 @@ class LiveSOC:
         P[~ok, :] = P[:, ~ok] = 0.0
         P[~ok, ~ok] = 1.0  # placeholder for an unset reference (never used)
         L = np.linalg.cholesky(n * (P + 1e-18 * np.eye(n)))
-        pts = np.vstack([x + L[:, j] for j in range(n)] + [x - L[:, j] for j in range(n)])
+        pts = np.concatenate([x + L.T, x - L.T])  # row j: x + column j of L, then x - it
         return pts, np.full(2 * n, 1.0 / (2 * n))
 
     def _calibrate(self) -> tuple[float, float]:
@@ -329,12 +329,12 @@ class LiveSOC:
     @property
     def rejection_rate(self) -> float:
         """Fraction of the last observations turned down by the gate."""
-        return float(np.mean(self._rejected)) if self._rejected else 0.0
+        return sum(self._rejected) / len(self._rejected) if self._rejected else 0.0
 
     @property
     def mismatch(self) -> float:
         """RMS normalised innovation of the last observations (about 1 when data and model agree)."""
-        return float(np.sqrt(np.mean(np.square(self._z)))) if self._z else math.nan
+        return math.sqrt(sum(v * v for v in self._z) / len(self._z)) if self._z else math.nan
 
     def update(self, row: Mapping[str, Any] | None, t_row: float) -> SOCState:
         """Advance to ``t_row`` (if later) and fold in one row measured at ``t_row``, s."""

@@ -39,6 +39,7 @@ class SessionCoulombs:
         self.offset_s = 0.0  # session time + offset = log time
         self._session_start: pd.Timestamp | None = None
         self._warned: set[str] = set()
+        self._aligned: tuple[Any, Any] = (None, None)  # (session start, log start) of offset_s
 
     @property
     def status(self) -> str:
@@ -66,12 +67,16 @@ class SessionCoulombs:
                 self.log.update()
         except Exception as exc:  # noqa: BLE001 - the log must never stop the session; status says it
             self.log.status = f"unreadable: {type(exc).__name__}: {exc}"
+        raw_ls = getattr(self.log, "start", None)
+        if (session_start is None or session_start is self._aligned[0]) and raw_ls is self._aligned[1]:
+            return  # nothing new to align (the per-row case: no Timestamp arithmetic)
         s = _utc(session_start)
         if s is not None:
             self._session_start = s
-        ls = _utc(getattr(self.log, "start", None))
+        ls = _utc(raw_ls)
         if ls is not None and self._session_start is not None:
             self.offset_s = (self._session_start - ls).total_seconds()
+            self._aligned = (session_start, raw_ls)
 
     def charge_at(self, t_s: float) -> float:
         if not self.ok:

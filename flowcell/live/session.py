@@ -222,6 +222,8 @@ class LiveSession:
                                epr_clock_offset_s=ins.epr_clock_offset_s,
                                standards=(getattr(ins, "epr_standard", None),), **options)
         self._t0 = time.monotonic()
+        if self.table is not None:
+            self.table.idle = self.watcher.idle  # redraws wait for the file in hand (issue 13)
         return self.watcher.start()
 
     def run(self, duration_s: float | None = None, idle_exit_s: float | None = None,

@@ -4,6 +4,11 @@ On a terminal the table is drawn with ``rich.live.Live`` (redrawn in place, and 
 new width when the window is resized; columns of least importance are dropped until
 the rest fit, 80 columns keep the essentials).  Elsewhere (a log file, a pipe) the
 header is printed once and then one plain line per row, at most 80 characters.
+
+One drawing thread redraws when a row arrives and once a second (the elapsed time, a
+resized window); rich's own 4 Hz refresh thread is off.  While the producer is busy with
+a file (:attr:`TerminalTable.idle` cleared), a redraw waits, at most :data:`MAX_HOLD_S`: a
+redraw is 2-3 ms of Python that would hold the GIL against the spectrum being processed.
 """
 
 from __future__ import annotations
@@ -22,7 +27,12 @@ from rich.text import Text
 
 from flowcell.live.state import SOCState
 
-__all__ = ["COLUMNS", "Column", "TerminalTable", "format_status", "render_lines"]
+__all__ = ["COLUMNS", "MAX_HOLD_S", "TICK_S", "Column", "TerminalTable", "format_status", "render_lines"]
+
+#: Longest a redraw waits for the producer to finish the file in hand, s.
+MAX_HOLD_S = 0.25
+#: Redraw at least this often (the status line's clock; a resized window), s.
+TICK_S = 1.0
 
 
 def _pct(v: float, fmt: str = "6.2f") -> str:
@@ -148,6 +158,12 @@ class TerminalTable:
         Show the ``true %`` and ``err %`` columns (the demo).
     width : int
         Width of the plain lines, characters.
+
+    Attributes
+    ----------
+    idle : threading.Event or None
+        Set while the producer is idle, cleared while it is busy (the watcher's
+        :attr:`ingest.live.watch.Watcher.idle`); redraws wait for it, at most :data:`MAX_HOLD_S`.
     """
 
     def __init__(self, stream: TextIO | None = None, *, ansi: bool | None = None, truth_shown: bool = False,
@@ -162,10 +178,11 @@ class TerminalTable:
         self._header_done = False
         self._dirty = threading.Event()
         self._drawer: threading.Thread | None = None
+        self.idle: threading.Event | None = None
 
     def _start(self) -> None:
         console = Console(file=self.stream, force_terminal=True)
-        self._live = Live(_Renderable(self), console=console, auto_refresh=True, refresh_per_second=4,
+        self._live = Live(_Renderable(self), console=console, auto_refresh=False,
                           redirect_stdout=False, redirect_stderr=False, vertical_overflow="crop")
         self._live.start()
         # a new row is drawn at once, by this thread: the watcher's thread (the caller of
@@ -175,7 +192,10 @@ class TerminalTable:
 
     def _draw_loop(self) -> None:
         while True:
-            self._dirty.wait()
+            self._dirty.wait(TICK_S)
+            idle = self.idle
+            if idle is not None and self._live is not None:
+                idle.wait(MAX_HOLD_S)  # the producer is on a file: draw right after it
             self._dirty.clear()
             live = self._live
             if live is None:

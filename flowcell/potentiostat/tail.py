@@ -170,7 +170,10 @@ class PotentiostatTail:
             return 0.0
         if t_s >= c[-1, 0]:
             return float(c[-1, 2] + c[-1, 1] * (t_s - c[-1, 0]))
-        return float(np.interp(t_s, c[:, 0], c[:, 2]))
+        # O(log n) (np.interp copies both columns: 0.6 ms a call on a day of 1 s records)
+        k = int(np.searchsorted(c[:, 0], t_s, side="right"))
+        t0, t1, q0, q1 = c[k - 1, 0], c[k, 0], c[k - 1, 2], c[k, 2]
+        return float(q0 + (q1 - q0) * (t_s - t0) / (t1 - t0)) if t1 > t0 else float(q1)
 
     def current_at(self, t_s: float) -> float:
         """Mean current of the interval holding ``t_s``, A (the last one held after the last record)."""

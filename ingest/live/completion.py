@@ -54,7 +54,6 @@ so files already present when the watcher starts are ready at once.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
@@ -63,6 +62,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.live.signature import fingerprint, quick_signature  # re-exported
 from ingest.readers import bes3t, bruker, csv_epr, esp, jcampdx, magnettech, spinsolve
 from ingest.types import IngestError
 
@@ -333,10 +333,31 @@ def expected_size(acq: Acquisition) -> int | None:
     if acq.format == "spinsolve":
         return spinsolve.expected_size(k)
     if acq.format == "bes3t":
-        return _memo("size", acq, (acq.files[0],), lambda: bes3t.expected_size(acq.files[0]))
+        return _memo("size", acq, (acq.files[0],), lambda: _bes3t_size(acq))
     if acq.format == "esp":
         return _memo("size", acq, (acq.files[0],), lambda: esp.expected_size(acq.files[0]))
     return None
+
+
+def _dsc_layers(acq: Acquisition) -> dict | None:
+    """The parsed descriptor of a BES3T acquisition (None when unreadable), parsed once per
+    state of the file for the closing mark and the time (:func:`_memo`)."""
+
+    def parse() -> dict | None:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return bes3t.parse_dsc(acq.files[0])
+        except (IngestError, OSError):
+            return None
+
+    return _memo("dsc", acq, (acq.files[0],), parse)
+
+
+def _bes3t_size(acq: Acquisition) -> int | None:
+    """:func:`ingest.readers.bes3t.expected_size` from the descriptor parsed once (:func:`_dsc_layers`)."""
+    layers = _dsc_layers(acq)
+    return None if layers is None else bes3t.expected_size(acq.files[0], layers=layers)
 
 
 def _data_file(acq: Acquisition) -> Path:
@@ -351,17 +372,18 @@ def _data_file(acq: Acquisition) -> Path:
     return acq.key
 
 
-def _descriptor_closed(dsc: Path) -> bool:
+def _descriptor_closed(dsc: Path, layers: dict | None) -> bool:
     """A BES3T descriptor is finished once it holds the save time (DATE, or the
     flowcell device block) and its device layer (#DSL, written last by Xepr) is
     closed by the row of asterisks that ends every layer."""
+    if layers is None:
+        return False
     try:
-        layers = bes3t.parse_dsc(dsc)
         with open(dsc, "rb") as fh:
             fh.seek(0, 2)
             fh.seek(max(0, fh.tell() - 512))
             tail = fh.read().decode("latin-1")
-    except (IngestError, OSError):
+    except OSError:
         return False
     has_time = any("DATE" in blk for blk in (layers["SPL"], layers["DESC"], *layers["DSL"].values()))
     has_time = has_time or "AcqEnd" in layers["DSL"].get("flowcell", {})
@@ -386,7 +408,7 @@ def _closing_evidence(acq: Acquisition) -> tuple[bool | None, str]:
     are not, ``(None, why)`` when the format has no such mark (quiet period).
     """
     if acq.format == "bes3t":
-        ok = _memo("closed", acq, (acq.files[0],), lambda: _descriptor_closed(acq.files[0]))
+        ok = _memo("closed", acq, (acq.files[0],), lambda: _descriptor_closed(acq.files[0], _dsc_layers(acq)))
         return (True, "descriptor closed") if ok else (None, "descriptor without DATE/TIME yet")
     if acq.format == "file":
         kind = _file_kind(acq.key)
@@ -400,61 +422,6 @@ def _closing_evidence(acq: Acquisition) -> tuple[bool | None, str]:
             return False, "last line unfinished"
         return True, "format unknown to completion (the reader decides)"
     return None, "no closing mark"
-
-
-# --------------------------------------------------------------------------- signatures
-
-
-def quick_signature(acq: Acquisition) -> tuple[tuple[str, int, int], ...]:
-    """(name, size in bytes, mtime in ns) of every file that exists: cheap, no hashing.
-
-    A change of signature means the acquisition is still being written.
-    """
-    out = []
-    extra = [acq.key / bruker.CLOSING_FILE] if acq.format.startswith("bruker") else []
-    for f in (*acq.files, *extra):
-        try:
-            st = f.stat()
-        except OSError:
-            continue
-        out.append((f.name, st.st_size, st.st_mtime_ns))
-    return tuple(out)
-
-
-def fingerprint(acq: Acquisition) -> tuple[str, list[dict]]:
-    """Content fingerprint of an acquisition.
-
-    Returns
-    -------
-    fp : str
-        sha256 (hex) over the names and the sha256 of every data file, so the
-        same bytes always give the same key whatever the mtime or folder.
-    files : list of dict
-        Manifest entries ``{'path', 'size', 'mtime', 'mtime_ns', 'sha256'}``
-        per file (mtime in s since the epoch, mtime_ns in integer ns).
-
-    Raises
-    ------
-    OSError
-        If a file disappears while hashed.
-    """
-    h = hashlib.sha256()
-    files = []
-    for f in acq.files:
-        if not f.exists():
-            continue
-        fh = hashlib.sha256()
-        st = f.stat()
-        with open(f, "rb") as fd:
-            for chunk in iter(lambda: fd.read(1 << 20), b""):
-                fh.update(chunk)
-        digest = fh.hexdigest()
-        h.update(f.name.encode())
-        h.update(b"\0")
-        h.update(digest.encode())
-        files.append({"path": str(f), "size": st.st_size, "mtime": st.st_mtime, "mtime_ns": st.st_mtime_ns,
-                      "sha256": digest})
-    return h.hexdigest(), files
 
 
 # --------------------------------------------------------------------------- completion
@@ -569,11 +536,8 @@ def acquisition_time(acq: Acquisition) -> float:
             par = _memo("par", acq, (acq.key / "acqu.par",), lambda: spinsolve.read_acqu_par(acq.key / "acqu.par"))
             if par.get("startTime"):
                 t = spinsolve.parse_local_time(str(par["startTime"])).timestamp()
-        elif acq.format == "bes3t":
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                end, _ = bes3t.descriptor_time(acq.files[0], bes3t.parse_dsc(acq.files[0]))
-            t = end.timestamp() if end is not None else None
+        elif acq.format == "bes3t":  # once per state of the .DSC (parsed once for completion too)
+            t = _memo("time", acq, (acq.files[0],), lambda: _bes3t_time(acq))
     except (IngestError, OSError, ValueError, OverflowError):
         t = None
     if t is not None:
@@ -585,6 +549,16 @@ def acquisition_time(acq: Acquisition) -> float:
         except OSError:
             pass
     return max(mt) if mt else math.inf
+
+
+def _bes3t_time(acq: Acquisition) -> float | None:
+    layers = _dsc_layers(acq)
+    if layers is None:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        end, _ = bes3t.descriptor_time(acq.files[0], layers)
+    return end.timestamp() if end is not None else None
 
 
 def _natural_key(s: str) -> list:

@@ -51,7 +51,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-__all__ = ["Store", "StoreError", "TIME_COLUMNS", "add_t_s", "COMMON_COLUMNS"]
+__all__ = ["Store", "StoreError", "TIME_COLUMNS", "add_t_s", "apply_clock_offset", "COMMON_COLUMNS"]
 
 log = logging.getLogger("ingest.live.store")
 
@@ -147,6 +147,23 @@ def _dumps(row: Mapping[str, Any]) -> str:
 
 def _loads(s: str) -> dict:
     return json.loads(s, object_hook=_decode)
+
+
+def apply_clock_offset(row: dict, offsets_s: Mapping[str, float]) -> None:
+    """Subtract the instrument's clock offset (s, by the row's ``kind``) from the row's time
+    columns in place, and record it as ``clock_offset_s``."""
+    off = offsets_s.get(str(row.get("kind")), 0.0)
+    row["clock_offset_s"] = off
+    if not off:
+        return
+    d = pd.Timedelta(seconds=off)
+    for col in TIME_COLUMNS:
+        v = row.get(col)
+        if v is not None and v is not pd.NaT:
+            try:
+                row[col] = pd.Timestamp(v) - d
+            except (TypeError, ValueError):
+                pass
 
 
 def add_t_s(df: pd.DataFrame, time_col: str = "time_mid") -> pd.DataFrame:

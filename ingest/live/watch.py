@@ -32,6 +32,13 @@ How it works (design decided for the ingest issue)
   ``give_up_s`` seconds, then set aside in the store's log with the reason
   (:meth:`Store.skipped`).  New bytes at the same path are tried again.  The
   worker never dies on a bad file (any exception is logged and it carries on).
+* Latency (issue 13: a finished file reaches the table in milliseconds): the cyclic
+  garbage collector is kept out of a file's processing (:mod:`ingest.live.gcpause`:
+  start-up objects frozen at start and after the warm-up, automatic collection suspended
+  while a file is processed, young generations collected after it, a full collection
+  when idle), ``gc_control=False`` leaves the collector alone; the observer asks the
+  kernel only for the events acted on (:mod:`ingest.live.observer`: not the opens and
+  reads of the watcher's own checks, which would wake its threads mid-file).
 * Clock skew: ``nmr_clock_offset_s`` / ``epr_clock_offset_s`` are the
   instrument PC's clock minus the reference clock, s; they are subtracted from
   the rows' time columns (chosen by the row's ``kind``) and recorded in a
@@ -55,8 +62,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from ingest.batch import Extractor, Reader, make_extractor, process_acquisition
 from ingest.live.completion import (
     Acquisition,
@@ -67,8 +72,10 @@ from ingest.live.completion import (
     quick_signature,
     sort_key,
 )
+from ingest.live.gcpause import collect_idle, freeze_startup, no_collection
 from ingest.live.mounts import NETWORK_FS, is_network_path
-from ingest.live.store import TIME_COLUMNS, Store
+from ingest.live.observer import hidden, start_observer
+from ingest.live.store import Store, apply_clock_offset
 from ingest.processing.lsq_numpy import warm_up_compiled_fit
 from ingest.readers.bruker import CLOSING_FILE
 from ingest.selection import is_spin_standard
@@ -86,14 +93,6 @@ def _warm_up_readers() -> None:
     for mod in ("ingest.readers.dispatch", "ingest.readers.bruker", "ingest.readers.spinsolve", "ingest.readers.jcampdx", "ingest.readers.epr"):
         with contextlib.suppress(Exception):  # a missing optional reader shows up later, per file
             importlib.import_module(mod)
-
-
-def _hidden(p: Path, root: Path) -> bool:
-    """Inside a hidden or temporary folder/file (``.name``), e.g. a folder being
-    written before it is renamed into place."""
-    if not p.is_relative_to(root):
-        return False
-    return any(part.startswith((".", "~")) for part in p.relative_to(root).parts)
 
 
 @dataclass
@@ -151,6 +150,11 @@ class Watcher:
         spectrum → row dict (default ``Extractor(cfg, fast=True)``, :mod:`ingest.processing.nmr_plan`).
     reader : callable, optional
         path → list of spectra (default ``ingest.readers.dispatch.read_rows``).
+    gc_control : bool
+        Keep Python's cyclic garbage collector out of a file's processing
+        (:mod:`ingest.live.gcpause`; process-wide: start-up objects frozen,
+        collection between files).  A 100-300 ms generation-2 collection otherwise
+        lands on a spectrum now and then.
     """
 
     def __init__(
@@ -175,6 +179,7 @@ class Watcher:
         extractor: Extractor | None = None,
         reader: Reader | None = None,
         standards: Iterable[str | Path | None] = (),
+        gc_control: bool = True,
     ) -> None:
         roots = []
         for d in (nmr_dir, epr_dir):
@@ -217,6 +222,11 @@ class Watcher:
         self._observer: Any = None
         self._thread: threading.Thread | None = None
         self._busy = False
+        #: set while the worker is not processing a file (a display may wait for it to draw)
+        self.idle = threading.Event()
+        self.idle.set()
+        self.gc_control = bool(gc_control)
+        self._warm: threading.Event | None = None  # set when the warm-up is done; None once frozen
         self._last_rescan = -math.inf
         self.stats = {"processed": 0, "rows": 0, "skipped": 0, "retries": 0, "duplicates": 0, "errors": 0}
 
@@ -232,12 +242,22 @@ class Watcher:
         if self._reader is None:
             _warm_up_readers()
         self._stop.clear()
+        if self.gc_control:
+            freeze_startup()  # the imports above: out of every later collection
         # the compiled line fit loaded meanwhile, not on the first NMR spectrum
-        threading.Thread(target=warm_up_compiled_fit, name="warm-up", daemon=True).start()
+        self._warm = threading.Event()
+        threading.Thread(target=self._warm_up, args=(self._warm,), name="warm-up", daemon=True).start()
         self._start_observer()
         self._thread = threading.Thread(target=self._loop, name="ingest-watcher", daemon=True)
         self._thread.start()
         return self
+
+    def _warm_up(self, done: threading.Event) -> None:
+        try:
+            warm_up_compiled_fit()
+        finally:
+            done.set()
+            self._wake.set()  # the worker freezes what it loaded (_collect_idle)
 
     def stop(self, timeout: float | None = 10.0) -> None:
         """Stop the worker (after the acquisition in hand) and the observer."""
@@ -328,39 +348,19 @@ class Watcher:
 
     # ------------------------------------------------------------------ observer
     def _start_observer(self) -> None:
-        from watchdog.events import FileSystemEventHandler
-        from watchdog.observers import Observer
-        from watchdog.observers.polling import PollingObserver
-
-        watcher = self
-
-        class _Handler(FileSystemEventHandler):
-            def on_any_event(self, event: Any) -> None:
-                if event.event_type in ("opened", "closed_no_write"):
-                    return
-                if event.is_directory and event.event_type == "modified":
-                    return  # a listing changed: the child's own event follows
-                paths = [getattr(event, "src_path", None), getattr(event, "dest_path", None)]
-                done = None
-                if not event.is_directory and event.event_type == "closed":
-                    done = paths[0]
-                elif event.event_type == "moved":
-                    done = paths[1]
-                with watcher._dirty_lock:
-                    for p in paths:
-                        if p:
-                            watcher._dirty.add(Path(os.fsdecode(p)))
-                    if done:
-                        watcher._closed.add(Path(os.fsdecode(done)))
-                watcher._wake.set()
-
-        obs = PollingObserver(timeout=self.poll_interval_s) if self.polling else Observer()
-        for r in self.roots:
-            obs.schedule(_Handler(), str(r), recursive=True)
-        obs.daemon = True
-        obs.start()
-        self._observer = obs
+        self._observer = start_observer(self.roots, self._on_event, polling=self.polling,
+                                        poll_interval_s=self.poll_interval_s)
+        obs = self._observer
         log.info("watching %s with %s", ", ".join(map(str, self.roots)), type(obs).__name__)
+
+    def _on_event(self, paths: list[Path], done: Path | None) -> None:
+        """From the observer's thread: mark the paths dirty (``done``: closed after writing or
+        renamed into place) and wake the worker."""
+        with self._dirty_lock:
+            self._dirty.update(paths)
+            if done is not None:
+                self._closed.add(done)
+        self._wake.set()
 
     # ------------------------------------------------------------------ worker
     def _max_row_id(self) -> int:
@@ -368,10 +368,8 @@ class Watcher:
         return int(r[0])
 
     def _root_of(self, p: Path) -> Path | None:
-        for r in self.roots:
-            if p == r or r in p.parents:
-                return r
-        return None
+        s = str(p)  # string prefixes: Path.parents builds a Path per level (~50 us a call)
+        return next((r for r in self.roots if s == str(r) or s.startswith(str(r).rstrip(os.sep) + os.sep)), None)
 
     def _add(self, acq: Acquisition) -> None:
         if acq.key in self._cands:
@@ -402,7 +400,7 @@ class Watcher:
         dirs: set[Path] = set()
         for p in dirty:
             root = self._root_of(p)
-            if root is None or _hidden(p, root):
+            if root is None or hidden(p, root):
                 continue
             try:
                 a = acquisition_for(p, root)
@@ -463,6 +461,8 @@ class Watcher:
                 time.sleep(self.poll_interval_s)
             if self._stop.is_set():
                 break
+            if self.gc_control:
+                self._collect_idle()
             wait = self.rescan_s - (time.monotonic() - self._last_rescan)
             if self._cands or self._new_dirs:
                 wait = min(wait, self.poll_interval_s / 2)
@@ -508,19 +508,33 @@ class Watcher:
                 continue
             if chk.complete and now_m >= c.next_try:
                 ready.append(c)
-        ready.sort(key=lambda c: sort_key(c.acq))
+        if len(ready) > 1:  # acquisition order (reads headers: not for the usual one file)
+            ready.sort(key=lambda c: sort_key(c.acq))
         for c in ready:
             if self._stop.is_set():
                 return
             self._drain_dirty()  # keep the event set small during long bursts
             self._busy = True
+            self.idle.clear()
             try:
-                self._process(c)
+                with no_collection() if self.gc_control else contextlib.nullcontext():
+                    self._process(c)
             except Exception as e:
                 log.exception("processing %s failed", c.acq.key)
                 self._failed(c, f"{c.acq.read_path}: internal error ({type(e).__name__}: {e})", "")
             finally:
                 self._busy = False
+                self.idle.set()
+
+    def _collect_idle(self) -> None:
+        """Collect between files (:mod:`ingest.live.gcpause`); freeze what the warm-up loaded."""
+        if self._warm is not None and self._warm.is_set():
+            self._warm = None
+            freeze_startup(full=False)  # what the warm-up loaded (numba's compiled fits)
+        with self._dirty_lock:
+            dirty = bool(self._dirty)
+        if not dirty and not self._cands:  # nothing in hand: the next file is not waiting on us
+            collect_idle()
 
     def _finish(self, c: _Cand) -> None:
         self._cands.pop(c.acq.key, None)
@@ -547,7 +561,7 @@ class Watcher:
             self._failed(c, str(e) if isinstance(e, IngestError) else f"{acq.read_path}: {e}", fp)
             return
         for r in rows:
-            self._apply_offset(r)
+            apply_clock_offset(r, self.clock_offset_s)
         try:
             ids = self.store.append(rows, str(acq.key), fp, files)
         except Exception as e:
@@ -584,17 +598,3 @@ class Watcher:
         self.store.log_skip(c.acq.read_path, reason, fp or None)
         self.stats["skipped"] += 1
         self._finish(c)
-
-    def _apply_offset(self, row: dict) -> None:
-        off = self.clock_offset_s.get(str(row.get("kind")), 0.0)
-        row["clock_offset_s"] = off
-        if not off:
-            return
-        d = pd.Timedelta(seconds=off)
-        for col in TIME_COLUMNS:
-            v = row.get(col)
-            if v is not None and v is not pd.NaT:
-                try:
-                    row[col] = pd.Timestamp(v) - d
-                except (TypeError, ValueError):
-                    pass

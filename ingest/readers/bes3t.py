@@ -71,13 +71,14 @@ def is_descriptor(path: Path) -> bool:
     return head.lstrip(b"\xef\xbb\xbf").lstrip().startswith(b"#DESC")
 
 
-def expected_size(dsc: Path) -> int | None:
+def expected_size(dsc: Path, layers: dict[str, Any] | None = None) -> int | None:
     """Bytes the descriptor promises for the .DTA; None when it cannot say (yet).
 
     A descriptor still being written (no ``XPTS`` or ``IRFMT`` yet) gives None.
+    ``layers``: the descriptor already parsed by :func:`parse_dsc` (not read again).
     """
     try:
-        desc = parse_dsc(dsc)["DESC"]
+        desc = (parse_dsc(dsc) if layers is None else layers)["DESC"]
     except IngestError:
         return None
     n = 1
