@@ -17,7 +17,10 @@ Builds of the same source:
   ``error_model='numpy'``, taking and returning float arrays and raising
   FloatingPointError when a value is not finite (a domain error of the closed form).
   Used for the right-hand sides and Jacobians of the full and reduced models
-  (:meth:`kinetics.codegen.Compiled.ode_functions`), the same numbers as the pure build.
+  (:meth:`kinetics.codegen.Compiled.ode_functions`), the same numbers as the pure build;
+* a numba C callback (:func:`build_cfunc`: ``status = fn(a_ptr, b_ptr, i, i_ch, i_dis,
+  out_ptr)``, the values written to ``out``, status 1 when one is not finite), called by
+  address from the compiled RODAS4 loop (:mod:`kinetics.stiff_nb`) with no Python layer.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from sympy.printing.pycode import PythonCodePrinter
 from ingest.processing.numba_switch import numba_switch
 
 __all__ = ["function_source", "build_pure", "build_ode", "ode_source", "build_numba", "numba_enabled",
-           "numba_default", "numba_requested", "has_machine_code"]
+           "numba_default", "numba_requested", "has_machine_code", "cfunc_source", "build_cfunc"]
 
 _ARGS = ("_a", "_b", "i", "i_ch", "i_dis")
 
@@ -275,15 +278,7 @@ def build_numba(source: str, name: str, n_a: int, n_b: int, cache_file: Path | N
     if not numba_enabled():
         return None
     src = _array_source(source, name)
-    if cache_file is not None:
-        try:
-            if not cache_file.is_file() or cache_file.read_text(encoding="utf-8") != src:
-                cache_file.parent.mkdir(parents=True, exist_ok=True)
-                tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
-                tmp.write_text(src, encoding="utf-8")
-                os.replace(tmp, cache_file)
-        except OSError:
-            cache_file = None
+    cache_file = _write_source(cache_file, src)
     for use_cache in ((True, False) if cache_file is not None else (False,)):
         try:
             fn = _njit(src, name, cache_file if use_cache else None)
@@ -291,6 +286,22 @@ def build_numba(source: str, name: str, n_a: int, n_b: int, cache_file: Path | N
             continue
         return fn if _agrees(fn, source, name, n_a, n_b) else None
     return None
+
+
+def _write_source(cache_file: Path | None, src: str) -> Path | None:
+    """Write ``src`` to ``cache_file`` atomically unless it is there already; None when it
+    cannot be written (then numba compiles without a disk cache)."""
+    if cache_file is None:
+        return None
+    try:
+        if not cache_file.is_file() or cache_file.read_text(encoding="utf-8") != src:
+            cache_file.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache_file.with_name(f"{cache_file.name}.{os.getpid()}.tmp")
+            tmp.write_text(src, encoding="utf-8")
+            os.replace(tmp, cache_file)
+    except OSError:
+        return None
+    return cache_file
 
 
 def _njit(src: str, name: str, cache_file: Path | None) -> Callable:
@@ -318,5 +329,95 @@ def _agrees(fn: Callable, source: str, name: str, n_a: int, n_b: int) -> bool:
         ref = np.asarray(build_pure(source, name)(a.tolist(), b.tolist(), 0.1, 0.1, 0.0), float)
         got = fn(a, b, 0.1, 0.1, 0.0)
         return ref.shape == got.shape and bool(np.allclose(got, ref, rtol=1e-12, atol=0, equal_nan=True))
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def cfunc_source(source: str, name: str, n_a: int, n_b: int) -> str:
+    """Rewrite the pure source into a C callback ``{name}_cf(_ap, _bp, i, i_ch, i_dis, _op)``:
+    the state and parameters read from pointers (``n_a`` and ``n_b`` floats), the values
+    (a matrix row by row) written to ``_op``; returns 1 when one is not finite, else 0."""
+    head, *body = source.rstrip("\n").split("\n")
+    ret = body[-1].strip()
+    assert ret.startswith("return [")
+    vals = [v for row in _split_top(ret[len("return "):])
+            for v in (_split_top(row) if row.startswith("[") else [row])]
+    out = [head.replace(f"def {name}(_a, _b,", f"def {name}_cf(_ap, _bp,").rstrip(":")[:-1] + ", _op):",
+           f"    _a = carray(_ap, {max(n_a, 1)})", f"    _b = carray(_bp, {max(n_b, 1)})",
+           f"    _o = carray(_op, {len(vals)})", *body[:-1]]
+    out += [f"    _o[{k}] = {v}" for k, v in enumerate(vals)]
+    out += [f"    for _k in range({len(vals)}):",
+            "        if not math.isfinite(_o[_k]):",
+            "            return 1",
+            "    return 0"]
+    return "\n".join(out) + "\n"
+
+
+def _split_top(text: str) -> list[str]:
+    """The items of a printed list ``[a, b, ...]`` (commas inside brackets kept)."""
+    assert text.startswith("[") and text.endswith("]")
+    items, depth, cur = [], 0, []
+    for ch in text[1:-1]:
+        if ch == "," and depth == 0:
+            items.append("".join(cur).strip())
+            cur = []
+            continue
+        depth += ch in "([{"
+        depth -= ch in ")]}"
+        cur.append(ch)
+    tail = "".join(cur).strip()
+    return items + ([tail] if tail else [])
+
+
+def build_cfunc(source: str, name: str, n_a: int, n_b: int, cache_file: Path | None = None) -> Any:
+    """The numba C callback of ``source`` (:func:`cfunc_source`; ``.address`` is its address).
+
+    With ``cache_file`` the callback source is written there and numba caches the machine
+    code next to it (a new process loads it).  Checked against the pure build on a probe
+    point; None when numba is missing or the build fails or disagrees.
+    """
+    if not numba_enabled():
+        return None
+    src = cfunc_source(source, name, n_a, n_b)
+    cache_file = _write_source(cache_file, src)
+    for use_cache in ((True, False) if cache_file is not None else (False,)):
+        try:
+            fn = _cfunc(src, name, cache_file if use_cache else None)
+        except Exception:  # noqa: BLE001, S112 - a stale or foreign numba cache: compile afresh
+            continue
+        return fn if _cfunc_agrees(fn, source, name, n_a, n_b) else None
+    return None
+
+
+def _cfunc(src: str, name: str, cache_file: Path | None) -> Any:
+    import numba  # lazy: optional extra 'fast' (~0.3 s to import)
+    from numba import types as nbt
+
+    modname = f"kinetics._generated.{cache_file.stem if cache_file else name + '_cf'}"
+    mod = types.ModuleType(modname)
+    mod.__dict__.update(math=math, np=np, carray=numba.carray)
+    if cache_file is not None:
+        mod.__file__ = str(cache_file)
+        sys.modules[modname] = mod  # numba's cache re-imports the module of its globals
+    exec(compile(src, str(cache_file) if cache_file else f"<kinetics generated {name}_cf>", "exec"),  # noqa: S102
+         mod.__dict__)
+    ptr = nbt.CPointer(nbt.float64)
+    sig = nbt.intc(ptr, ptr, nbt.float64, nbt.float64, nbt.float64, ptr)
+    return numba.cfunc(sig, error_model="numpy", cache=cache_file is not None)(mod.__dict__[f"{name}_cf"])
+
+
+def _cfunc_agrees(fn: Any, source: str, name: str, n_a: int, n_b: int) -> bool:
+    """The C callback gives the pure build's numbers (1e-12 relative) on a probe point."""
+    import ctypes
+
+    try:
+        a = np.linspace(0.011, 0.013, n_a) if n_a else np.zeros(1)
+        b = np.linspace(0.5, 1.5, n_b) if n_b else np.zeros(1)
+        ref = np.asarray(build_pure(source, name)(a.tolist(), b.tolist(), 0.1, 0.1, 0.0), float).ravel()
+        out = np.full(ref.size, np.nan)
+        p = ctypes.POINTER(ctypes.c_double)
+        status = fn.ctypes(a.ctypes.data_as(p), b.ctypes.data_as(p), 0.1, 0.1, 0.0, out.ctypes.data_as(p))
+        ok = bool(np.allclose(out, ref, rtol=1e-12, atol=0, equal_nan=True))
+        return ok and status == int(not np.isfinite(ref).all())
     except Exception:  # noqa: BLE001
         return False

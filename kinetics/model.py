@@ -7,7 +7,9 @@ Integration: LSODA (ODEPACK, through ``scipy.integrate.odeint``: the Fortran dri
 much less Python overhead per step than ``solve_ivp(method='LSODA')``) with the
 sympy-generated analytic Jacobian by default; ``solve_ivp``'s BDF and Radau are offered by
 option (typically 5-10x slower on these small stiff systems).  A failed LSODA segment
-is retried with a small first step and then redone with BDF (RuntimeWarning).
+is retried with a small first step and then redone with BDF (RuntimeWarning).  With numba
+on (``FLOWCELL_NUMBA=1``) the default ``method='auto'`` runs the whole simulation in one
+compiled RODAS4 loop instead (:mod:`kinetics.compiled_run`), LSODA if that fails.
 
 A piecewise-constant current (a table, or a ``flowcell.simulate.protocol.CurrentSchedule``) is
 integrated segment by segment between the
@@ -35,6 +37,7 @@ import pandas as pd
 from scipy.integrate import odeint, solve_ivp
 
 from kinetics.codegen import Compiled, compile_network
+from kinetics.compiled_run import compiled_run
 from kinetics.constants import F
 from kinetics.network import Network, NetworkError
 
@@ -253,6 +256,8 @@ class Model:
         act = [network.species_info(s) for s in self.species]
         self._w_units = np.array([s.units if s.active else 0 for s in act], dtype=float)
         self._w_e = np.array([s.electrons if s.active else 0 for s in act], dtype=float)
+        self._layout: tuple[np.ndarray, ...] | None = None  # kinetics.compiled_run's: blocks and
+        self._invariants: dict[Any, np.ndarray] = {}  # conservation laws
 
     # ------------------------------------------------------------------ helpers
     def __repr__(self) -> str:
@@ -377,6 +382,7 @@ class Model:
                 ok = info["message"] == "Integration successful."
                 st["nfev"] += _solver_count(info["nfe"], ok)
                 st["njev"] += _solver_count(info["nje"], ok)
+                st["steps"] = st.get("steps", 0) + _solver_count(info["nst"], ok)
                 if ok and np.isfinite(ys).all():
                     return ys, st
             warnings.warn(f"LSODA failed on [{a:g}, {b:g}] s ({info['message']}); redoing the "
@@ -417,7 +423,7 @@ class Model:
     # ------------------------------------------------------------------ simulate
     def simulate(self, t_s: Sequence[float] | np.ndarray, params: Mapping[str, float] | None = None,
                  y0: Mapping[str, float] | None = None, current_A: CurrentLike = None,
-                 volume_L: float = 0.01, method: str = "LSODA", rtol: float = 1e-8,
+                 volume_L: float = 0.01, method: str = "auto", rtol: float = 1e-8,
                  atol: float = 1e-12, *, jac: str | None = "analytic",
                  breakpoints: Sequence[float] | None = None, equilibrate: bool = True,
                  max_step: float = np.inf, first_step: float | None = None,
@@ -440,8 +446,11 @@ class Model:
             edge than currents the current is 0 after the last edge.
         volume_L : float
             Circulating anolyte volume V_tot, L.
-        method : {'LSODA', 'BDF', 'Radau', ...}
-            ``scipy.integrate.solve_ivp`` method.
+        method : {'auto', 'LSODA', 'RODAS4', 'BDF', 'Radau', ...}
+            'auto': the compiled RODAS4 loop (:mod:`kinetics.compiled_run`) when numba is on
+            (``FLOWCELL_NUMBA=1`` or ``model._c.use_numba = True``), else LSODA, and LSODA if
+            the loop fails (``stats['compiled_fallback']``).  'LSODA': always LSODA.  'RODAS4':
+            the loop whenever numba is installed (else ValueError).  Others: ``solve_ivp``'s.
         rtol, atol : float
             Tolerances (atol in mol/L).
         jac : {'analytic', 'fd', None}
@@ -463,6 +472,7 @@ class Model:
         Returns
         -------
         SimResult
+            ``stats['method']``: the integrator that ran ('RODAS4', 'LSODA', ...).
         """
         t_out = np.asarray(t_s, dtype=float).ravel()
         if t_out.size == 0:
@@ -487,11 +497,23 @@ class Model:
         edges.append(t1)
         if jac not in ("analytic", "fd", None):
             raise ValueError("jac must be 'analytic', 'fd' or None")
-        X, stats = self._segments(t_out, edges, x, p, Ifun, piecewise, volume_L, method, rtol, atol,
-                                  jac, max_step, first_step, max_nfev, strict=bool((steps > 0).all()))
+        run, Y = None, None
+        if method.upper() in ("AUTO", "RODAS4"):  # the compiled loop, where it applies
+            run, why = compiled_run(self, t_out, edges, x, p, Ifun, piecewise, volume_L, method.upper() == "RODAS4",
+                                    rtol, atol, jac, max_step, first_step, max_nfev)
+            if run is None and method.upper() == "RODAS4" and why:
+                raise ValueError(f"simulate: method='RODAS4' is not available here: {why}")
+            method = "LSODA"
+        if run is not None and "compiled_fallback" not in run[1]:
+            X, stats = run
+            Y = stats.pop("_Y", None)
+        else:  # LSODA (solve_ivp's methods), also where the compiled loop failed: the stats say why
+            X, stats = self._segments(t_out, edges, x, p, Ifun, piecewise, volume_L, method, rtol, atol,
+                                      jac, max_step, first_step, max_nfev, strict=bool((steps > 0).all()))
+            stats.update({k: v for k, v in (run or (None, {}))[1].items() if k == "compiled_fallback"})
         if not np.isfinite(X[0]).all():
             X[0] = self._state0(y_init)
-        return self._result(t_out, X, y_init, p, Ifun, atol, stats)
+        return self._result(t_out, X, y_init, p, Ifun, atol, stats, Y)
 
     def _segments(self, t_out: np.ndarray, edges: list[float], x: np.ndarray, p: np.ndarray, Ifun: Callable,
                   piecewise: bool, volume_L: float, method: str, rtol: float, atol: float, jac: str | None,
@@ -507,7 +529,7 @@ class Model:
             f, J = c.reduced_functions(p) if self.reduced else (c.rhs_full, c.jac_full)
         t0, t1 = float(t_out[0]), float(t_out[-1])
         X = np.full((t_out.size, len(x)), np.nan)
-        stats = {"nfev": 0, "njev": 0, "nlu": 0, "segments": 0, "retries": 0}
+        stats = {"nfev": 0, "njev": 0, "nlu": 0, "steps": 0, "segments": 0, "retries": 0}
         wall = time.perf_counter()
         if t1 == t0:
             X[:] = x
@@ -534,7 +556,7 @@ class Model:
                 jf = (lambda t, y: J(y, p, self._cur(Ifun(t), volume_L)))
             ys, st = self._integrate(fun0, jf if use_jac else None, x, tt, method, rtol, atol, max_step,
                                      first_step, max_nfev)
-            for key in ("nfev", "njev", "nlu", "retries"):
+            for key in ("nfev", "njev", "nlu", "steps", "retries"):
                 stats[key] += st.get(key, 0)
             if st.get("fallback"):
                 stats["fallback"] = stats.get("fallback", 0) + 1
@@ -543,20 +565,21 @@ class Model:
                 X[r0:r1] = ys[off:off + ts.size] if strict else ys[np.searchsorted(tt, ts)]
                 start = r1
             x = ys[-1]
-        stats.update(wall_s=time.perf_counter() - wall, method=method, reduced=self.reduced, jac=jac)
+        stats.update(wall_s=time.perf_counter() - wall, method=method, reduced=self.reduced, jac=jac,
+                     solver="LSODA (ODEPACK, odeint)" if method.upper() == "LSODA" else f"{method} (solve_ivp)")
         return X, stats
 
     def _result(self, t_out: np.ndarray, X: np.ndarray, y_init: np.ndarray, p: np.ndarray, Ifun: Callable,
-                atol: float, stats: dict[str, Any]) -> SimResult:
-        """Species, SOC and current at ``t_out`` from the integrated states; range warnings."""
-        Y = self._species(X, p)
+                atol: float, stats: dict[str, Any], Y: np.ndarray | None = None) -> SimResult:
+        """Species, SOC and current at ``t_out`` from the integrated states (``Y`` when already
+        computed); range warnings."""
+        Y = self._species(X, p) if Y is None else Y
         tol = max(1e3 * atol, 1e-9)
         if self.reduced:
             for b in self._c.blocks:
                 if b.kind == "comproportionation":
                     k = self._c.slow_names.index(b.names[0])
-                    Cb, Eb = X[:, k], X[:, k + 1]
-                    if np.any(Eb < -tol) or np.any(Eb > 2.0 * Cb + tol):
+                    if X[:, k + 1].min() < -tol or (X[:, k + 1] - 2.0 * X[:, k]).max() > tol:
                         warnings.warn("SOC left [0, 1] (over-charge or over-discharge): the "
                                       "speciation is clipped and the electron balance is lost",
                                       RuntimeWarning, stacklevel=2)

@@ -82,6 +82,8 @@ def test_compiled_lm_reaches_the_numpy_optimum():
     q0 = truth * np.array([1.3, 0.0, 1.5, 0.0, 0.0]) + np.array([0, 0.001, 0, 0, 0])
     q_np, chi_np, ok_np = lorentz_batch._lm(q0, X, Y, W)
     nb = lorentz_batch._lm_compiled()
+    if nb is None:  # numba installed but switched off (FLOWCELL_NUMBA=0): nothing compiled to compare
+        pytest.skip("compiled line fits switched off (FLOWCELL_NUMBA=0)")
     q_nb, chi_nb, ok_nb, jtj = q0.copy(), np.zeros(G), np.zeros(G, bool), np.zeros((G, 5, 5))
     nb(q_nb, X, Y, W, np.array([500] + [n] * (G - 1)), 200, chi_nb, ok_nb, jtj)
     assert ok_np.all() and ok_nb.all()

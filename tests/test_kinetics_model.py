@@ -42,7 +42,10 @@ def test_constant_current_coulomb_counting(reduce_fast: bool) -> None:
     np.testing.assert_allclose(sim.C_act, C0, rtol=1e-12)
     # the species follow the §1.2 closed form at every time
     from kinetics.speciation import radical_fraction
-    np.testing.assert_allclose(sim["R"] / C0, radical_fraction(sim.soc, 0.1), rtol=0, atol=1e-8)
+    # LSODA's interpolant holds 1e-8; the compiled RODAS4 loop's order-3 dense output (FLOWCELL_NUMBA=1,
+    # docs/architecture.md "Integration") 2.5e-8 of C_tot on the full model's fast radical
+    atol = 1e-8 if sim.stats["method"] == "LSODA" else 5e-8
+    np.testing.assert_allclose(sim["R"] / C0, radical_fraction(sim.soc, 0.1), rtol=0, atol=atol)
 
 
 def test_zero_order_o2_self_discharge() -> None:
@@ -58,7 +61,8 @@ def test_self_discharge_switches_off_at_empty() -> None:
     model = library.dhaq(k_dec=0.0, J_e=1e-7, Ks=1e-4).compile()
     sim = model.simulate(np.linspace(0, 1e6, 21), y0=model.y0_from_soc(C0, 0.3))
     assert sim.soc[-1] >= 0 and sim.soc[-1] < 1e-3
-    assert np.all(np.diff(sim.soc) <= 1e-15)
+    # never charges: LSODA is monotone to 1e-15, the compiled loop (FLOWCELL_NUMBA=1) to its 1e-14 round-off
+    assert np.all(np.diff(sim.soc) <= (1e-15 if sim.stats["method"] == "LSODA" else 1e-13))
 
 
 @pytest.mark.parametrize("reduce_fast", [True, False])
