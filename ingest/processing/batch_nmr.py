@@ -13,9 +13,11 @@ carrier, digital-filter delay) done once:
   circular shift over the acquired length: an FFT pair; ``exact_filter=False`` folds it
   into a linear phase of the main FFT instead, faster but it moves empty-window integrals
   by several standard errors), the apodization weights, the first-point correction, the
-  phase and the 2/sw scaling are precomputed once per series, and the FFTs run in place in
-  complex64, :data:`DEFAULT_CHUNK` spectra per call, in work arrays reused from batch to
-  batch (memory bounded by the chunk, no fresh pages to fault in);
+  phase and the 2/sw scaling are precomputed once per series, and the FFTs run in place,
+  :data:`DEFAULT_CHUNK` spectra per call, in work arrays reused from batch to batch (memory
+  bounded by the chunk, no fresh pages to fault in), in complex64 when the series' first FID
+  shows the round-off harmless against its noise (:mod:`ingest.processing.fft_precision`;
+  complex128 otherwise, and for a batch holding a FID outside that guard);
 * the baseline polynomial of each spectrum is a least-squares fit on the series'
   signal-free points; it and the first-point correction are subtracted by one matrix
   product per batch; the noise is the series' noise;
@@ -33,9 +35,12 @@ noise, baseline and fits for every spectrum; only the FFT work is batched there.
 Spectra without a FID (vendor-processed only) and EPR spectra go through the Extractor.
 
 Differences from the per-spectrum path (tests/test_fast_path.py): the noise and the
-baseline mask are the series' (per spectrum they are re-estimated), and the fractional
-digital-filter shift is interpolated over the zero-filled length rather than the
-acquired one.  Fitted shifts, widths and areas agree within a small fraction of their
+baseline mask are the series' (per spectrum they are re-estimated), and the transforms
+run in complex64 where the series proved it harmless (tests/test_precision.py: within 1e-3
+of each standard error of the complex128 numbers; the zero-filled transform then as two
+half-size ones, :mod:`ingest.processing.zf_fft`).  ``exact_filter=False`` interpolates the
+fractional digital-filter shift over the zero-filled length rather than the acquired one.
+Fitted shifts, widths and areas agree within a small fraction of their
 standard errors; ``snr`` within the noise estimate's scatter (a few %).
 """
 
@@ -43,14 +48,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.fft
+from scipy.linalg.blas import dgemm
 
 from ingest.processing.assignment import assignment_warnings
+from ingest.processing.fft_precision import PrecisionCheck, check_precision, fid_norm
 from ingest.processing.lorentz_batch import (
     fit_lorentzians,
     window_integrals,
@@ -73,6 +80,7 @@ from ingest.processing.observables import (
 )
 from ingest.processing.peaks import PeakFit
 from ingest.processing.widths import refine_widths
+from ingest.processing.zf_fft import even_odd, half_twiddle, split_fft, vendor_real
 from ingest.types import NMRSpectrum
 
 __all__ = ["DEFAULT_CHUNK", "BatchExtractor"]
@@ -89,9 +97,9 @@ class _Series:
     key: tuple
     m: int                       # FFT size
     keep0: int                   # first FID point kept (the filter rise before it is zeroed)
-    apod: np.ndarray             # (td,) float32 apodization, zero before keep0
-    lin: np.ndarray              # (m,) complex64 digital-filter linear phase, FFT order
-    rot: np.ndarray              # (m,) complex64 phase * 2/sw, FFT order
+    apod: np.ndarray             # (td,) apodization, zero before keep0
+    lin: np.ndarray              # (m,) complex128 digital-filter linear phase, FFT order
+    rot: np.ndarray              # (m,) complex128 phase * 2/sw, FFT order
     fp_c: float                  # 1 - first_point
     perm: np.ndarray             # FFT order -> vendor order
     ppm: np.ndarray              # raw axis (before referencing), vendor order
@@ -103,11 +111,13 @@ class _Series:
     phase: tuple[float, float]
     gd: float = 0.0
     n_kept: int = 0
-    lin_td: np.ndarray | None = None     # (td,) complex64 shift over the acquired length
-    apod_kept: np.ndarray | None = None  # (n_kept,) float32 apodization of the shifted FID
+    lin_td: np.ndarray | None = None     # (td,) complex128 shift over the acquired length
+    apod_kept: np.ndarray | None = None  # (n_kept,) apodization of the shifted FID
     exact: bool = False                  # baseline marginal: noise, baseline and fits per spectrum
     fp_rows: np.ndarray | None = None    # (2, m) first-point correction rows (vendor order)
     basis: np.ndarray | None = None      # (order + 3, m) baseline polynomial and fp_rows, stacked
+    precision: PrecisionCheck | None = None  # the transforms' precision, proven on the first FID
+    cast: dict = field(default_factory=dict)  # dtype char -> :meth:`BatchExtractor._consts` in that precision
 
 
 def _series_key(spec: NMRSpectrum) -> tuple:
@@ -133,21 +143,38 @@ class BatchExtractor:
         into a linear phase of the main FFT (faster; the filter's rise then leaks a
         smooth offset of ~1e-4 of the largest line into the spectrum, which shifts the
         integrals of empty windows by several of their standard errors).
+    precision : {"auto", "complex128"}
+        ``"auto"`` (default): a series' transforms run in complex64 when its first FID shows
+        the round-off harmless against the noise (:mod:`ingest.processing.fft_precision`),
+        else, and for any batch holding a FID outside that guard, in complex128;
+        ``"complex128"``: always double precision.
 
     Attributes
     ----------
     extractor : Extractor
         The per-spectrum extractor used for first spectra, EPR and processed-only data.
+    stats : dict
+        Spectra transformed in each precision (``{"complex64": n, "complex128": n}``).
     """
 
     def __init__(self, cfg: ObservablesConfig | None = None, *, phase: tuple[float, float] | None = None,
-                 chunk: int = DEFAULT_CHUNK, exact_filter: bool = True) -> None:
+                 chunk: int = DEFAULT_CHUNK, exact_filter: bool = True, precision: str = "auto") -> None:
+        if precision not in ("auto", "complex128"):
+            raise ValueError(f"precision must be 'auto' or 'complex128', got {precision!r}")
         self.cfg = cfg or ObservablesConfig.default()
+        self.precision = precision
+        self.stats: dict[str, int] = {}
         self.extractor = Extractor(self.cfg, phase=phase)
         self.chunk = max(1, int(chunk))
         self.exact_filter = bool(exact_filter)
         self._series: dict[tuple, _Series] = {}
         self._work: dict[tuple, tuple[np.ndarray, ...]] = {}
+
+    def precision_of(self, spec: NMRSpectrum) -> PrecisionCheck | None:
+        """The precision check of ``spec``'s series (None before its first spectrum, or when the
+        series is not batched)."""
+        ser = self._series.get(_series_key(spec))
+        return None if ser is None else ser.precision
 
     @property
     def phase(self) -> tuple[float, float] | None:
@@ -218,8 +245,7 @@ class BatchExtractor:
         marginal = False
         if n_cfg.baseline is not None and proc.baseline is not None:
             fit_idx, pinv, vander, marginal = self._baseline_operator(ppm, proc, params)
-        self._series[key] = _Series(key, m, keep0, apod.astype(np.float32), lin.astype(np.complex64),
-                                    rot.astype(np.complex64), 1.0 - float(params.get("first_point", 0.5)), perm,
+        self._series[key] = _Series(key, m, keep0, apod, lin, rot, 1.0 - float(params.get("first_point", 0.5)), perm,
                                     ppm, float(proc.params["noise_sigma"]), fit_idx, pinv, vander, params,
                                     (float(p0), float(p1)))
         ser = self._series[key]
@@ -228,9 +254,34 @@ class BatchExtractor:
         # spectrum; then each spectrum gets its own noise, baseline and fits, as per spectrum
         ser.exact = n_cfg.baseline is not None and (marginal or params.get("baseline") != f"poly{n_cfg.baseline}")
         ser.gd, ser.n_kept = gd, td - int(math.ceil(gd))
-        ser.lin_td = np.exp(2j * np.pi * gd * scipy.fft.fftfreq(td)).astype(np.complex64)
-        ser.apod_kept = np.exp(-np.pi * float(n_cfg.lb_hz) * np.arange(ser.n_kept) / meta.sw_hz).astype(np.float32)
+        ser.lin_td = np.exp(2j * np.pi * gd * scipy.fft.fftfreq(td))
+        ser.apod_kept = np.exp(-np.pi * float(n_cfg.lb_hz) * np.arange(ser.n_kept) / meta.sw_hz)
+        ser.params["fft_dtype"] = "complex128"
+        if self.precision == "auto":
+            self._check_precision(ser, np.asarray(spec.fid))
         return row
+
+    def _check_precision(self, ser: _Series, fid: np.ndarray) -> None:
+        """The series' first FID through both precisions: complex64 for the series when the
+        difference is within the guard of :mod:`ingest.processing.fft_precision`."""
+        got = {}
+        for dt in (np.complex128, np.complex64):
+            fids, U, real = self._buffers(ser, 1, dt)
+            fids[0] = fid
+            r, fp = self._spectra_real(ser, fids, U, real)
+            F = np.stack([fp.real, fp.imag], axis=1).astype(np.float64)
+            got[dt] = r[0] - (F @ self._first_point(ser))[0]
+        ser.precision = check_precision(got[np.complex64], got[np.complex128], ser.noise, fid_norm(fid))
+        ser.params["fft_dtype"] = ser.precision.label
+        self._work.clear()
+
+    def _dtype(self, ser: _Series, fids: Sequence[np.ndarray]) -> np.dtype:
+        """complex64 when the series passed the guard and every FID of the batch stays within it."""
+        p = ser.precision
+        single = p is not None and p.single and all(p.holds(fid_norm(f)) for f in fids)
+        dt = np.dtype(np.complex64 if single else np.complex128)
+        self.stats[dt.name] = self.stats.get(dt.name, 0) + len(fids)
+        return dt
 
     @staticmethod
     def _baseline_operator(ppm: np.ndarray, proc: ProcessedNMR, params: dict[str, Any]
@@ -255,18 +306,19 @@ class BatchExtractor:
         return idx, pinv, vander, bool(marginal)
 
     # ------------------------------------------------------------------ batches
-    def _buffers(self, ser: _Series, b: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def _buffers(self, ser: _Series, b: int, dtype: Any = np.complex64
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Work arrays of a series for ``b`` spectra, reused from batch to batch (fresh pages are
-        slow to fault in): FIDs (b, td) and spectra (b, m) complex64, real spectra and baselines
-        (b, m) float64."""
+        slow to fault in): FIDs (b, td) and spectra (b, m) in ``dtype`` (complex64 or complex128),
+        real spectra (b, m) float64."""
         td = int(ser.apod.size)
-        have = self._work.get(ser.key)
+        dtype = np.dtype(dtype)
+        have = self._work.get((ser.key, dtype.char))
         if have is None or have[0].shape[0] < b:
             n = max(b, self.chunk)
-            have = (np.empty((n, td), np.complex64), np.empty((n, ser.m), np.complex64),
-                    np.empty((n, ser.m)), np.empty((n, ser.m)))
-            self._work = {ser.key: have}  # one series' buffers at a time bound the memory
-        return have[0][:b], have[1][:b], have[2][:b], have[3][:b]
+            have = (np.empty((n, td), dtype), np.empty((n, ser.m), dtype), np.empty((n, ser.m)))
+            self._work = {(ser.key, dtype.char): have}  # one series' buffers at a time bound the memory
+        return have[0][:b], have[1][:b], have[2][:b]
 
     def _spectra_real(self, ser: _Series, fids: np.ndarray, U: np.ndarray, real: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -274,26 +326,36 @@ class BatchExtractor:
         the first-point correction; returns them and that correction's factor per spectrum
         (``fp``: subtract ``Re(fp * rot)``, :meth:`_first_point`).
 
-        ``fids`` (overwritten) and ``U`` are work arrays; every FFT runs in place, in complex64.
+        ``fids`` (overwritten) and ``U`` are work arrays; every FFT runs in place, in their
+        precision (complex64 or complex128).
         """
         m, h = ser.m, ser.m // 2
+        apod, lin, rot, lin_td, apod_kept, split = self._consts(ser, U.dtype)
         if self.exact_filter and ser.gd > 0:
             # the per-spectrum path's circular shift over the acquired length (an FFT pair)
             F = scipy.fft.fft(fids, axis=1, workers=1, overwrite_x=True)
-            F *= ser.lin_td
+            F *= lin_td
             x = scipy.fft.ifft(F, axis=1, workers=1, overwrite_x=True)
-            np.multiply(x[:, :ser.n_kept], ser.apod_kept, out=U[:, :ser.n_kept])
+            if split is not None:  # complex64: the zero-filled transform as two half-size ones
+                tw, rot2 = split
+                U2 = U.reshape(U.shape[0], 2, h)
+                np.multiply(x[:, :ser.n_kept], apod_kept, out=U2[:, 0, :ser.n_kept])
+                U2[:, 0, ser.n_kept:] = 0.0
+                x0 = U2[:, 0, 0].copy()
+                vendor_real(split_fft(U2, tw), rot2, real)
+                return real, ser.fp_c * x0
+            np.multiply(x[:, :ser.n_kept], apod_kept, out=U[:, :ser.n_kept])
             U[:, ser.n_kept:] = 0.0
             x0 = U[:, 0].copy()
         else:
-            np.multiply(fids, ser.apod, out=U[:, :fids.shape[1]])
+            np.multiply(fids, apod, out=U[:, :fids.shape[1]])
             U[:, fids.shape[1]:] = 0.0
             x0 = None
         U = scipy.fft.fft(U, axis=1, workers=1, overwrite_x=True)
         if x0 is None:
-            U *= ser.lin
+            U *= lin
             x0 = U.mean(axis=1)
-        U *= ser.rot
+        U *= rot
         # vendor order (ser.perm: fftshift, then reversed) by two reversed slices, no gather
         if m % 2 == 0 and np.array_equal(ser.perm[[0, h - 1, h, m - 1]], [h - 1, 0, m - 1, h]):
             np.copyto(real[:, :h], U.real[:, h - 1::-1])
@@ -301,6 +363,24 @@ class BatchExtractor:
         else:
             np.copyto(real, U.real[:, ser.perm])
         return real, ser.fp_c * x0
+
+    def _consts(self, ser: _Series, dtype: np.dtype) -> tuple[Any, ...]:
+        """The series' apodizations, filter phases and phase in ``dtype``'s precision (cached), and
+        for complex64 with the FID inside the first half of the zero-filled length, what the
+        split transform (:mod:`ingest.processing.zf_fft`) needs: the odd bins' twiddle and the
+        phase in the even/odd layout; else None."""
+        dtype = np.dtype(dtype)
+        got = ser.cast.get(dtype.char)
+        if got is None:
+            real = np.float32 if dtype == np.complex64 else np.float64
+            split = None
+            if dtype == np.complex64 and ser.m % 2 == 0 and ser.n_kept <= ser.m // 2:
+                split = (half_twiddle(ser.m, dtype), even_odd(ser.rot, dtype))
+            got = (ser.apod.astype(real), ser.lin.astype(dtype), ser.rot.astype(dtype),
+                   None if ser.lin_td is None else ser.lin_td.astype(dtype),
+                   None if ser.apod_kept is None else ser.apod_kept.astype(real), split)
+            ser.cast[dtype.char] = got
+        return got
 
     @staticmethod
     def _first_point(ser: _Series) -> np.ndarray:
@@ -313,17 +393,18 @@ class BatchExtractor:
 
     def _flush(self, spectra: Sequence[Any], idx: list[int], out: list[dict[str, Any] | None]) -> None:
         ser = self._series[_series_key(spectra[idx[0]])]
-        fids, U, real, bl = self._buffers(ser, len(idx))
+        dt = self._dtype(ser, [spectra[i].fid for i in idx])
+        params = ser.params if dt.name == ser.params.get("fft_dtype") else dict(ser.params, fft_dtype=dt.name)
+        fids, U, real = self._buffers(ser, len(idx), dt)
         for j, i in enumerate(idx):
             fids[j] = spectra[i].fid
         real, fp = self._spectra_real(ser, fids, U, real)
         F = np.stack([fp.real, fp.imag], axis=1).astype(np.float64)  # (b, 2)
         rows2 = self._first_point(ser)
         if ser.exact or ser.pinv is None:
-            np.matmul(F, rows2, out=bl)
-            real -= bl
+            _subtract_product(real, F, rows2)
             if ser.exact:
-                for j, row in enumerate(self._rows_exact(ser, [spectra[i] for i in idx], real)):
+                for j, row in enumerate(self._rows_exact(ser, [spectra[i] for i in idx], real, params)):
                     out[idx[j]] = row
                 last = self.extractor.last
                 if last is not None and np.shares_memory(last.real, real):
@@ -336,24 +417,26 @@ class BatchExtractor:
             coef = (real[:, ser.fit_idx] - F @ rows2[:, ser.fit_idx]) @ ser.pinv.T
             if ser.basis is None:
                 ser.basis = np.ascontiguousarray(np.vstack([ser.vander.T, rows2]))
-            np.matmul(np.hstack([coef, F]), ser.basis, out=bl)
-            real -= bl
-            blv = bl  # stands for the baseline in the batch (only its presence is read there)
-        for j, row in enumerate(self._rows(ser, [spectra[i] for i in idx], real, blv)):
+            _subtract_product(real, np.hstack([coef, F]), ser.basis)
+            # the baselines are not kept (only their presence is read by the rows: the polynomial
+            # was fitted at the configured order); NaN, loudly, should anything read the values
+            blv = np.broadcast_to(np.nan, real.shape)
+        for j, row in enumerate(self._rows(ser, [spectra[i] for i in idx], real, blv, params)):
             out[idx[j]] = row
         last = self.extractor.last  # it must not alias the work arrays the next batch overwrites
         if last is not None:
             base = None if coef is None else ser.vander @ coef[-1]
             self.extractor.last = replace(last, real=last.real.copy(), baseline=base)
 
-    def _rows_exact(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray) -> list[dict[str, Any]]:
+    def _rows_exact(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray, params0: dict[str, Any]
+                    ) -> list[dict[str, Any]]:
         """Rows with the per-spectrum noise, baseline and fits (series whose baseline is marginal)."""
         n_cfg = self.cfg.nmr
         rows = []
         for j, spec in enumerate(specs):
             y = real[j]
             sigma = noise_sigma(y)
-            params = dict(ser.params, noise_sigma=sigma)
+            params = dict(params0, noise_sigma=sigma)
             bl = None
             if n_cfg.baseline is not None:
                 used: list[int] = []
@@ -369,15 +452,15 @@ class BatchExtractor:
             rows.append(self._row(spec, proc, fits, offset))
         return rows
 
-    def _rows(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray, bl: np.ndarray | None
-              ) -> list[dict[str, Any]]:
+    def _rows(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray, bl: np.ndarray | None,
+              params: dict[str, Any]) -> list[dict[str, Any]]:
         n_cfg = self.cfg.nmr
         ref = n_cfg.processing_reference()
         offs = [reference_offset(ser.ppm, real[j], ref) for j in range(len(specs))]
         shared = all(o == offs[0] for o in offs)
         procs = [ProcessedNMR(ppm=ser.ppm + o if o else ser.ppm, real=real[j], p0_deg=ser.phase[0],
                               p1_deg=ser.phase[1], sfo1_hz=float(specs[j].meta.sfo1_hz), reference_offset_ppm=float(o),
-                              baseline=None if bl is None else bl[j], params=ser.params)
+                              baseline=None if bl is None else bl[j], params=params)
                  for j, o in enumerate(offs)]
         woff = self._window_offsets(procs, real, shared)
         fits: list[dict[str, PeakFit]] = [{} for _ in specs]
@@ -449,6 +532,14 @@ class BatchExtractor:
         row["nmr_warnings"] = "; ".join(notes)
         self.extractor.last, self.extractor.last_fits = proc, fits
         return row
+
+
+def _subtract_product(real: np.ndarray, h: np.ndarray, basis: np.ndarray) -> None:
+    """``real -= h @ basis`` in place, in one pass over ``real`` (BLAS dgemm with beta = 1; no
+    (b, m) product written and read back).  ``real`` (b, m) C-contiguous float64."""
+    got = dgemm(-1.0, basis.T, np.asarray(h, dtype=np.float64).T, 1.0, real.T, overwrite_c=1)
+    if not np.shares_memory(got, real):  # BLAS had to copy (not expected for these layouts)
+        real[...] = got.T
 
 
 def reference_rows(spectra: Sequence[Any], cfg: ObservablesConfig | None = None,

@@ -18,7 +18,11 @@ baseline), a :class:`SeriesPlan` keeps:
 
 :meth:`SeriesPlan.process` then gives :class:`ingest.processing.nmr.ProcessedNMR` as
 ``process_fid(spec, phase=plan.phase, ...)`` does: the FFT chain is the same arithmetic
-(equal to rounding; scratch arrays reused), the noise is re-estimated on every spectrum
+(equal to rounding; scratch arrays reused) in complex128, and runs in complex64 when the
+series' first FID proved that harmless (:meth:`SeriesPlan.check_precision`,
+:mod:`ingest.processing.fft_precision`: the round-off ~1e-4 of the noise in rms; every later
+FID re-checked by its norm, complex128 for one outside the guard; the zero-filled transform
+then as two half-size ones, :mod:`ingest.processing.zf_fft`), the noise is re-estimated on every spectrum
 (:func:`noise_sigma`), and the robust baseline runs in full, with its order fall-backs,
 but its iteration starts from where the previous spectrum's converged (2-3 iterations
 instead of ~25 from the crude first pass).  That start may end at a slightly different
@@ -43,6 +47,7 @@ from typing import Any
 import numpy as np
 import scipy.fft
 
+from ingest.processing.fft_precision import PrecisionCheck, check_precision, fid_norm
 from ingest.processing.nmr import (
     ProcessedNMR,
     group_delay_points,
@@ -52,6 +57,7 @@ from ingest.processing.nmr import (
     reference_offset,
 )
 from ingest.processing.nmr_baseline import baseline as robust_baseline
+from ingest.processing.zf_fft import even_odd, half_twiddle, split_fft, vendor_real
 from ingest.types import NMRSpectrum
 
 __all__ = ["SeriesPlan", "comfortable", "series_key"]
@@ -114,16 +120,28 @@ class SeriesPlan:
     params: dict[str, Any] = field(default_factory=dict)
     phase: tuple[float, float] = (0.0, 0.0)
     reference: Any = None
-    stats: dict[str, int] = field(default_factory=lambda: {"spectra": 0})
+    #: counts (spectra, cold baseline starts, spectra sent to complex128 by the guard) and the
+    #: first FID's round-off in noise sigmas (``fft_rms_roundoff_sigma``, ``fft_max_roundoff_sigma``)
+    stats: dict[str, float] = field(default_factory=lambda: {"spectra": 0})
     _rot_re_fft: np.ndarray | None = field(default=None, repr=False)  # rot_re in FFT order
     _rot_im_fft: np.ndarray | None = field(default=None, repr=False)
-    _buf: tuple | None = field(default=None, repr=False)
+    #: the transforms' precision, proven on the first FID (:meth:`check_precision`); None: complex128
+    precision: PrecisionCheck | None = None
+    _bufs: dict = field(default_factory=dict, repr=False)  # scratch per precision (:meth:`_scratch`)
+    _comfy: bool | None = field(default=None, repr=False)  # comfortable(state), cached until it changes
 
     # ------------------------------------------------------------------ build
     @classmethod
     def from_first(cls, spec: NMRSpectrum, proc: ProcessedNMR, *, lb_hz: float, zero_fill: int,
-                   baseline: int | None, reference: Any, first_point: float = 0.5) -> SeriesPlan:
-        """The plan of ``spec``'s series from its full processing ``proc`` (phase and baseline fixed)."""
+                   baseline: int | None, reference: Any, first_point: float = 0.5,
+                   precision: str = "auto") -> SeriesPlan:
+        """The plan of ``spec``'s series from its full processing ``proc`` (phase and baseline fixed).
+
+        ``precision``: ``"auto"`` runs the transforms in complex64 when the first FID shows it
+        harmless (:meth:`check_precision`), ``"complex128"`` always in double precision.
+        """
+        if precision not in ("auto", "complex128"):
+            raise ValueError(f"precision must be 'auto' or 'complex128', got {precision!r}")
         meta = spec.meta
         fid = np.asarray(spec.fid)
         td = fid.size
@@ -152,6 +170,9 @@ class SeriesPlan:
             robust_baseline(ppm, proc.real + proc.baseline, order=int(baseline),
                             noise=float(proc.params["noise_sigma"]), _state=plan.state, _used=used)
             plan.state["used"] = used[-1] if used else int(baseline)
+        plan.params["fft_dtype"] = "complex128"
+        if precision == "auto":
+            plan.check_precision(fid, float(proc.params["noise_sigma"]))
         return plan
 
     # ------------------------------------------------------------------ apply
@@ -161,21 +182,61 @@ class SeriesPlan:
             return False
         return series_key(spec, lb_hz, zero_fill, baseline, self.phase) == self.key
 
-    def spectrum(self, fid: np.ndarray) -> np.ndarray:
-        """Phased real spectrum (vendor order, before the baseline) of one FID of the series."""
-        x = np.asarray(fid, dtype=np.complex128)
-        if self.lin_td is not None:
-            X = scipy.fft.fft(x, workers=1)
-            X *= self.lin_td
-            x = scipy.fft.ifft(X, workers=1, overwrite_x=True)
-        if self._buf is None:  # scratch arrays reused from spectrum to spectrum (no page faults)
-            self._buf = (np.zeros(self.n, dtype=np.complex128), np.empty(self.n), np.empty(self.n))
-        u, re, tmp = self._buf
-        np.multiply(x[:self.n_kept], self.apod, out=u[:self.n_kept])
+    def _split(self, dtype: np.dtype) -> bool:
+        """Whether the zero-filled transform runs as two half-size ones (:mod:`ingest.processing.zf_fft`):
+        in complex64 (where that is faster), with the FID inside the first half."""
+        return np.dtype(dtype) == np.complex64 and self.n % 2 == 0 and self.n_kept <= self.n // 2
+
+    def _scratch(self, dtype: np.dtype) -> tuple[np.ndarray, ...]:
+        """Scratch arrays and constants of one precision, reused from spectrum to spectrum (no page
+        faults): FID (td,) and zero-filled FID (n,; (2, n/2) when split) in ``dtype``, two (n,)
+        float64; the filter ramp, the apodization and (split) the odd bins' twiddle and the phase
+        in the even/odd layout, in that precision."""
+        dtype = np.dtype(dtype)
+        have = self._bufs.get(dtype.char)
+        if have is None:
+            real = np.float32 if dtype == np.complex64 else np.float64
+            lin = None if self.lin_td is None else self.lin_td.astype(dtype)
+            if lin is not None and dtype == np.complex64:  # the inverse as a forward transform: spectrum()
+                lin = (np.conj(self.lin_td) / self.td).astype(dtype)
+            split = self._split(dtype)
+            u = np.zeros((2, self.n // 2) if split else self.n, dtype)
+            rot2 = even_odd(self._rot_re_fft + 1j * self._rot_im_fft, dtype) if split else None
+            have = (np.empty(self.td, dtype), u, np.empty(self.n), np.empty(self.n), lin, self.apod.astype(real),
+                    (half_twiddle(self.n, dtype), rot2) if split else None)
+            self._bufs[dtype.char] = have
+        return have
+
+    def spectrum(self, fid: np.ndarray, dtype: Any = np.complex128) -> np.ndarray:
+        """Phased real spectrum (vendor order, before the baseline) of one FID of the series.
+
+        ``dtype``: the transforms' precision, complex128 (``process_fid``'s arithmetic, equal to
+        rounding) or complex64 (what :meth:`process` uses once :meth:`check_precision` proved it
+        harmless for the series: :attr:`fft_dtype`); the result is float64 either way.
+        """
+        x, u, re, tmp, lin, apod, tw = self._scratch(dtype)
+        np.copyto(x, fid, casting="same_kind")
+        if lin is not None:  # the exact circular shift over the acquired length, in place
+            X = scipy.fft.fft(x, workers=1, overwrite_x=True)
+            if x.dtype == np.complex64:
+                # ifft(X lin) = conj(fft(conj(X) conj(lin) / td)): pocketfft's one-row complex64
+                # inverse takes ~40 % longer than its forward transform (0.5 ms here)
+                np.conjugate(X, out=X)
+                X *= lin  # conj(lin_td) / td
+                x = scipy.fft.fft(X, workers=1, overwrite_x=True)
+                np.conjugate(x, out=x)
+            else:
+                X *= lin
+                x = scipy.fft.ifft(X, workers=1, overwrite_x=True)
+        if tw is not None:  # complex64: the zero-filled transform as two half-size ones
+            np.multiply(x[:self.n_kept], apod, out=u[0, :self.n_kept])
+            u[0, self.n_kept:] = 0.0
+            return vendor_real(split_fft(u, tw[0]), tw[1], np.empty(self.n))
+        np.multiply(x[:self.n_kept], apod, out=u[:self.n_kept])
         u[self.n_kept:] = 0.0
-        S = scipy.fft.fft(u, workers=1)
-        # phase applied in FFT order (the same products), then the real part put in vendor
-        # order (fftshift reversed, nmr.fft): one real permutation instead of a complex one
+        S = scipy.fft.fft(u, workers=1, overwrite_x=True)
+        # phase applied in FFT order (the same products, in float64), then the real part put in
+        # vendor order (fftshift reversed, nmr.fft): one real permutation instead of a complex one
         np.multiply(S.real, self._rot_re_fft, out=re)
         np.multiply(S.imag, self._rot_im_fft, out=tmp)
         re -= tmp
@@ -187,26 +248,54 @@ class SeriesPlan:
         out[h:] = re[:h - 1:-1]
         return out
 
+    @property
+    def fft_dtype(self) -> np.dtype:
+        """The series' transform precision (complex128 until :meth:`check_precision` proved complex64)."""
+        return self.precision.dtype if self.precision is not None else np.dtype(np.complex128)
+
+    def check_precision(self, fid: np.ndarray, sigma: float | None = None) -> PrecisionCheck:
+        """Compute ``fid``'s spectrum in both precisions and keep complex64 for the series when the
+        difference is within the guard of :mod:`ingest.processing.fft_precision`."""
+        s128 = self.spectrum(fid, np.complex128)
+        s64 = self.spectrum(fid, np.complex64)
+        sigma = noise_sigma(s128) if sigma is None else float(sigma)
+        self.precision = check_precision(s64, s128, sigma, fid_norm(fid))
+        self.params["fft_dtype"] = self.precision.label
+        self.stats["fft_rms_roundoff_sigma"] = self.precision.rms_ratio
+        self.stats["fft_max_roundoff_sigma"] = self.precision.max_ratio
+        if not self.precision.single:  # the complex64 scratch is no longer needed
+            self._bufs.pop(np.dtype(np.complex64).char, None)
+        return self.precision
+
     def _baseline(self, raw: np.ndarray, sigma: float) -> tuple[np.ndarray, int]:
         """The robust baseline, its iteration started where the last spectrum's converged when
         that was comfortably inside the coverage rules; from scratch (as per spectrum) otherwise."""
         order = int(self.order_cfg)  # type: ignore[arg-type]
-        warm = comfortable(self.state)
+        warm = comfortable(self.state) if self._comfy is None else self._comfy  # cached: same state
         for attempt in ((True, False) if warm else (False,)):
             st = self.state if attempt else {}
             used: list[int] = []
             bl = robust_baseline(self.ppm, raw, order=order, noise=sigma, _used=used, _state=st)
             st["used"] = used[-1] if used else order
             self.state = st
-            if not attempt or comfortable(st):
+            self._comfy = comfortable(st)
+            if not attempt or self._comfy:
                 break
             self.stats["cold"] = self.stats.get("cold", 0) + 1
         return bl, int(self.state["used"])
 
     def process(self, spec: NMRSpectrum) -> ProcessedNMR:
         """``process_fid(spec, phase=self.phase, ...)`` with this plan (see the module docstring)."""
-        raw = self.spectrum(spec.fid)  # type: ignore[arg-type]
+        fid = np.asarray(spec.fid)
+        raw = self.spectrum(fid, self.fft_dtype)
         sigma = noise_sigma(raw)
+        if self.precision is not None and self.precision.single and not self.precision.holds(fid_norm(fid), sigma):
+            raw = self.spectrum(fid, np.complex128)  # this FID is outside the guard: double precision
+            sigma = noise_sigma(raw)
+            self.stats["complex128"] = self.stats.get("complex128", 0) + 1
+            dtype = "complex128"
+        else:
+            dtype = self.params["fft_dtype"]
         self.stats["spectra"] += 1
         bl = None
         real = raw
@@ -219,7 +308,7 @@ class SeriesPlan:
         off = reference_offset(ppm, real, self.reference)
         if off:
             ppm = ppm + off
-        params = dict(self.params, noise_sigma=sigma, baseline=label)
+        params = dict(self.params, noise_sigma=sigma, baseline=label, fft_dtype=dtype)
         return ProcessedNMR(ppm=ppm, real=real, p0_deg=self.phase[0], p1_deg=self.phase[1],
                             sfo1_hz=float(spec.meta.sfo1_hz), reference_offset_ppm=float(off), baseline=bl,
                             imag=None, params=params)
