@@ -42,9 +42,13 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-from llvmlite import ir
-from numba import njit, types
-from numba.core.extending import intrinsic
+
+try:
+    from llvmlite import ir
+    from numba import njit, types
+    from numba.core.extending import intrinsic
+except ImportError as _e:  # the optional extra: say which, not just "No module named numba"
+    raise ImportError("kinetics.stiff_nb needs numba, the 'fast' extra: pip install 'flowcell-rfb[fast]'") from _e
 
 __all__ = ["STATS", "STATUS", "integrate", "load", "species_rows"]
 
