@@ -50,21 +50,37 @@ def looks_like_potentiostat_log(path: str | Path) -> bool:
 
 
 def is_spin_standard(path: str | Path, root: str | Path | None = None, standards: Iterable[str | Path] = ()) -> bool:
-    """True for a path inside a ``standard/`` folder below ``root``, or at/under one of ``standards``."""
-    p = Path(path).resolve()
+    """True for a path inside a ``standard/`` folder below ``root``, or at/under one of ``standards``.
+
+    Paths are compared resolved (symbolic links followed), as strings: the watcher asks
+    once per acquisition, and ``Path.resolve``/``relative_to`` cost ~0.3 ms a call there.
+    """
+    p = os.path.realpath(path)
     for s in standards:
         if s is None:
             continue
-        s = Path(s).resolve()
-        if p == s or s in p.parents or p.with_suffix("") == s.with_suffix(""):
+        s = os.path.realpath(s)
+        if p == s or _under(p, s) or _without_suffix(p) == _without_suffix(s):
             return True
     if root is None:
         return False
-    try:
-        rel = p.relative_to(Path(root).resolve())
-    except ValueError:
+    r = os.path.realpath(root)
+    if not (p == r or _under(p, r)):
         return False
-    return any(part.lower() in STANDARD_FOLDERS for part in rel.parts[:-1] or rel.parts)
+    parts = [x for x in p[len(r):].split(os.sep) if x]
+    return any(part.lower() in STANDARD_FOLDERS for part in parts[:-1] or parts)
+
+
+def _without_suffix(p: str) -> str:
+    """``str(Path(p).with_suffix(""))`` for a resolved path (pathlib's rule for a suffix)."""
+    head, name = os.path.split(p)
+    i = name.rfind(".")
+    return os.path.join(head, name[:i]) if 0 < i < len(name) - 1 else p
+
+
+def _under(p: str, folder: str) -> bool:
+    """``p`` lies strictly below ``folder`` (both resolved)."""
+    return p.startswith(folder.rstrip(os.sep) + os.sep)
 
 
 @dataclass

@@ -154,24 +154,32 @@ class CompletionCheck:
 
 def _is_ignored(p: Path) -> bool:
     n = p.name
-    if n.startswith(".") or n.startswith("~") or n.endswith("~"):
+    if n.startswith((".", "~")) or n.endswith("~"):
         return True
     return p.suffix.lower() in IGNORED_SUFFIXES
 
 
 def _bruker(folder: Path) -> Acquisition:
-    if (folder / "ser").exists() and not (folder / "fid").exists():
+    f = str(folder) + os.sep
+    if os.path.exists(f + "ser") and not os.path.exists(f + "fid"):
         files = [folder / "acqus", folder / "ser"]
-        if (folder / "acqu2s").exists():
+        if os.path.exists(f + "acqu2s"):
             files.insert(1, folder / "acqu2s")
         return Acquisition(folder, "bruker-ser", tuple(files), folder)
     return Acquisition(folder, "bruker", (folder / "acqus", folder / "fid"), folder)
 
 
+def _holds_expno(d: str) -> bool:
+    """``d`` (a folder path ending in the separator) is a Bruker expno: ``acqus``, or
+    ``fid``/``ser`` with ``acqu``.  String paths: one stat each, no Path objects."""
+    ex = os.path.exists
+    return ex(d + "acqus") or (ex(d + "fid") or ex(d + "ser")) and ex(d + "acqu")
+
+
 def _sibling(base: Path, suffixes: tuple[str, ...]) -> Path | None:
     for s in suffixes:
         p = base.with_name(base.name + s)
-        if p.exists():
+        if os.path.exists(p):
             return p
     return None
 
@@ -193,19 +201,23 @@ def acquisition_for(path: str | Path, root: str | Path | None = None) -> Acquisi
     """
     p = Path(path)
     root_p = Path(root) if root is not None else None
-    # walk up looking for an expno / spinsolve folder (pdata/1/1r -> expno)
-    cur = p if p.is_dir() else p.parent
+    is_dir = os.path.isdir(p)
+    # walk up looking for an expno / spinsolve folder (pdata/1/1r -> expno); the watcher asks
+    # for every path an event names (~6 per expno), so the checks are on strings
+    cur = p if is_dir else p.parent
+    stop_depth = len(root_p.parts) if root_p is not None else 0
     for _ in range(4):
-        if root_p is not None and (cur == root_p.parent or len(cur.parts) < len(root_p.parts)):
+        if root_p is not None and (cur == root_p.parent or len(cur.parts) < stop_depth):
             break
-        if (cur / "acqus").exists() or ((cur / "fid").exists() or (cur / "ser").exists()) and (cur / "acqu").exists():
+        d = str(cur) + os.sep
+        if _holds_expno(d):
             return _bruker(cur)
-        if (cur / "acqu.par").exists():
+        if os.path.exists(d + "acqu.par"):
             return Acquisition(cur, "spinsolve", (cur / "acqu.par", cur / "data.1d"), cur)
         if root_p is not None and cur == root_p:
             break
         cur = cur.parent
-    if p.is_dir() or _is_ignored(p):
+    if is_dir or _is_ignored(p):
         return None
     if p.name in _BRUKER_FILES or p.name in _SPINSOLVE_FILES:
         return None  # a Bruker/Spinsolve piece whose parameter file is not there yet
@@ -273,22 +285,41 @@ def discover(folder: str | Path) -> list[Acquisition]:
 _MEMO: dict[tuple, tuple[tuple, object]] = {}
 
 
-def _stamp(paths: tuple[Path, ...]) -> tuple:
-    out = []
+def _stat_or_none(f: Path) -> os.stat_result | None:
+    try:
+        return os.stat(f)
+    except OSError:  # missing or unreadable: a stamp that differs from any real one
+        return None
+
+
+def _stat_all(paths: tuple[Path, ...]) -> dict[Path, os.stat_result | None]:
+    """``os.stat`` of each path, None when missing; other errors (permission) are raised."""
+    out: dict[Path, os.stat_result | None] = {}
     for f in paths:
         try:
-            st = f.stat()
-            out.append((st.st_size, st.st_mtime_ns))
-        except OSError:
-            out.append(None)
+            out[f] = os.stat(f)
+        except (FileNotFoundError, NotADirectoryError):
+            out[f] = None
+    return out
+
+
+def _stamp(paths: tuple[Path, ...], stats: dict[Path, os.stat_result | None] | None = None) -> tuple:
+    """(size, mtime in ns, inode) of each path, None when missing; ``stats`` holds stats
+    already taken (by :func:`check_complete`), the others are taken here."""
+    out = []
+    for f in paths:
+        st = stats[f] if stats is not None and f in stats else _stat_or_none(f)
+        out.append(None if st is None else (st.st_size, st.st_mtime_ns, st.st_ino))
     return tuple(out)
 
 
-def _memo(kind: str, acq: Acquisition, deps: tuple[Path, ...], fn):
+def _memo(kind: str, acq: Acquisition, deps: tuple[Path, ...], fn, stats: dict | None = None):
     """Ask a format module once per state of its parameter files: the watcher
-    asks about the same headers many times while an acquisition settles."""
+    asks about the same headers many times while an acquisition settles.  A state is
+    (size, mtime_ns, inode) of each file: a rewrite, even within the mtime's resolution,
+    changes the size or (written under a temporary name and renamed) the inode."""
     key = (kind, str(acq.key))
-    stamp = _stamp(deps)
+    stamp = _stamp(deps, stats)
     hit = _MEMO.get(key)
     if hit is not None and hit[0] == stamp:
         return hit[1]
@@ -310,13 +341,19 @@ def _file_kind(path: Path) -> str | None:
     return None
 
 
-def expected_size(acq: Acquisition) -> int | None:
+def expected_size(acq: Acquisition, stats: dict[Path, os.stat_result | None] | None = None) -> int | None:
     """Bytes the header promises for the data file, or None when unknown.
 
     Asks the format's own module (:func:`ingest.readers.bruker.expected_size`,
     :func:`ingest.readers.spinsolve.expected_size`,
     :func:`ingest.readers.bes3t.expected_size`,
     :func:`ingest.readers.esp.expected_size`).
+
+    Parameters
+    ----------
+    acq : Acquisition
+    stats : dict, optional
+        ``os.stat`` results (None: missing) the caller already has, reused by :func:`_memo`.
 
     Returns
     -------
@@ -327,15 +364,15 @@ def expected_size(acq: Acquisition) -> int | None:
     """
     k = acq.key
     if acq.format == "bruker":
-        return _memo("size", acq, (k / "acqus",), lambda: bruker.expected_size(k))
+        return _memo("size", acq, (acq.files[0],), lambda: bruker.expected_size(k), stats)
     if acq.format == "bruker-ser":
-        return _memo("size", acq, (k / "acqus", k / "acqu2s"), lambda: bruker.expected_size(k, serial=True))
+        return _memo("size", acq, (k / "acqus", k / "acqu2s"), lambda: bruker.expected_size(k, serial=True), stats)
     if acq.format == "spinsolve":
         return spinsolve.expected_size(k)
     if acq.format == "bes3t":
-        return _memo("size", acq, (acq.files[0],), lambda: _bes3t_size(acq))
+        return _memo("size", acq, (acq.files[0],), lambda: _bes3t_size(acq), stats)
     if acq.format == "esp":
-        return _memo("size", acq, (acq.files[0],), lambda: esp.expected_size(acq.files[0]))
+        return _memo("size", acq, (acq.files[0],), lambda: esp.expected_size(acq.files[0]), stats)
     return None
 
 
@@ -480,25 +517,18 @@ def check_complete(
     """
     now = time.time() if now is None else now
     unsized = UNSIZED_QUIET_S if unsized_quiet_s is None else unsized_quiet_s
-    missing = [f.name for f in acq.files if not f.exists()]
+    stats = _stat_all(acq.files)  # one stat per file, shared by every check below
     data = _data_file(acq)
-    try:
-        actual: int | None = data.stat().st_size
-    except OSError:
-        actual = None
+    st_data = stats[data] if data in stats else _stat_or_none(data)
+    actual: int | None = None if st_data is None else st_data.st_size
+    missing = [f.name for f in acq.files if stats[f] is None]
     if missing:
         return CompletionCheck(False, f"waiting for {', '.join(missing)}", None, actual, True)
-    mtimes = []
-    for f in acq.files:
-        try:
-            mtimes.append(f.stat().st_mtime)
-        except OSError:
-            return CompletionCheck(False, f"{f.name} vanished", None, actual, True)
-    stable = max(stable_for_s, max(0.0, now - max(mtimes)))
+    stable = max(stable_for_s, max(0.0, now - max(st.st_mtime for st in stats.values() if st is not None)))
     closed, why = _closing_evidence(acq)
     if closed is False:
         return CompletionCheck(False, why, None, actual, True)
-    exp = expected_size(acq)
+    exp = expected_size(acq, stats)
     if exp is None:
         need = quiet_s if closed else max(quiet_s, unsized)
         if stable < need:

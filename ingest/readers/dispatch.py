@@ -68,8 +68,9 @@ def _sibling(p: Path, suffixes: tuple[str, ...]) -> Path | None:
 
 
 def _identify_dir(d: Path) -> str | None:
-    if bruker.is_params(d / "acqus"):
-        return bruker.identify_dir(d)
+    fmt = bruker.identify_dir(d)  # looks at acqus once (it was read twice: ~0.1 ms a spectrum)
+    if fmt is not None or bruker.is_params(d / "acqus"):
+        return fmt
     if spinsolve.is_acqu_par(d / "acqu.par"):
         for name in ("data.1d", "fid.1d", "spectrum.1d"):
             if (d / name).is_file() and spinsolve.has_magic(d / name):
