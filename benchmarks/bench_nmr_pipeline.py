@@ -34,6 +34,17 @@ Transforms in complex64 where the series proves it harmless (ingest/processing/f
 and the zero-filled transform as two half-size ones (ingest/processing/zf_fft.py), measured as
 thread CPU time, old and new code interleaved (load 1.7-1.9): live fast path 21.2-21.8 ->
 19.2-19.6 ms, batch engine 7.8-8.1 -> 6.95-7.1 ms per spectrum.
+Issue 13, live extraction (per-stage breakdown printed below the table; old and new code
+interleaved, load 0.9): "flowcell watch per spectrum" 17.2-17.7 -> 14.6-15.3 ms, the extraction
+alone 12.8-13.1 ms with the compiled line fits (15.4-15.7 ms pure numpy).  Cut: the
+no-peak windows' integral computed once on the fit's own points, windows cut once (by index),
+trapezoid weights in one pass, the
+compiled line fit's chi-square taken from the kernel, the robust baseline's normal equations from
+power sums of a Vandermonde matrix cached with the series state, run-length helpers without
+array_split/concatenation.  Left: transforms ~5.3 ms and read ~1.8 ms (not this stage), the
+exact median-based noise estimate ~1.2 ms (two selections over 131k points), baseline ~1.5 ms,
+twelve windows ~4 ms (~0.1 ms of it the compiled LM per fitted line; the rest numpy call
+overhead on short arrays).
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ from flowcell.cli import one_blas_thread  # light: loads no numpy
 one_blas_thread()  # before numpy loads, as the `flowcell` command does (docs/conventions.md)
 
 import argparse
+import os
 import statistics
 import tempfile
 import time
@@ -62,6 +74,51 @@ def _interleaved_times(rows: list, repeats: int) -> dict[str, list[float]]:
             fn()
             ts[name].append(time.perf_counter() - t)
     return ts
+
+
+def live_numba() -> bool:
+    """Whether the compiled line fits are loaded (the watcher loads them in the background)."""
+    from ingest.processing import lorentz_nb
+
+    return lorentz_nb.kernels() is not None
+
+
+def _live_stages(live, spec, folder, cfg, repeats: int) -> dict[str, float]:
+    """Median ms per stage of the live fast path (``Extractor(fast=True)`` with its plan built), the
+    stages interleaved: the same calls as ``SeriesPlan.process`` and ``observables._nmr_row``."""
+    from ingest.processing import lorentz_nb
+    from ingest.processing.fft_precision import fid_norm
+    from ingest.processing.nmr import noise_sigma
+    from ingest.processing.observables import _nmr_row
+    from ingest.readers.bruker import read_bruker
+
+    plan = live.plan
+    fid = np.asarray(spec.fid)
+    raw = plan.spectrum(fid, plan.fft_dtype)
+    sigma = noise_sigma(raw)
+    proc = plan.process(spec)
+    prev = live.last_fits
+    kernels = lorentz_nb._KERNELS
+
+    def windows_numpy() -> None:  # the pure-numpy line fits (FLOWCELL_NUMBA=0, or numba not yet loaded)
+        lorentz_nb._KERNELS = False
+        try:
+            _nmr_row(spec, cfg, live.phase, proc, prev)
+        finally:
+            lorentz_nb._KERNELS = kernels
+
+    rows = [
+        ("read_bruker", lambda: read_bruker(folder)),
+        ("transforms (plan.spectrum, " + str(plan.fft_dtype) + ")", lambda: plan.spectrum(fid, plan.fft_dtype)),
+        ("noise_sigma", lambda: noise_sigma(raw)),
+        ("precision guard (fid_norm)", lambda: plan.precision.holds(fid_norm(fid), sigma)),
+        ("robust baseline (warm start)", lambda: plan._baseline(raw, sigma)),
+        ("plan.process (all of the above but read)", lambda: plan.process(spec)),
+        ("windows: offset, fits, widths, row", lambda: _nmr_row(spec, cfg, live.phase, proc, prev)),
+        ("  the same, numpy line fits (no numba)", windows_numpy),
+        ("extraction: Extractor(fast=True)(spec)", lambda: live(spec)),
+    ]
+    return {k: statistics.median(v) * 1e3 for k, v in _interleaved_times(rows, repeats).items()}
 
 
 def main() -> None:
@@ -157,7 +214,6 @@ def main() -> None:
             ("first spectrum (incl. autophase)", first),
             ("batch engine x32 (process + fit, no read)", batch),
         ]
-        import os
         load = os.getloadavg()[0]
         print(f"NMR pipeline benchmark: TD = {td} complex points, FFT size {n_fft}, "
               f"{args.repeats} interleaved repeats, median (min) per spectrum; load average {load:.1f}")
@@ -189,6 +245,17 @@ def main() -> None:
               f"x{pp / b:.1f} faster than one at a time | - | -")
         print(f"RESULT | batch engine per spectrum vs exact processing's floor | {b * 1e3:.1f} ms = "
               f"{b / fe:.1f}x read + 3 FFTs complex64 | - | -")
+        st = _live_stages(live, spec, folder, cfg, max(args.repeats, 15))
+        print(f"\nflowcell watch, per stage (median ms of {max(args.repeats, 15)} interleaved repeats; "
+              f"load average {os.getloadavg()[0]:.1f}; numba kernels "
+              f"{'loaded' if live_numba() else 'NOT loaded'}):")
+        for name, ms in st.items():
+            print(f"  {name:46s} {ms:6.2f}")
+        ext = st["extraction: Extractor(fast=True)(spec)"]
+        nb_off = ext - st["windows: offset, fits, widths, row"] + st["  the same, numpy line fits (no numba)"]
+        print(f"RESULT | flowcell watch extraction per spectrum (no read; numba fits / pure numpy) | "
+              f"{ext:.1f} ms / {nb_off:.1f} ms; transforms {st[list(st)[1]]:.1f} ms = "
+              f"{st[list(st)[1]] / ext:.0%} | - | -")
         row = warm(spec)
         print(f"check: hdo_shift_ppm = {row['hdo_shift_ppm']:.5f} (truth 4.79000), phase = "
               f"({phase[0]:.2f}, {phase[1]:.2f}) deg (truth (40, 0))")

@@ -134,7 +134,8 @@ def lorentz_line_jac(x, amplitude, center, sigma):
 def lm_compiled_lorentz(xc: np.ndarray, y: np.ndarray, q0: np.ndarray, lb: np.ndarray, ub: np.ndarray,
                         lam0: float) -> Any:
     """:func:`ingest.processing.lorentz_nb.lm_lorentz` (numba, all five parameters free) in
-    the form of :func:`lm_numpy`'s result (``jac`` None, ``jtj`` given); None without numba
+    the form of :func:`lm_numpy`'s result (``jac`` and ``fun`` None, ``jtj`` and the sum of
+    squares ``chi2`` given); None without numba
     or with ``FLOWCELL_NUMBA=0`` (the numpy version is used).
 
     Unset ``FLOWCELL_NUMBA``: numba is loaded on the first call (or earlier by
@@ -146,10 +147,12 @@ def lm_compiled_lorentz(xc: np.ndarray, y: np.ndarray, q0: np.ndarray, lb: np.nd
     q = np.array(q0, dtype=float)
     jtj = np.empty((5, 5))
     xs, ys = np.ascontiguousarray(xc, dtype=float), np.ascontiguousarray(y, dtype=float)
-    ok, _ = k.lm_lorentz(q, xs, ys, np.ones_like(xs), float(lam0), 1e-9, 100, jtj)
-    fun = lorentz_line(xs, *q) - ys
-    inside = bool(np.all(q >= lb) and np.all(q <= ub))
-    return SimpleNamespace(x=q, fun=fun, jac=None, jtj=jtj, success=bool(ok and inside and np.all(np.isfinite(q))))
+    ok, chi2 = k.lm_lorentz(q, xs, ys, np.ones_like(xs), float(lam0), 1e-9, 100, jtj)
+    inside = bool((q >= lb).all() and (q <= ub).all())
+    # ``chi2``: the kernel's sum of squared residuals at the optimum (the residual vector itself,
+    # ~10 array operations over the window, is not needed by the line fit)
+    return SimpleNamespace(x=q, fun=None, chi2=float(chi2), jac=None, jtj=jtj,
+                           success=bool(ok and inside and np.isfinite(q).all()))
 
 
 def warm_up_compiled_fit() -> bool:

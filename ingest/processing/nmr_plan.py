@@ -57,6 +57,7 @@ from ingest.processing.nmr import (
     reference_offset,
 )
 from ingest.processing.nmr_baseline import baseline as robust_baseline
+from ingest.processing.nmr_baseline import end_free_fractions, longest_signal_run
 from ingest.processing.zf_fft import even_odd, half_twiddle, split_fft, vendor_real
 from ingest.types import NMRSpectrum
 
@@ -88,13 +89,9 @@ def comfortable(state: dict) -> bool:
     if order is None or order not in state:
         return False
     mask = state[order][0]
-    if order > 0:
-        segs = np.array_split(mask, 2 * (order + 1))
-        if min(segs[0].mean(), segs[-1].mean()) < COMFORT_END_FREE:
-            return False
-    d = np.diff(np.r_[False, ~mask, False].view(np.int8))
-    runs = np.flatnonzero(d == -1) - np.flatnonzero(d == 1)
-    return not (runs.size and runs.max() > COMFORT_MAX_RUN * mask.size)
+    if order > 0 and min(end_free_fractions(mask, 2 * (order + 1))) < COMFORT_END_FREE:
+        return False
+    return not longest_signal_run(mask) > COMFORT_MAX_RUN * mask.size
 
 
 @dataclass

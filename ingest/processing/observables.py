@@ -425,11 +425,11 @@ def _peak_fit(p: PeakSpec, proc: ProcessedNMR, snr_min: float, noise: float, off
             and win[0] < prev.center_ppm < win[1]:
         to_ppm = 1e6 / proc.sfo1_hz
         start = (prev.area * to_ppm, prev.center_ppm, 0.5 * prev.fwhm_hz * to_ppm)
-    got = fit_peak(ppm, real, win, start=start, solver="numpy", **kw)  # type: ignore[arg-type]
+    got = fit_peak(ppm, real, win, start=start, solver="numpy", _whole=True, **kw)  # type: ignore[arg-type]
     if got.warnings and got.method == "lorentzian" and math.isfinite(got.center_ppm):
         # a line at the window edge, too broad, ...: such fits can have several optima, and the
         # one found may depend on the start; the default path's fit (from the window's guess)
-        return fit_peak(ppm, real, win, **kw)  # type: ignore[arg-type]
+        return fit_peak(ppm, real, win, _whole=True, **kw)  # type: ignore[arg-type]
     return got
 
 

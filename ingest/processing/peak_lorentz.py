@@ -25,6 +25,14 @@ from ingest.processing.peak_fit import NAN, PeakFit, empty_fit
 __all__ = ["fit_lorentzian_fast"]
 
 
+def _least_squares(*args, **kwargs):
+    """``scipy.optimize.least_squares``, imported on first use (~0.1 s of imports; the live
+    path's compiled fit rarely needs it)."""
+    from scipy.optimize import least_squares
+
+    return least_squares(*args, **kwargs)
+
+
 def fit_lorentzian_fast(x, y, window, c, fwhm, h, s, c0, baseline, sfo1_hz, sigma_noise,
                          start=None, solver="minpack") -> PeakFit:
     """Lorentzian + baseline by ``scipy.optimize.least_squares`` with the analytic Jacobian.
@@ -39,9 +47,6 @@ def fit_lorentzian_fast(x, y, window, c, fwhm, h, s, c0, baseline, sfo1_hz, sigm
     FWHM = 2*sigma, height = amplitude/(pi*sigma); their errors follow from
     the covariance.
     """
-    # lazy, as before the split (scipy.optimize: ~0.1 s of imports)
-    from scipy.optimize import least_squares
-
     lo, hi = window
     n = x.size
     xc = x - c
@@ -57,7 +62,8 @@ def fit_lorentzian_fast(x, y, window, c, fwhm, h, s, c0, baseline, sfo1_hz, sigm
     lb = np.array([-np.inf, lo - c, 1e-7, -np.inf, -np.inf])[free]
     ub = np.array([np.inf, hi - c, hi - lo, np.inf, np.inf])[free]
     span = np.where(np.isfinite(ub - lb), ub - lb, 0.0)
-    p0 = np.clip(full[free], lb + 1e-9 * span, ub - 1e-9 * span)
+    lb_in, ub_in = lb + 1e-9 * span, ub - 1e-9 * span  # starts kept strictly inside the bounds
+    p0 = np.minimum(np.maximum(full[free], lb_in), ub_in)  # np.clip's values, less overhead
 
     def unpack(q):
         p = full.copy()
@@ -79,7 +85,7 @@ def fit_lorentzian_fast(x, y, window, c, fwhm, h, s, c0, baseline, sfo1_hz, sigm
         if start is not None:
             st = full.copy()
             st[0], st[1], st[2] = float(start[0]), float(start[1]) - c, float(start[2])
-            q0 = np.clip(st[free], lb + 1e-9 * span, ub - 1e-9 * span)
+            q0 = np.minimum(np.maximum(st[free], lb_in), ub_in)
         lam0 = 1e-6 if start is not None else 1e-3
         res = lm_compiled_lorentz(xc, y, q0, lb, ub, lam0) if free.all() else None
         if res is None:
@@ -91,24 +97,25 @@ def fit_lorentzian_fast(x, y, window, c, fwhm, h, s, c0, baseline, sfo1_hz, sigm
         # bounded trust-region method; the bounds (centre in the window, 0 < HWHM < window)
         # are enforced by refitting with 'trf' only when the free optimum leaves them.
         if res is None:
-            res = least_squares(resid, p0, jac=jac, method="lm", x_scale="jac",
+            res = _least_squares(resid, p0, jac=jac, method="lm", x_scale="jac",
                                 ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=200)
-        if not (res.success and np.all(res.x >= lb) and np.all(res.x <= ub)):
-            res = least_squares(resid, p0, jac=jac, bounds=(lb, ub), method="trf", x_scale="jac",
+        if not (res.success and (res.x >= lb).all() and (res.x <= ub).all()):
+            res = _least_squares(resid, p0, jac=jac, bounds=(lb, ub), method="trf", x_scale="jac",
                                 ftol=1e-10, xtol=1e-10, gtol=1e-10, max_nfev=200)
     except Exception as exc:  # scipy failures become diagnostics, not crashes
         return empty_fit(window, n, "lorentzian", [f"fit failed: {exc}"])
     pv = unpack(res.x)
-    nfree = int(free.sum())
+    nfree = int(np.count_nonzero(free))
     dof = max(1, n - nfree)
-    chi2 = float(np.sum(res.fun * res.fun))
+    chi2 = getattr(res, "chi2", None)  # the compiled fit's sum of squares, else from the residuals
+    chi2 = float((res.fun * res.fun).sum()) if chi2 is None else float(chi2)
     redchi = chi2 / dof
     J = res.jac
     try:
         cov = np.linalg.inv(J.T @ J if J is not None else res.jtj) * redchi
         err = np.full(5, NAN)
-        err[free] = np.sqrt(np.clip(np.diag(cov), 0, None))
-        ok_cov = bool(np.all(np.isfinite(err[free])))
+        err[free] = np.sqrt(np.maximum(cov.diagonal(), 0.0))
+        ok_cov = bool(np.isfinite(err[free]).all())
     except np.linalg.LinAlgError:
         err = np.full(5, NAN)
         ok_cov = False

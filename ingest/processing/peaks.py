@@ -61,6 +61,14 @@ def _window(ppm: np.ndarray, real: np.ndarray, window_ppm: Sequence[float]):
     return ppm, real, (lo, hi), sel
 
 
+def _rows(sel: np.ndarray) -> np.ndarray | slice:
+    """``sel`` (sorted indices) as a slice when contiguous (always on a monotonic axis): views of
+    the window instead of fancy-indexed copies, the same values."""
+    if sel.size and int(sel[-1]) - int(sel[0]) + 1 == sel.size:
+        return slice(int(sel[0]), int(sel[-1]) + 1)
+    return sel
+
+
 def index_window(ppm: np.ndarray, window_ppm: Sequence[float]) -> tuple[int, int]:
     """The index range ``[i0, i1)`` of a *decreasing* axis inside a window, by bisection.
 
@@ -112,10 +120,14 @@ def _edge_baseline(x: np.ndarray, y: np.ndarray, frac: float = 0.05) -> tuple[fl
 
 def _trapezoid_weights(hz: np.ndarray) -> np.ndarray:
     """Weights ``w`` with ``sum(w * y)`` = the trapezoid integral of ``y`` over |Hz| (either axis order)."""
-    d = np.abs(np.diff(hz))
     w = np.zeros(hz.size)
-    w[:-1] += d / 2.0
-    w[1:] += d / 2.0
+    if hz.size < 2:
+        return w
+    h = np.abs(hz[1:] - hz[:-1]) / 2.0
+    # w[i] = h[i-1] + h[i] inside, h[0] and h[-1] at the ends (the same sums as accumulating
+    # d/2 into both neighbours, in one pass)
+    w[0], w[-1] = h[0], h[-1]
+    np.add(h[1:], h[:-1], out=w[1:-1])
     return w
 
 
@@ -173,12 +185,29 @@ def integrate_window(
         noise_corr) without a baseline).
     """
     ppm, real, window, sel = _window(ppm, real, window_ppm)
-    warn: list[str] = []
     if sel.size < 3:
         return _empty(window, int(sel.size), "integral", ["too few points in window"])
-    x, y = ppm[sel], real[sel].copy()
+    sigma = _noise(real) if noise is None else float(noise)
+    rows = _rows(sel)
+    return _integrate(ppm[rows], real[rows].copy(), window, sfo1_hz, baseline, sigma, noise_corr, edge_fraction)
+
+
+def _plain_integral(x: np.ndarray, y: np.ndarray, sfo1_hz: float, sigma: float, noise_corr: float
+                    ) -> tuple[float, float]:
+    """(area, area_err) of :func:`integrate_window` without a local baseline, on the window's
+    points (the same operations as :func:`_integrate`; nothing else computed)."""
+    w = _trapezoid_weights(x * sfo1_hz * 1e-6)
+    return float((w * y).sum()), float(sigma * math.sqrt(max(1.0, noise_corr) * float((w * w).sum())))
+
+
+def _integrate(x: np.ndarray, y: np.ndarray, window: tuple[float, float], sfo1_hz: float, baseline: str,
+               sigma: float, noise_corr: float, edge_fraction: float = 0.15) -> PeakFit:
+    """:func:`integrate_window` on the window's points ``x`` (ppm), ``y`` (a copy: modified),
+    noise ``sigma`` known (also the no-peak branch of :func:`fit_peak`, same window)."""
+    warn: list[str] = []
     hz = x * sfo1_hz * 1e-6
-    wts = _trapezoid_weights(hz)
+    wts0 = _trapezoid_weights(hz)
+    wts = wts0
     if baseline == "linear":
         k = max(2, int(round(x.size * float(edge_fraction))))
         idx = np.r_[0:k, x.size - k:x.size]
@@ -193,17 +222,17 @@ def integrate_window(
         wts[idx] -= h
     elif baseline != "none":
         raise ValueError(f"baseline must be 'none' or 'linear', got {baseline!r}")
-    sigma = _noise(real) if noise is None else float(noise)
-    area = float(np.sum(_trapezoid_weights(hz) * y))
-    area_err = float(sigma * math.sqrt(max(1.0, noise_corr) * float(np.sum(wts * wts))))
-    height = float(np.max(y))
+    area = float((wts0 * y).sum())
+    area_err = float(sigma * math.sqrt(max(1.0, noise_corr) * float((wts * wts).sum())))
+    height = float(y.max())
     snr = height / sigma if sigma > 0 else math.inf
     pos = np.clip(y, 0, None)
-    center = float(np.sum(x * pos) / np.sum(pos)) if np.sum(pos) > 0 else NAN
+    spos = pos.sum()
+    center = float((x * pos).sum() / spos) if spos > 0 else NAN
     if snr < 5:
         warn.append("no peak above noise")
     return PeakFit(center, NAN, NAN, NAN, area, area_err, height, float(snr), NAN, True, window,
-                   int(sel.size), "integral", tuple(warn))
+                   int(x.size), "integral", tuple(warn))
 
 
 def _guess(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
@@ -327,6 +356,7 @@ def fit_peak(
     max_points: int = 2048,
     start: Sequence[float] | None = None,
     solver: Literal["minpack", "numpy"] = "minpack",
+    _whole: bool = False,
 ) -> PeakFit:
     """Fit one peak (plus a local baseline) inside a ppm window.
 
@@ -372,23 +402,33 @@ def fit_peak(
         Lorentzian only: ``'numpy'`` solves the same least-squares problem with a plain
         numpy Levenberg-Marquardt (:func:`ingest.processing.lsq_numpy.lm_numpy`; same optimum, less overhead,
         the live path) and falls back to MINPACK when it does not converge inside the bounds.
+    _whole : bool
+        Private (the live path): ``ppm``/``real`` are exactly the window's points, as cut by
+        :func:`index_window`; the window mask is not recomputed.
 
     Returns
     -------
     PeakFit
     """
-    ppm, real, window, sel = _window(ppm, real, window_ppm)
+    if _whole:  # the caller cut the window by index_window: the same points, no mask to scan
+        ppm, real = np.asarray(ppm, dtype=float), np.asarray(real, dtype=float)
+        lo, hi = sorted(float(w) for w in window_ppm)
+        window, sel, rows = (lo, hi), ppm, slice(None)
+    else:
+        ppm, real, window, sel = _window(ppm, real, window_ppm)
+        rows = _rows(sel)
     if sel.size < 8:
         return _empty(window, int(sel.size), shape, ["too few points in window"])
-    x, y = ppm[sel], real[sel]
+    x, y = ppm[rows], real[rows]  # views (read only here)
     sigma = _noise(real) if noise is None else float(noise)
     s, c0 = _edge_baseline(x, y) if baseline != "none" else (0.0, 0.0)
     yb = y - (s * x + c0)
+    h = float(yb.max())
+    if not (sigma > 0) or h < snr_min * sigma:  # (the guess's height: the maximum of yb)
+        area, area_err = _plain_integral(x, y, sfo1_hz, sigma, noise_corr)  # integrate_window's
+        return _empty(window, int(sel.size), shape, ["no peak above noise"], area=area,
+                      area_err=area_err, height=h, snr=float(h / sigma) if sigma > 0 else NAN)
     c, fwhm, h = _guess(x, yb)
-    if not (sigma > 0) or h < snr_min * sigma:
-        integ = integrate_window(ppm, real, window, sfo1_hz=sfo1_hz, noise=sigma, noise_corr=noise_corr)
-        return _empty(window, int(sel.size), shape, ["no peak above noise"], area=integ.area,
-                      area_err=integ.area_err, height=h, snr=float(h / sigma) if sigma > 0 else NAN)
     # Large windows: fit every stride-th point (keeping >= 8 points per FWHM); the noise
     # correlation length shrinks by the same factor.
     dx = abs(x[1] - x[0])
