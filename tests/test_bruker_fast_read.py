@@ -233,7 +233,9 @@ def test_reading_new_firmware_does_not_import_nmrglue(tmp_path: Path) -> None:
     _expno(tmp_path / "1", n=256)
     code = ("import sys; from ingest.readers.dispatch import read_rows; "
             f"s = read_rows({str(tmp_path / '1')!r})[0]; "
-            "assert s.meta.group_delay == 0.0; assert 'nmrglue' not in sys.modules, 'nmrglue imported'")
+            "assert s.meta.group_delay == 0.0; "
+            "from ingest.processing.nmr import group_delay_points; assert group_delay_points(s.meta) == 0.0; "
+            "assert 'nmrglue' not in sys.modules, 'nmrglue imported'")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[1])
 
 

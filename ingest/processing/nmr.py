@@ -186,11 +186,11 @@ def group_delay_points(meta: NMRMeta) -> float:
     decim, dspfvs = acq.get("DECIM"), acq.get("DSPFVS")
     if decim is None or dspfvs is None:
         return 0.0
-    import nmrglue as ng
-
     dspfvs, decim = int(dspfvs), int(float(decim))
-    if dspfvs >= 14:
+    if dspfvs >= 14:  # firmware that states GRPDLY (e.g. the files this package writes): no table
         return 0.0
+    import nmrglue as ng  # lazy: ~0.4 s on a first spectrum, only for old firmware's table
+
     table = ng.bruker.bruker_dsp_table
     if dspfvs not in table or decim not in table[dspfvs]:
         raise IngestError(meta.path, f"digital filter DECIM={decim}, DSPFVS={dspfvs} not in the known table")
