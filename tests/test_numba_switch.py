@@ -61,6 +61,8 @@ def test_both_compiled_drivers_recover_a_known_line(monkeypatch):
     """Noise-free Lorentzian + line: the single-window driver (live) and the row driver
     (batch) both return the generating parameters, and agree with the numpy fit."""
     monkeypatch.delenv(ENV, raising=False)
+    if lorentz_nb._KERNELS is False:  # decided once per process: FLOWCELL_NUMBA=0 when first asked
+        pytest.skip("compiled line fits switched off in this process (FLOWCELL_NUMBA=0)")
     assert lorentz_nb.warm_up()
     k = lorentz_nb.kernels()
     x = np.linspace(-0.3, 0.3, 801)
