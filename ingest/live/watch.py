@@ -221,7 +221,6 @@ class Watcher:
         self._start_row_id = self._max_row_id()
         self._observer: Any = None
         self._thread: threading.Thread | None = None
-        self._busy = False
         #: set while the worker is not processing a file (a display may wait for it to draw)
         self.idle = threading.Event()
         self.idle.set()
@@ -341,7 +340,7 @@ class Watcher:
         while time.monotonic() < end:
             with self._dirty_lock:
                 dirty = bool(self._dirty)
-            if not dirty and not self._cands and not self._busy and len(self.store) >= min_rows:
+            if not dirty and not self._cands and self.idle.is_set() and len(self.store) >= min_rows:
                 return True
             time.sleep(0.05)
         return False
@@ -514,7 +513,6 @@ class Watcher:
             if self._stop.is_set():
                 return
             self._drain_dirty()  # keep the event set small during long bursts
-            self._busy = True
             self.idle.clear()
             try:
                 with no_collection() if self.gc_control else contextlib.nullcontext():
@@ -523,7 +521,6 @@ class Watcher:
                 log.exception("processing %s failed", c.acq.key)
                 self._failed(c, f"{c.acq.read_path}: internal error ({type(e).__name__}: {e})", "")
             finally:
-                self._busy = False
                 self.idle.set()
 
     def _collect_idle(self) -> None:

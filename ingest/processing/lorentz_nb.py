@@ -103,6 +103,26 @@ def _solve5(M, b, out):  # pragma: no cover - compiled
     return True
 
 
+def _damped_step(JTJ, g, lam, d, M, rhs, step):  # pragma: no cover - compiled
+    """Solve ``(J^T J + lam diag(d)) step = -g`` into ``step`` (scratch ``M``, ``rhs``);
+    False when singular.  The Levenberg-Marquardt step of both drivers."""
+    for i in range(5):
+        rhs[i] = -g[i]
+        for j in range(5):
+            M[i, j] = JTJ[i, j]
+        M[i, i] += lam * d[i]
+    return _solve5(M, rhs, step)
+
+
+def _take(q, g, JTJ, qn, gn, JTJn):  # pragma: no cover - compiled
+    """Accept a step: ``q, g, J^T J`` <- the trial point's."""
+    for i in range(5):
+        q[i] = qn[i]
+        g[i] = gn[i]
+        for j in range(5):
+            JTJ[i, j] = JTJn[i, j]
+
+
 def lm_lorentz(q, x, y, w, lam0, rtol, max_iter, JTJ_out):  # pragma: no cover - compiled
     """One window, in place: ``q`` (5,) start -> optimum; ``J^T J`` at the optimum into
     ``JTJ_out``; ``w`` the point weights (ones for the live fit).
@@ -129,12 +149,7 @@ def lm_lorentz(q, x, y, w, lam0, rtol, max_iter, JTJ_out):  # pragma: no cover -
             d[i] = JTJ[i, i] if JTJ[i, i] > 0.0 else 1.0
         moved = False
         while lam < 1e12:
-            for i in range(5):
-                rhs[i] = -g[i]
-                for j in range(5):
-                    M[i, j] = JTJ[i, j]
-                M[i, i] += lam * d[i]
-            if not _solve5(M, rhs, step):
+            if not _damped_step(JTJ, g, lam, d, M, rhs, step):
                 lam *= 10.0
                 continue
             for i in range(5):
@@ -150,11 +165,7 @@ def lm_lorentz(q, x, y, w, lam0, rtol, max_iter, JTJ_out):  # pragma: no cover -
                 quad = lam <= 1e-6 and ratio <= 1e-4 and ratio <= 10.0 * prev * prev
                 flat = cost - cn <= 1e-14 * cost
                 prev = ratio
-                for i in range(5):
-                    q[i] = qn[i]
-                    g[i] = gn[i]
-                    for j in range(5):
-                        JTJ[i, j] = JTJn[i, j]
+                _take(q, g, JTJ, qn, gn, JTJn)
                 cost = cn
                 moved = True
                 lam = max(lam * 0.1, 1e-12)
@@ -182,6 +193,7 @@ def lm_rows(q, X, Y, W, npts, max_iter, chi2_out, ok_out, JTJ_out):  # pragma: n
     rhs = np.empty(5)
     step = np.empty(5)
     qn = np.empty(5)
+    d = np.empty(5)
     for b in range(B):
         n = npts[b]
         x, y, w = X[b], Y[b], W[b]
@@ -191,11 +203,8 @@ def lm_rows(q, X, Y, W, npts, max_iter, chi2_out, ok_out, JTJ_out):  # pragma: n
         done = False
         for _ in range(max_iter):
             for i in range(5):
-                rhs[i] = -g[i]
-                for j in range(5):
-                    M[i, j] = JTJ[i, j]
-                M[i, i] += lam * JTJ[i, i]
-            if not _solve5(M, rhs, step):
+                d[i] = JTJ[i, i]
+            if not _damped_step(JTJ, g, lam, d, M, rhs, step):
                 break
             for i in range(5):
                 qn[i] = qb[i] + step[i]
@@ -207,11 +216,7 @@ def lm_rows(q, X, Y, W, npts, max_iter, chi2_out, ok_out, JTJ_out):  # pragma: n
                     tiny = False
             small = fin and (abs(chi2 - cn) <= 1e-10 * chi2 or tiny)
             if fin and cn <= chi2:
-                for i in range(5):
-                    qb[i] = qn[i]
-                    g[i] = gn[i]
-                    for j in range(5):
-                        JTJ[i, j] = JTJn[i, j]
+                _take(qb, g, JTJ, qn, gn, JTJn)
                 chi2 = cn
                 lam /= 10.0
             else:
@@ -235,7 +240,7 @@ _LOCK = threading.Lock()  # the live warm-up thread and the first fit may load a
 def load_kernels() -> SimpleNamespace | None:
     """The compiled kernels (``lm_lorentz``, ``lm_rows``), importing numba on the first call;
     None without numba or with ``FLOWCELL_NUMBA=0``.  The one loader of both paths."""
-    global _KERNELS, _normal_eq, _solve5
+    global _KERNELS, _normal_eq, _solve5, _damped_step, _take
     if _KERNELS is None:
         with _LOCK:
             if _KERNELS is None:
@@ -247,6 +252,7 @@ def load_kernels() -> SimpleNamespace | None:
                     jit = numba.njit(cache=True, nogil=True)
                     # the drivers resolve these globals when they compile: dispatchers first
                     _normal_eq, _solve5 = jit(_normal_eq), jit(_solve5)
+                    _damped_step, _take = jit(_damped_step), jit(_take)  # after _solve5: it calls it
                     _KERNELS = SimpleNamespace(lm_lorentz=jit(lm_lorentz), lm_rows=jit(lm_rows))
     return _KERNELS or None
 

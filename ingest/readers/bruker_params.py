@@ -153,12 +153,12 @@ def _read_acqus(p: Path) -> dict[str, Any]:
         raise IngestError(p, "parameter file is empty")
     if size > _MAX_PARAM_BYTES:
         raise IngestError(p, f"parameter file holds {size} bytes: not a Bruker acqus (a few kB)")
-    with open(p, "rb") as f:
-        head = f.read(256)
+    raw = p.read_bytes()  # bounded by _MAX_PARAM_BYTES above: read once, its head checked
+    head = raw[:256]
     if not head.lstrip().startswith(b"##") or b"\x00" in head:
         raise IngestError(p, f"not a Bruker JCAMP parameter file (starts {head[:16]!r}, expected '##TITLE=')")
     try:
-        dic = parse_jcamp(p.read_bytes().decode("latin-1"))
+        dic = parse_jcamp(raw.decode("latin-1"))
     except Exception as exc:  # garbage: assorted errors
         raise IngestError(p, f"not a Bruker JCAMP parameter file ({exc})") from exc
     if not any(not k.startswith("_") for k in dic):
