@@ -83,7 +83,6 @@ from flowcell.config import ExperimentConfig
 from flowcell.live.session import LiveSession
 from flowcell.live.table import TerminalTable
 from flowcell.simulate.spectra import NMRLine, nmr_fid
-from ingest.live import watch as watch_mod
 from ingest.readers.nmr_writers import write_bruker_1d
 
 #: A DHAQ-like 1H spectrum: HDO and the O- and H-form ring protons (shifts of kinetics.observe).
@@ -108,7 +107,7 @@ TARGET_S = 0.020
 #: returned: estimate, live_soc.csv line, table row queued) and the table drawn on the terminal.
 MARKS = ("event", "step", "process", "fingerprint", "read", "extract", "store", "SOC row", "drawn")
 #: Intervals between marks printed with their wall and CPU (worker thread) durations.
-INTERVALS = (("step", "process", "completion check"), ("process", "fingerprint", "signature+fingerprint"),
+INTERVALS = (("step", "process", "completion check"), ("process", "fingerprint", "signature, hash handed over"),
              ("fingerprint", "read", "read"), ("read", "extract", "extract"), ("extract", "store", "store"),
              ("store", "SOC row", "on_row (SOC, csv, table)"), ("SOC row", "drawn", "draw (table thread)"))
 
@@ -171,8 +170,10 @@ class _Timeline:
         assert w is not None
         old, w._wake = w._wake, _TimedEvent()
         old.set()  # the worker leaves its wait on the old event
-        self._restore = [(watch_mod, "fingerprint", watch_mod.fingerprint)]
-        watch_mod.fingerprint = self._wrap(watch_mod.fingerprint, "fingerprint", after=True)
+        self._restore: list = []
+        # the fingerprint runs on its own thread beside the read (ingest.live.signature.FingerprintThread):
+        # the mark is when it is handed over
+        w._hashing.submit = self._wrap(w._hashing.submit, "fingerprint", after=True)
         w._step = self._wrap(w._step, "step", before=True, reset=True)
         w._process = self._wrap(w._process, "process", before=True, event=True)
         w._extractor = self._wrap(self._mark_read(w._extractor), "extract", after=True)

@@ -67,6 +67,28 @@ def test_missing_then_growing_then_partial(tmp_path):
     assert tail.warnings == []
 
 
+def test_an_unchanged_log_is_not_opened_again(tmp_path, monkeypatch):
+    """The live session asks once per spectrum: a log not written since is not reopened
+    (same size and mtime), and what is appended later is read."""
+    import flowcell.potentiostat.tail as tail_mod
+
+    p = tmp_path / "run.mpt"
+    t, cur = protocol(40)
+    lines = mpt_rows(t, cur).splitlines(keepends=True)
+    append(p, "\n".join(HEADER) + "\n" + "".join(lines[:20]))
+    tail = PotentiostatTail(p)
+    assert tail.update() == 20
+    opened: list[str] = []
+    real_open = open
+    monkeypatch.setattr(tail_mod, "open", lambda *a, **k: opened.append(str(a[0])) or real_open(*a, **k),
+                        raising=False)
+    assert tail.update() == 0 and tail.update() == 0 and tail.status == "ok"
+    assert opened == []
+    append(p, "".join(lines[20:]))
+    assert tail.update() == 20 and len(opened) == 1
+    assert tail.charge_at(39.0) == pytest.approx((0.05 * 19 - 0.02 * 20), rel=1e-9)
+
+
 def test_truncated_and_replaced_logs_are_detected(tmp_path):
     p = tmp_path / "run.mpt"
     t, cur = protocol(100)

@@ -194,3 +194,34 @@ def test_split_transform_is_the_zero_filled_fft(n, dtype):
     tol = 1e-12 if dtype == np.complex128 else 2e-6
     assert np.max(np.abs(out[1] - ref)) <= tol * np.max(np.abs(ref))
     assert np.max(np.abs(out[0])) == 0.0  # the zero row stays zero
+
+
+# ----------------------------------------------------------------- two threads (issue 13)
+@pytest.mark.parametrize("single", [False, True])
+def test_two_thread_transform_gives_the_same_spectra_and_rows(generated, single):
+    """The live plan's zero-filled transform on two threads (even and odd halves at once) gives
+    the one-thread spectrum to rounding, in both precisions, and the same rows."""
+    one, two = Extractor(CFG, fast=True), Extractor(CFG, fast=True)
+    one(generated[0]), two(generated[0])
+    one.plan.workers, two.plan.workers = 1, 2
+    for ex in (one, two):
+        ex.plan._bufs.clear()
+        if not single:
+            ex.plan.precision = None  # complex128
+    dtype = one.plan.fft_dtype
+    assert dtype == (np.complex64 if single else np.complex128)
+    assert two.plan._split(dtype) and one.plan._split(dtype) == single
+    for s in generated[1:]:
+        a, b = one.plan.spectrum(s.fid, dtype), two.plan.spectrum(s.fid, dtype)
+        tol = 2e-6 if single else 1e-13
+        assert np.max(np.abs(a - b)) <= tol * np.max(np.abs(a))
+    _assert_same([one(s) for s in generated[1:]], [two(s) for s in generated[1:]])
+
+
+def test_live_fft_workers_follows_the_cpus_the_process_may_use(monkeypatch):
+    from ingest.processing import nmr_plan
+
+    monkeypatch.setattr(nmr_plan.os, "sched_getaffinity", lambda pid: {0}, raising=False)
+    assert nmr_plan.live_fft_workers() == 1
+    monkeypatch.setattr(nmr_plan.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    assert nmr_plan.live_fft_workers() == 2

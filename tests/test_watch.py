@@ -32,6 +32,7 @@ import pytest
 from ingest.live.completion import acquisition_for, check_complete, discover
 from ingest.live.store import Store
 from ingest.live.watch import Watcher, is_network_path
+from ingest.types import IngestError
 
 ROOT = Path(__file__).resolve().parents[1]
 T0 = datetime(2026, 2, 3, 10, 0, 0, tzinfo=timezone.utc)
@@ -240,7 +241,7 @@ def test_network_detection(tmp_path: Path) -> None:
 
 def _start(nmr: Path, epr: Path, store: Path, **kw) -> tuple[Watcher, list[dict]]:
     got: list[dict] = []
-    w = Watcher(nmr, epr, store, extractor=simple_row, reader=read_rows, on_row=got.append, **{**FAST, **kw})
+    w = Watcher(nmr, epr, store, extractor=simple_row, on_row=got.append, **{**FAST, "reader": read_rows, **kw})
     w.start()
     return w, got
 
@@ -378,6 +379,47 @@ def test_corrupt_among_good(tmp_path: Path) -> None:
     assert "junk.csv" in reasons["junk.csv"]
     assert "4000 of 16384" in reasons["7"] and "7" in reasons["7"]
     assert w.stats["retries"] >= 2  # bad files were retried before being set aside
+
+
+def test_copies_of_stored_or_set_aside_bytes_are_duplicates(tmp_path: Path) -> None:
+    """The content key is hashed beside the read (ingest.live.signature.FingerprintThread): a
+    copied expno of stored bytes adds no row and no SOC row; a copied expno of bytes already
+    set aside is not retried nor set aside twice."""
+    stage, nmr, epr = tmp_path / "stage", tmp_path / "nmr", tmp_path / "epr"
+    nmr.mkdir()
+    epr.mkdir()
+    refused: set[bytes] = set()
+
+    def reader(path):  # refuses one fid's bytes: complete on disk, set aside after retries
+        p = Path(path)
+        fid = (p if p.is_dir() else p.parent) / "fid"
+        if fid.exists() and fid.read_bytes() in refused:
+            raise IngestError(path, "refused by the test's reader")
+        return read_rows(path)
+
+    w, got = _start(nmr, epr, tmp_path / "store", give_up_s=0.5, reader=reader)
+    try:
+        drip_bruker(make_nmr(stage, 0), nmr / "1", pause=0)
+        wait_rows(w.store, 1, 10.0)
+        src = make_nmr(stage, 50)
+        refused.add((src / "fid").read_bytes())
+        drip_bruker(src, nmr / "7", pause=0)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and len(w.store.skipped()) < 1:
+            time.sleep(0.05)
+        retries = w.stats["retries"]
+        assert len(w.store.skipped()) == 1
+        shutil.copytree(nmr / "1", nmr / "2")
+        shutil.copytree(nmr / "7", nmr / "8")
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and w.stats["duplicates"] < 2:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert w.running
+        assert w.stats["duplicates"] == 2 and w.stats["retries"] == retries
+        assert len(w.store) == 1 and len(got) == 1 and len(w.store.skipped()) == 1
+    finally:
+        w.stop()
 
 
 def test_default_pipeline_live(tmp_path: Path) -> None:

@@ -100,6 +100,7 @@ class PotentiostatTail:
     def _reset(self) -> None:
         self._offset = 0
         self._ident: tuple[int, int] | None = None
+        self._seen: tuple[int, int, int, int] | None = None  # (dev, inode, size, mtime_ns) last read
         self._head: bytes = b""
         self._header: MptHeader | None = None
         self._roles_ix: dict[str, tuple[int, float]] | None = None
@@ -209,6 +210,10 @@ class PotentiostatTail:
 
     def _update_text(self, st: os.stat_result) -> int:
         ident = (st.st_dev, st.st_ino)
+        seen = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+        if seen == self._seen and self._head and not self._just_replaced:
+            self.status = "ok"  # not written since the last read: no open (the live path asks per row)
+            return 0
         replaced, self._just_replaced = self._just_replaced, False
         if self._ident is not None and (ident != self._ident or st.st_size < self._offset):
             self._replaced(st, "the log was replaced" if ident != self._ident else "the log was truncated")
@@ -227,10 +232,12 @@ class PotentiostatTail:
         cut = new.rfind(b"\n") + 1
         if cut == 0:
             self.status = "replaced" if replaced else "ok"
+            self._seen = seen
             return 0
         self._offset += cut
         n = self._parse_chunk(new[:cut].decode("latin-1" if self._header else "utf-8", errors="replace"))
         self.status = "replaced" if replaced else "ok"
+        self._seen = seen  # all of it read and parsed
         return n
 
     def _read_header(self, fh) -> bool:

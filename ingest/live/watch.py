@@ -38,7 +38,10 @@ How it works (design decided for the ingest issue)
   while a file is processed, young generations collected after it, a full collection
   when idle), ``gc_control=False`` leaves the collector alone; the observer asks the
   kernel only for the events acted on (:mod:`ingest.live.observer`: not the opens and
-  reads of the watcher's own checks, which would wake its threads mid-file).
+  reads of the watcher's own checks, which would wake its threads mid-file); the content
+  key is hashed on a helper thread while the spectra are read and extracted
+  (:class:`ingest.live.signature.FingerprintThread`), and checked against the store
+  before anything is stored or shown.
 * Clock skew: ``nmr_clock_offset_s`` / ``epr_clock_offset_s`` are the
   instrument PC's clock minus the reference clock, s; they are subtracted from
   the rows' time columns (chosen by the row's ``kind``) and recorded in a
@@ -68,15 +71,15 @@ from ingest.live.completion import (
     acquisition_for,
     check_complete,
     discover,
-    fingerprint,
     quick_signature,
     sort_key,
 )
 from ingest.live.gcpause import collect_idle, freeze_startup, no_collection
 from ingest.live.mounts import NETWORK_FS, is_network_path
 from ingest.live.observer import hidden, start_observer
+from ingest.live.signature import FingerprintThread
 from ingest.live.store import Store, apply_clock_offset
-from ingest.processing.lsq_numpy import warm_up_compiled_fit
+from ingest.live.warmup import warm_up_compiled, warm_up_readers
 from ingest.readers.bruker import CLOSING_FILE
 from ingest.selection import is_spin_standard
 from ingest.types import IngestError
@@ -84,15 +87,6 @@ from ingest.types import IngestError
 __all__ = ["NETWORK_FS", "Watcher", "is_network_path"]
 
 log = logging.getLogger("ingest.live.watch")
-
-def _warm_up_readers() -> None:
-    """Import the readers now rather than on the first spectrum (their imports
-    take seconds on a busy machine and would show up as latency)."""
-    import importlib
-
-    for mod in ("ingest.readers.dispatch", "ingest.readers.bruker", "ingest.readers.spinsolve", "ingest.readers.jcampdx", "ingest.readers.epr"):
-        with contextlib.suppress(Exception):  # a missing optional reader shows up later, per file
-            importlib.import_module(mod)
 
 
 @dataclass
@@ -219,6 +213,7 @@ class Watcher:
         self._done: dict[Path, tuple] = {}  # key -> signature when finished (stored or set aside)
         self._rows_cond = threading.Condition()
         self._start_row_id = self._max_row_id()
+        self._hashing = FingerprintThread()  # the fingerprint beside the read (_process)
         self._observer: Any = None
         self._thread: threading.Thread | None = None
         #: set while the worker is not processing a file (a display may wait for it to draw)
@@ -239,7 +234,7 @@ class Watcher:
             if hasattr(self._extractor, "fast"):  # the live path: ingest.processing.nmr_plan
                 self._extractor.fast = True
         if self._reader is None:
-            _warm_up_readers()
+            warm_up_readers()
         self._stop.clear()
         if self.gc_control:
             freeze_startup()  # the imports above: out of every later collection
@@ -253,7 +248,7 @@ class Watcher:
 
     def _warm_up(self, done: threading.Event) -> None:
         try:
-            warm_up_compiled_fit()
+            warm_up_compiled()  # the compiled line fit and baseline kernels (ingest.live.warmup)
         finally:
             done.set()
             self._wake.set()  # the worker freezes what it loaded (_collect_idle)
@@ -264,6 +259,7 @@ class Watcher:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout)
+        self._hashing.close()
         if self._observer is not None:
             with contextlib.suppress(Exception):  # a dead observer thread: nothing to stop
                 self._observer.stop()
@@ -546,16 +542,24 @@ class Watcher:
         if self.store.seen_signature(str(acq.key), [t for t in sig if t[0] != CLOSING_FILE]):
             self._finish(c)
             return
-        fp = ""
+        hashing = self._hashing.submit(acq)  # the content key, hashed while the spectra are read
         try:
-            fp, files = fingerprint(acq)
-            if self.store.seen(fp) or self.store.was_skipped(fp):
-                self.stats["duplicates"] += 1
-                self._finish(c)
-                return
             rows = process_acquisition(acq, self._extractor, reader=self._reader)  # type: ignore[arg-type]
         except (IngestError, OSError) as e:
-            self._failed(c, str(e) if isinstance(e, IngestError) else f"{acq.read_path}: {e}", fp)
+            rows, err = [], str(e) if isinstance(e, IngestError) else f"{acq.read_path}: {e}"
+        else:
+            err = ""
+        try:
+            fp, files = hashing.result()
+        except OSError as e:
+            self._failed(c, err or f"{acq.read_path}: {e}", "")
+            return
+        if self.store.seen(fp) or self.store.was_skipped(fp):  # these bytes are stored or set aside
+            self.stats["duplicates"] += 1
+            self._finish(c)
+            return
+        if err:
+            self._failed(c, err, fp)
             return
         for r in rows:
             apply_clock_offset(r, self.clock_offset_s)

@@ -25,8 +25,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections import defaultdict
 from collections.abc import Iterable, Mapping
+from itertools import pairwise
 from typing import Any
 
 __all__ = ["assignment_warnings", "summarize_warnings"]
@@ -52,28 +52,41 @@ def _position(peaks: Iterable[Any], fits: Mapping[str, Any], offset: float) -> l
 
 
 def _same_line(peaks: list[Any], fits: Mapping[str, Any], sfo1_hz: float | None) -> list[str]:
-    out = []
-    got = [(p.name, fits[p.name]) for p in peaks if p.name in fits and _ok(fits[p.name].center_ppm)
-           and fits[p.name].method != "integral" and fits[p.name].success]
-    for i, (a, fa) in enumerate(got):
-        for b, fb in got[i + 1:]:
-            widths = [w for w in (fa.fwhm_hz, fb.fwhm_hz) if _ok(w)]
-            if not widths or not sfo1_hz:
+    if not sfo1_hz:
+        return []
+    got = []  # (name, centre, FWHM or None) of each fitted line, in the order of ``peaks``
+    for p in peaks:
+        f = fits.get(p.name)
+        if f is not None and _ok(f.center_ppm) and f.method != "integral" and f.success:
+            got.append((p.name, f.center_ppm, f.fwhm_hz if _ok(f.fwhm_hz) else None))
+    out: list[str] = []
+    mhz = sfo1_hz * 1e-6
+    widths = [w for _, _, w in got if w is not None]
+    if not widths:
+        return out
+    cs = sorted(c for _, c, _ in got)
+    if min((b - a for a, b in pairwise(cs)), default=math.inf) >= max(0.5 * max(widths) / mhz, 1e-4):
+        return out  # no two centres closer than the widest line's half width: nothing to compare
+    for i, (a, ca, wa) in enumerate(got):
+        for b, cb, wb in got[i + 1:]:
+            w = wa if wb is None else wb if wa is None else max(wa, wb)
+            if w is None:
                 continue
-            half_ppm = 0.5 * max(widths) / (sfo1_hz * 1e-6)
-            if abs(fa.center_ppm - fb.center_ppm) < max(half_ppm, 1e-4):
-                msg = f"same line as {{}} (both at {fa.center_ppm:.4f} ppm): overlapping windows"
+            if abs(ca - cb) < max(0.5 * w / mhz, 1e-4):
+                msg = f"same line as {{}} (both at {ca:.4f} ppm): overlapping windows"
                 out += [f"{a}: " + msg.format(b), f"{b}: " + msg.format(a)]
     return out
 
 
 def _siblings(peaks: list[Any], fits: Mapping[str, Any], snr_check: float, area_factor: float,
               width_factor: float) -> list[str]:
-    groups: dict[str, list[tuple[Any, Any]]] = defaultdict(list)
+    groups: dict[str, list[tuple[Any, Any]]] = {}
     for p in peaks:
+        if not (p.species and p.n_h):
+            continue
         f = fits.get(p.name)
-        if p.species and p.n_h and f is not None and _ok(f.area) and _ok(f.snr) and f.snr >= snr_check:
-            groups[p.species].append((p, f))
+        if f is not None and _ok(f.area) and _ok(f.snr) and f.snr >= snr_check:
+            groups.setdefault(p.species, []).append((p, f))
     out = []
     for species, members in groups.items():
         if len(members) < 2:

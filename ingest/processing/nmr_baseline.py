@@ -1,11 +1,21 @@
-"""NMR noise level and baseline correction of a real spectrum (see :func:`baseline`)."""
+"""NMR noise level and baseline correction of a real spectrum (see :func:`baseline`).
+
+The signal mask and the final polynomial run compiled (:mod:`ingest.processing.baseline_nb`)
+in a process that loaded numba's line fits (the live path), with the same numbers as the numpy
+code here; the noise estimate's medians are exact selections (:mod:`ingest.processing.median_select`).
+"""
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
 from scipy import ndimage
+from scipy.linalg.lapack import dgesv as _gesv
+
+from ingest.processing import baseline_nb
+from ingest.processing.median_select import median_inplace, scratch
 
 __all__ = ["baseline", "end_free_fractions", "longest_signal_run", "noise_sigma"]
 
@@ -35,29 +45,21 @@ def noise_sigma(y: np.ndarray, lag: int = 16) -> float:
     lag = max(1, min(int(lag), y.size // 4))
     if y.size < 3:
         return float("nan")
-    d = y[lag:] - y[:-lag]
+    d = np.subtract(y[lag:], y[:-lag], out=scratch("noise_sigma", y.size - lag))  # kept between calls
     # np.median's NaN propagation; a NaN makes the sum NaN (one reduction instead of a boolean
     # array and a scan), and the exact test decides when the sum is NaN without one (+inf, -inf)
+    # (not np.dot(d, d): with more than one BLAS thread it took 4 ms instead of 20 us)
     with np.errstate(invalid="ignore"):  # inf - inf in the sum: decided by the exact test
         total = float(d.sum())
     if math.isnan(total) and np.isnan(d).any():
         return float("nan")
     # the two medians in place on one scratch array (the same values as np.median, which
-    # copies and partitions twice: 4x slower on a 128k-point spectrum, once per spectrum live)
-    m = _median_inplace(d)
+    # copies and partitions twice: 4x slower on a 128k-point spectrum, once per spectrum live),
+    # each selected on a bracketed few percent of the points (median_select: exact)
+    m = median_inplace(d)
     np.subtract(d, m, out=d)
     np.abs(d, out=d)
-    return float(1.4826 * _median_inplace(d) / math.sqrt(2.0))
-
-
-def _median_inplace(a: np.ndarray) -> float:
-    """``np.median(a)`` of a 1D float array without NaN, reordering ``a`` (scratch)."""
-    n = a.size
-    k = n // 2
-    a.partition(k)
-    if n % 2:
-        return float(a[k])
-    return float((a[:k].max() + a[k]) / 2.0)
+    return float(1.4826 * median_inplace(d) / math.sqrt(2.0))
 
 
 def _signal_mask(resid: np.ndarray, sigma: float, k_lo: float, k_hi: float, dil: int,
@@ -86,36 +88,56 @@ def _signal_mask(resid: np.ndarray, sigma: float, k_lo: float, k_hi: float, dil:
     SNR-10 line's windowed area; with ``widen = 3``: -0.3 % and -3.4 %; 4 was
     worse again, 2.2 in between.)  ``rs``: that moving average, if already computed.
     """
+    use_rs = smooth > 1 and smooth_sigma > 0
+    if use_rs and rs is None:
+        rs = ndimage.uniform_filter1d(resid, smooth, mode="nearest")
+    k = baseline_nb.kernels()
+    if k is not None and resid.ndim == 1 and resid.dtype == np.float64:  # compiled: the same comparisons
+        out = np.empty(resid.size, dtype=bool)
+        k.signal_mask(np.ascontiguousarray(resid, dtype=float),
+                      np.ascontiguousarray(rs, dtype=float) if use_rs else _NO_RS,
+                      k_hi * sigma, k_lo * sigma, k_hi * smooth_sigma, max(1, smooth), int(dil), float(widen), out)
+        return out
     a = np.abs(resid)
     seed = a > k_hi * sigma
-    if smooth > 1 and smooth_sigma > 0:
-        if rs is None:
-            rs = ndimage.uniform_filter1d(resid, smooth, mode="nearest")
+    if use_rs:
         seed |= np.abs(rs) > k_hi * smooth_sigma
     cand = seed | (a > k_lo * sigma)
+    m = a.size
+    out = np.zeros(m, dtype=bool)
+    # the regions are the runs of ``cand`` dilated by ``join`` points (a maximum filter of
+    # ``2 join + 1`` points), found from the candidate indices: two candidates share a region
+    # when at most ``2 join + 1`` apart; each seed lies in exactly one region (seed <= cand)
     join = max(1, smooth)
-    grown = ndimage.maximum_filter1d(cand.view(np.uint8), 2 * join + 1).view(bool)
-    # the runs of ``grown`` (regions), those holding a seed, each widened: run-length
-    # arithmetic instead of labelling (the same regions; 5x faster, it runs ~25 times a spectrum)
-    edges = _edges(grown)
-    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    out = np.zeros(a.size, dtype=bool)
-    if starts.size == 0:
+    ci = np.flatnonzero(cand)
+    if ci.size == 0:
         return out
-    cs = np.empty(a.size + 1, dtype=np.int64)
-    cs[0] = 0
-    np.cumsum(seed, dtype=np.int64, out=cs[1:])
-    keep = cs[stops] > cs[starts]
-    starts, stops = starts[keep], stops[keep]
-    if starts.size == 0:
-        return out
+    brk = np.flatnonzero(np.diff(ci) > 2 * join + 1)
+    first = np.empty(brk.size + 1, dtype=np.intp)
+    first[0], first[1:] = 0, brk + 1
+    keep = np.logical_or.reduceat(seed[ci], first)  # the regions holding a seed
+    last = np.empty(brk.size + 1, dtype=np.intp)
+    last[:-1], last[-1] = brk, ci.size - 1
+    c0, c1 = ci[first[keep]], ci[last[keep]]  # first and last candidate of each seeded region
     ext_min, ext_max = max(1, dil // 2), 8 * max(1, dil)
+    if c0.size <= _PAINT_LOOP:  # a few regions: Python integers and slices (the same arithmetic)
+        for i, j in zip(c0.tolist(), c1.tolist()):
+            start, stop = max(i - join, 0), min(j + join + 1, m)
+            ext = min(ext_max, max(ext_min, int(widen * (stop - start) / 2)))
+            out[max(0, start - ext):min(m, stop + ext)] = True
+        return out
+    starts, stops = np.maximum(c0 - join, 0), np.minimum(c1 + join + 1, m)
     ext = np.minimum(ext_max, np.maximum(ext_min, (widen * (stops - starts) / 2).astype(np.int64)))
-    lo, hi = np.maximum(0, starts - ext), np.minimum(a.size, stops + ext)
-    paint = np.zeros(a.size + 1, dtype=np.int32)
-    np.add.at(paint, lo, 1)
-    np.add.at(paint, hi, -1)
+    paint = np.zeros(m + 1, dtype=np.int32)  # +1 from each widened start, -1 past each stop
+    np.add.at(paint, np.maximum(0, starts - ext), 1)
+    np.add.at(paint, np.minimum(m, stops + ext), -1)
     return np.cumsum(paint[:-1]) > 0
+
+
+_NO_RS = np.empty(0)  # the compiled signal mask without a moving average
+
+#: Up to this many signal regions are painted slice by slice (cheaper than the cumulative sum).
+_PAINT_LOOP = 64
 
 
 def _edges(b: np.ndarray) -> np.ndarray:
@@ -171,9 +193,15 @@ def longest_signal_run(mask: np.ndarray) -> int:
     int
         Points in the longest run of False; 0 when there is none.
     """
-    d = _edges(~np.asarray(mask, dtype=bool))
-    starts, stops = np.flatnonzero(d == 1), np.flatnonzero(d == -1)
-    return int((stops - starts).max()) if starts.size else 0
+    m = np.asarray(mask, dtype=bool)
+    if m.size == 0:
+        return 0
+    # the run boundaries (where the value changes), then the lengths of the False runs
+    cut = np.flatnonzero(m[1:] != m[:-1])
+    bounds = np.empty(cut.size + 2, dtype=np.intp)
+    bounds[0], bounds[1:-1], bounds[-1] = 0, cut + 1, m.size
+    lengths = np.diff(bounds)[~m[bounds[:-1]]]
+    return int(lengths.max()) if lengths.size else 0
 
 
 def _covers(mask: np.ndarray, order: int, min_fraction: float = 0.05, max_gap: float = 0.5) -> bool:
@@ -203,11 +231,29 @@ def _covers(mask: np.ndarray, order: int, min_fraction: float = 0.05, max_gap: f
 def _polyval(x: np.ndarray, c: np.ndarray) -> np.ndarray:
     """``numpy.polynomial.polynomial.polyval(x, c)`` (Horner, the same operations in the same
     order: bit-identical) in one array instead of a temporary per degree."""
-    out = np.full(x.shape, float(c[-1]))
-    for ci in c[-2::-1]:
+    if len(c) == 1:
+        return np.full(x.shape, float(c[0]))
+    k = baseline_nb.kernels()
+    if k is not None and x.ndim == 1 and len(c) <= 4:  # compiled: one pass, the same operations
+        out = np.empty(x.size)
+        cs = [float(v) for v in c] + [0.0] * (4 - len(c))
+        k.polyval(np.ascontiguousarray(x, dtype=float), len(c), *cs, out)
+        return out
+    out = np.multiply(x, float(c[-1]))  # c_n x: the first step, without filling c_n first
+    out += c[-2]
+    for ci in c[-3::-1]:
         out *= x
         out += ci
     return out
+
+
+@functools.lru_cache(maxsize=16)
+def _hankel(order: int) -> np.ndarray:
+    """Index array ``i + j`` (``i, j = 0 .. order``) of the Hankel normal matrix."""
+    i = np.arange(order + 1)
+    h = i[:, None] + i[None, :]
+    h.flags.writeable = False  # cached: shared by every call
+    return h
 
 
 def _masked_lsq(P: np.ndarray, y: np.ndarray, mask: np.ndarray, order: int) -> np.ndarray:
@@ -217,13 +263,13 @@ def _masked_lsq(P: np.ndarray, y: np.ndarray, mask: np.ndarray, order: int) -> n
     copying the masked rows and multiplying them; the same equations to rounding, cond ~1e3 for a
     cubic on the scaled axis); SVD ``lstsq`` on the masked rows when they are singular."""
     mom = P.T @ mask.astype(float)  # sum over the mask of x^p, p = 0 .. 2 order
-    i = np.arange(order + 1)
-    G = mom[i[:, None] + i[None, :]]
+    G = mom[_hankel(order)]
     b = P[:, :order + 1].T @ np.where(mask, y, 0.0)
-    try:
-        return np.linalg.solve(G, b)
-    except np.linalg.LinAlgError:
-        return np.linalg.lstsq(P[mask, :order + 1], y[mask], rcond=None)[0]
+    # LAPACK's gesv directly (what np.linalg.solve calls, without its ~15 us of wrapping)
+    coef, info = _gesv(G, b, overwrite_a=True, overwrite_b=True)[2:]
+    if info == 0:
+        return coef
+    return np.linalg.lstsq(P[mask, :order + 1], y[mask], rcond=None)[0]
 
 
 def _fit_signal_free(xd: np.ndarray, yd: np.ndarray, mask: np.ndarray, order: int, sigma: float,
@@ -365,7 +411,7 @@ def baseline(
     # Work on every stride-th point (speed: ~10x at 128k points); a line a few points wide
     # still puts at least one sample near its top, and the dilation covers its wings.
     stride = max(1, n // max_fit_points)
-    xd, yd = xs[::stride], y[::stride]
+    xd, yd = xs[::stride], np.ascontiguousarray(y[::stride])  # contiguous: read ~6 times an iteration
     m = yd.size
     dil = max(1, dilate_points // stride)
     k_hi = max(float(k_sigma), math.sqrt(2.0 * math.log(max(m, 3)))) if k_seed is None else float(k_seed)

@@ -51,6 +51,7 @@ from ingest.processing.epr import EPRConfig, epr_row
 from ingest.processing.assignment import assignment_warnings
 from ingest.processing.nmr import ProcessedNMR, find_peak_ppm, noise_sigma, process_fid, reference_offset
 from ingest.processing.nmr_plan import SeriesPlan
+from ingest.processing.peak_start import top_ppm
 from ingest.processing.peaks import PeakFit, fit_peak, index_window, integrate_window
 from ingest.processing.widths import refine_widths
 from ingest.types import EPRSpectrum, IngestError, NMRSpectrum
@@ -387,10 +388,10 @@ def window_offset(proc: ProcessedNMR, nmr: NMRConfig) -> float:
     pk = nmr.peak(nmr.follow)
     x, y = proc.ppm, proc.real
     if x.size > 2 and x[0] > x[1] > x[-1]:
-        # a vendor-order axis: the window cut by bisection, one point of margin for the parabola
-        i0, i1 = index_window(x, pk.window_ppm)
-        x, y = x[max(0, i0 - 1):i1 + 1], y[max(0, i0 - 1):i1 + 1]
-    found = find_peak_ppm(x, y, pk.window_ppm)
+        # a vendor-order axis: the window cut by bisection (the points of find_peak_ppm's mask)
+        found = top_ppm(x, y, *index_window(x, pk.window_ppm))
+    else:
+        found = find_peak_ppm(x, y, pk.window_ppm)
     if not math.isfinite(found):
         return 0.0
     ref = nmr.follow_ppm if nmr.follow_ppm is not None else pk.expected_ppm
@@ -415,7 +416,7 @@ def _peak_fit(p: PeakSpec, proc: ProcessedNMR, snr_min: float, noise: float, off
             full = proc.baseline is not None and proc.params.get("baseline") == f"poly{proc.params.get('order')}"
             bl = "none" if full else "linear"
         return integrate_window(ppm, real, win, sfo1_hz=proc.sfo1_hz, noise=noise,
-                                noise_corr=corr, baseline=bl)  # type: ignore[arg-type]
+                                noise_corr=corr, baseline=bl, _whole=fast)  # type: ignore[arg-type]
     if not fast:
         return fit_peak(ppm, real, win, sfo1_hz=proc.sfo1_hz, shape=p.shape,  # type: ignore[arg-type]
                         snr_min=snr_min, noise=noise, noise_corr=corr)

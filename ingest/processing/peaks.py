@@ -20,7 +20,9 @@ is the same model solved by ``scipy.optimize.least_squares`` with its
 analytic Jacobian and lmfit's error convention (tested against lmfit), ~10x
 cheaper (:mod:`ingest.processing.peak_lorentz`).  The windowed integral
 (:func:`integrate_window`) is the model-free fallback and check.  The result type,
-:class:`PeakFit`, lives in :mod:`ingest.processing.peak_fit` and is importable from here.
+:class:`PeakFit`, lives in :mod:`ingest.processing.peak_fit` and is importable from here;
+the steps before a fit (window cut, edge baseline, starting guess) in
+:mod:`ingest.processing.peak_start`.
 """
 
 from __future__ import annotations
@@ -32,11 +34,18 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ingest.processing.halfwidth import half_height_bounds
 from ingest.processing.nmr import noise_sigma
 from ingest.processing.peak_fit import NAN, PeakFit
 from ingest.processing.peak_fit import empty_fit as _empty
 from ingest.processing.peak_lorentz import fit_lorentzian_fast as _fit_lorentzian_fast
+from ingest.processing.peak_start import (
+    _compiled_start,
+    _edge_baseline,
+    _guess,
+    _guess_at,
+    _low_high,
+    index_window,
+)
 
 __all__ = ["EXTRACTORS", "PeakFit", "fit_multiplet", "fit_peak", "index_window", "integrate_window"]
 
@@ -69,63 +78,16 @@ def _rows(sel: np.ndarray) -> np.ndarray | slice:
     return sel
 
 
-def index_window(ppm: np.ndarray, window_ppm: Sequence[float]) -> tuple[int, int]:
-    """The index range ``[i0, i1)`` of a *decreasing* axis inside a window, by bisection.
-
-    The same points as the mask ``lo <= ppm <= hi`` (processed spectra are stored with
-    the ppm axis decreasing, :mod:`ingest.processing.nmr`), in O(log n).
-
-    Parameters
-    ----------
-    ppm : ndarray, shape (n,)
-        Strictly decreasing axis, ppm.
-    window_ppm : (float, float)
-        Either order, ppm.
-
-    Returns
-    -------
-    (int, int)
-    """
-    lo, hi = sorted(float(w) for w in window_ppm)
-    rev = ppm[::-1]  # increasing (a view); rev[n-1-j] = ppm[j]
-    n = ppm.size
-    i0 = n - int(np.searchsorted(rev, hi, side="right"))
-    i1 = n - int(np.searchsorted(rev, lo, side="left"))
-    return i0, max(i0, i1)
-
-
-def _median(a: np.ndarray) -> float:
-    """``np.median`` of a short 1D array, without its wrappers (the same value; ~5x faster on
-    the 50-point strips of :func:`_edge_baseline`, four per fitted window and spectrum)."""
-    n = a.size
-    k = n // 2
-    if n == 0:
-        return float("nan")
-    if n % 2:
-        v = float(np.partition(a, k)[k])
-    else:
-        p = np.partition(a, (k - 1, k))
-        v = float((p[k - 1] + p[k]) / 2.0)
-    return v if math.isfinite(v) else float(np.median(a))
-
-
-def _edge_baseline(x: np.ndarray, y: np.ndarray, frac: float = 0.05) -> tuple[float, float]:
-    """Line through the medians of the first and last ``frac`` of a window: (slope, intercept)."""
-    k = max(2, int(len(x) * frac))
-    x1, y1 = _median(x[:k]), _median(y[:k])
-    x2, y2 = _median(x[-k:]), _median(y[-k:])
-    slope = (y2 - y1) / (x2 - x1) if x2 != x1 else 0.0
-    return float(slope), float(y1 - slope * x1)
-
-
 def _trapezoid_weights(hz: np.ndarray) -> np.ndarray:
     """Weights ``w`` with ``sum(w * y)`` = the trapezoid integral of ``y`` over |Hz| (either axis order)."""
-    w = np.zeros(hz.size)
     if hz.size < 2:
-        return w
-    h = np.abs(hz[1:] - hz[:-1]) / 2.0
+        return np.zeros(hz.size)
+    h = np.subtract(hz[1:], hz[:-1])  # |step| / 2, in place (no temporaries)
+    np.abs(h, out=h)
+    h /= 2.0
     # w[i] = h[i-1] + h[i] inside, h[0] and h[-1] at the ends (the same sums as accumulating
     # d/2 into both neighbours, in one pass)
+    w = np.empty(hz.size)
     w[0], w[-1] = h[0], h[-1]
     np.add(h[1:], h[:-1], out=w[1:-1])
     return w
@@ -141,6 +103,7 @@ def integrate_window(
     noise: float | None = None,
     noise_corr: float = 1.0,
     edge_fraction: float = 0.15,
+    _whole: bool = False,
 ) -> PeakFit:
     """Windowed integral (model-free fallback).
 
@@ -174,6 +137,9 @@ def integrate_window(
         Noise correlation length, points (see :func:`fit_peak`).
     edge_fraction : float
         Fraction of the window at each end used for the ``'linear'`` baseline.
+    _whole : bool
+        Private (the live path), as in :func:`fit_peak`: ``ppm``/``real`` are exactly the
+        window's points, cut by :func:`index_window`.
 
     Returns
     -------
@@ -184,11 +150,15 @@ def integrate_window(
         that maps the spectrum to the area) (= noise * dnu * sqrt(n *
         noise_corr) without a baseline).
     """
-    ppm, real, window, sel = _window(ppm, real, window_ppm)
+    if _whole:  # the caller cut the window by index_window: the same points, no mask to scan
+        ppm, real = np.asarray(ppm, dtype=float), np.asarray(real, dtype=float)
+        window, sel, rows = _low_high(window_ppm), ppm, slice(None)
+    else:
+        ppm, real, window, sel = _window(ppm, real, window_ppm)
+        rows = _rows(sel)
     if sel.size < 3:
         return _empty(window, int(sel.size), "integral", ["too few points in window"])
     sigma = _noise(real) if noise is None else float(noise)
-    rows = _rows(sel)
     return _integrate(ppm[rows], real[rows].copy(), window, sfo1_hz, baseline, sigma, noise_corr, edge_fraction)
 
 
@@ -196,8 +166,13 @@ def _plain_integral(x: np.ndarray, y: np.ndarray, sfo1_hz: float, sigma: float, 
                     ) -> tuple[float, float]:
     """(area, area_err) of :func:`integrate_window` without a local baseline, on the window's
     points (the same operations as :func:`_integrate`; nothing else computed)."""
-    w = _trapezoid_weights(x * sfo1_hz * 1e-6)
-    return float((w * y).sum()), float(sigma * math.sqrt(max(1.0, noise_corr) * float((w * w).sum())))
+    hz = x * sfo1_hz
+    hz *= 1e-6
+    w = _trapezoid_weights(hz)
+    p = np.multiply(w, y, out=hz)  # (w * y).sum() and (w * w).sum(), one buffer
+    area = float(np.add.reduce(p))
+    np.multiply(w, w, out=p)
+    return area, float(sigma * math.sqrt(max(1.0, noise_corr) * float(np.add.reduce(p))))
 
 
 def _integrate(x: np.ndarray, y: np.ndarray, window: tuple[float, float], sfo1_hz: float, baseline: str,
@@ -205,7 +180,8 @@ def _integrate(x: np.ndarray, y: np.ndarray, window: tuple[float, float], sfo1_h
     """:func:`integrate_window` on the window's points ``x`` (ppm), ``y`` (a copy: modified),
     noise ``sigma`` known (also the no-peak branch of :func:`fit_peak`, same window)."""
     warn: list[str] = []
-    hz = x * sfo1_hz * 1e-6
+    hz = x * sfo1_hz
+    hz *= 1e-6
     wts0 = _trapezoid_weights(hz)
     wts = wts0
     if baseline == "linear":
@@ -222,28 +198,18 @@ def _integrate(x: np.ndarray, y: np.ndarray, window: tuple[float, float], sfo1_h
         wts[idx] -= h
     elif baseline != "none":
         raise ValueError(f"baseline must be 'none' or 'linear', got {baseline!r}")
-    area = float((wts0 * y).sum())
-    area_err = float(sigma * math.sqrt(max(1.0, noise_corr) * float((wts * wts).sum())))
+    buf = wts0 * y  # one buffer for the three weighted sums (the values of (a * b).sum())
+    area = float(np.add.reduce(buf))
+    area_err = float(sigma * math.sqrt(max(1.0, noise_corr) * float(np.add.reduce(np.multiply(wts, wts, out=buf)))))
     height = float(y.max())
     snr = height / sigma if sigma > 0 else math.inf
-    pos = np.clip(y, 0, None)
-    spos = pos.sum()
-    center = float((x * pos).sum() / spos) if spos > 0 else NAN
+    pos = np.maximum(y, 0.0)  # np.clip(y, 0, None): the same ufunc
+    spos = np.add.reduce(pos)
+    center = float(np.add.reduce(np.multiply(x, pos, out=buf)) / spos) if spos > 0 else NAN
     if snr < 5:
         warn.append("no peak above noise")
     return PeakFit(center, NAN, NAN, NAN, area, area_err, height, float(snr), NAN, True, window,
                    int(x.size), "integral", tuple(warn))
-
-
-def _guess(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float]:
-    """(center, fwhm, height) guesses from the maximum and its half-height crossings (x in ppm)."""
-    i = int(np.argmax(y))
-    h = float(y[i])
-    left, right = half_height_bounds(y, i, h / 2.0)
-    fwhm = abs(x[right] - x[left])
-    if fwhm == 0:
-        fwhm = 3 * abs(x[1] - x[0])
-    return float(x[i]), float(fwhm), h
 
 
 def _make_model(shape: str, prefix: str):
@@ -412,8 +378,7 @@ def fit_peak(
     """
     if _whole:  # the caller cut the window by index_window: the same points, no mask to scan
         ppm, real = np.asarray(ppm, dtype=float), np.asarray(real, dtype=float)
-        lo, hi = sorted(float(w) for w in window_ppm)
-        window, sel, rows = (lo, hi), ppm, slice(None)
+        window, sel, rows = _low_high(window_ppm), ppm, slice(None)
     else:
         ppm, real, window, sel = _window(ppm, real, window_ppm)
         rows = _rows(sel)
@@ -421,14 +386,19 @@ def fit_peak(
         return _empty(window, int(sel.size), shape, ["too few points in window"])
     x, y = ppm[rows], real[rows]  # views (read only here)
     sigma = _noise(real) if noise is None else float(noise)
-    s, c0 = _edge_baseline(x, y) if baseline != "none" else (0.0, 0.0)
-    yb = y - (s * x + c0)
-    h = float(yb.max())
+    got = _compiled_start(x, y) if _whole and baseline != "none" else None
+    if got is None:
+        s, c0 = _edge_baseline(x, y, monotonic=_whole) if baseline != "none" else (0.0, 0.0)
+        yb = y - (s * x + c0)
+        top = int(yb.argmax())  # (the first maximum, or the first NaN: the value of yb.max())
+        h = float(yb[top])
+    else:  # the same numbers from one compiled pass (the live path)
+        s, c0, top, h = got[:4]
     if not (sigma > 0) or h < snr_min * sigma:  # (the guess's height: the maximum of yb)
         area, area_err = _plain_integral(x, y, sfo1_hz, sigma, noise_corr)  # integrate_window's
         return _empty(window, int(sel.size), shape, ["no peak above noise"], area=area,
                       area_err=area_err, height=h, snr=float(h / sigma) if sigma > 0 else NAN)
-    c, fwhm, h = _guess(x, yb)
+    c, fwhm, h = _guess(x, yb, top) if got is None else _guess_at(x, top, h, got[4], got[5])
     # Large windows: fit every stride-th point (keeping >= 8 points per FWHM); the noise
     # correlation length shrinks by the same factor.
     dx = abs(x[1] - x[0])
@@ -437,8 +407,8 @@ def fit_peak(
         x, y = x[::stride], y[::stride]
         noise_corr = max(1.0, noise_corr / stride)
     if shape == "lorentzian":
-        return _inflate(_fit_lorentzian_fast(x, y, window, c, fwhm, h, s, c0, baseline, sfo1_hz, sigma,
-                                             start=start, solver=solver), noise_corr)
+        return _fit_lorentzian_fast(x, y, window, c, fwhm, h, s, c0, baseline, sfo1_hz, sigma,
+                                    start=start, solver=solver, noise_corr=noise_corr)
     return _inflate(_fit_lmfit(x, y, window, int(sel.size), shape, c, fwhm, h, s, c0, baseline, sfo1_hz, sigma),
                     noise_corr)
 

@@ -115,6 +115,10 @@ def _width_guess(pf: PeakFit, step_hz: float) -> float:
 
 def _broad(p: Any, pf: PeakFit, sfo1_hz: float, offset: float) -> bool:
     """Whether a line's in-window fit says it is too broad for its window."""
+    lo, hi = p.window_ppm
+    if not (pf.fwhm_hz > TRIGGER_FRACTION * abs(hi - lo) * sfo1_hz * 1e-6
+            or (pf.warnings and any(w in pf.warnings for w in _BROAD))):
+        return False  # (the last test below, first: most lines are narrow)
     if getattr(p, "method", "fit") != "fit" or getattr(p, "shape", "lorentzian") != "lorentzian":
         return False
     if not (math.isfinite(pf.fwhm_hz) and math.isfinite(pf.center_ppm)):

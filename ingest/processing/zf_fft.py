@@ -5,9 +5,11 @@ spectrum ``S[2j] = FFT_{n/2}(u[:n/2])[j]`` and ``S[2j+1] = FFT_{n/2}(u[:n/2] w)[
 ``w[t] = exp(-2 pi i t / n)``: the same numbers (to rounding) as ``fft(u)``, from two
 transforms of half the size that run as one batch of two rows.  In complex64, scipy's
 pocketfft vectorises over rows, and the pair costs ~20 % less than the one long transform
-(benchmarks/bench_nmr_pipeline.py); in complex128 it does not pay, so the callers
-(:class:`ingest.processing.nmr_plan.SeriesPlan`, :class:`ingest.processing.batch_nmr.BatchExtractor`)
-use it in single precision only.
+(benchmarks/bench_nmr_pipeline.py); in complex128 it does not pay on one core, so the batch
+engine (:class:`ingest.processing.batch_nmr.BatchExtractor`) uses it in single precision only,
+and the live plan (:class:`ingest.processing.nmr_plan.SeriesPlan`) also in double precision when
+it may use two cores: the two rows then run at once (5.9 -> 4.1 ms wall for the 131,072-point
+transform with its phase, at load 0.9).
 
 :func:`vendor_real` then applies the phase in that layout (one contiguous product in the
 transform's precision) and writes the real part in vendor order (high ppm first:
@@ -36,7 +38,7 @@ def even_odd(a: np.ndarray, dtype: object = np.complex64) -> np.ndarray:
     return np.ascontiguousarray(a.reshape(-1, 2).T).astype(dtype)
 
 
-def split_fft(u2: np.ndarray, tw: np.ndarray) -> np.ndarray:
+def split_fft(u2: np.ndarray, tw: np.ndarray, workers: int = 1) -> np.ndarray:
     """Spectrum of a FID zero-filled to ``n = 2 m`` points, in even/odd layout.
 
     Parameters
@@ -46,6 +48,10 @@ def split_fft(u2: np.ndarray, tw: np.ndarray) -> np.ndarray:
         is zero); ``u2[..., 1, :]`` is scratch.  Overwritten.
     tw : ndarray, shape (m,)
         :func:`half_twiddle` of ``n``.
+    workers : int
+        Threads of the transform: with 2, the even and the odd bins' halves run at once on two
+        cores (pocketfft parallelises over rows; the live plan's choice,
+        :func:`ingest.processing.nmr_plan.live_fft_workers`).
 
     Returns
     -------
@@ -53,7 +59,7 @@ def split_fft(u2: np.ndarray, tw: np.ndarray) -> np.ndarray:
         ``R[..., r, j] = fft(u)[2 j + r]`` (possibly ``u2`` itself).
     """
     np.multiply(u2[..., 0, :], tw, out=u2[..., 1, :])
-    return scipy.fft.fft(u2, axis=-1, workers=1, overwrite_x=True)
+    return scipy.fft.fft(u2, axis=-1, workers=workers, overwrite_x=True)
 
 
 def _pieces(n: int) -> list[tuple[slice, int, int, int]]:
