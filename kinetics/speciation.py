@@ -23,6 +23,7 @@ from scipy.optimize import brentq
 
 __all__ = [
     "radical_fraction",
+    "radical_fraction_checked",
     "speciate",
     "soc_from_radical",
     "K_from_radical",
@@ -58,15 +59,35 @@ def radical_fraction(x: ArrayLike, K: ArrayLike) -> ArrayLike:
     Uses the numerically stable root of ``(1-K/4) f^2 + (K/2) f - K x(1-x) = 0``,
     valid for every K > 0 including K = 4.
     """
-    x = np.clip(np.asarray(x, dtype=float), 0.0, 1.0)
+    if isinstance(x, float) and isinstance(K, float):  # one point: the same operations on floats
+        return _radical_fraction_scalar(x, K)
+    x = np.asarray(x, dtype=float).clip(0.0, 1.0)
     K = np.asarray(K, dtype=float)
-    if np.any(K < 0):
+    if (K < 0).any():
         raise ValueError(f"radical_fraction: K must be >= 0, got {K}")
+    return _out(radical_fraction_checked(x, K))
+
+
+def radical_fraction_checked(x: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """:func:`radical_fraction` of arrays already checked: ``x`` within [0, 1] (or NaN), ``K``
+    not negative (e.g. ``exp`` of a log constant).  For callers in a hot loop (the live filter)."""
     u = x * (1.0 - x)
     den = K / 2.0 + np.sqrt(K * K / 4.0 + K * (4.0 - K) * u)
+    pos = den > 0
+    if pos.all():  # the usual case (K > 0): no masking
+        return 2.0 * K * u / den
     with np.errstate(invalid="ignore", divide="ignore"):
-        f = np.where(den > 0, 2.0 * K * u / np.where(den > 0, den, 1.0), 0.0)
-    return _out(f)
+        return np.where(pos, 2.0 * K * u / np.where(pos, den, 1.0), 0.0)
+
+
+def _radical_fraction_scalar(x: float, K: float) -> float:
+    """:func:`radical_fraction` of one point in Python floats (bit-identical, ~40x cheaper)."""
+    x = min(max(x, 0.0), 1.0)  # np.clip's rule, -0.0 and NaN included
+    if K < 0:
+        raise ValueError(f"radical_fraction: K must be >= 0, got {K}")
+    u = x * (1.0 - x)
+    den = K / 2.0 + math.sqrt(K * K / 4.0 + K * (4.0 - K) * u)
+    return float(2.0 * K * u / den) if den > 0 else 0.0  # float: K may be an np.float64
 
 
 def dimer_p(a: float, b: float, Kc: float, KD: float) -> float:

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from generators.bruker_expno import GD, fid, write_expno
+from rowcompare import assert_rows_close
+
 from ingest.batch import find_acquisitions
 from ingest.processing.batch_nmr import BatchExtractor
 from ingest.processing.fft_precision import PEAK_MAX, RMS_MAX, check_precision
@@ -55,17 +56,7 @@ def _real_series(shared_data: Path, name: str) -> list:
 
 def _assert_same(ref: list[dict], got: list[dict]) -> None:
     """Every shift, width and area (fitted or windowed) within TOL of its standard error."""
-    assert len(ref) == len(got)
-    for k, (r, g) in enumerate(zip(ref, got)):
-        assert r["nmr_warnings"] == g["nmr_warnings"], k
-        for p in CFG.nmr.peaks:
-            for col, err in ((f"{p.name}_shift_ppm", f"{p.name}_shift_err_ppm"),
-                             (f"{p.name}_fwhm_Hz", f"{p.name}_fwhm_err_Hz"),
-                             (f"{p.name}_area", f"{p.name}_area_err")):
-                a, b, e = r[col], g[col], r[err]
-                assert np.isnan(a) == np.isnan(b), (k, col, a, b)
-                if np.isfinite(a) and np.isfinite(e):
-                    assert abs(a - b) <= TOL * e, (k, col, a, b, e)
+    assert_rows_close(ref, got, CFG.nmr.peaks, frac=TOL)
 
 
 def _live_pair(spectra: list) -> tuple[list[dict], list[dict], Extractor]:

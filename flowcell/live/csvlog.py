@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,12 @@ __all__ = ["CSV_COLUMNS", "LiveCsv"]
 CSV_COLUMNS = ("time_utc", "t_s", "soc", "soc_active", "soc_sd", "soc_coulomb", "Kc", "Kc_lo", "Kc_hi",
                "nmr_scale", "epr_scale", "hdo_ref_ppm", "radical_M", "current_A", "kind", "source",
                "row_time_s", "used", "rejected", "flag", "rejection_rate", "mismatch", "true_soc")
+
+
+# the columns in CSV_COLUMNS order: SOCState attributes read in one call, then the row's own
+_HEAD = attrgetter(*CSV_COLUMNS[1:CSV_COLUMNS.index("source")])  # t_s ... kind
+assert CSV_COLUMNS[CSV_COLUMNS.index("source"):] == ("source", "row_time_s", "used", "rejected", "flag",
+                                                      "rejection_rate", "mismatch", "true_soc")
 
 
 def _cell(v: Any) -> Any:
@@ -40,10 +47,10 @@ class LiveCsv:
 
     def update(self, state: SOCState, *, source: str = "", rejection_rate: float = math.nan,
                mismatch: float = math.nan, true_soc: float = math.nan) -> None:
-        d = state.as_dict()
-        d["time_utc"] = state.time_utc.isoformat() if state.time_utc is not None else ""
-        d.update(source=source, rejection_rate=rejection_rate, mismatch=mismatch, true_soc=true_soc)
-        self._w.writerow([_cell(d.get(c, "")) for c in CSV_COLUMNS])
+        t = state.time_utc
+        cells = [t.isoformat() if t is not None else "", *_HEAD(state), source, state.row_time_s,
+                 ",".join(state.used), ",".join(state.rejected), state.flag, rejection_rate, mismatch, true_soc]
+        self._w.writerow([_cell(v) for v in cells])
         self._fh.flush()
 
     def close(self) -> None:

@@ -32,7 +32,8 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
@@ -42,9 +43,11 @@ from flowcell.config import ExperimentConfig
 from flowcell.live.state import SOCState
 from flowcell.params import resolve_params
 from flowcell.transit import delta_soc_per_pass
+from ingest.processing.linalg_fast import cholesky as _cholesky
+from ingest.processing.linalg_fast import inv as _inv
 from kinetics.constants import F as FARADAY
 from kinetics.observe import ObservationModel
-from kinetics.speciation import radical_fraction
+from kinetics.speciation import radical_fraction, radical_fraction_checked
 
 __all__ = ["KC_PRIOR_CENTRE", "KC_PRIOR_DECADES", "STATE_NAMES", "CoulombSource", "LiveSOC"]
 
@@ -63,6 +66,9 @@ Q_CONST_PER_S = 1e-9
 MODEL_REL_SD = 0.02
 #: Observations remembered for the rejection rate and the mismatch.
 WINDOW = 20
+N_STATES = len(STATE_NAMES)
+#: Weight of each of the 2n symmetric sigma points (zero centre weight).
+SIGMA_WEIGHT = 1.0 / (2 * N_STATES)
 
 
 class CoulombSource(Protocol):
@@ -73,6 +79,11 @@ class CoulombSource(Protocol):
 
     def current_at(self, t_s: float) -> float:
         """Cell current, A."""
+
+
+def _sd(var: float) -> float:
+    """``sqrt(max(var, 0))`` as numpy evaluates it (NaN stays NaN, -0.0 gives 0.0)."""
+    return math.sqrt(var) if var > 0.0 else math.nan if math.isnan(var) else 0.0
 
 
 def _finite(v: Any) -> bool:
@@ -138,6 +149,14 @@ class LiveSOC:
         self.t_s = 0.0
         self._q_count = self._charge(0.0)
         self._q0 = self._q_count
+        # constant matrices and buffers of the time step and the sigma points (no per-row np.eye/np.diag)
+        self._F, self._Q = np.eye(N_STATES), np.zeros((N_STATES, N_STATES))
+        self._jitter = 1e-18 * np.eye(N_STATES)
+        self._w = np.full(2 * N_STATES, SIGMA_WEIGHT)
+        self._wcol = self._w[:, None]
+        #: ``t_s -> datetime`` (UTC) for :attr:`SOCState.time_utc`; the session sets its clock's.
+        self.utc: Callable[[float], datetime | None] | None = None
+        self._pass_at = (math.nan, math.nan)  # (current, single-pass SOC change) last evaluated
         self._z: deque[float] = deque(maxlen=WINDOW)
         self._rejected: deque[bool] = deque(maxlen=WINDOW)
         self._streak = 0
@@ -159,11 +178,12 @@ class LiveSOC:
         return self.sign / (2 * FARADAY * self.C * self.V)
 
     # ---------------------------------------------------------------- time step
-    def advance(self, t_s: float) -> None:
-        """Move the state forward to ``t_s`` (no-op for an earlier time); O(1) for any gap."""
+    def advance(self, t_s: float) -> float | None:
+        """Move the state forward to ``t_s`` (no-op for an earlier time); O(1) for any gap.
+        Returns the charge at the new time (C, NaN without a log), None when it did not move."""
         dt = float(t_s) - self.t_s
         if not dt > 0:
-            return
+            return None
         q = self._charge(t_s)
         if math.isfinite(q) and not math.isfinite(self._q_count):
             self._q_count = self._charge(self.t_s)  # the log just appeared: count from here
@@ -178,13 +198,16 @@ class LiveSOC:
             if math.isfinite(q):
                 self._q_count = q
         self.x[SOC] += ds - self.x[DRIFT] * dt
-        F = np.eye(7)
+        F, Q = self._F, self._Q  # identity but F[SOC, DRIFT]; Q zero but its diagonal and Q[SOC, DRIFT]
         F[SOC, DRIFT] = -dt
-        Q = np.diag([qs * dt + qr * dt ** 3 / 3, qr * dt, Q_CONST_PER_S * dt, lv.q_ref_ppm2_per_s * dt,
-                     Q_CONST_PER_S * dt, Q_CONST_PER_S * dt, lv.q_active_per_s * dt])
+        qc = Q_CONST_PER_S * dt
+        Q[SOC, SOC], Q[DRIFT, DRIFT], Q[LN_KC, LN_KC] = qs * dt + qr * dt ** 3 / 3, qr * dt, qc
+        Q[HDO_REF, HDO_REF], Q[LN_NMR, LN_NMR], Q[LN_EPR, LN_EPR] = lv.q_ref_ppm2_per_s * dt, qc, qc
+        Q[ACTIVE, ACTIVE] = lv.q_active_per_s * dt
         Q[SOC, DRIFT] = Q[DRIFT, SOC] = -qr * dt ** 2 / 2
         self.P = F @ self.P @ F.T + Q
         self.t_s = float(t_s)
+        return q
 
     def soc_shift(self, t_det: float, r_side: np.ndarray) -> np.ndarray:
         """SOC of the fluid a detector saw at ``t_det`` minus the reservoir SOC now.
@@ -198,21 +221,30 @@ class LiveSOC:
         if self.live.refer_to_outlet:
             i = self._current(t_det)
             if math.isfinite(i):
-                shift = shift + float(delta_soc_per_pass(self.sign * i, self.C, self.cfg.flow.rate_mL_min))
+                if i != self._pass_at[0] or i == 0.0:  # the current changes rarely: one evaluation per current
+                    self._pass_at = (i, float(delta_soc_per_pass(self.sign * i, self.C, self.cfg.flow.rate_mL_min)))
+                shift = shift + self._pass_at[1]
         return shift
 
     # ---------------------------------------------------------------- observations
-    def _sigma_points(self) -> tuple[np.ndarray, np.ndarray]:
-        """Symmetric sigma points (2n, zero centre weight) of the current state."""
-        n = self.x.size
-        ok = np.isfinite(self.x)
-        x = np.where(ok, self.x, 0.0)
-        P = self.P.copy()
-        P[~ok, :] = P[:, ~ok] = 0.0
-        P[~ok, ~ok] = 1.0  # placeholder for an unset reference (never used)
-        L = np.linalg.cholesky(n * (P + 1e-18 * np.eye(n)))
-        pts = np.concatenate([x + L.T, x - L.T])  # row j: x + column j of L, then x - it
-        return pts, np.full(2 * n, 1.0 / (2 * n))
+    def _sigma_points(self) -> np.ndarray:
+        """Symmetric sigma points (2n rows, weights :data:`SIGMA_WEIGHT`, zero centre weight)."""
+        n, x = N_STATES, self.x
+        if math.isfinite(x.sum()):  # every state set (the usual case): no masking
+            A = self.P + self._jitter
+        else:
+            ok = np.isfinite(x)
+            x = np.where(ok, x, 0.0)
+            A = self.P.copy()
+            A[~ok, :] = A[:, ~ok] = 0.0
+            A[~ok, ~ok] = 1.0  # placeholder for an unset reference (never used)
+            A = A + self._jitter
+        A *= n
+        LT = _cholesky(A).T
+        pts = np.empty((2 * n, n), order="F")  # row j: x + column j of L, then x - it (F order, as concatenate gave)
+        np.add(x, LT, out=pts[:n])
+        np.subtract(x, LT, out=pts[n:])
+        return pts
 
     def _calibrate(self) -> tuple[float, float]:
         """Water shift (ppm) and EPR count per mol/L of radical at unit scales, from
@@ -223,12 +255,17 @@ class LiveSOC:
         hdo, epr = pred["hdo_shift_ppm"].to_numpy(float), pred["epr_spin_conc_M"].to_numpy(float)
         return float(hdo[1] - hdo[0]) / 1e-3, float(epr[1] - epr[0]) / 1e-3
 
+    def _radical(self, pts: np.ndarray, t_det: float) -> np.ndarray:
+        """Radical concentration (mol/L) per sigma point: the speciation of docs/physics.md §1.2
+        at the detected SOC (u clipped to [0, 1], K_c = exp(ln_Kc) >= 0: checked arguments)."""
+        a = np.maximum(pts[:, ACTIVE], 1e-6)
+        u = ((pts[:, SOC] + self.soc_shift(t_det, pts[:, DRIFT])) / a).clip(0.0, 1.0)
+        return self.C * a * radical_fraction_checked(u, np.exp(pts[:, LN_KC]))
+
     def _unit_shifts(self, pts: np.ndarray, t_det: float) -> tuple[np.ndarray, np.ndarray]:
         """Water shift over its reference (ppm) and EPR spin count (mol/L) at unit scales,
-        per sigma point: the speciation of docs/physics.md §1.2 at the detected SOC."""
-        a = np.maximum(pts[:, ACTIVE], 1e-6)
-        u = np.clip((pts[:, SOC] + self.soc_shift(t_det, pts[:, DRIFT])) / a, 0.0, 1.0)
-        radical = self.C * a * np.asarray(radical_fraction(u, np.exp(pts[:, LN_KC])), dtype=float)
+        per sigma point (both linear in the radical, docs/physics.md §1.3, §1.5)."""
+        radical = self._radical(pts, t_det)
         return self.hdo_per_M * radical, self.epr_per_M * radical
 
     def _offered(self, row: Mapping[str, Any]) -> list[tuple[str, float, float]]:
@@ -249,19 +286,17 @@ class LiveSOC:
         return out
 
     def _predict_obs(self, pts: np.ndarray, t_det: float, names: list[str]) -> np.ndarray:
-        hdo_u, epr_u = self._unit_shifts(pts, t_det)
-        cols = []
-        for name in names:
-            if name == "hdo":
-                cols.append(pts[:, HDO_REF] + np.exp(pts[:, LN_NMR]) * hdo_u)
-            else:
-                cols.append(np.exp(pts[:, LN_EPR]) * epr_u)
-        return np.column_stack(cols)
+        """Predicted observations per sigma point: one column per name (2n x m)."""
+        radical = self._radical(pts, t_det)
+        cols = [pts[:, HDO_REF] + np.exp(pts[:, LN_NMR]) * (self.hdo_per_M * radical) if name == "hdo"
+                else np.exp(pts[:, LN_EPR]) * (self.epr_per_M * radical) for name in names]
+        return cols[0].reshape(-1, 1) if len(cols) == 1 else np.column_stack(cols)
 
-    def _set_reference(self, value: float, sd: float, pts: np.ndarray, w: np.ndarray, t_det: float) -> None:
+    def _set_reference(self, value: float, sd: float, pts: np.ndarray, t_det: float) -> None:
         """First water shift: the zero-radical reference is what the radicals do not explain."""
         hdo_u, _ = self._unit_shifts(pts, t_det)
         bms = np.exp(pts[:, LN_NMR]) * hdo_u
+        w = self._w
         mean = float(w @ bms)
         self.x[HDO_REF] = value - mean
         self.P[HDO_REF, :] = self.P[:, HDO_REF] = 0.0
@@ -276,50 +311,62 @@ class LiveSOC:
         innovations, used, rejected
         """
         obs = self._offered(row)
+        if not obs:  # nothing usable: the state is untouched
+            return {}, (), ()
         kind = row.get("kind")
         refer = self.live.refer_to_outlet and kind in ("nmr", "epr")
         t_det = t_row - (self.delays.delay_s(kind) if refer else 0.0)
-        pts, w = self._sigma_points()
-        if obs and obs[0][0] == "hdo" and not math.isfinite(self.x[HDO_REF]):
-            self._set_reference(obs[0][1], obs[0][2], pts, w, t_det)
+        pts = self._sigma_points()
+        if obs[0][0] == "hdo" and not math.isfinite(self.x[HDO_REF]):
+            self._set_reference(obs[0][1], obs[0][2], pts, t_det)
             obs = obs[1:]
-            pts, w = self._sigma_points()
-        if not obs:
-            return {}, (), ()
+            if not obs:
+                return {}, (), ()
+            pts = self._sigma_points()
         names = [o[0] for o in obs]
+        w, wcol = self._w, self._wcol
         Y = self._predict_obs(pts, t_det, names)
         y_hat = w @ Y
-        dY, dX = Y - y_hat, pts - w @ pts
+        dY = Y - y_hat
         # measurement noise plus a model-inadequacy share of the radical signal (MODEL_REL_SD)
-        signal = np.array([y_hat[i] - (self.x[HDO_REF] if n == "hdo" else 0.0) for i, n in enumerate(names)])
-        R = np.diag([o[2] ** 2 + (MODEL_REL_SD * sig) ** 2 for o, sig in zip(obs, signal)])
-        S = (dY * w[:, None]).T @ dY + R
-        y = np.array([o[1] for o in obs])
-        z = (y - y_hat) / np.sqrt(np.diag(S))
-        keep = np.abs(z) <= self.live.gate_sigma
-        innov = {n: float(v) for n, v in zip(names, z)}
+        ref = self.x[HDO_REF]
+        r = [o[2] ** 2 + (MODEL_REL_SD * (y_hat[i] - (ref if o[0] == "hdo" else 0.0))) ** 2 for i, o in enumerate(obs)]
+        S = (dY * wcol).T @ dY + (r[0] if len(r) == 1 else np.diag(r))
+        resid = np.array([o[1] for o in obs]) - y_hat
+        if len(obs) == 1 and S[0, 0] > 0:  # the same division on floats (sqrt correctly rounded either way)
+            z = [float(resid[0]) / math.sqrt(S[0, 0])]
+        else:
+            z = (resid / np.sqrt(S.diagonal())).tolist()
+        gate = self.live.gate_sigma
+        keep = [abs(v) <= gate for v in z]
         self._remember(z, keep)
-        if keep.any():
-            Pxy = (dX * w[:, None]).T @ dY[:, keep]
-            Sk = S[np.ix_(keep, keep)]
-            gain = Pxy @ np.linalg.inv(Sk)
-            self.x = self.x + gain @ (y - y_hat)[keep]
-            self.P = self.P - gain @ Sk @ gain.T
-            self.P = 0.5 * (self.P + self.P.T)
-            np.fill_diagonal(self.P, np.maximum(np.diag(self.P), 1e-16))
+        if any(keep):
+            if all(keep):
+                dYk, Sk, rk = dY, S, resid
+            else:
+                k = np.array(keep)
+                dYk, Sk, rk = dY[:, k], S[np.ix_(k, k)], resid[k]
+            dX = pts - w @ pts
+            gain = ((dX * wcol).T @ dYk) @ _inv(Sk)
+            self.x = self.x + gain @ rk
+            P = self.P - gain @ Sk @ gain.T
+            P = 0.5 * (P + P.T)
+            diag = P.reshape(-1)[::N_STATES + 1]  # a writable view of the diagonal
+            np.maximum(diag, 1e-16, out=diag)
+            self.P = P
             # the SOC lives in [0, active]: project the mean back (the clipped observation model
             # near SOC 0 or 1 would otherwise pull it outside)
             self.x[SOC] = min(max(self.x[SOC], 0.0), self.x[ACTIVE])
-        rejected = tuple(n for n, k in zip(names, keep) if not k)
-        return innov, tuple(n for n, k in zip(names, keep) if k), rejected
+        used = tuple(n for n, k in zip(names, keep) if k)
+        return dict(zip(names, z)), used, tuple(n for n, k in zip(names, keep) if not k)
 
-    def _remember(self, z: np.ndarray, keep: np.ndarray) -> None:
+    def _remember(self, z: list[float], keep: list[bool]) -> None:
         """Track disagreement; after a run of rejections, widen the learnt constants so the
         filter can re-acquire instead of turning down everything that follows."""
         for v, k in zip(z, keep):
-            self._z.append(float(v))
-            self._rejected.append(not bool(k))
-        self._streak = 0 if keep.all() else self._streak + 1
+            self._z.append(v)
+            self._rejected.append(not k)
+        self._streak = 0 if all(keep) else self._streak + 1
         if self._streak >= 3:
             for i in (LN_KC, LN_NMR, LN_EPR, HDO_REF, SOC):
                 self.P[i, i] *= 4.0
@@ -339,24 +386,33 @@ class LiveSOC:
     def update(self, row: Mapping[str, Any] | None, t_row: float) -> SOCState:
         """Advance to ``t_row`` (if later) and fold in one row measured at ``t_row``, s."""
         row = row or {}
-        self.advance(t_row)
+        q = self.advance(t_row)  # the charge now (the log does not change within an update)
         innov, used, rejected = self.observe(row, t_row) if row else ({}, (), ())
-        return self.state(kind=row.get("kind"), used=used, rejected=rejected, innovations=innov, row_time_s=t_row)
+        return self._state(q, {"kind": row.get("kind"), "used": used, "rejected": rejected,
+                               "innovations": innov, "row_time_s": t_row})
 
     def state(self, **extra: Any) -> SOCState:
         """The current estimate as an :class:`SOCState` (``extra``: row details)."""
-        x, sd = self.x, np.sqrt(np.maximum(np.diag(self.P), 0.0))
-        a = float(x[ACTIVE])
+        return self._state(None, extra)
+
+    def _state(self, q: float | None, extra: dict[str, Any]) -> SOCState:
+        """:meth:`state`, with the charge at :attr:`t_s` when the caller has it (C)."""
+        x, P = self.x.tolist(), self.P
+        soc, a = x[SOC], x[ACTIVE]
         kc = math.exp(x[LN_KC])
-        u = min(max(x[SOC] / a, 0.0), 1.0)
-        q = self._charge(self.t_s)
+        sd_soc, sd_kc = _sd(P[SOC, SOC]), _sd(P[LN_KC, LN_KC])
+        u = min(max(soc / a, 0.0), 1.0)
+        if q is None:
+            q = self._charge(self.t_s)
         if not math.isfinite(self._q0):
             self._q0 = self._charge(0.0)
         soc_cc = self.live.soc0 + (q - self._q0) * self._soc_per_C() if math.isfinite(q + self._q0) else math.nan
+        if self.utc is not None and "time_utc" not in extra:
+            extra["time_utc"] = self.utc(self.t_s)
         return SOCState(
-            t_s=self.t_s, soc=float(x[SOC]), soc_sd=float(sd[SOC]), soc_active=float(x[SOC]) / a,
-            soc_coulomb=soc_cc, drift=soc_cc - float(x[SOC]), r_side_per_s=float(x[DRIFT]), Kc=kc,
-            Kc_lo=kc * math.exp(-2 * sd[LN_KC]), Kc_hi=kc * math.exp(2 * sd[LN_KC]),
-            nmr_scale=math.exp(x[LN_NMR]), epr_scale=math.exp(x[LN_EPR]), hdo_ref_ppm=float(x[HDO_REF]),
-            radical_M=self.C * a * float(radical_fraction(u, kc)), active_fraction=a,
+            t_s=self.t_s, soc=soc, soc_sd=sd_soc, soc_active=soc / a,
+            soc_coulomb=soc_cc, drift=soc_cc - soc, r_side_per_s=x[DRIFT], Kc=kc,
+            Kc_lo=kc * math.exp(-2 * sd_kc), Kc_hi=kc * math.exp(2 * sd_kc),
+            nmr_scale=math.exp(x[LN_NMR]), epr_scale=math.exp(x[LN_EPR]), hdo_ref_ppm=x[HDO_REF],
+            radical_M=self.C * a * radical_fraction(u, kc), active_fraction=a,
             current_A=self._current(self.t_s), **extra)

@@ -79,11 +79,13 @@ class SessionCoulombs:
             self._aligned = (session_start, raw_ls)
 
     def charge_at(self, t_s: float) -> float:
-        if not self.ok:
+        log = self.log  # (the test of :attr:`ok`, inline: called several times per row)
+        if log is None or log.status not in ("ok", "replaced"):
             return math.nan
-        return float(self.log.charge_at(t_s + self.offset_s))
+        return float(log.charge_at(t_s + self.offset_s))
 
     def current_at(self, t_s: float) -> float:
-        if not self.ok:
+        log = self.log
+        if log is None or log.status not in ("ok", "replaced"):
             return math.nan
-        return float(self.log.current_at(t_s + self.offset_s))
+        return float(log.current_at(t_s + self.offset_s))

@@ -22,7 +22,6 @@ import math
 import threading
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -122,6 +121,7 @@ class LiveSession:
         if self.clock.start is None and potentiostat is not None:
             self.clock.set_start(getattr(potentiostat, "start", None))
         self.estimator = LiveSOC(cfg, resolve_params(cfg) if params is None else params, coulombs=self.coulombs)
+        self.estimator.utc = self._utc  # each state carries its UTC time (no dataclasses.replace per row)
         self.table, self.plot, self.truth = table, plot, truth
         self._to_table = _ToTable(table) if table is not None else None
         if self._to_table is not None:
@@ -160,7 +160,6 @@ class LiveSession:
                 if st.rejected and not st.used:
                     self.status.rejected_rows += 1
                 self.status.used += bool(st.used)
-            st = replace(st, time_utc=self.clock.utc(st.t_s))
             ok = not st.flag and math.isfinite(st.soc) and math.isfinite(st.soc_sd)
             self._without_soc = 0 if ok else self._without_soc + 1
             if self._without_soc >= self.max_rows_without_soc and self.failure is None:
@@ -168,6 +167,9 @@ class LiveSession:
             self.history.append(st)
             self._show(st, row)
             return st
+
+    def _utc(self, t_s: float) -> datetime | None:
+        return self.clock.utc(t_s)
 
     def _refresh_log(self) -> None:
         self.coulombs.refresh(self.clock.start)

@@ -62,6 +62,12 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
+from ingest.live.acquisition import (  # re-exported
+    IGNORED_SUFFIXES,
+    Acquisition,
+    acquisition_for,
+    discover,
+)
 from ingest.live.signature import fingerprint, quick_signature  # re-exported
 from ingest.readers import bes3t, bruker, csv_epr, esp, jcampdx, magnettech, spinsolve
 from ingest.types import IngestError
@@ -81,47 +87,7 @@ __all__ = [
     "sort_key",
 ]
 
-#: Suffixes (lower case) that are never acquisitions on their own: side files of
-#: other formats, notes, logs, temporary names used while a file is written.
-IGNORED_SUFFIXES: frozenset[str] = frozenset(
-    {
-        ".info", ".ygf", ".xgf", ".zgf", ".log", ".md", ".tmp", ".part", ".partial",
-        ".swp", ".lock", ".crdownload", ".mpt", ".db", ".sqlite", ".sqlite-wal",
-        ".sqlite-shm", ".parquet", ".json", ".toml", ".py", ".pyc", ".png", ".pdf",
-    }
-)
 _TEXT_SUFFIXES = {".csv", ".txt", ".asc", ".dat"}
-_SINGLE_FILE_SUFFIXES = {".xml", ".dx", ".jdx", ".jcamp", ".csv", ".txt", ".asc", ".dat"}
-_BRUKER_FILES = bruker.PARAM_FILES
-_SPINSOLVE_FILES = spinsolve.DATA_FILES
-
-
-@dataclass(frozen=True)
-class Acquisition:
-    """One acquisition on disk (see the module docstring for the keys).
-
-    Attributes
-    ----------
-    key : Path
-        Expno / Spinsolve folder, BES3T or ESP base path (no suffix), or the file.
-    format : str
-        ``'bruker'``, ``'bruker-ser'``, ``'spinsolve'``, ``'bes3t'``, ``'esp'``
-        or ``'file'`` (single file, format decided by the reader).
-    files : tuple of Path
-        The files that make it up (those that exist or are expected); their
-        bytes define the fingerprint.
-    read_path : Path
-        What to hand to ``ingest.readers.dispatch.read_rows`` (folder, .DTA, .spc or file).
-    """
-
-    key: Path
-    format: str
-    files: tuple[Path, ...]
-    read_path: Path
-
-    @property
-    def name(self) -> str:
-        return str(self.key)
 
 
 @dataclass(frozen=True)
@@ -147,137 +113,6 @@ class CompletionCheck:
     expected_bytes: int | None = None
     actual_bytes: int | None = None
     may_grow: bool = True
-
-
-# --------------------------------------------------------------------------- discovery
-
-
-def _is_ignored(p: Path) -> bool:
-    n = p.name
-    if n.startswith((".", "~")) or n.endswith("~"):
-        return True
-    return p.suffix.lower() in IGNORED_SUFFIXES
-
-
-def _bruker(folder: Path) -> Acquisition:
-    f = str(folder) + os.sep
-    if os.path.exists(f + "ser") and not os.path.exists(f + "fid"):
-        files = [folder / "acqus", folder / "ser"]
-        if os.path.exists(f + "acqu2s"):
-            files.insert(1, folder / "acqu2s")
-        return Acquisition(folder, "bruker-ser", tuple(files), folder)
-    return Acquisition(folder, "bruker", (folder / "acqus", folder / "fid"), folder)
-
-
-def _holds_expno(d: str) -> bool:
-    """``d`` (a folder path ending in the separator) is a Bruker expno: ``acqus``, or
-    ``fid``/``ser`` with ``acqu``.  String paths: one stat each, no Path objects."""
-    ex = os.path.exists
-    return ex(d + "acqus") or (ex(d + "fid") or ex(d + "ser")) and ex(d + "acqu")
-
-
-def _sibling(base: Path, suffixes: tuple[str, ...]) -> Path | None:
-    for s in suffixes:
-        p = base.with_name(base.name + s)
-        if os.path.exists(p):
-            return p
-    return None
-
-
-def acquisition_for(path: str | Path, root: str | Path | None = None) -> Acquisition | None:
-    """The acquisition a changed path belongs to (None if it belongs to none).
-
-    Used by the watcher to map a file-system event to a candidate.  A file
-    inside a Bruker expno (``acqus``, ``fid``, ``pdata/...``) maps to the expno;
-    a ``.DSC`` or ``.DTA`` to its BES3T base; a new folder is left to
-    :func:`discover` (returns None).
-
-    Parameters
-    ----------
-    path : path-like
-        File (or folder) that changed.
-    root : path-like, optional
-        Watched folder; the walk up from ``path`` stops there.
-    """
-    p = Path(path)
-    root_p = Path(root) if root is not None else None
-    is_dir = os.path.isdir(p)
-    # walk up looking for an expno / spinsolve folder (pdata/1/1r -> expno); the watcher asks
-    # for every path an event names (~6 per expno), so the checks are on strings
-    cur = p if is_dir else p.parent
-    stop_depth = len(root_p.parts) if root_p is not None else 0
-    for _ in range(4):
-        if root_p is not None and (cur == root_p.parent or len(cur.parts) < stop_depth):
-            break
-        d = str(cur) + os.sep
-        if _holds_expno(d):
-            return _bruker(cur)
-        if os.path.exists(d + "acqu.par"):
-            return Acquisition(cur, "spinsolve", (cur / "acqu.par", cur / "data.1d"), cur)
-        if root_p is not None and cur == root_p:
-            break
-        cur = cur.parent
-    if is_dir or _is_ignored(p):
-        return None
-    if p.name in _BRUKER_FILES or p.name in _SPINSOLVE_FILES:
-        return None  # a Bruker/Spinsolve piece whose parameter file is not there yet
-    suf = p.suffix.lower()
-    base = p.with_suffix("")
-    if suf in (".dsc", ".dta"):
-        dsc = _sibling(base, (".DSC", ".dsc")) or base.with_name(base.name + ".DSC")
-        dta = _sibling(base, (".DTA", ".dta")) or base.with_name(base.name + (".DTA" if dsc.suffix == ".DSC" else ".dta"))
-        return Acquisition(base, "bes3t", (dsc, dta), dta)
-    if suf in (".par", ".spc"):
-        par = _sibling(base, (".par", ".PAR")) or base.with_name(base.name + ".par")
-        spc = _sibling(base, (".spc", ".SPC")) or base.with_name(base.name + ".spc")
-        return Acquisition(base, "esp", (par, spc), spc)
-    if not p.exists() and suf not in _SINGLE_FILE_SUFFIXES:
-        return None
-    return Acquisition(p, "file", (p,), p)
-
-
-def discover(folder: str | Path) -> list[Acquisition]:
-    """All acquisitions (complete or not) under ``folder``, recursively.
-
-    A folder that is a Bruker expno or a Spinsolve experiment is one
-    acquisition and is not descended into.  Hidden, temporary and side files
-    (:data:`IGNORED_SUFFIXES`) are left out.  Order: by path (use
-    :func:`acquisition_time` to sort by time).
-
-    Raises
-    ------
-    FileNotFoundError
-        If ``folder`` does not exist.
-    """
-    root = Path(folder)
-    if not root.exists():
-        raise FileNotFoundError(f"{root}: folder does not exist")
-    if root.is_file():
-        a = acquisition_for(root)
-        return [a] if a is not None else []
-    out: dict[Path, Acquisition] = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        d = Path(dirpath)
-        names = set(filenames)
-        if "acqus" in names or (("fid" in names or "ser" in names) and "acqu" in names):
-            out[d] = _bruker(d)
-            dirnames[:] = []
-            continue
-        if "acqu.par" in names or ("data.1d" in names and spinsolve.has_magic(d / "data.1d")):
-            # a Spinsolve folder without acqu.par is still one: listed, so the
-            # batch reports it as incomplete instead of dropping it silently
-            out[d] = Acquisition(d, "spinsolve", (d / "acqu.par", d / "data.1d"), d)
-            dirnames[:] = []
-            continue
-        dirnames[:] = sorted(x for x in dirnames if not x.startswith("."))
-        for n in sorted(filenames):
-            p = d / n
-            if _is_ignored(p) or n in _BRUKER_FILES or n in _SPINSOLVE_FILES:
-                continue
-            a = acquisition_for(p, root)
-            if a is not None and a.key not in out:
-                out[a.key] = a
-    return sorted(out.values(), key=lambda a: str(a.key))
 
 
 # --------------------------------------------------------------------------- what each format declares
@@ -397,18 +232,6 @@ def _bes3t_size(acq: Acquisition) -> int | None:
     return None if layers is None else bes3t.expected_size(acq.files[0], layers=layers)
 
 
-def _data_file(acq: Acquisition) -> Path:
-    if acq.format == "bruker":
-        return acq.key / "fid"
-    if acq.format == "bruker-ser":
-        return acq.key / "ser"
-    if acq.format == "spinsolve":
-        return acq.key / "data.1d"
-    if acq.format in ("bes3t", "esp"):
-        return acq.files[1]
-    return acq.key
-
-
 def _descriptor_closed(dsc: Path, layers: dict | None) -> bool:
     """A BES3T descriptor is finished once it holds the save time (DATE, or the
     flowcell device block) and its device layer (#DSL, written last by Xepr) is
@@ -518,7 +341,7 @@ def check_complete(
     now = time.time() if now is None else now
     unsized = UNSIZED_QUIET_S if unsized_quiet_s is None else unsized_quiet_s
     stats = _stat_all(acq.files)  # one stat per file, shared by every check below
-    data = _data_file(acq)
+    data = acq.data_file
     st_data = stats[data] if data in stats else _stat_or_none(data)
     actual: int | None = None if st_data is None else st_data.st_size
     missing = [f.name for f in acq.files if stats[f] is None]

@@ -14,8 +14,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ingest.readers import bruker
-
 if TYPE_CHECKING:
     from ingest.live.completion import Acquisition
 
@@ -30,13 +28,12 @@ def quick_signature(acq: Acquisition) -> tuple[tuple[str, int, int], ...]:
     asks several times per acquisition).
     """
     out = []
-    extra = (acq.key / bruker.CLOSING_FILE,) if acq.format.startswith("bruker") else ()
-    for f in (*acq.files, *extra):
+    for name, f in acq.signature_paths:  # the files (+ Bruker's closing file), as strings, made once
         try:
             st = os.stat(f)
         except OSError:
             continue
-        out.append((f.name, st.st_size, st.st_mtime_ns))
+        out.append((name, st.st_size, st.st_mtime_ns))
     return tuple(out)
 
 

@@ -14,12 +14,10 @@ import math
 
 import numpy as np
 
-try:  # the inverse behind np.linalg.inv, without its checks and wrapping (~7 us of 15 a fit)
-    from numpy.linalg import _umath_linalg
-except ImportError:  # pragma: no cover - a numpy without it: the public function
-    _umath_linalg = None
-
 from ingest.processing import lorentz_nb
+from ingest.processing.linalg_fast import (
+    inv as _inverse,  # np.linalg.inv without its wrapper (~7 us of 15 a fit)
+)
 from ingest.processing.lsq_numpy import (
     lm_compiled_lorentz,
     lm_numpy,
@@ -192,18 +190,6 @@ def _fit_compiled(x, y, lo, hi, c, fwhm, h, s, c0, start):
     if not (ok and all(map(math.isfinite, qv)) and lb1 <= qv[1] <= ub1 and 1e-7 <= qv[2] <= ub2):
         return None
     return qv, float(chi2), jtj
-
-
-def _inverse(a: np.ndarray) -> np.ndarray:
-    """``np.linalg.inv`` of a float64 square matrix (the same LAPACK call, the same numbers;
-    LinAlgError when singular)."""
-    if _umath_linalg is None:  # pragma: no cover
-        return np.linalg.inv(a)
-    try:
-        with np.errstate(invalid="raise", over="ignore", divide="ignore", under="ignore"):
-            return _umath_linalg.inv(a, signature="d->d")
-    except FloatingPointError:  # numpy flags a singular matrix as invalid
-        raise np.linalg.LinAlgError("Singular matrix") from None
 
 
 def _errors(jtj: np.ndarray, redchi: float) -> tuple[float, float, float, bool]:

@@ -62,8 +62,10 @@ silence is asked for.  Writers: :func:`write_bruker_1d`,
 
 from __future__ import annotations
 
+import errno
 import math
 import os
+import stat
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -71,13 +73,14 @@ from typing import Any
 import numpy as np
 
 from ingest.readers.bruker_audita import CLOSING_FILE, read_audita
-from ingest.readers.bruker_params import read_acqus
+from ingest.readers.bruker_params import cached_head, read_acqus
+from ingest.readers.bruker_words import _declared_order_evident, read_words  # noqa: F401 (tests use the former)
 from ingest.readers.checks import (
-    byte_order_check,
     checked,
     epoch_time,
-    read_bytes,
+    read_small,
     regular_size,
+    vouch_finite,
 )
 from ingest.readers.nmr_writers import write_bruker_1d, write_bruker_ser
 from ingest.types import IngestError, NMRMeta, NMRSpectrum
@@ -100,12 +103,13 @@ _MAX_NC = 64  # |NC| beyond this is no TopSpin scaling (2**64 ~ 1.8e19)
 BLOCK_BYTES = 1024
 
 _ITEMSIZE = {0: 4, 2: 8}  # DTYPA -> bytes per stored word
+_HERE = Path()  # its type is the concrete Path class of this platform
 
 
 # --------------------------------------------------------------------------- #
 # parameter files
 # --------------------------------------------------------------------------- #
-def _num(dic: dict[str, Any], key: str, path: Path, default: Any = None, *, required: bool = False) -> Any:
+def _num(dic: dict[str, Any], key: str, path: str | Path, default: Any = None, *, required: bool = False) -> Any:
     """A numeric parameter, with an error naming the file when it is missing or bad."""
     if key not in dic:
         if required:
@@ -135,13 +139,36 @@ def _text(dic: dict[str, Any], key: str) -> str | None:
 # --------------------------------------------------------------------------- #
 # shared metadata
 # --------------------------------------------------------------------------- #
+#: Errors that mean "not there" to pathlib's ``is_file``/``exists`` (anything else is raised).
+_ABSENT_ERRNOS = (errno.ENOENT, errno.ENOTDIR, errno.EBADF, errno.ELOOP)
+
+
+def _stat(path: str) -> os.stat_result | None:
+    """``os.stat`` of a string path, None where pathlib's ``exists`` says False."""
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        if getattr(exc, "errno", None) in _ABSENT_ERRNOS:
+            return None
+        raise
+
+
+def _join(folder: Path, name: str) -> str:
+    """``str(folder / name)`` without the Path object (~5 us on the live path)."""
+    f = str(folder)
+    return name if f == "." else os.path.join(f, name)
+
+
 def _expno(path: str | Path) -> Path:
-    p = Path(path)
-    if p.is_file() and p.name in ("fid", "ser", "acqus", "acqu2s", "audita.txt"):
+    """The expno folder of ``path`` (the folder, or its fid/ser/acqus/acqu2s/audita.txt):
+    one stat instead of pathlib's three (``is_file``, ``exists``, ``is_dir``)."""
+    p = path if type(path) is type(_HERE) else Path(path)  # a Path is used as it is (immutable)
+    st = _stat(str(p))
+    if st is not None and stat.S_ISREG(st.st_mode) and p.name in ("fid", "ser", "acqus", "acqu2s", "audita.txt"):
         return p.parent
-    if not p.exists():
+    if st is None:
         raise IngestError(p, "no such file or folder")
-    if not p.is_dir():
+    if not stat.S_ISDIR(st.st_mode):
         raise IngestError(p, "not a Bruker expno folder or its fid/ser file")
     return p
 
@@ -178,7 +205,7 @@ def _scan_time_s(acqus: dict[str, Any], path: Path) -> float:
     return float(td) / (2.0 * float(sw_h)) + d1
 
 
-def _meta_from_acqus(folder: Path, acqus: dict[str, Any], acqus_path: Path) -> tuple[NMRMeta, dict[str, Any]]:
+def _meta_from_acqus(folder: Path, acqus: dict[str, Any], acqus_path: str | Path) -> tuple[NMRMeta, dict[str, Any]]:
     """NMRMeta (without times) plus a dict of derived numbers."""
     td = int(_num(acqus, "TD", acqus_path, required=True))
     if td <= 0:
@@ -222,8 +249,8 @@ def _meta_from_acqus(folder: Path, acqus: dict[str, Any], acqus_path: Path) -> t
     return meta, derived
 
 
-def _times(folder: Path, acqus: dict[str, Any], acqus_path: Path, duration_s: float) -> tuple[datetime | None, datetime | None, str]:
-    start, end = read_audita(folder / "audita.txt")
+def _times(folder: Path, acqus: dict[str, Any], acqus_path: str | Path, duration_s: float) -> tuple[datetime | None, datetime | None, str]:
+    start, end = read_audita(_join(folder, CLOSING_FILE))
     if start is not None and end is not None:
         return start, end, "audita.txt"
     date = _num(acqus, "DATE", acqus_path, 0)
@@ -233,7 +260,7 @@ def _times(folder: Path, acqus: dict[str, Any], acqus_path: Path, duration_s: fl
     return None, None, "none"
 
 
-def _check_size(data_path: Path, acqus: dict[str, Any], acqus_path: Path, rows: int = 1) -> tuple[int, bool, int]:
+def _check_size(data_path: str | Path, acqus: dict[str, Any], acqus_path: str | Path, rows: int = 1) -> tuple[int, bool, int]:
     """Check the binary size against TD, DTYPA, BYTORDA; return (row words, big, isfloat)."""
     td = int(_num(acqus, "TD", acqus_path, required=True))
     dtypa = int(_num(acqus, "DTYPA", acqus_path, 0))
@@ -243,7 +270,7 @@ def _check_size(data_path: Path, acqus: dict[str, Any], acqus_path: Path, rows: 
     if bytorda not in (0, 1):
         raise IngestError(acqus_path, f"BYTORDA = {bytorda} (must be 0 little or 1 big endian)")
     item = _ITEMSIZE[dtypa]
-    name = data_path.name
+    name = os.path.basename(data_path)
     size = regular_size(data_path, name)
     if size == 0:
         raise IngestError(data_path, f"{name} is empty (0 bytes): acquisition not started or still being written")
@@ -283,9 +310,10 @@ def _processed(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
     first, left-most point; SW_p in Hz, SF in MHz).  Intensities are scaled by
     2**NC_proc (nmrglue ``read_pdata`` scale_data=True).
     """
+    pstr = _join(folder, "pdata" + os.sep + "1" + os.sep)
+    if not (os.path.isfile(pstr + "1r") and os.path.isfile(pstr + "procs")):
+        return None, None  # the live case: one failed stat, no Path object
     pdir = folder / "pdata" / "1"
-    if not ((pdir / "1r").is_file() and (pdir / "procs").is_file()):
-        return None, None
     procs_path = pdir / "procs"
     procs = read_acqus(procs_path)
     si = int(_num(procs, "SI", procs_path, required=True))
@@ -302,50 +330,6 @@ def _processed(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
     sf = float(_num(procs, "SF", procs_path, required=True))
     ppm = offset - np.arange(si) * (sw_p / sf / si)
     return ppm, np.asarray(real, dtype=float).reshape(-1)[:si]
-
-
-#: Words :func:`ingest.readers.checks.byte_order_check` looks at (its default ``limit``).
-_ORDER_SAMPLE = 1 << 14
-
-
-def _declared_order_evident(raw: bytes, dt: np.dtype) -> bool:
-    """Integer data whose declared byte order is plainly right, without the medians of
-    :func:`ingest.readers.checks.byte_order_check` (~0.5 ms a 64k-point fid).
-
-    In the tail that check examines (words ``n//2 .. n`` of its first ``n`` words), more
-    than 90 % of the words read as declared have a pure sign-extension top byte
-    (``-2**24 <= x < 2**24``) and fewer than 50 % read the other way do.  Then the check
-    cannot refuse the data, so it is not run: (1) integers are all "sane" in both orders;
-    (2) its sign-extension criterion needs < 10 % over the whole sample, here >= 45 %;
-    (3) zeros read the same both ways, so < 50 % of the tail is zero, more than half of the
-    declared non-zero tail is <= 2**24 in magnitude and more than half of the other order's
-    is >= 2**24: the declared median |tail| is not above the other's, let alone 1000 times
-    above.  Anything else (floats, a real flip, a borderline fid) gets the full check.
-    """
-    if dt.kind != "i" or dt.itemsize != 4:
-        return False
-    n = min(len(raw) // 4, _ORDER_SAMPLE)
-    if n < 8:
-        return False
-    lo, hi = n // 2 * 4, n * 4
-    lim = 1 << 24
-    t = n - n // 2
-    declared = np.frombuffer(raw[lo:hi], dtype=dt)
-    if np.count_nonzero((declared >= -lim) & (declared < lim)) <= 0.9 * t:
-        return False
-    other = np.frombuffer(raw[lo:hi], dtype=dt.newbyteorder())
-    return bool(np.count_nonzero((other >= -lim) & (other < lim)) < 0.5 * t)
-
-
-def _read_words(data_path: Path, words: int, big: bool, isfloat: bool) -> np.ndarray:
-    """``words`` stored words as complex128 pairs; the declared BYTORDA checked against the data."""
-    dt = np.dtype((">" if big else "<") + ("f8" if isfloat else "i4"))
-    raw = read_bytes(data_path, words * dt.itemsize, what=data_path.name, exact=False,
-                     declared_by=f"acqus (TD, DTYPA {2 if isfloat else 0})")
-    if not _declared_order_evident(raw, dt):  # the usual integer fid: 0.04 ms instead of 0.5 ms
-        byte_order_check(data_path.parent / "acqus", f"BYTORDA {1 if big else 0}", raw, dt)
-    w = np.frombuffer(raw, dtype=dt)
-    return w[: w.size // 2 * 2].astype(np.float64).view(np.complex128)  # (re, im) pairs, one pass
 
 
 # --------------------------------------------------------------------------- #
@@ -379,19 +363,21 @@ def read_bruker(path: str | Path) -> NMRSpectrum:
         dataset (use :func:`read_bruker_ser`).
     """
     folder = _expno(path)
-    acqus_path = folder / "acqus"
-    data_path = folder / "fid"
-    if not data_path.is_file():
-        if (folder / "ser").is_file():
+    # string paths below, the same text as str(folder / name): ~5 us less per Path object
+    acqus_path = _join(folder, "acqus")
+    data_path = _join(folder, "fid")
+    if not os.path.isfile(data_path):
+        if os.path.isfile(_join(folder, "ser")):
             raise IngestError(folder, "holds a serial 'ser' file, not a 1D 'fid': use read_bruker_ser")
         found = sorted(x.name for x in folder.iterdir())[:12]
         raise IngestError(folder, f"no Bruker 'fid' file here (found: {found})")
     acqus = read_acqus(acqus_path)
     meta, derived = _meta_from_acqus(folder, acqus, acqus_path)
     words, big, isfloat = _check_size(data_path, acqus, acqus_path)
-    data = _read_words(data_path, words, big, isfloat)[: meta.td]
-    if not isfloat and derived["nc"]:
-        data *= 2.0 ** derived["nc"]  # in place: _read_words returned a fresh array
+    scale = 2.0 ** derived["nc"] if not isfloat and derived["nc"] else None  # TopSpin's 2**NC
+    data = read_words(data_path, words, big, isfloat, scale, checked=True)[: meta.td]
+    if not isfloat:  # int32 words times 2**NC (|NC| <= 64): finite, no need to test each
+        vouch_finite(data)
     duration = (meta.ns + derived["ds"]) * derived["scan_s"]
     start, end, source = _times(folder, acqus, acqus_path, duration)
     extra = meta.extra
@@ -438,10 +424,10 @@ def read_bruker_ser(path: str | Path) -> list[NMRSpectrum]:
         raise IngestError(acqu2s_path, f"TD = {rows} rows")
     meta, derived = _meta_from_acqus(folder, acqus, acqus_path)
     row_words, big, isfloat = _check_size(data_path, acqus, acqus_path, rows=rows)
-    flat = _read_words(data_path, rows * row_words, big, isfloat)
+    flat = read_words(data_path, rows * row_words, big, isfloat, checked=True)
     data = flat.reshape(rows, row_words // 2)[:, : meta.td]
     if not isfloat and derived["nc"]:
-        data *= 2.0 ** derived["nc"]  # in place: _read_words returned a fresh array
+        data *= 2.0 ** derived["nc"]  # in place: read_words returned a fresh array
     row_s = (meta.ns + derived["ds"]) * derived["scan_s"]
     start, end, source = _times(folder, acqus, acqus_path, rows * row_s)
     if start is not None and end is not None and source == "audita.txt":
@@ -459,13 +445,20 @@ def read_bruker_ser(path: str | Path) -> list[NMRSpectrum]:
 # --------------------------------------------------------------------------- #
 # identification and completeness
 # --------------------------------------------------------------------------- #
-def is_params(p: Path) -> bool:
-    """A JCAMP-style Bruker parameter file: text starting ``##`` with ``##$KEY=`` lines."""
+def is_params(p: str | Path) -> bool:
+    """A JCAMP-style Bruker parameter file: text starting ``##`` with ``##$KEY=`` lines.
+
+    Its first 8 kB, from :func:`ingest.readers.bruker_params.read_acqus`'s cache when the
+    file was parsed in this very state (the completeness check parses it first), else read.
+    """
+    s = os.fspath(p)
     try:
-        if not p.is_file():
+        st = os.stat(s)
+        if not stat.S_ISREG(st.st_mode):
             return False
-        with open(p, "rb") as fh:
-            h = fh.read(8192)
+        h = cached_head((s, st.st_mtime_ns, st.st_size, st.st_ino))
+        if h is None:
+            h = read_small(s, 8192)
     except OSError:
         return False
     return b"\x00" not in h[:512] and h.lstrip().startswith(b"##") and b"##$" in h
@@ -473,16 +466,16 @@ def is_params(p: Path) -> bool:
 
 def identify_dir(d: Path) -> str | None:
     """``'bruker'`` (``fid``), ``'bruker-ser'`` (``ser``) or None for a folder."""
-    if not is_params(d / "acqus"):
+    if not is_params(_join(d, "acqus")):
         return None
-    if (d / "ser").is_file():
+    if os.path.isfile(_join(d, "ser")):
         return "bruker-ser"
-    if (d / "fid").is_file():
+    if os.path.isfile(_join(d, "fid")):
         return "bruker"
     return None
 
 
-def _params_or_none(path: Path) -> dict[str, Any] | None:
+def _params_or_none(path: str | Path) -> dict[str, Any] | None:
     try:
         return read_acqus(path)
     except IngestError:
@@ -491,20 +484,22 @@ def _params_or_none(path: Path) -> dict[str, Any] | None:
 
 def expected_size(folder: Path, serial: bool = False) -> int | None:
     """Bytes the parameter files promise for ``fid`` (or ``ser``); None if they cannot say yet."""
-    par = _params_or_none(folder / "acqus")
+    acqus = _join(folder, "acqus")  # string paths: the live completeness check asks per spectrum
+    par = _params_or_none(acqus)
     if par is None:
         return None
     try:
-        td = int(_num(par, "TD", folder / "acqus", required=True))
-        item = _ITEMSIZE.get(int(_num(par, "DTYPA", folder / "acqus", 0)), 4)
+        td = int(_num(par, "TD", acqus, required=True))
+        item = _ITEMSIZE.get(int(_num(par, "DTYPA", acqus, 0)), 4)
     except (IngestError, ValueError, OverflowError):
         return None
     row = td * item
     if not serial:
         return row
-    par2 = _params_or_none(folder / "acqu2s")
+    acqu2s = _join(folder, "acqu2s")
+    par2 = _params_or_none(acqu2s)
     try:
-        td1 = int(_num(par2, "TD", folder / "acqu2s", required=True)) if par2 is not None else None
+        td1 = int(_num(par2, "TD", acqu2s, required=True)) if par2 is not None else None
     except (IngestError, ValueError, OverflowError):
         return None
     return None if td1 is None else td1 * (math.ceil(row / BLOCK_BYTES) * BLOCK_BYTES)
@@ -528,11 +523,12 @@ def is_closed(folder: Path) -> bool:
 
 def scan_time_s(folder: Path) -> float | None:
     """One scan, AQ + D1 (s), from ``acqus``; None when unknown."""
-    par = _params_or_none(folder / "acqus")
+    acqus = _join(folder, "acqus")
+    par = _params_or_none(acqus)
     if par is None:
         return None
     try:
-        return _scan_time_s(par, folder / "acqus")
+        return _scan_time_s(par, acqus)
     except (IngestError, ValueError, TypeError, ZeroDivisionError):
         return None
 
