@@ -48,6 +48,14 @@ a lean extractor 4.6 -> 3.6 ms; a real TopSpin acqus parses in 1.2 ms instead of
 in one comprehension), and a fid without GRPDLY from new firmware no longer imports nmrglue
 and scipy.signal (~0.45 s) on the first spectrum.  The fingerprint stays sha256 (0.6 ms for the
 512 kB fid: the store's key, and the fastest hash here with SHA-NI; :mod:`ingest.live.signature`).
+Then the same numbers at less CPU (load ~1, interleaved): the Bruker extraction 13.9 -> 6.4 ms
+(line fits 4.4 -> 2.3, warm baseline 2.7 -> 1.3, noise 1.25 -> 1.0, the zero-filled transform's
+halves on two threads), read + completion check 2.0 -> 1.2 ms, the SOC row 1.04 -> 0.5 ms; the
+hash on a helper thread beside the read.  Bruker p50 18.6 -> 14.9-16.7 ms, p95 23.6 -> 19.8-21.5
+(203 and 60 spectra).  What is left beyond the CPU: a spectrum comes after an idle wait, and the
+same extraction costs 9.1-9.8 ms of CPU 50 ms after the last one against 6.2-6.6 ms back to back
+(caches refilled: 512 kB of L2 a core against ~10 MB of arrays), plus ~1 ms from the kernel's
+event through watchdog's threads to the worker.
 
 Usage::
 
