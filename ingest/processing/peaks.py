@@ -78,6 +78,17 @@ def _rows(sel: np.ndarray) -> np.ndarray | slice:
     return sel
 
 
+def _cut(ppm: np.ndarray, real: np.ndarray, window_ppm: Sequence[float], whole: bool):
+    """(ppm, real, (low, high), selected points, rows of the window): :func:`_window` and
+    :func:`_rows`; or, ``whole`` (the live path: the caller cut the window by
+    :func:`index_window`), every point, with no mask to scan."""
+    if whole:
+        ppm, real = np.asarray(ppm, dtype=float), np.asarray(real, dtype=float)
+        return ppm, real, _low_high(window_ppm), ppm, slice(None)
+    ppm, real, window, sel = _window(ppm, real, window_ppm)
+    return ppm, real, window, sel, _rows(sel)
+
+
 def _trapezoid_weights(hz: np.ndarray) -> np.ndarray:
     """Weights ``w`` with ``sum(w * y)`` = the trapezoid integral of ``y`` over |Hz| (either axis order)."""
     if hz.size < 2:
@@ -150,12 +161,7 @@ def integrate_window(
         that maps the spectrum to the area) (= noise * dnu * sqrt(n *
         noise_corr) without a baseline).
     """
-    if _whole:  # the caller cut the window by index_window: the same points, no mask to scan
-        ppm, real = np.asarray(ppm, dtype=float), np.asarray(real, dtype=float)
-        window, sel, rows = _low_high(window_ppm), ppm, slice(None)
-    else:
-        ppm, real, window, sel = _window(ppm, real, window_ppm)
-        rows = _rows(sel)
+    ppm, real, window, sel, rows = _cut(ppm, real, window_ppm, _whole)
     if sel.size < 3:
         return _empty(window, int(sel.size), "integral", ["too few points in window"])
     sigma = _noise(real) if noise is None else float(noise)
@@ -376,12 +382,7 @@ def fit_peak(
     -------
     PeakFit
     """
-    if _whole:  # the caller cut the window by index_window: the same points, no mask to scan
-        ppm, real = np.asarray(ppm, dtype=float), np.asarray(real, dtype=float)
-        window, sel, rows = _low_high(window_ppm), ppm, slice(None)
-    else:
-        ppm, real, window, sel = _window(ppm, real, window_ppm)
-        rows = _rows(sel)
+    ppm, real, window, sel, rows = _cut(ppm, real, window_ppm, _whole)
     if sel.size < 8:
         return _empty(window, int(sel.size), shape, ["too few points in window"])
     x, y = ppm[rows], real[rows]  # views (read only here)
