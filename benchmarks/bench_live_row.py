@@ -41,7 +41,6 @@ one_blas_thread()  # before numpy loads, as the `flowcell` command does
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -56,7 +55,6 @@ import bench_watcher as bw
 import ingest.processing.observables as obs
 from flowcell.fit.pipeline import observables_config
 from ingest.batch import _read_spectra, make_extractor
-from ingest.live.completion import acquisition_for
 from ingest.processing import lorentz_nb
 
 TARGET_S = 2.5e-3
@@ -67,13 +65,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=40, help="spectra in the series (after the first)")
     ap.add_argument("--repeats", type=int, default=3, help="passes over the series")
     a = ap.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp())
-    (tmp / "watched").mkdir()
-    session, _, _ = bw._session(tmp, tmp / "watched")
-    cfg = observables_config(session.cfg)
-    session.close()
-    specs = [_read_spectra(acquisition_for(bw.make_nmr(tmp / "stage", i, n=65536)), None)[0]
-             for i in range(a.n + 1)]
+    with bw.bruker_series(a.n + 1) as (session, acqs):
+        cfg = observables_config(session.cfg)
+        specs = [_read_spectra(acq, None)[0] for acq in acqs]
     kern = lorentz_nb.load_kernels()
     rows: list[float] = []   # CPU of each row
     lms: list[float] = []    # CPU of the compiled LM inside each row

@@ -31,7 +31,6 @@ one_blas_thread()  # before numpy loads, as the `flowcell` command does
 import argparse
 import os
 import sys
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -47,7 +46,6 @@ import bench_watcher as bw
 from flowcell.fit.pipeline import observables_config
 from flowcell.live.session import LiveSession
 from ingest.batch import _read_spectra, make_extractor
-from ingest.live.completion import acquisition_for
 
 TARGET_S = 0.6e-3
 WARMUP = 20
@@ -62,35 +60,31 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--n", type=int, default=40, help="spectra replayed per pass (after the warm-up)")
     ap.add_argument("--repeats", type=int, default=6, help="passes over the series")
     a = ap.parse_args(argv)
-    tmp = Path(tempfile.mkdtemp())
-    (tmp / "watched").mkdir()
-    session, _, _ = bw._session(tmp, tmp / "watched")
-    ex = make_extractor(observables_config(session.cfg))
-    ex.fast = True
-    rows = []
-    for i in range(WARMUP + a.n):
-        acq = acquisition_for(bw.make_nmr(tmp / "stage", i, n=65536))
-        row = dict(ex(_read_spectra(acq, None)[0]))
-        row.setdefault("source", str(acq.key))
-        rows.append(row)
-    on_row = LiveSession.on_row  # the session's own (bench_watcher wraps the instance's)
-    for r in rows[:WARMUP]:
-        on_row(session, r)
-    t_row: list[float] = []
-    t_filter: list[float] = []
-    for k in range(a.repeats):
-        for r in rows[WARMUP:]:
-            r2 = _shifted(r, timedelta(hours=2 * k + 1))
-            t = time.thread_time()
-            on_row(session, r2)
-            t_row.append(time.thread_time() - t)
-        for r in rows[WARMUP:]:  # the filter alone, on rows later still
-            r2 = _shifted(r, timedelta(hours=2 * k + 1, minutes=50))
-            t_s = session.clock.place(r2).t_s
-            t = time.thread_time()
-            session.estimator.update(r2, t_s)
-            t_filter.append(time.thread_time() - t)
-    session.close()
+    with bw.bruker_series(WARMUP + a.n) as (session, acqs):
+        ex = make_extractor(observables_config(session.cfg))
+        ex.fast = True
+        rows = []
+        for acq in acqs:
+            row = dict(ex(_read_spectra(acq, None)[0]))
+            row.setdefault("source", str(acq.key))
+            rows.append(row)
+        on_row = LiveSession.on_row  # the session's own (bench_watcher wraps the instance's)
+        for r in rows[:WARMUP]:
+            on_row(session, r)
+        t_row: list[float] = []
+        t_filter: list[float] = []
+        for k in range(a.repeats):
+            for r in rows[WARMUP:]:
+                r2 = _shifted(r, timedelta(hours=2 * k + 1))
+                t = time.thread_time()
+                on_row(session, r2)
+                t_row.append(time.thread_time() - t)
+            for r in rows[WARMUP:]:  # the filter alone, on rows later still
+                r2 = _shifted(r, timedelta(hours=2 * k + 1, minutes=50))
+                t_s = session.clock.place(r2).t_s
+                t = time.thread_time()
+                session.estimator.update(r2, t_s)
+                t_filter.append(time.thread_time() - t)
     med, p95 = float(np.median(t_row)), float(np.percentile(t_row, 95))
     print(f"live SOC row (session.on_row), Bruker 64k rows: {a.n} x {a.repeats} passes, CPU; "
           f"load {os.getloadavg()[0]:.2f}")

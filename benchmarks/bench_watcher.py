@@ -69,6 +69,7 @@ from flowcell.cli import one_blas_thread  # light: loads no numpy
 one_blas_thread()  # before numpy loads, as the `flowcell` command does (docs/conventions.md)
 
 import argparse
+import contextlib
 import gc
 import io
 import math
@@ -77,6 +78,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -150,6 +152,24 @@ def _session(tmp: Path, watched: Path) -> tuple[LiveSession, dict[str, float], t
 
     s.on_row = on_row  # type: ignore[method-assign]
     return s, arrived, evt
+
+
+@contextlib.contextmanager
+def bruker_series(n: int, npts: int = 65536) -> Iterator[tuple[LiveSession, list]]:
+    """The session as ``flowcell watch`` builds it (:func:`_session`) and the acquisitions of
+    ``n`` Bruker expnos of the latency series (written to a stage folder, not watched), in a
+    temporary folder removed afterwards: the set-up of the stage benchmarks
+    (bench_live_row.py, bench_session_row.py)."""
+    from ingest.live.completion import acquisition_for
+
+    with tempfile.TemporaryDirectory() as td:
+        tmp = Path(td)
+        (tmp / "watched").mkdir()
+        s, _, _ = _session(tmp, tmp / "watched")
+        try:
+            yield s, [acquisition_for(make_nmr(tmp / "stage", i, n=npts)) for i in range(n)]
+        finally:
+            s.close()
 
 
 class _TimedEvent(threading.Event):
