@@ -140,19 +140,6 @@ _NO_RS = np.empty(0)  # the compiled signal mask without a moving average
 _PAINT_LOOP = 64
 
 
-def _edges(b: np.ndarray) -> np.ndarray:
-    """``np.diff(b, prepend=0, append=0)`` of a boolean array, as int8: +1 where a run of True
-    starts, -1 one past where it stops (the same values without the concatenated copy)."""
-    v = b.view(np.int8)
-    e = np.empty(v.size + 1, dtype=np.int8)
-    if v.size == 0:
-        e[0] = 0
-        return e
-    e[0], e[-1] = v[0], -v[-1]
-    np.subtract(v[1:], v[:-1], out=e[1:-1])
-    return e
-
-
 def end_free_fractions(mask: np.ndarray, segments: int) -> tuple[float, float]:
     """Free fractions of the first and last of ``np.array_split(mask, segments)``.
 
