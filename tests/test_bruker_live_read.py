@@ -109,11 +109,11 @@ def test_fid_and_parameters_equal_an_independent_read(tmp_path: Path, request: p
             assert params == ng.fileio.bruker.read_jcamp(str(folder / "acqus")), folder
 
 
-def test_vouched_finite_fid_is_still_checked_afterwards_and_float_nan_refused(tmp_path: Path) -> None:
+def test_fid_finiteness_checked_after_the_read_and_float_nan_refused(tmp_path: Path) -> None:
     _expno(tmp_path / "i", np.arange(1, 257))
     spec = read_bruker(tmp_path / "i")
     check_meta(spec)  # finite
-    spec.fid[3] = np.nan  # the vouch ended with the read: a later check looks at the numbers
+    spec.fid[3] = np.nan  # a later check looks at the numbers
     with pytest.raises(IngestError, match=r"FID holds 1 non-finite value\(s\) \(NaN/inf\), the first at point 3"):
         check_meta(spec)
     words = np.ones(256)

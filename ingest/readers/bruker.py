@@ -80,7 +80,6 @@ from ingest.readers.checks import (
     epoch_time,
     read_small,
     regular_size,
-    vouch_finite,
 )
 from ingest.readers.nmr_writers import write_bruker_1d, write_bruker_ser
 from ingest.types import IngestError, NMRMeta, NMRSpectrum
@@ -376,8 +375,6 @@ def read_bruker(path: str | Path) -> NMRSpectrum:
     words, big, isfloat = _check_size(data_path, acqus, acqus_path)
     scale = 2.0 ** derived["nc"] if not isfloat and derived["nc"] else None  # TopSpin's 2**NC
     data = read_words(data_path, words, big, isfloat, scale, checked=True)[: meta.td]
-    if not isfloat:  # int32 words times 2**NC (|NC| <= 64): finite, no need to test each
-        vouch_finite(data)
     duration = (meta.ns + derived["ds"]) * derived["scan_s"]
     start, end, source = _times(folder, acqus, acqus_path, duration)
     extra = meta.extra

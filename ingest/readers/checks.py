@@ -26,7 +26,6 @@ import functools
 import math
 import os
 import stat
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -49,7 +48,6 @@ __all__ = [
     "read_bytes",
     "read_small",
     "regular_size",
-    "vouch_finite",
 ]
 
 #: No spectrometer file the package reads predates this (UTC).
@@ -220,27 +218,12 @@ def check_meta(spec: NMRSpectrum | EPRSpectrum) -> NMRSpectrum | EPRSpectrum:
     return spec
 
 
-#: The array a reader vouched for (:func:`vouch_finite`), per thread, until its wrapper returns.
-_VOUCHED = threading.local()
-
-
-def vouch_finite(arr: np.ndarray) -> np.ndarray:
-    """Tell the :func:`checked` wrapper of the reader about to return ``arr`` that it is finite
-    by construction (integer words times a power of two, Bruker ``DTYPA`` 0): its finiteness
-    test, a pass over the whole FID (~0.05-0.2 ms for 64k points), is then skipped.  Holds for
-    that one array object, in this thread, until the wrapper returns.  Returns ``arr``."""
-    _VOUCHED.arr = arr
-    return arr
-
-
 def _finite(where: Path, name: str, arr: np.ndarray | None) -> None:
     if arr is None:
         return
     a = np.asarray(arr)
     if a.size == 0:
         raise IngestError(where, f"{name} holds no points")
-    if arr is getattr(_VOUCHED, "arr", None):  # finite by construction (vouch_finite)
-        return
     if a.dtype.kind in "iub":  # integers and booleans are finite
         return
     if a.dtype.kind in "fc":
@@ -336,20 +319,16 @@ def checked(path_arg: int = 0) -> Callable[[F], F]:
         @functools.wraps(func)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             path = args[path_arg] if len(args) > path_arg else kwargs.get("path", "?")
-            _VOUCHED.arr = None
             try:
-                try:
-                    out = func(*args, **kwargs)
-                except IngestError:
-                    raise
-                except (RecursionError, KeyboardInterrupt):
-                    raise
-                except Exception as exc:
-                    raise IngestError(path, f"cannot be read ({type(exc).__name__}: {exc})") from exc
-                for spec in out if isinstance(out, list) else [out]:
-                    check_meta(spec)
-            finally:
-                _VOUCHED.arr = None  # the vouch ends with the read it was made in
+                out = func(*args, **kwargs)
+            except IngestError:
+                raise
+            except (RecursionError, KeyboardInterrupt):
+                raise
+            except Exception as exc:
+                raise IngestError(path, f"cannot be read ({type(exc).__name__}: {exc})") from exc
+            for spec in out if isinstance(out, list) else [out]:
+                check_meta(spec)
             return out
 
         return wrapper  # type: ignore[return-value]
