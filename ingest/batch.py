@@ -173,8 +173,14 @@ def _read_spectra(acq: Acquisition, reader: Reader | None) -> list:
     return spectra
 
 
-#: Acquisitions read before one batch of rows is extracted (bounds the memory held in FIDs).
-BATCH_ACQUISITIONS = 64
+#: Acquisitions read before one batch of rows is extracted (bounds the memory held in FIDs;
+#: also the unit of work handed to a forked worker: small enough that the workers finish
+#: together, two FFT chunks of :data:`ingest.processing.batch_nmr.DEFAULT_CHUNK` spectra).
+BATCH_ACQUISITIONS = 32
+#: Formats whose first acquisition ends the first block: it runs in this process before any
+#: worker starts and sets the NMR phase and the series every worker shares (meanwhile the
+#: other cores idle, so it is kept short).
+_NMR_FORMATS = ("bruker", "bruker-ser", "spinsolve")
 #: From this many acquisitions on, the compiled line fits are loaded (numba, when installed:
 #: ~1 s to start in a new process, ~5 ms saved per spectrum; same optimum as the numpy fits).
 COMPILE_FROM = 200
@@ -252,6 +258,16 @@ def _incomplete(a: Acquisition) -> str | None:
     if not chk.complete and chk.expected_bytes is not None:
         return f"{a.read_path}: truncated ({chk.reason}, per its parameter file)"
     return None
+
+
+def _blocks(acqs: Sequence[Acquisition]) -> list[Sequence[Acquisition]]:
+    """The partition of ``acqs`` into blocks, the same for any number of workers (a batch's
+    rows may depend on the spectra it is transformed with: its precision is the batch's):
+    a short first block, up to the first NMR acquisition (at most :data:`BATCH_ACQUISITIONS`),
+    then blocks of :data:`BATCH_ACQUISITIONS`."""
+    first = next((j for j, a in enumerate(acqs) if a.format in _NMR_FORMATS), len(acqs))
+    head = max(1, min(first + 1, BATCH_ACQUISITIONS))
+    return [acqs[:head]] + [acqs[i:i + BATCH_ACQUISITIONS] for i in range(head, len(acqs), BATCH_ACQUISITIONS)]
 
 
 def _run_block(acqs: Sequence[Acquisition], extractor: BatchExtractor, reader: Reader | None
@@ -363,8 +379,8 @@ def ingest_paths(
         Replace the default extractor / reader (tests, other pipelines).
     workers : int
         Processes for the batch engine (forked; where ``fork`` is unavailable, or for
-        fewer than three blocks of :data:`BATCH_ACQUISITIONS`, one).  The table does not
-        depend on it: the first block runs first in this process (it sets the phase and the
+        fewer than three blocks, one).  The table does not depend on it: the acquisitions
+        are cut into the same blocks (:func:`_blocks`), the first block runs first in this process (it sets the phase and the
         series' noise and baseline mask, which every worker then shares), and a block whose
         worker had to start a series that an earlier block holds is redone in order here.
 
@@ -391,7 +407,7 @@ def ingest_paths(
         return BatchResult(tidy(rows), skipped)
     if _use_compiled(len(acqs)):  # numba's ~1 s start pays back; loaded before any fork
         load_compiled()
-    blocks = [acqs[i:i + BATCH_ACQUISITIONS] for i in range(0, len(acqs), BATCH_ACQUISITIONS)]
+    blocks = _blocks(acqs)
     if int(workers) > 1 and len(blocks) >= 3 and "fork" in multiprocessing.get_all_start_methods():
         r, s = _parallel(blocks, extractor, reader, int(workers), progress)
         return BatchResult(tidy(r), skipped + s)

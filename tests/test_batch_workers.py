@@ -150,3 +150,19 @@ def test_rows_with_compiled_fits_equal_numpy_fits(two_series, monkeypatch):
                 err = b[f"{p}_{col.replace('_ppm', '_err_ppm').replace('_Hz', '_err_Hz')}" if col != "area"
                         else f"{p}_area_err"]
                 assert abs(a[f"{p}_{col}"] - b[f"{p}_{col}"]) <= 1e-6 * err, (p, col)
+
+
+def test_blocks_short_head_up_to_the_first_nmr_acquisition(monkeypatch):
+    from ingest.live.acquisition import Acquisition
+
+    def acq(k: int, fmt: str) -> Acquisition:
+        return Acquisition(Path(str(k)), fmt, (), Path(str(k)))
+
+    monkeypatch.setattr(batch, "BATCH_ACQUISITIONS", 4)
+    mixed = [acq(0, "bes3t"), acq(1, "esp"), acq(2, "bruker"), *[acq(k, "bes3t" if k % 2 else "bruker")
+                                                                   for k in range(3, 12)]]
+    sizes = [len(b) for b in batch._blocks(mixed)]
+    assert sizes == [3, 4, 4, 1]  # the head ends with the first NMR acquisition (it sets the phase)
+    assert [a for b in batch._blocks(mixed) for a in b] == mixed
+    assert [len(b) for b in batch._blocks([acq(k, "bes3t") for k in range(6)])] == [4, 2]  # no NMR: capped
+    assert [len(b) for b in batch._blocks([])] == [0]
