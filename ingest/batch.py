@@ -37,6 +37,7 @@ from ingest.processing.batch_nmr import BatchExtractor, _series_key
 from ingest.processing.lorentz_batch import load_compiled
 from ingest.processing.numba_switch import numba_switch
 from ingest.processing.observables import Extractor as _Extractor, ObservablesConfig
+from ingest.readers.bruker_words import recycled_arrays
 from ingest.readers.dispatch import read_rows
 from ingest.types import IngestError, NMRSpectrum
 
@@ -409,15 +410,17 @@ def ingest_paths(
         load_compiled()
     blocks = _blocks(acqs)
     if int(workers) > 1 and len(blocks) >= 3 and "fork" in multiprocessing.get_all_start_methods():
-        r, s = _parallel(blocks, extractor, reader, int(workers), progress)
+        with recycled_arrays():  # the FIDs of a block, dropped before the next: their memory reused
+            r, s = _parallel(blocks, extractor, reader, int(workers), progress)
         return BatchResult(tidy(r), skipped + s)
     bar = tqdm(total=len(acqs), desc="ingest", unit="acq", leave=False) if progress else None
-    for blk in blocks:
-        r, s = _run_block(blk, extractor, reader)
-        rows += r
-        skipped += s
-        if bar is not None:
-            bar.update(len(blk))
+    with recycled_arrays():  # the FIDs of a block, dropped before the next: their memory reused
+        for blk in blocks:
+            r, s = _run_block(blk, extractor, reader)
+            rows += r
+            skipped += s
+            if bar is not None:
+                bar.update(len(blk))
     if bar is not None:
         bar.close()
     return BatchResult(tidy(rows), skipped)

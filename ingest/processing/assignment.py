@@ -36,11 +36,19 @@ def _ok(x: float) -> bool:
     return x is not None and math.isfinite(x)
 
 
+# The checks below run on every spectrum of a batch (~12 peaks each): ``_ok`` is written out
+# in them (``x is not None and isfinite(x)``), and the cheapest tests come first.
+_isfinite = math.isfinite
+
+
 def _position(peaks: Iterable[Any], fits: Mapping[str, Any], offset: float) -> list[str]:
     out = []
     for p in peaks:
         f = fits.get(p.name)
-        if f is None or not _ok(f.center_ppm) or f.method == "integral" or not f.success:
+        if f is None or not f.success or f.method == "integral":
+            continue
+        c = f.center_ppm
+        if c is None or not _isfinite(c):
             continue
         expect = p.expected_ppm + offset
         d = f.center_ppm - expect
@@ -57,8 +65,11 @@ def _same_line(peaks: list[Any], fits: Mapping[str, Any], sfo1_hz: float | None)
     got = []  # (name, centre, FWHM or None) of each fitted line, in the order of ``peaks``
     for p in peaks:
         f = fits.get(p.name)
-        if f is not None and _ok(f.center_ppm) and f.method != "integral" and f.success:
-            got.append((p.name, f.center_ppm, f.fwhm_hz if _ok(f.fwhm_hz) else None))
+        if f is None or not f.success or f.method == "integral":
+            continue
+        c, w = f.center_ppm, f.fwhm_hz
+        if c is not None and _isfinite(c):
+            got.append((p.name, c, w if w is not None and _isfinite(w) else None))
     out: list[str] = []
     mhz = sfo1_hz * 1e-6
     widths = [w for _, _, w in got if w is not None]
@@ -85,7 +96,10 @@ def _siblings(peaks: list[Any], fits: Mapping[str, Any], snr_check: float, area_
         if not (p.species and p.n_h):
             continue
         f = fits.get(p.name)
-        if f is not None and _ok(f.area) and _ok(f.snr) and f.snr >= snr_check:
+        if f is None:
+            continue
+        a, snr = f.area, f.snr
+        if a is not None and _isfinite(a) and snr is not None and _isfinite(snr) and snr >= snr_check:
             groups.setdefault(p.species, []).append((p, f))
     out = []
     for species, members in groups.items():

@@ -9,10 +9,12 @@ carrier, digital-filter delay) done once:
   when no phase is known yet, and its row is the reference); its noise level, baseline
   mask (signal-free points of the robust polynomial, :func:`ingest.processing.nmr.baseline`)
   and baseline order are kept for the series;
-* the digital-filter delay is removed exactly as the per-spectrum path removes it (a
-  circular shift over the acquired length: an FFT pair; ``exact_filter=False`` folds it
-  into a linear phase of the main FFT instead, faster but it moves empty-window integrals
-  by several standard errors), the apodization weights, the first-point correction, the
+* the digital-filter delay is removed as the per-spectrum path removes it (a circular shift
+  over the acquired length): a slice for a whole number of points, an FFT pair for a
+  fractional one (opt-in, ``exact_filter=False``: folded into a linear phase of the
+  zero-filled transform plus a low-rank correction near the FID's start,
+  :mod:`ingest.processing.filter_fold`, when the series' first FID shows that within the
+  guard); the apodization weights, the first-point correction, the
   phase and the 2/sw scaling are precomputed once per series, and the FFTs run in place,
   :data:`DEFAULT_CHUNK` spectra per call, in work arrays reused from batch to batch (memory
   bounded by the chunk, no fresh pages to fault in), in complex64 when the series' first FID
@@ -38,8 +40,9 @@ Differences from the per-spectrum path (tests/test_fast_path.py): the noise and 
 baseline mask are the series' (per spectrum they are re-estimated), and the transforms
 run in complex64 where the series proved it harmless (tests/test_precision.py: within 1e-3
 of each standard error of the complex128 numbers; the zero-filled transform then as two
-half-size ones, :mod:`ingest.processing.zf_fft`).  ``exact_filter=False`` interpolates the
-fractional digital-filter shift over the zero-filled length rather than the acquired one.
+half-size ones, :mod:`ingest.processing.zf_fft`), and the folded filter removal where the
+series proved it within its guard (tests/test_filter_fold.py: every column within 2 % of its
+standard error of the FFT pair's).
 Fitted shifts, widths and areas agree within a small fraction of their
 standard errors; ``snr`` within the noise estimate's scatter (a few %).
 """
@@ -49,13 +52,13 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.fft
 from scipy.linalg.blas import dgemm
 
+from ingest.processing import filter_fold as ffold
 from ingest.processing.assignment import assignment_warnings
 from ingest.processing.fft_precision import PrecisionCheck, check_precision, fid_norm
 from ingest.processing.lorentz_batch import (
@@ -79,6 +82,9 @@ from ingest.processing.observables import (
     window_offset,
 )
 from ingest.processing.peaks import PeakFit
+from ingest.processing.row_parts import cfg_note as _cfg_note
+from ingest.processing.row_parts import peak_columns as _peak_columns
+from ingest.processing.series_baseline import baseline_operator
 from ingest.processing.widths import refine_widths
 from ingest.processing.zf_fft import even_odd, half_twiddle, split_fft, vendor_real
 from ingest.types import NMRSpectrum
@@ -110,9 +116,12 @@ class _Series:
     params: dict[str, Any]
     phase: tuple[float, float]
     gd: float = 0.0
+    gd_int: int = 0                      # the delay when a whole number of points (else 0)
     n_kept: int = 0
     lin_td: np.ndarray | None = None     # (td,) complex128 shift over the acquired length
     apod_kept: np.ndarray | None = None  # (n_kept,) apodization of the shifted FID
+    fold: ffold.FoldCorrection | None = None   # the corrected fold, when its check passed
+    fold_check: ffold.FoldCheck | None = None  # that check, on the first FID (None: not tried)
     exact: bool = False                  # baseline marginal: noise, baseline and fits per spectrum
     fp_rows: np.ndarray | None = None    # (2, m) first-point correction rows (vendor order)
     basis: np.ndarray | None = None      # (order + 3, m) baseline polynomial and fp_rows, stacked
@@ -138,11 +147,16 @@ class BatchExtractor:
     chunk : int
         Spectra per FFT / fit batch (memory: ~3 x chunk x FFT size x 8 bytes).
     exact_filter : bool
-        Remove the digital-filter delay as the per-spectrum path does (a circular shift
-        over the acquired length: one extra FFT pair of half the size); False folds it
-        into a linear phase of the main FFT (faster; the filter's rise then leaks a
-        smooth offset of ~1e-4 of the largest line into the spectrum, which shifts the
-        integrals of empty windows by several of their standard errors).
+        True (default): remove a fractional digital-filter delay as the per-spectrum path does
+        (a circular shift over the acquired length: an FFT pair of half the transform's size).
+        False (opt-in, ~0.7 ms a 64k-point spectrum faster, 0.3-0.5 s once per series and
+        process): fold it into the zero-filled transform with the correction of
+        :mod:`ingest.processing.filter_fold` when the series' first FID shows the result within
+        that module's guard (:meth:`fold_of`; ``params["filter_removal"]``), else the FFT pair.
+        The guard sees only the first FID, so a later spectrum that differs from it near the
+        spectral edges can move by a fraction of a standard error unseen (docs/conventions.md,
+        "Batch reprocessing: the digital filter"); hence not the default.  A whole number of
+        points is a slice either way.
     precision : {"auto", "complex128"}
         ``"auto"`` (default): a series' transforms run in complex64 when its first FID shows
         the round-off harmless against the noise (:mod:`ingest.processing.fft_precision`),
@@ -175,6 +189,12 @@ class BatchExtractor:
         series is not batched)."""
         ser = self._series.get(_series_key(spec))
         return None if ser is None else ser.precision
+
+    def fold_of(self, spec: NMRSpectrum) -> ffold.FoldCheck | None:
+        """The check of the corrected filter fold on ``spec``'s series (None when not tried: no
+        series yet, a whole-point or no delay, or ``exact_filter=True``)."""
+        ser = self._series.get(_series_key(spec))
+        return None if ser is None else ser.fold_check
 
     @property
     def phase(self) -> tuple[float, float] | None:
@@ -244,7 +264,7 @@ class BatchExtractor:
         params = dict(proc.params, autophased=False, phase_source="given")
         marginal = False
         if n_cfg.baseline is not None and proc.baseline is not None:
-            fit_idx, pinv, vander, marginal = self._baseline_operator(ppm, proc, params)
+            fit_idx, pinv, vander, marginal = baseline_operator(ppm, proc, params)
         self._series[key] = _Series(key, m, keep0, apod, lin, rot, 1.0 - float(params.get("first_point", 0.5)), perm,
                                     ppm, float(proc.params["noise_sigma"]), fit_idx, pinv, vander, params,
                                     (float(p0), float(p1)))
@@ -254,25 +274,49 @@ class BatchExtractor:
         # spectrum; then each spectrum gets its own noise, baseline and fits, as per spectrum
         ser.exact = n_cfg.baseline is not None and (marginal or params.get("baseline") != f"poly{n_cfg.baseline}")
         ser.gd, ser.n_kept = gd, td - int(math.ceil(gd))
+        ser.gd_int = int(gd) if gd == int(gd) else 0
         ser.lin_td = np.exp(2j * np.pi * gd * scipy.fft.fftfreq(td))
         ser.apod_kept = np.exp(-np.pi * float(n_cfg.lb_hz) * np.arange(ser.n_kept) / meta.sw_hz)
         ser.params["fft_dtype"] = "complex128"
+        ser.params["filter_removal"] = "exact"
+        # not for a marginal baseline: each spectrum's robust baseline then reacts to the fold's
+        # difference near the edges (0.5 standard errors on bruker-array's series)
+        if not self.exact_filter and gd > 0 and not ser.gd_int and m >= 2 * td and not ser.exact:
+            self._check_fold(ser, np.asarray(spec.fid), float(n_cfg.lb_hz), float(meta.sw_hz))
         if self.precision == "auto":
             self._check_precision(ser, np.asarray(spec.fid))
         return row
 
+    def _first_real(self, ser: _Series, fid: np.ndarray, dtype: Any) -> np.ndarray:
+        """One FID's real spectrum (first-point corrected, before baseline) in ``dtype``."""
+        fids, U, real = self._buffers(ser, 1, dtype)
+        fids[0] = fid
+        r, fp = self._spectra_real(ser, fids, U, real)
+        return r[0] - (np.stack([fp.real, fp.imag], axis=1).astype(np.float64) @ self._first_point(ser))[0]
+
     def _check_precision(self, ser: _Series, fid: np.ndarray) -> None:
         """The series' first FID through both precisions: complex64 for the series when the
         difference is within the guard of :mod:`ingest.processing.fft_precision`."""
-        got = {}
-        for dt in (np.complex128, np.complex64):
-            fids, U, real = self._buffers(ser, 1, dt)
-            fids[0] = fid
-            r, fp = self._spectra_real(ser, fids, U, real)
-            F = np.stack([fp.real, fp.imag], axis=1).astype(np.float64)
-            got[dt] = r[0] - (F @ self._first_point(ser))[0]
+        got = {dt: self._first_real(ser, fid, dt) for dt in (np.complex128, np.complex64)}
         ser.precision = check_precision(got[np.complex64], got[np.complex128], ser.noise, fid_norm(fid))
         ser.params["fft_dtype"] = ser.precision.label
+        self._work.clear()
+
+    def _check_fold(self, ser: _Series, fid: np.ndarray, lb_hz: float, sw_hz: float) -> None:
+        """The series' first FID through the exact filter removal and the corrected fold
+        (complex128): the fold for the series when within the guard of
+        :mod:`ingest.processing.filter_fold` (block sums after the series' baseline).  One FID
+        decides, as for the precision, so that the rows do not depend on how a series is cut
+        into batches or workers."""
+        fold = ffold.series_correction(int(fid.size), float(ser.gd), int(ser.m), lb_hz, sw_hz)
+        got = []
+        for f in (None, fold):
+            ser.fold = f
+            got.append(self._first_real(ser, fid, np.complex128))
+        base = None if ser.pinv is None else (lambda y: ser.vander @ (ser.pinv @ y[ser.fit_idx]))
+        ser.fold_check = ffold.check_fold(got[1], got[0], ser.noise, base)
+        ser.fold = fold if ser.fold_check.ok else None
+        ser.params["filter_removal"] = "fold" if ser.fold_check.ok else "exact"
         self._work.clear()
 
     def _dtype(self, ser: _Series, fids: Sequence[np.ndarray]) -> np.dtype:
@@ -282,28 +326,6 @@ class BatchExtractor:
         dt = np.dtype(np.complex64 if single else np.complex128)
         self.stats[dt.name] = self.stats.get(dt.name, 0) + len(fids)
         return dt
-
-    @staticmethod
-    def _baseline_operator(ppm: np.ndarray, proc: ProcessedNMR, params: dict[str, Any]
-                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-        """Signal-free points of the first spectrum's baseline, the polynomial fit on them, and
-        whether they cover the axis only marginally (an end segment less than 15 % free, or a
-        signal run over 35 % of the axis: other spectra of the series may fall back to a lower
-        order, :func:`ingest.processing.nmr_baseline._covers` draws the line at 5 % and 50 %)."""
-        order = int(str(params.get("baseline", "poly3")).removeprefix("poly") or 3)
-        raw = proc.real + proc.baseline
-        _, mask = robust_baseline(ppm, raw, order=order, noise=float(params["noise_sigma"]), return_mask=True)
-        n = ppm.size
-        stride = max(1, n // 8192)
-        xs = (ppm - ppm.mean()) / (np.ptp(ppm) / 2 or 1.0)
-        idx = np.arange(0, n, stride)[mask[::stride][: len(range(0, n, stride))]]
-        vander = np.polynomial.polynomial.polyvander(xs, order)
-        pinv = np.linalg.pinv(vander[idx])
-        segs = np.array_split(mask, 2 * (order + 1))
-        sig = np.diff(np.r_[False, ~mask, False].astype(np.int8))
-        runs = np.flatnonzero(sig == -1) - np.flatnonzero(sig == 1)
-        marginal = min(segs[0].mean(), segs[-1].mean()) < 0.15 or (runs.size > 0 and runs.max() > 0.35 * n)
-        return idx, pinv, vander, bool(marginal)
 
     # ------------------------------------------------------------------ batches
     def _buffers(self, ser: _Series, b: int, dtype: Any = np.complex64
@@ -330,31 +352,28 @@ class BatchExtractor:
         precision (complex64 or complex128).
         """
         m, h = ser.m, ser.m // 2
-        apod, lin, rot, lin_td, apod_kept, split = self._consts(ser, U.dtype)
-        if self.exact_filter and ser.gd > 0:
+        _, _, rot, lin_td, apod_kept, split = self._consts(ser, U.dtype)
+        if ser.fold is not None:
+            return self._folded_real(ser, fids, U, real)
+        if ser.gd > 0 and not ser.gd_int:
             # the per-spectrum path's circular shift over the acquired length (an FFT pair)
             F = scipy.fft.fft(fids, axis=1, workers=1, overwrite_x=True)
             F *= lin_td
             x = scipy.fft.ifft(F, axis=1, workers=1, overwrite_x=True)
-            if split is not None:  # complex64: the zero-filled transform as two half-size ones
-                tw, rot2 = split
-                U2 = U.reshape(U.shape[0], 2, h)
-                np.multiply(x[:, :ser.n_kept], apod_kept, out=U2[:, 0, :ser.n_kept])
-                U2[:, 0, ser.n_kept:] = 0.0
-                x0 = U2[:, 0, 0].copy()
-                vendor_real(split_fft(U2, tw), rot2, real)
-                return real, ser.fp_c * x0
-            np.multiply(x[:, :ser.n_kept], apod_kept, out=U[:, :ser.n_kept])
-            U[:, ser.n_kept:] = 0.0
-            x0 = U[:, 0].copy()
-        else:
-            np.multiply(fids, apod, out=U[:, :fids.shape[1]])
-            U[:, fids.shape[1]:] = 0.0
-            x0 = None
+        else:  # no delay, or a whole number of points: the circular shift is a slice
+            x = fids[:, ser.gd_int:]
+        if split is not None:  # complex64: the zero-filled transform as two half-size ones
+            tw, rot2 = split
+            U2 = U.reshape(U.shape[0], 2, h)
+            np.multiply(x[:, :ser.n_kept], apod_kept, out=U2[:, 0, :ser.n_kept])
+            U2[:, 0, ser.n_kept:] = 0.0
+            x0 = U2[:, 0, 0].copy()
+            vendor_real(split_fft(U2, tw), rot2, real)
+            return real, ser.fp_c * x0
+        np.multiply(x[:, :ser.n_kept], apod_kept, out=U[:, :ser.n_kept])
+        U[:, ser.n_kept:] = 0.0
+        x0 = U[:, 0].copy()
         U = scipy.fft.fft(U, axis=1, workers=1, overwrite_x=True)
-        if x0 is None:
-            U *= lin
-            x0 = U.mean(axis=1)
         U *= rot
         # vendor order (ser.perm: fftshift, then reversed) by two reversed slices, no gather
         if m % 2 == 0 and np.array_equal(ser.perm[[0, h - 1, h, m - 1]], [h - 1, 0, m - 1, h]):
@@ -362,6 +381,19 @@ class BatchExtractor:
             np.copyto(real[:, h:], U.real[:, :h - 1:-1])
         else:
             np.copyto(real, U.real[:, ser.perm])
+        return real, ser.fp_c * x0
+
+    def _folded_real(self, ser: _Series, fids: np.ndarray, U: np.ndarray, real: np.ndarray
+                     ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_spectra_real` through the corrected fold (:func:`ingest.processing.filter_fold.folded_real`)."""
+        apod, _, _, _, _, split = self._consts(ser, U.dtype)
+        key = "fold" + U.dtype.char
+        if key not in ser.cast:  # the filter's linear phase times the phase, FFT order and split layout
+            lr = ser.lin * ser.rot
+            ser.cast[key] = (lr.astype(U.dtype), even_odd(lr, U.dtype) if split is not None else None)
+        linrot, linrot2 = ser.cast[key]
+        tw = None if split is None else split[0]
+        real, x0 = ffold.folded_real(ser.fold, fids, U, real, apod, linrot, ser.perm, tw, linrot2)
         return real, ser.fp_c * x0
 
     def _consts(self, ser: _Series, dtype: np.dtype) -> tuple[Any, ...]:
@@ -493,20 +525,24 @@ class BatchExtractor:
             return [0.0] * len(procs)
         pk = nmr.peak(nmr.follow)
         exp = nmr.follow_ppm if nmr.follow_ppm is not None else pk.expected_ppm
+        win = [tuple(sorted(pk.window_ppm))]
         out = []
+        i0 = i1 = 0
         for j, pr in enumerate(procs):
-            (i0, i1), = window_slices(pr.ppm, [tuple(sorted(pk.window_ppm))])
+            if j == 0 or not shared:  # shared: one axis (the same offset) for every spectrum
+                (i0, i1), = window_slices(pr.ppm, win)
             if i1 - i0 < 3:
                 out.append(0.0)
                 continue
             y, x = real[j], pr.ppm
-            i = i0 + int(np.argmax(y[i0:i1]))
+            i = i0 + int(y[i0:i1].argmax())
             if i <= 0 or i >= y.size - 1:
                 found = float(x[i])
             else:
                 a, b, c = y[i - 1], y[i], y[i + 1]
                 den = a - 2 * b + c
-                d = float(np.clip(0.5 * (a - c) / den if den != 0 else 0.0, -0.5, 0.5))
+                # np.clip's value (NaN stays NaN) without its call overhead (~5 us a spectrum)
+                d = float(min(max(0.5 * (a - c) / den if den != 0 else 0.0, -0.5), 0.5))
                 found = float(x[i] + d * (x[i + 1] - x[i - 1]) / 2.0)
             out.append(float(found - exp) if math.isfinite(found) else 0.0)
         return out
@@ -525,13 +561,15 @@ class BatchExtractor:
         notes: list[str] = []
         for p in cfg.nmr.peaks:
             pf = fits[p.name]
-            row.update(pf.columns(p.name))
-            notes += [f"{p.name}: {w}" for w in pf.warnings if not (p.optional and w == "no peak above noise")]
+            row.update(_peak_columns(p.name, pf))
+            if pf.warnings:
+                notes += [f"{p.name}: {w}" for w in pf.warnings if not (p.optional and w == "no peak above noise")]
         notes += assignment_warnings(cfg.nmr.peaks, fits, offset, sfo1_hz=proc.sfo1_hz)
-        row["processing"] = proc.processing + (f";cfg={Path(cfg.source).name}" if cfg.source else "")
+        row["processing"] = proc.processing + _cfg_note(cfg.source)
         row["nmr_warnings"] = "; ".join(notes)
         self.extractor.last, self.extractor.last_fits = proc, fits
         return row
+
 
 
 def _subtract_product(real: np.ndarray, h: np.ndarray, basis: np.ndarray) -> None:

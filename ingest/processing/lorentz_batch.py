@@ -11,6 +11,14 @@ window that follows the water line): rows are padded and the padding carries zer
 A spectrum whose fit would take another branch of ``fit_peak`` (fewer than 8 points,
 no peak above ``snr_min`` noise, an optimum outside the bounds, no convergence) is
 returned as None: the caller runs ``fit_peak`` on it.
+
+Two implementations of the same steps: numpy (below; ``FLOWCELL_NUMBA=0``, or numba not
+loaded) and, once :func:`load_compiled` ran, compiled passes
+(:mod:`ingest.processing.lorentz_batch_nb`: gather, guesses, windowed integrals, the
+padded arrays and the Levenberg-Marquardt in numba, one call per window and batch; the
+3x3 least squares of the linear start and the covariance stay numpy's, whose BLAS/LAPACK
+sums set the last bits).  The compiled passes give the numbers of the numpy steps feeding
+the compiled Levenberg-Marquardt to the bit (tests/test_lorentz_batch_nb.py), ~3x faster.
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.processing import lorentz_nb
+from ingest.processing import lorentz_batch_nb, lorentz_nb
 from ingest.processing.peaks import PeakFit
 
 __all__ = ["fit_lorentzians", "load_compiled", "window_integrals", "window_slices"]
@@ -33,12 +41,17 @@ def window_slices(ppm: np.ndarray, windows: Sequence[tuple[float, float]]) -> li
     """Index ranges ``[i0, i1)`` of ``lo <= ppm <= hi`` on a decreasing axis, one per window."""
     if len(windows) == 0:
         return []
+    i0, i1 = _slice_arrays(ppm, np.asarray(windows, dtype=float).reshape(-1, 2))
+    return list(zip(i0.tolist(), i1.tolist()))
+
+
+def _slice_arrays(ppm: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`window_slices` as two index arrays (i0, i1) of the windows ``w`` (B, 2)."""
     rev = ppm[::-1]
     n = ppm.size
-    w = np.asarray(windows, dtype=float).reshape(-1, 2)
     a = np.searchsorted(rev, w[:, 0], side="left")   # first rev index with rev >= lo
     b = np.searchsorted(rev, w[:, 1], side="right")  # first rev index with rev > hi
-    return list(zip((n - b).tolist(), (n - a).tolist()))
+    return n - b, n - a
 
 
 def _gather(real: np.ndarray, ranges: Any, rows: Sequence[int]
@@ -106,16 +119,21 @@ def window_integrals(ppm: np.ndarray, real: np.ndarray, windows: Sequence[tuple[
     rows = list(range(real.shape[0])) if rows is None else list(rows)
     ranges = window_slices(ppm, windows)
     out: list[PeakFit] = []
-    y, idx, valid = _gather(real, dict(zip(rows, ranges)), rows)
-    x = ppm[idx]
-    w = _trapezoid(x * sfo1_hz * 1e-6, valid)
-    area = (w * y).sum(1)
-    err = noise * np.sqrt(max(1.0, noise_corr) * (w * w).sum(1))
-    yv = np.where(valid, y, -np.inf)
-    height = yv.max(1)
-    pos = np.where(valid, np.clip(y, 0, None), 0.0)
-    psum = pos.sum(1)
-    center = np.where(psum > 0, (x * pos).sum(1) / np.where(psum > 0, psum, 1.0), NAN)
+    nb = _batch_kernels(None)
+    got = _integrals_compiled(nb, ppm, real, rows, ranges, sfo1_hz, noise, noise_corr) if nb is not None else None
+    if got is not None:
+        area, err, height, center = got.T
+    else:
+        y, idx, valid = _gather(real, dict(zip(rows, ranges)), rows)
+        x = ppm[idx]
+        w = _trapezoid(x * sfo1_hz * 1e-6, valid)
+        area = (w * y).sum(1)
+        err = noise * np.sqrt(max(1.0, noise_corr) * (w * w).sum(1))
+        yv = np.where(valid, y, -np.inf)
+        height = yv.max(1)
+        pos = np.where(valid, np.clip(y, 0, None), 0.0)
+        psum = pos.sum(1)
+        center = np.where(psum > 0, (x * pos).sum(1) / np.where(psum > 0, psum, 1.0), NAN)
     for b, (i0, i1) in enumerate(ranges):
         lo, hi = sorted(windows[b])
         if i1 - i0 < 3:
@@ -162,17 +180,24 @@ def _normal(J: np.ndarray, w: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np
     return Jw @ Jw.transpose(0, 2, 1), (Jw @ r[..., None])[..., 0]
 
 
-def _linear_start(q0: np.ndarray, X: np.ndarray, Y: np.ndarray, W: np.ndarray, lb: np.ndarray, ub: np.ndarray
-                  ) -> np.ndarray:
-    """The guess with its linear parameters (area, slope, intercept) solved exactly for its centre
-    and width: a start much nearer the optimum (fewer iterations, the same optimum).  Rows
-    whose solution leaves the bounds or is not finite keep their guess."""
+def _linear_basis(q0: np.ndarray, X: np.ndarray, Y: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The weighted basis (area, slope, intercept) of :func:`_linear_start` at the guess's centre
+    and width, (G, 3, n), and the weighted values (G, n)."""
     sg = q0[:, 2:3]
     u = X - q0[:, 1:2]
     L = (sg / np.pi) / (u * u + sg * sg)
-    Bm = np.stack([L * W, X * W, W], axis=1)  # (G, 3, n)
+    return np.stack([L * W, X * W, W], axis=1), Y * W
+
+
+def _linear_start(q0: np.ndarray, X: np.ndarray, Y: np.ndarray, W: np.ndarray, lb: np.ndarray, ub: np.ndarray,
+                  basis: tuple[np.ndarray, np.ndarray] | None = None) -> np.ndarray:
+    """The guess with its linear parameters (area, slope, intercept) solved exactly for its centre
+    and width: a start much nearer the optimum (fewer iterations, the same optimum).  Rows
+    whose solution leaves the bounds or is not finite keep their guess.  ``basis``: the
+    :func:`_linear_basis` of the arguments when already computed (the compiled pass)."""
+    Bm, yw = _linear_basis(q0, X, Y, W) if basis is None else basis
     A = Bm @ Bm.transpose(0, 2, 1)
-    b = (Bm @ (Y * W)[..., None])[..., 0]
+    b = (Bm @ yw[..., None])[..., 0]
     q = q0.copy()
     try:
         sol = np.linalg.solve(A, b[..., None])[..., 0]
@@ -260,9 +285,83 @@ def load_compiled() -> bool:
     bool
         True when :func:`fit_lorentzians` will use them by default from now on.
     """
-    return _lm_compiled() is not None
+    return _lm_compiled() is not None and lorentz_batch_nb.load() is not None
 
 
+def _batch_kernels(compiled: bool | None) -> Any:
+    """The compiled passes (:mod:`ingest.processing.lorentz_batch_nb`) when ``compiled`` asks for
+    them (None: once loaded), else None."""
+    if not (compiled or (compiled is None and lorentz_nb.kernels())):
+        return None
+    return lorentz_batch_nb.load() if lorentz_nb.load_kernels() is not None else None
+
+
+def _integrals_compiled(nb: Any, ppm: np.ndarray, real: np.ndarray, rows: Sequence[int],
+                        ranges: Sequence[tuple[int, int]], sfo1_hz: float, noise: float, noise_corr: float
+                        ) -> np.ndarray | None:
+    """(area, area error, height, centroid) of each row by the compiled pass, (G, 4); None when
+    the numpy steps must decide (no row, an empty window, a value that is not finite)."""
+    if not rows:
+        return None
+    rg = np.array(ranges, dtype=np.int64).reshape(-1, 2)
+    ln = rg[:, 1] - rg[:, 0]
+    if ln.max() < 1:
+        return None
+    vals = np.empty((len(rows), 4))
+    ok = nb.integral_rows(ppm, real, np.asarray(rows, dtype=np.int64), rg[:, 0].copy(), ln, float(sfo1_hz),
+                          float(noise), float(noise_corr), vals)
+    return vals if ok else None
+
+
+def _fit_compiled(nb: Any, out: list[PeakFit | None], ppm: np.ndarray, real: np.ndarray,
+                  windows: Sequence[tuple[float, float]], *, sfo1_hz: float, snr_min: float, noise: float,
+                  noise_corr: float, max_points: int) -> bool:
+    """:func:`fit_lorentzians` with the compiled passes, into ``out``: the same steps, the
+    same numbers.  False (``out`` untouched) when a window holds a value that is not finite:
+    the numpy steps then."""
+    w = np.asarray(windows, dtype=float).reshape(-1, 2)
+    a0, a1 = _slice_arrays(ppm, w)
+    r = np.flatnonzero(a1 - a0 >= 8)
+    if r.size == 0:
+        return True
+    i0s = a0[r]
+    lns = a1[r] - i0s
+    rg = np.stack([i0s, a1[r]], axis=1)
+    G = r.size
+    guess, stride, flag = np.empty((G, 5)), np.ones(G, dtype=np.int64), np.empty(G, dtype=np.int64)
+    nb.guess_rows(ppm, real, r, i0s, lns, float(snr_min), float(noise), int(max_points), guess, stride, flag)
+    if (flag == 2).any():
+        return False
+    wins = np.sort(w[r], axis=1)
+    low = flag == 1
+    if low.any():  # fit_peak: no fit, the windowed integral with the guess's height
+        gl = np.flatnonzero(low)
+        ints = _integrals_compiled(nb, ppm, real, r[gl].tolist(), rg[gl].tolist(), sfo1_hz, noise, noise_corr)
+        if ints is None:
+            return False
+        h = guess[gl, 4]
+        for b, (ar, ae, _, _), hh, snr, (lo, hi), n in zip(r[gl].tolist(), ints.tolist(), h.tolist(),
+                                                           (h / noise).tolist(), wins[gl].tolist(), lns[gl].tolist()):
+            out[b] = PeakFit(NAN, NAN, NAN, NAN, ar, ae, hh, snr, NAN, False, (lo, hi), n, "lorentzian",
+                             ("no peak above noise",))
+    fit = ~low
+    for st in np.unique(stride[fit]).tolist():
+        sel = np.flatnonzero(fit & (stride == st))
+        npts = (lns[sel] + st - 1) // st
+        n_max, S = int(npts.max()), sel.size
+        X, Y, W, Bm, YW = np.empty((S, n_max)), np.empty((S, n_max)), np.empty((S, n_max)), \
+            np.empty((S, 3, n_max)), np.empty((S, n_max))
+        q0, lb, ub = np.empty((S, 5)), np.empty((S, 5)), np.empty((S, 5))
+        nb.group_rows(ppm, real, sel, r, i0s, lns, st, guess, wins[:, 0].copy(), wins[:, 1].copy(),
+                      X, Y, W, q0, lb, ub, Bm, YW)
+        q = _linear_start(q0, X, Y, W, lb, ub, basis=(Bm, YW))
+        chi2, ok, JTJ = np.empty(S), np.empty(S, dtype=np.bool_), np.empty((S, 5, 5))
+        nb.lm_rows_unit(q, X, Y, npts, 200, chi2, ok, JTJ)
+        res = _results_compiled(nb, q, chi2, ok, JTJ, lb, ub, npts, guess[sel, 2], wins[sel], st, sfo1_hz, noise,
+                                noise_corr)
+        for b, pf in zip(r[sel].tolist(), res):
+            out[b] = pf
+    return True
 
 
 def fit_lorentzians(ppm: np.ndarray, real: np.ndarray, windows: Sequence[tuple[float, float]], *,
@@ -294,9 +393,15 @@ def fit_lorentzians(ppm: np.ndarray, real: np.ndarray, windows: Sequence[tuple[f
     """
     B = real.shape[0]
     out: list[PeakFit | None] = [None] * B
+    if B == 0 or not (noise > 0):
+        return out
+    nb = _batch_kernels(compiled)
+    if nb is not None and _fit_compiled(nb, out, ppm, real, windows, sfo1_hz=sfo1_hz, snr_min=snr_min, noise=noise,
+                                        noise_corr=noise_corr, max_points=max_points):
+        return out
     ranges = window_slices(ppm, windows)
     rows = [b for b, (i0, i1) in enumerate(ranges) if i1 - i0 >= 8]
-    if not rows or not (noise > 0):
+    if not rows:
         return out
     y, idx, valid = _gather(real, ranges, rows)
     x = ppm[idx]
@@ -357,40 +462,79 @@ def _fit_group(ppm: np.ndarray, real: np.ndarray, items: list[tuple], stride: in
         q, chi2, ok = _lm(q1, X, Y, W)
         _, J = _model_jac(q, X)
         JTJ, _ = _normal(J, W, np.zeros_like(Y))
+    wins = np.array([sorted(it[3]) for it in items], dtype=float)
+    return _results(q, chi2, ok, JTJ, lb, ub, npts, np.array([it[6] for it in items]), wins, stride,
+                    sfo1_hz, noise, noise_corr)
+
+
+def _results(q: np.ndarray, chi2: np.ndarray, ok: np.ndarray, JTJ: np.ndarray, lb: np.ndarray, ub: np.ndarray,
+             npts: np.ndarray, c: np.ndarray, wins: np.ndarray, stride: int, sfo1_hz: float, noise: float,
+             noise_corr: float) -> list[PeakFit | None]:
+    """The PeakFits of one stride group from its optimum ``q`` (x centred on ``c``, ppm),
+    chi-square, convergence flags and ``J^T J``: fit_peak's standard errors (``inv(J^T J)``
+    scaled by the reduced chi-square, then by ``sqrt(noise_corr)`` per point kept) and
+    warnings; None where the optimum is outside the bounds or did not converge."""
     corr = max(1.0, noise_corr / stride) if stride > 1 else noise_corr
     infl = math.sqrt(max(1.0, float(corr))) if corr != 1.0 else 1.0
     to_hz = sfo1_hz * 1e-6
-    res: list[PeakFit | None] = []
-    inside_all = np.all((q >= lb) & (q <= ub), axis=1) & ok
+    inside = np.all((q >= lb) & (q <= ub), axis=1) & ok
+    redchi = chi2 / np.maximum(1, npts - 5)
+    dg = _cov_diag(JTJ)
+    err = np.sqrt(np.clip(dg * redchi[:, None], 0, None))
+    ok_cov = np.isfinite(err).all(1)
+    lo, hi = wins[:, 0], wins[:, 1]
+    a, sg, cc = q[:, 0], q[:, 2], q[:, 1] + c
+    ae, ce, se = err[:, 0] * infl, err[:, 1] * infl, err[:, 2] * infl
+    height = a / (math.pi * sg)
+    edge = np.maximum(sg, 0.02 * (hi - lo))
+    at_edge = (cc - lo < edge) | (hi - cc < edge)
+    wide = 2 * sg > 0.5 * (hi - lo)
+    cols = zip(inside.tolist(), ok_cov.tolist(), at_edge.tolist(), wide.tolist(), cc.tolist(), ce.tolist(),
+               (2 * sg * to_hz).tolist(), (2 * se * to_hz).tolist(), (a * to_hz).tolist(), (ae * to_hz).tolist(),
+               height.tolist(), (height / noise).tolist(), redchi.tolist(), lo.tolist(), hi.tolist(), npts.tolist())
+    return _peak_fits(cols)
+
+
+def _cov_diag(JTJ: np.ndarray) -> np.ndarray:
+    """Diagonal of ``inv(J^T J)`` of every row (B, 5): one batched LAPACK call, row by row
+    when a row is singular (NaN there)."""
     try:
-        cov_diag = np.einsum("bii->bi", np.linalg.inv(JTJ))  # all rows at once
-    except np.linalg.LinAlgError:  # one singular row: row by row below
-        cov_diag = None
-    for g, (b, i0, i1, win, s, c0, c, fwhm, h) in enumerate(items):
-        if not inside_all[g]:
+        return np.einsum("bii->bi", np.linalg.inv(JTJ))  # all rows at once
+    except np.linalg.LinAlgError:  # one singular row: row by row
+        dg = np.full(JTJ.shape[:2], NAN)
+        for g in range(JTJ.shape[0]):
+            try:
+                dg[g] = np.diag(np.linalg.inv(JTJ[g]))
+            except np.linalg.LinAlgError:
+                pass  # NaN errors: "uncertainties not estimated"
+        return dg
+
+
+def _results_compiled(nb: Any, q: np.ndarray, chi2: np.ndarray, ok: np.ndarray, JTJ: np.ndarray, lb: np.ndarray,
+                      ub: np.ndarray, npts: np.ndarray, c: np.ndarray, wins: np.ndarray, stride: int, sfo1_hz: float,
+                      noise: float, noise_corr: float) -> list[PeakFit | None]:
+    """:func:`_results` with its arithmetic compiled (``result_cols``: the same operations)."""
+    corr = max(1.0, noise_corr / stride) if stride > 1 else noise_corr
+    infl = math.sqrt(max(1.0, float(corr))) if corr != 1.0 else 1.0
+    S = q.shape[0]
+    F, flags = np.empty((S, 9)), np.empty((S, 4), dtype=np.bool_)
+    lo, hi = wins[:, 0].copy(), wins[:, 1].copy()
+    nb.result_cols(q, chi2, ok, _cov_diag(JTJ), lb, ub, npts, c, lo, hi, float(infl), sfo1_hz * 1e-6, float(noise),
+                   F, flags)
+    return _peak_fits(zip(*flags.T.tolist(), *F.T.tolist(), lo.tolist(), hi.tolist(), npts.tolist()))
+
+
+def _peak_fits(cols: Any) -> list[PeakFit | None]:
+    """PeakFits (None outside the bounds) from the columns of :func:`_results`."""
+    res: list[PeakFit | None] = []
+    for ins, okc, edg, wd, cc_, ce_, fw, fwe, ar, are, ht, snr, rc, lo_, hi_, n in cols:
+        if not ins:
             res.append(None)  # fit_peak's bounded refit decides
             continue
-        n = int(npts[g])
-        redchi = float(chi2[g]) / max(1, n - 5)
-        try:
-            dg = cov_diag[g] if cov_diag is not None else np.diag(np.linalg.inv(JTJ[g]))
-            err = np.sqrt(np.clip(dg * redchi, 0, None))
-            ok_cov = bool(np.all(np.isfinite(err)))
-        except np.linalg.LinAlgError:
-            err, ok_cov = np.full(5, NAN), False
-        lo, hi = sorted(win)
-        a, ae = float(q[g, 0]), float(err[0]) * infl
-        cc, ce = float(q[g, 1]) + c, float(err[1]) * infl
-        sg, se = float(q[g, 2]), float(err[2]) * infl
-        height = a / (math.pi * sg)
-        warn = [] if ok_cov else ["uncertainties not estimated"]
-        edge = max(sg, 0.02 * (hi - lo))
-        if cc - lo < edge or hi - cc < edge:
-            warn.append("peak at window edge")
-        if 2 * sg > 0.5 * (hi - lo):
-            warn.append("peak wider than half the window")
-        res.append(PeakFit(center_ppm=cc, center_err_ppm=ce, fwhm_hz=2 * sg * to_hz, fwhm_err_hz=2 * se * to_hz,
-                           area=a * to_hz, area_err=ae * to_hz, height=float(height),
-                           snr=float(height / noise) if noise > 0 else math.inf, redchi=redchi, success=ok_cov,
-                           window=(float(lo), float(hi)), n_points=n, method="lorentzian", warnings=tuple(warn)))
+        warn = () if okc else ("uncertainties not estimated",)
+        if edg:
+            warn += ("peak at window edge",)
+        if wd:
+            warn += ("peak wider than half the window",)
+        res.append(PeakFit(cc_, ce_, fw, fwe, ar, are, ht, snr, rc, okc, (lo_, hi_), int(n), "lorentzian", warn))
     return res

@@ -13,7 +13,8 @@ drivers:
 * :func:`lm_rows`: many windows, one row each, the compiled twin of
   :func:`ingest.processing.lorentz_batch._lm` (damping from 1e-3, one trial step per
   iteration, converged when chi-square or the step moves by 1e-10 relative); called by
-  :func:`ingest.processing.lorentz_batch.fit_lorentzians`.
+  :func:`ingest.processing.lorentz_batch.fit_lorentzians` without its compiled passes (its
+  unit-weight twin there: :func:`ingest.processing.lorentz_batch_nb.lm_rows_unit`).
 
 Two drivers rather than one because each is the twin of a numpy reference that its tests
 compare against (tests/test_live_fast.py: the live fit against MINPACK to its ``xtol``;

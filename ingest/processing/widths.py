@@ -63,6 +63,7 @@ MIN_HALF_RANGE_FWHM = 2.0
 MAX_POINTS = 512
 #: Warnings of an in-window fit that mean "the line is broader than the window can hold".
 _BROAD = ("peak wider than half the window",)
+_BROAD_SET = frozenset(_BROAD)
 
 
 def extended_range(window_ppm: Sequence[float], fwhm_ppm: float) -> tuple[float, float]:
@@ -178,7 +179,15 @@ def refine_widths(fits: Mapping[str, PeakFit], peaks: Sequence[Any], ppm: np.nda
         measure keeps its in-window centre and area, with NaN width and the reason in its
         warnings.  Unchanged when no line is broadened.
     """
-    broad = [p.name for p in peaks if p.name in fits and _broad(p, fits[p.name], sfo1_hz, offset)]
+    broad = []
+    for p in peaks:  # _broad's first test written out (most lines are narrow: one comparison each)
+        if p.name not in fits:
+            continue
+        pf = fits[p.name]
+        lo, hi = p.window_ppm
+        if (pf.fwhm_hz > TRIGGER_FRACTION * abs(hi - lo) * sfo1_hz * 1e-6
+                or (pf.warnings and not _BROAD_SET.isdisjoint(pf.warnings))) and _broad(p, pf, sfo1_hz, offset):
+            broad.append(p.name)
     if not broad:
         return dict(fits)
     spec = {p.name: p for p in peaks}

@@ -73,7 +73,7 @@ from typing import Any
 import numpy as np
 
 from ingest.readers.bruker_audita import CLOSING_FILE, read_audita
-from ingest.readers.bruker_params import cached_head, read_acqus
+from ingest.readers.bruker_params import cached_head, read_acqus, remember_read
 from ingest.readers.bruker_words import _declared_order_evident, read_words  # noqa: F401 (tests use the former)
 from ingest.readers.checks import (
     checked,
@@ -206,6 +206,13 @@ def _scan_time_s(acqus: dict[str, Any], path: Path) -> float:
 
 def _meta_from_acqus(folder: Path, acqus: dict[str, Any], acqus_path: str | Path) -> tuple[NMRMeta, dict[str, Any]]:
     """NMRMeta (without times) plus a dict of derived numbers."""
+    fields, derived = _meta_fields(folder, acqus, acqus_path)
+    return NMRMeta(**fields, extra=dict(acqus)), derived
+
+
+def _meta_fields(folder: Path, acqus: dict[str, Any], acqus_path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The NMRMeta fields read from ``acqus`` (all but ``extra`` and the times), checked, plus
+    a dict of derived numbers."""
     td = int(_num(acqus, "TD", acqus_path, required=True))
     if td <= 0:
         raise IngestError(acqus_path, f"TD = {td} (no points)")
@@ -222,30 +229,29 @@ def _meta_from_acqus(folder: Path, acqus: dict[str, Any], acqus_path: str | Path
     nucleus = _text(acqus, "NUC1") or "1H"
     if nucleus.lower() == "off":
         nucleus = "1H"
-    meta = NMRMeta(
-        path=folder,
-        vendor="bruker",
-        nucleus=nucleus,
-        sfo1_hz=sfo1 * 1e6,
-        bf1_hz=bf1 * 1e6,
-        sw_hz=sw_h,
-        carrier_ppm=o1 / bf1,  # O1 (Hz) / BF1 (MHz) = ppm, SR = 0
-        td=td // 2,
-        ns=ns,
-        rg=None if rg is None else float(rg),
-        temperature_K=None if te is None or te <= 0 else float(te),
-        group_delay=_group_delay(acqus, acqus_path),
-        pulse_program=_text(acqus, "PULPROG"),
-        solvent=_text(acqus, "SOLVENT"),
-        extra=dict(acqus),
-    )
+    fields = {
+        "path": folder,
+        "vendor": "bruker",
+        "nucleus": nucleus,
+        "sfo1_hz": sfo1 * 1e6,
+        "bf1_hz": bf1 * 1e6,
+        "sw_hz": sw_h,
+        "carrier_ppm": o1 / bf1,  # O1 (Hz) / BF1 (MHz) = ppm, SR = 0
+        "td": td // 2,
+        "ns": ns,
+        "rg": None if rg is None else float(rg),
+        "temperature_K": None if te is None or te <= 0 else float(te),
+        "group_delay": _group_delay(acqus, acqus_path),
+        "pulse_program": _text(acqus, "PULPROG"),
+        "solvent": _text(acqus, "SOLVENT"),
+    }
     nc = int(_num(acqus, "NC", acqus_path, 0))
     if abs(nc) > _MAX_NC:
         raise IngestError(acqus_path, f"NC = {nc}: the scaling 2**NC is beyond any TopSpin data (|NC| <= {_MAX_NC})")
     if ns < 1 or ds < 0:
         raise IngestError(acqus_path, f"NS = {ns}, DS = {ds}: NS must be >= 1 and DS >= 0")
     derived = {"ds": ds, "scan_s": _scan_time_s(acqus, acqus_path), "nc": nc}
-    return meta, derived
+    return fields, derived
 
 
 def _times(folder: Path, acqus: dict[str, Any], acqus_path: str | Path, duration_s: float) -> tuple[datetime | None, datetime | None, str]:
@@ -259,8 +265,10 @@ def _times(folder: Path, acqus: dict[str, Any], acqus_path: str | Path, duration
     return None, None, "none"
 
 
-def _check_size(data_path: str | Path, acqus: dict[str, Any], acqus_path: str | Path, rows: int = 1) -> tuple[int, bool, int]:
-    """Check the binary size against TD, DTYPA, BYTORDA; return (row words, big, isfloat)."""
+def _check_size(data_path: str | Path, acqus: dict[str, Any], acqus_path: str | Path, rows: int = 1,
+                size: int | None = None) -> tuple[int, bool, int]:
+    """Check the binary size against TD, DTYPA, BYTORDA; return (row words, big, isfloat).
+    ``size``: of the regular file ``data_path``, when the caller has just stat'ed it."""
     td = int(_num(acqus, "TD", acqus_path, required=True))
     dtypa = int(_num(acqus, "DTYPA", acqus_path, 0))
     if dtypa not in _ITEMSIZE:
@@ -270,7 +278,8 @@ def _check_size(data_path: str | Path, acqus: dict[str, Any], acqus_path: str | 
         raise IngestError(acqus_path, f"BYTORDA = {bytorda} (must be 0 little or 1 big endian)")
     item = _ITEMSIZE[dtypa]
     name = os.path.basename(data_path)
-    size = regular_size(data_path, name)
+    if size is None:
+        size = regular_size(data_path, name)
     if size == 0:
         raise IngestError(data_path, f"{name} is empty (0 bytes): acquisition not started or still being written")
     if size % item:
@@ -365,21 +374,24 @@ def read_bruker(path: str | Path) -> NMRSpectrum:
     # string paths below, the same text as str(folder / name): ~5 us less per Path object
     acqus_path = _join(folder, "acqus")
     data_path = _join(folder, "fid")
-    if not os.path.isfile(data_path):
+    try:  # os.path.isfile's answer, and the size _check_size compares with TD
+        st: os.stat_result | None = os.stat(data_path)
+    except (OSError, ValueError):
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
         if os.path.isfile(_join(folder, "ser")):
             raise IngestError(folder, "holds a serial 'ser' file, not a 1D 'fid': use read_bruker_ser")
         found = sorted(x.name for x in folder.iterdir())[:12]
         raise IngestError(folder, f"no Bruker 'fid' file here (found: {found})")
-    acqus = read_acqus(acqus_path)
-    meta, derived = _meta_from_acqus(folder, acqus, acqus_path)
-    words, big, isfloat = _check_size(data_path, acqus, acqus_path)
+    acqus = read_acqus(acqus_path)  # a fresh dict: it becomes meta.extra
+    fields, derived = _meta_fields(folder, acqus, acqus_path)
+    words, big, isfloat = _check_size(data_path, acqus, acqus_path, size=st.st_size)
     scale = 2.0 ** derived["nc"] if not isfloat and derived["nc"] else None  # TopSpin's 2**NC
-    data = read_words(data_path, words, big, isfloat, scale, checked=True)[: meta.td]
-    duration = (meta.ns + derived["ds"]) * derived["scan_s"]
+    data = read_words(data_path, words, big, isfloat, scale, checked=True)[: fields["td"]]
+    duration = (fields["ns"] + derived["ds"]) * derived["scan_s"]
     start, end, source = _times(folder, acqus, acqus_path, duration)
-    extra = meta.extra
-    extra.update(time_source=source, nominal_duration_s=duration, data_file=str(data_path))
-    meta = meta.with_(start=start, end=end, extra=extra)
+    acqus.update(time_source=source, nominal_duration_s=duration, data_file=str(data_path))
+    meta = NMRMeta(**fields, extra=acqus, start=start, end=end)  # one NMRMeta, not one and a copy
     ppm, real = _processed(folder)
     return NMRSpectrum(fid=data, meta=meta, processed_ppm=ppm, processed=real)
 
@@ -442,6 +454,10 @@ def read_bruker_ser(path: str | Path) -> list[NMRSpectrum]:
 # --------------------------------------------------------------------------- #
 # identification and completeness
 # --------------------------------------------------------------------------- #
+#: Parameter files up to this size (bytes) are read whole by :func:`is_params` (TopSpin's acqus: 5-30 kB).
+_WHOLE_PARAMS = 1 << 16
+
+
 def is_params(p: str | Path) -> bool:
     """A JCAMP-style Bruker parameter file: text starting ``##`` with ``##$KEY=`` lines.
 
@@ -453,8 +469,14 @@ def is_params(p: str | Path) -> bool:
         st = os.stat(s)
         if not stat.S_ISREG(st.st_mode):
             return False
-        h = cached_head((s, st.st_mtime_ns, st.st_size, st.st_ino))
-        if h is None:
+        stamp = (s, st.st_mtime_ns, st.st_size, st.st_ino)
+        h = cached_head(stamp)
+        if h is None and st.st_size <= _WHOLE_PARAMS:  # all of it, for read_acqus next (one read less)
+            raw = read_small(s, st.st_size)
+            if len(raw) == st.st_size:
+                remember_read(stamp, raw)
+            h = raw[:8192]
+        elif h is None:
             h = read_small(s, 8192)
     except OSError:
         return False

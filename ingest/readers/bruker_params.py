@@ -11,6 +11,7 @@ the file checks and a small cache keyed by path, mtime, size and inode.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,13 @@ def _jcamp_values(tokens: list[str]) -> list[Any]:
     """:func:`_jcamp_value` of each token of an array line, in one comprehension: a TopSpin
     acqus holds ~800 array values, parsed in ~0.4 ms this way instead of ~1 ms.  Tokens
     from ``str.split`` are never empty, and a number never starts with ``<``: whenever
-    every token converts, the result is :func:`_jcamp_value`'s; otherwise it is used."""
+    every token converts, the result is :func:`_jcamp_value`'s; otherwise it is used.
+    Integers first, in one ``map`` (~4 times faster again): ``int`` accepts no token holding
+    ``.``, ``e`` or ``inf``, so where it accepts them all each is a token given to ``int``."""
+    try:
+        return list(map(int, tokens))
+    except ValueError:
+        pass
     try:
         return [float(t) if ("." in t or "e" in t or "inf" in t) else int(t) for t in tokens]
     except ValueError:
@@ -154,12 +161,25 @@ def read_acqus(path: str | Path) -> dict[str, Any]:
         hit = _ACQUS_CACHE.get(stamp)  # completeness check, then the reader
         if hit is not None:
             return dict(hit[0])
-    dic, head = _read_acqus(p)
+    last = _LAST_READ[0]  # the bytes is_params has just read of this very file, if it has
+    raw = last[1] if last is not None and last[0] == stamp else None
+    dic, head = _read_acqus(p, st.st_size if stamp is not None and stat.S_ISREG(st.st_mode) else None, raw)
     if stamp is not None:
         if len(_ACQUS_CACHE) >= 64:
             _ACQUS_CACHE.pop(next(iter(_ACQUS_CACHE)))
         _ACQUS_CACHE[stamp] = (dic, head)
     return dict(dic)
+
+
+def remember_read(stamp: tuple, raw: bytes) -> None:
+    """Keep the whole text of a parameter file just read in the state ``stamp`` (path, mtime_ns,
+    size, inode) by :func:`ingest.readers.bruker.is_params`: :func:`read_acqus`, asked next
+    for the same file in the same state, parses it without reading it again."""
+    _LAST_READ[0] = (stamp, raw)
+
+
+#: (stamp, bytes) of :func:`remember_read` (one file: the reader asks right after is_params).
+_LAST_READ: list[tuple[tuple, bytes] | None] = [None]
 
 
 def cached_head(stamp: tuple) -> bytes | None:
@@ -176,14 +196,17 @@ def cached_head(stamp: tuple) -> bytes | None:
 _ACQUS_CACHE: dict[tuple, tuple[dict[str, Any], bytes]] = {}
 
 
-def _read_acqus(p: str) -> tuple[dict[str, Any], bytes]:
-    """(parameters, first 8192 bytes) of a parameter file."""
-    size = regular_size(p, "parameter file")
+def _read_acqus(p: str, size: int | None = None, raw: bytes | None = None) -> tuple[dict[str, Any], bytes]:
+    """(parameters, first 8192 bytes) of a parameter file (``size``: of the regular file, when
+    just stat'ed; ``raw``: its bytes, when just read in that state)."""
+    if size is None:
+        size = regular_size(p, "parameter file")
     if size == 0:
         raise IngestError(p, "parameter file is empty")
     if size > _MAX_PARAM_BYTES:
         raise IngestError(p, f"parameter file holds {size} bytes: not a Bruker acqus (a few kB)")
-    raw = read_small(p, size, to_end=True)  # bounded by _MAX_PARAM_BYTES above: read once, its head checked
+    if raw is None or len(raw) != size:
+        raw = read_small(p, size, to_end=True)  # bounded by _MAX_PARAM_BYTES above: read once, its head checked
     head = raw[:256]
     if not head.lstrip().startswith(b"##") or b"\x00" in head:
         raise IngestError(p, f"not a Bruker JCAMP parameter file (starts {head[:16]!r}, expected '##TITLE=')")

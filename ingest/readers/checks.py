@@ -218,6 +218,10 @@ def check_meta(spec: NMRSpectrum | EPRSpectrum) -> NMRSpectrum | EPRSpectrum:
     return spec
 
 
+#: Arrays whose finiteness :func:`_finite` proves with one dot product (native float64 pairs).
+_DOT_DTYPES = (np.dtype(np.float64), np.dtype(np.complex128))
+
+
 def _finite(where: Path, name: str, arr: np.ndarray | None) -> None:
     if arr is None:
         return
@@ -231,7 +235,13 @@ def _finite(where: Path, name: str, arr: np.ndarray | None) -> None:
         # 64k-point FID): a NaN or an inf makes the sum non-finite, so a finite sum proves
         # every value finite; a non-finite sum (or finite values overflowing) gets the exact test
         with np.errstate(all="ignore"):
-            if np.isfinite(a.sum()):
+            if a.dtype in _DOT_DTYPES and a.flags.c_contiguous:
+                # the same proof from one BLAS dot product (~20 instead of ~45 us): a sum of
+                # squares is NaN or inf whenever a value is, and never inf - inf
+                v = a.reshape(-1).view(np.float64)
+                if np.isfinite(np.dot(v, v)):
+                    return
+            elif np.isfinite(a.sum()):
                 return
     ok = np.isfinite(a)
     if not ok.all():

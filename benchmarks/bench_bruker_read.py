@@ -1,0 +1,132 @@
+"""Benchmark of the batch read of a Bruker expno (``flowcell ingest`` -> ``read_rows``), issue 15.
+
+64k-point 1H FIDs as bench_ingest.py writes them (full-scale int32, ``NC`` -25, audita.txt),
+thread CPU per spectrum, median of ``--repeats`` interleaved rounds, next to the load average:
+
+* floor: a bare numpy read of each ``fid`` into complex128 (``np.fromfile`` + ``astype`` +
+  the ``2**NC`` scale), nothing checked;
+* ``read_rows`` keeping every spectrum (each FID a fresh 1 MB array: its page faults count);
+* ``read_rows`` dropping each spectrum before the next (freed memory reused);
+* ``read_rows`` in blocks of 32 spectra dropped before the next block, as
+  :func:`ingest.batch.ingest_paths` reads them, without and with
+  :func:`ingest.readers.bruker_words.recycled_arrays` (what ingest_paths uses);
+* the per-stage split of the dropping read (identify, parameters, words, times, checks).
+
+Target: <= 0.5 ms a spectrum (the ratio to it is printed).
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/bench_bruker_read.py [--files 192] [--repeats 5]
+"""
+
+from __future__ import annotations
+
+from flowcell.cli import one_blas_thread  # light: loads no numpy
+
+one_blas_thread()
+
+import argparse
+import collections
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_ingest
+
+from ingest.readers import bruker, checks, dispatch
+from ingest.readers.bruker_words import recycled_arrays
+
+TARGET_MS = 0.5
+
+
+def _floor(paths: list[Path]) -> None:
+    for p in paths:
+        w = np.fromfile(p / "fid", dtype="<i4").astype(np.float64)
+        w *= 2.0 ** -25
+        w.view(np.complex128)
+
+
+def _keep(paths: list[Path]) -> None:
+    x = [dispatch.read_rows(p) for p in paths]
+    del x
+
+
+def _drop(paths: list[Path]) -> None:
+    for p in paths:
+        dispatch.read_rows(p)
+
+
+def _blocks_fresh(paths: list[Path]) -> None:
+    for i in range(0, len(paths), 32):
+        x = [dispatch.read_rows(p) for p in paths[i:i + 32]]
+        del x
+
+
+def _blocks(paths: list[Path]) -> None:
+    with recycled_arrays():
+        _blocks_fresh(paths)
+
+
+def _split(paths: list[Path]) -> dict[str, float]:
+    """Thread CPU (us a spectrum) of each stage of the dropping read, by wrapping the stages."""
+    acc: collections.Counter = collections.Counter()
+    saved = []
+
+    def wrap(mod, name):
+        f = getattr(mod, name)
+        saved.append((mod, name, f))
+
+        def w(*a, **k):
+            t = time.thread_time_ns()
+            try:
+                return f(*a, **k)
+            finally:
+                acc[name] += time.thread_time_ns() - t
+        setattr(mod, name, w)
+
+    wrap(dispatch, "identify")
+    for n in ("read_acqus", "read_words", "_times", "_processed", "_meta_fields", "_check_size"):
+        wrap(bruker, n)
+    wrap(checks, "check_meta")
+    try:
+        _drop(paths)
+    finally:
+        for mod, name, f in saved:
+            setattr(mod, name, f)
+    return {k: v / len(paths) / 1e3 for k, v in acc.most_common()}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--files", type=int, default=192)
+    ap.add_argument("--repeats", type=int, default=5)
+    a = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = bench_ingest.write_files(Path(tmp), a.files)
+        runs = {"floor (bare numpy)": _floor, "read_rows, keep all": _keep, "read_rows, drop each": _drop,
+                "read_rows, blocks of 32": _blocks_fresh, "read_rows, blocks of 32 recycled": _blocks}
+        for f in runs.values():
+            f(paths[:8])
+        res: dict[str, list[float]] = {k: [] for k in runs}
+        for _ in range(a.repeats):
+            for k, f in runs.items():
+                t = time.thread_time()
+                f(paths)
+                res[k].append((time.thread_time() - t) / len(paths) * 1e3)
+        split = _split(paths)
+    load = os.getloadavg()[0]
+    print(f"Bruker batch read, {a.files} 64k-point expnos, median of {a.repeats} (load average {load:.2f})")
+    for k, v in res.items():
+        print(f"  {k:34s} {statistics.median(v):6.3f} ms/spectrum  ({statistics.median(v) / TARGET_MS:.2f} x the "
+              f"{TARGET_MS} ms target)")
+    print("  split of 'drop each' (us/spectrum): " + ", ".join(f"{k} {v:.0f}" for k, v in split.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""The least-squares baseline operator a batch of spectra shares (ingest.processing.batch_nmr).
+
+The robust polynomial baseline of :func:`ingest.processing.nmr.baseline` finds the signal-free
+points of a series' first spectrum; every later spectrum's baseline is then a linear
+least-squares fit on those points, one matrix product for a whole batch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from ingest.processing.nmr import ProcessedNMR
+from ingest.processing.nmr import baseline as robust_baseline
+
+__all__ = ["baseline_operator"]
+
+
+def baseline_operator(ppm: np.ndarray, proc: ProcessedNMR, params: dict[str, Any]
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """Signal-free points of the first spectrum's baseline, the polynomial fit on them, and
+    whether they cover the axis only marginally (an end segment less than 15 % free, or a
+    signal run over 35 % of the axis: other spectra of the series may fall back to a lower
+    order, :func:`ingest.processing.nmr_baseline._covers` draws the line at 5 % and 50 %)."""
+    order = int(str(params.get("baseline", "poly3")).removeprefix("poly") or 3)
+    raw = proc.real + proc.baseline
+    _, mask = robust_baseline(ppm, raw, order=order, noise=float(params["noise_sigma"]), return_mask=True)
+    n = ppm.size
+    stride = max(1, n // 8192)
+    xs = (ppm - ppm.mean()) / (np.ptp(ppm) / 2 or 1.0)
+    idx = np.arange(0, n, stride)[mask[::stride][: len(range(0, n, stride))]]
+    vander = np.polynomial.polynomial.polyvander(xs, order)
+    pinv = np.linalg.pinv(vander[idx])
+    segs = np.array_split(mask, 2 * (order + 1))
+    sig = np.diff(np.r_[False, ~mask, False].astype(np.int8))
+    runs = np.flatnonzero(sig == -1) - np.flatnonzero(sig == 1)
+    marginal = min(segs[0].mean(), segs[-1].mean()) < 0.15 or (runs.size > 0 and runs.max() > 0.35 * n)
+    return idx, pinv, vander, bool(marginal)
