@@ -86,6 +86,9 @@ def main() -> None:
     print(f"compiled passes:           {new:.3f} ms/spectrum CPU  ({old / new:.2f}x faster; "
           f"target <= {TARGET_MS} ms: {new / TARGET_MS:.2f} of it)")
     print("same fits to the bit:", same)
+    print(f"RESULT | batch line fits + window integrals per spectrum, compiled passes (numpy steps + compiled LM "
+          f"{old:.2f} ms; same fits to the bit: {same}; load {os.getloadavg()[0]:.2f}) | {new:.2f} ms CPU | "
+          f"<= {TARGET_MS} ms (this round's budget) | {new / TARGET_MS:.2f}")
 
 
 if __name__ == "__main__":

@@ -40,6 +40,8 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "fit": ("bench_fit.py", [], []),
     "watcher": ("bench_watcher.py", [], []),
     "potentiostat": ("bench_potentiostat_tail.py", [], []),
+    "batchfits": ("bench_batch_fits.py", [], ["--repeats", "3"]),
+    "bruker_read": ("bench_bruker_read.py", [], ["--files", "64", "--repeats", "3"]),
 }
 
 
