@@ -409,21 +409,28 @@ def ingest_paths(
     if _use_compiled(len(acqs)):  # numba's ~1 s start pays back; loaded before any fork
         load_compiled()
     blocks = _blocks(acqs)
-    if int(workers) > 1 and len(blocks) >= 3 and "fork" in multiprocessing.get_all_start_methods():
-        with recycled_arrays():  # the FIDs of a block, dropped before the next: their memory reused
-            r, s = _parallel(blocks, extractor, reader, int(workers), progress)
-        return BatchResult(tidy(r), skipped + s)
-    bar = tqdm(total=len(acqs), desc="ingest", unit="acq", leave=False) if progress else None
+    parallel = int(workers) > 1 and len(blocks) >= 3 and "fork" in multiprocessing.get_all_start_methods()
     with recycled_arrays():  # the FIDs of a block, dropped before the next: their memory reused
-        for blk in blocks:
-            r, s = _run_block(blk, extractor, reader)
-            rows += r
-            skipped += s
-            if bar is not None:
-                bar.update(len(blk))
+        r, s = (_parallel(blocks, extractor, reader, int(workers), progress) if parallel
+                else _serial(blocks, extractor, reader, progress))
+    return BatchResult(tidy(r), skipped + s)
+
+
+def _serial(blocks: list[Sequence[Acquisition]], extractor: BatchExtractor, reader: Reader | None,
+            progress: bool) -> tuple[list[dict], list[tuple[Path, str]]]:
+    """The blocks one after the other in this process (rows and set-aside acquisitions)."""
+    rows: list[dict] = []
+    skipped: list[tuple[Path, str]] = []
+    bar = tqdm(total=sum(len(b) for b in blocks), desc="ingest", unit="acq", leave=False) if progress else None
+    for blk in blocks:
+        r, s = _run_block(blk, extractor, reader)
+        rows += r
+        skipped += s
+        if bar is not None:
+            bar.update(len(blk))
     if bar is not None:
         bar.close()
-    return BatchResult(tidy(rows), skipped)
+    return rows, skipped
 
 
 def ingest_folder(
