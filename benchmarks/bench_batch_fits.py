@@ -47,7 +47,7 @@ def _calls(files: int) -> tuple[list, int]:
     batch_nmr.fit_lorentzians = lambda *a, **k: calls.append(("fit", a, k)) or fit(*a, **k)
     batch_nmr.window_integrals = lambda *a, **k: calls.append(("int", a, k)) or integ(*a, **k)
     try:
-        ex = BatchExtractor(exact_filter=True)
+        ex = BatchExtractor()
         for i in range(0, len(specs), 64):
             ex.rows(specs[i:i + 64])
     finally:

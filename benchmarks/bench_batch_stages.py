@@ -9,7 +9,7 @@ relative where a column has no error): how a change is shown to leave the number
 
 Usage::
 
-    PYTHONPATH=. python benchmarks/bench_batch_stages.py [--n 192] [--reps 5] [--exact] [--profile]
+    PYTHONPATH=. python benchmarks/bench_batch_stages.py [--n 192] [--reps 5] [--profile]
         [--save rows.pkl | --compare rows.pkl] [--files DIR]
 """
 import argparse
@@ -41,7 +41,6 @@ def files(root: Path, n: int) -> list[Path]:
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument("--n", type=int, default=192); ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--profile", action="store_true"); ap.add_argument("--save"); ap.add_argument("--compare")
-    ap.add_argument("--exact", action="store_true", help="BatchExtractor(exact_filter=True) (the default too)")
     ap.add_argument("--files", type=Path, default=None, help="folder for the expnos (kept; default: a temporary one)")
     a = ap.parse_args()
     if a.files is None:
@@ -56,26 +55,29 @@ def run(a, paths):
     from ingest.processing.lorentz_batch import load_compiled
     from ingest.readers.dispatch import read_rows
     load_compiled()
-    kw = {'exact_filter': True} if a.exact else {}
     specs = [s for p in paths for s in read_rows(p)]
-    BatchExtractor(**kw).rows(specs[:40])  # warm
+    BatchExtractor().rows(specs[:40])  # warm
     res = {"read": [], "engine": [], "ingest": []}
     rows = None
     for _ in range(a.reps):
         t = time.thread_time(); [read_rows(p) for p in paths]; res["read"].append((time.thread_time() - t) / len(paths) * 1e3)
-        t = time.thread_time(); ex = BatchExtractor(**kw); rows = []
+        t = time.thread_time(); ex = BatchExtractor(); rows = []
         for i in range(0, len(specs), 64):
             rows += ex.rows(specs[i:i + 64])
         res["engine"].append((time.thread_time() - t) / len(specs) * 1e3)
-        t = time.thread_time(); ingest_paths(paths, workers=1, extractor=BatchExtractor(**kw)); res["ingest"].append((time.thread_time() - t) / len(paths) * 1e3)
+        t = time.thread_time(); ingest_paths(paths, workers=1, extractor=BatchExtractor()); res["ingest"].append((time.thread_time() - t) / len(paths) * 1e3)
     load = os.getloadavg()[0]
     for k, v in res.items():
         print(f"{k:8s} {statistics.median(v):6.2f} ms/spectrum CPU (min {min(v):.2f}, max {max(v):.2f}; load {load:.2f})")
     if a.save:
-        pickle.dump(rows, open(a.save, "wb")); print("saved", a.save)
+        with open(a.save, "wb") as fh:
+            pickle.dump(rows, fh)
+        print("saved", a.save)
     if a.compare:
         import pandas as pd
-        ref = pd.DataFrame(pickle.load(open(a.compare, "rb"))); got = pd.DataFrame(rows)
+        with open(a.compare, "rb") as fh:
+            ref = pd.DataFrame(pickle.load(fh))
+        got = pd.DataFrame(rows)
         worst = []
         for c in ref.columns:
             if c in ("source", "path"):  # where the files were written, not a number
@@ -93,7 +95,7 @@ def run(a, paths):
     if a.profile:
         import cProfile
         import pstats
-        pr = cProfile.Profile(); ex = BatchExtractor(**kw); pr.enable()
+        pr = cProfile.Profile(); ex = BatchExtractor(); pr.enable()
         for i in range(0, len(specs), 64):
             ex.rows(specs[i:i + 64])
         pr.disable(); pstats.Stats(pr).sort_stats("tottime").print_stats(30)

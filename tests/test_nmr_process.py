@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from ingest.processing import nmr as npc
+from ingest.processing import nmr_sim as npc_sim
 from ingest.types import IngestError, NMRMeta, NMRSpectrum
 
 SF = 400.13e6
@@ -17,8 +18,8 @@ TD = 16384
 
 
 def _meta(**kw) -> NMRMeta:
-    base = dict(path=Path("synthetic"), vendor="bruker", nucleus="1H", sfo1_hz=SF, bf1_hz=SF, sw_hz=SW,
-                carrier_ppm=CAR, td=TD, ns=1)
+    base = {"path": Path("synthetic"), "vendor": "bruker", "nucleus": "1H", "sfo1_hz": SF, "bf1_hz": SF,
+            "sw_hz": SW, "carrier_ppm": CAR, "td": TD, "ns": 1}
     base.update(kw)
     return NMRMeta(**base)
 
@@ -100,19 +101,123 @@ def test_autophase_recovers_zero_order_phase(p0):
     assert abs(err) < 1.0 and p1 == 0.0
 
 
+# ------------------------------------------------------------ digital filter (docs/physics.md §5.1)
+FILTER_LINES = [(4.79, 1.0, 2.0), (7.4, 0.3, 3.0)]  # (ppm, area, FWHM Hz)
+
+
+def _topspin_way(y: np.ndarray, gd: float, lb: float, m: int) -> np.ndarray:
+    """Numpy only, the convention under test: EM with t from ``gd``, zero fill to ``m``, no
+    first-point factor, (2/sw) FFT, times exp(+2 pi i gd q/m), vendor order."""
+    x = y * np.exp(-np.pi * lb * (np.arange(y.size) - gd) / SW)
+    q = np.fft.fftfreq(m) * m
+    return np.fft.fftshift(2.0 / SW * np.fft.fft(x, m) * np.exp(2j * np.pi * gd * q / m))[::-1]
+
+
+def _old_way(y: np.ndarray, gd: float, lb: float, m: int) -> np.ndarray:
+    """Numpy only, the former convention: circular advance by ``gd`` over the record, ceil(gd)
+    points dropped, EM from the first kept point, first point halved, zero fill, FFT."""
+    f = np.fft.fftfreq(y.size) * y.size
+    x = np.fft.ifft(np.fft.fft(y) * np.exp(2j * np.pi * gd * f / y.size))[: y.size - int(np.ceil(gd))]
+    x = x * np.exp(-np.pi * lb * np.arange(x.size) / SW)
+    x[0] *= 0.5
+    return np.fft.fftshift(2.0 / SW * np.fft.fft(x, m))[::-1]
+
+
+def _dtft_lorentzians(lines, lb: float, m: int) -> np.ndarray:
+    """The exact spectrum, in vendor order, of the sampled FID with the t = 0 sample halved:
+    (2/sw) a (1/(1 - z) - 1/2), z = exp((2 pi i (nu0 - nu) - pi (w + lb))/sw) (the discrete,
+    aliased Lorentzian: its real part sums to a over the band, peaks at nu0, FWHM w + lb)."""
+    nu = (m // 2 - 1 - np.arange(m)) * SW / m
+    out = np.zeros(m, complex)
+    for ppm, a, w in lines:
+        z = np.exp((2j * np.pi * ((ppm - CAR) * SF * 1e-6 - nu) - np.pi * (w + lb)) / SW)
+        out += 2.0 * a / SW * (1.0 / (1.0 - z) - 0.5)
+    return out
+
+
+@pytest.mark.parametrize("gd", [67.98, 68.0])
+def test_generated_filter_delay_is_undone_by_the_topspin_convention(gd):
+    # The generator that imports nothing from the package (tests/generators/bruker_expno.py)
+    # delays the FID as a digital filter does; the new convention's processing, written here
+    # in numpy, must give the exact (discrete) Lorentzians: away from the band edges (the
+    # outer 2 %, where the lost tail of an ideal filter's precursor lands) within 1e-6 of the
+    # peak height (measured 2e-7 for 67.98, 5e-9 for 68), total area (= FID at t = 0) to 1e-6,
+    # and no offset of the real part.  The former convention leaves an offset of -3.8e-4 of
+    # the height (the first point halved twice) and half the total area: the test can fail.
+    from generators.bruker_expno import fid
+
+    lb, m = 1.0, 2 * TD
+    y = fid(FILTER_LINES, TD, sw=SW, sf=SF, car=CAR, group_delay=gd)
+    truth = _dtft_lorentzians(FILTER_LINES, lb, m)
+    h = truth.real.max()
+    inner = slice(m // 50, m - m // 50)
+    for got, tol in ((_topspin_way(y, gd, lb, m), 1e-6), (_old_way(y, gd, lb, m), None)):
+        err = np.abs(got - truth)[inner].max() / h
+        area = got.real.sum() * SW / m
+        offset = np.median(got.real - truth.real) / h
+        if tol is not None:
+            assert err < tol and area == pytest.approx(1.3, rel=1e-6) and abs(offset) < 1e-9, (err, area, offset)
+        else:
+            assert err > 3e-4 and offset < -3e-4 and area == pytest.approx(0.65, rel=1e-4), (err, area, offset)
+    # centre and width of the main line, read off the processed spectrum
+    s = _topspin_way(y, gd, lb, m).real
+    ppm = npc.ppm_axis(m, SW, SF, CAR)
+    assert npc.find_peak_ppm(ppm, s, (4.7, 4.9)) == pytest.approx(4.79, abs=SW / m / SF * 1e6)
+    assert _fwhm_interp(ppm[m // 4:], s[m // 4:]) * SF * 1e-6 == pytest.approx(2.0 + lb, rel=0.01)
+
+
+def test_simulate_fid_delays_as_the_numpy_generator():
+    # The package's synthesis and the tests' numpy-only one model the same filter: equal to 1e-12.
+    from generators.bruker_expno import fid
+
+    ours = npc.simulate_fid(FILTER_LINES, td=TD, sw_hz=SW, sfo1_hz=SF, carrier_ppm=CAR, phase_deg=30.0,
+                            group_delay=67.98)
+    theirs = fid(FILTER_LINES, TD, sw=SW, sf=SF, car=CAR, phase_deg=30.0, group_delay=67.98)
+    assert np.max(np.abs(ours - theirs)) < 1e-12
+    whole = npc.simulate_fid(FILTER_LINES, td=TD, sw_hz=SW, sfo1_hz=SF, carrier_ppm=CAR, group_delay=68.0)
+    assert np.max(np.abs(whole[:68])) < 1e-14 and whole[68] == pytest.approx(0.65, abs=1e-12)  # halved t = 0
+    with pytest.raises(ValueError, match="group_delay"):
+        npc_sim.delay_fid(whole, -1.0)
+
+
 def test_digital_filter_removal_undoes_a_known_delay():
-    # Simulated group delay 67.98 points (a TopSpin-like GRPDLY) must leave the spectrum of
-    # the undelayed FID (max deviation < 1e-3 of the peak height, from the dropped tail).
+    # process_fid on a FID delayed by 67.98 points (a TopSpin-like GRPDLY) gives the spectrum
+    # of the undelayed FID within 1e-6 of the peak height away from the band edges (measured
+    # 1.3e-7) and 1e-5 over the whole band (3.8e-6 at the Nyquist edge: the ideal filter's
+    # precursor tail before the first point, lost); ignoring the delay is badly off, and the
+    # former convention (remove_digital_filter, then processing without delay) leaves an
+    # offset of -2.6e-4 of the height (the t = 0 point halved twice).
     lines = [(4.79, 1.0, 1.5), (7.4, 0.3, 2.0)]
     ref = npc.process_fid(_spec(lines), phase=(0.0, 0.0), baseline=False)
     dly = npc.process_fid(_spec(lines, group_delay=67.98), phase=(0.0, 0.0), baseline=False)
-    assert dly.params["group_delay"] == 67.98
-    yi = np.interp(ref.ppm[::-1], dly.ppm[::-1], dly.real[::-1])[::-1]
-    assert np.max(np.abs(yi - ref.real)) < 1e-3 * ref.real.max()
-    # and without removal the spectrum is badly off (the test can fail)
+    assert dly.params["group_delay"] == 67.98 and np.array_equal(dly.ppm, ref.ppm)
+    inner = slice(ref.real.size // 50, -ref.real.size // 50)
+    h = ref.real.max()
+    assert np.max(np.abs(dly.real - ref.real)[inner]) < 1e-6 * h
+    assert np.max(np.abs(dly.imag - ref.imag)[inner]) < 1e-6 * h
+    assert np.max(np.abs((dly.real - ref.real) + 1j * (dly.imag - ref.imag))) < 1e-5 * h
     raw = npc.process_fid(_spec(lines, group_delay=67.98), phase=(0.0, 0.0), baseline=False, group_delay=0)
-    yr = np.interp(ref.ppm[::-1], raw.ppm[::-1], raw.real[::-1])[::-1]
-    assert np.max(np.abs(yr - ref.real)) > 0.1 * ref.real.max()
+    assert np.max(np.abs(raw.real - ref.real)) > 0.1 * h
+    shifted = npc.remove_digital_filter(_spec(lines, group_delay=67.98).fid, 67.98)
+    old = npc.process_fid(NMRSpectrum(shifted, _meta(td=shifted.size)), phase=(0.0, 0.0), baseline=False)
+    assert np.median(old.real - ref.real) < -1e-4 * h
+
+
+@pytest.mark.parametrize("gd", [0.0, 72.125])
+def test_spectrum_noise_sd_with_group_delay(gd):
+    # Noise only, lb 5 Hz: the sd of the processed real spectrum (8 realisations, rms) equals
+    # spectrum_noise_sd(..., group_delay=gd) within 4 % (8 x ~512 independent points: 1.6 %
+    # standard error; measured ratios 0.984, 0.979); for gd = 72.125 the weights counted from gd
+    # give a 15 % larger sd than counted from 0 (the test can fail).
+    lb, sd = 5.0, 0.01
+    meta = _meta(group_delay=gd)
+    var = [np.var(npc.process_fid(NMRSpectrum(npc.simulate_fid([], td=TD, sw_hz=SW, sfo1_hz=SF, carrier_ppm=CAR,
+                                                                 group_delay=gd, noise_sd=sd, seed=k), meta),
+                                  lb_hz=lb, phase=(0.0, 0.0), baseline=False).real) for k in range(8)]
+    measured = float(np.sqrt(np.mean(var)))
+    assert measured == pytest.approx(npc.spectrum_noise_sd(sd, TD, SW, lb, group_delay=gd), rel=0.04)
+    if gd:
+        assert measured > 1.08 * npc.spectrum_noise_sd(sd, TD, SW, lb)  # from 0: wrong by 15 %
 
 
 def test_baseline_recovers_polynomial_under_peaks():

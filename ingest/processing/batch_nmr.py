@@ -9,12 +9,10 @@ carrier, digital-filter delay) done once:
   when no phase is known yet, and its row is the reference); its noise level, baseline
   mask (signal-free points of the robust polynomial, :func:`ingest.processing.nmr.baseline`)
   and baseline order are kept for the series;
-* the digital-filter delay is removed as the per-spectrum path removes it (a circular shift
-  over the acquired length): a slice for a whole number of points, an FFT pair for a
-  fractional one (opt-in, ``exact_filter=False``: folded into a linear phase of the
-  zero-filled transform plus a low-rank correction near the FID's start,
-  :mod:`ingest.processing.filter_fold`, when the series' first FID shows that within the
-  guard); the apodization weights, the first-point correction, the
+* the digital-filter delay is removed as the per-spectrum path (and TopSpin) removes it, as a
+  linear phase of the zero-filled transform (:func:`ingest.processing.nmr.filter_phase`), folded
+  into the phase: one transform per spectrum; the apodization weights, the first-point
+  correction (spectra without a filter delay), the
   phase and the 2/sw scaling are precomputed once per series, and the FFTs run in place,
   :data:`DEFAULT_CHUNK` spectra per call, in work arrays reused from batch to batch (memory
   bounded by the chunk, no fresh pages to fault in), in complex64 when the series' first FID
@@ -40,9 +38,7 @@ Differences from the per-spectrum path (tests/test_fast_path.py): the noise and 
 baseline mask are the series' (per spectrum they are re-estimated), and the transforms
 run in complex64 where the series proved it harmless (tests/test_precision.py: within 1e-3
 of each standard error of the complex128 numbers; the zero-filled transform then as two
-half-size ones, :mod:`ingest.processing.zf_fft`), and the folded filter removal where the
-series proved it within its guard (tests/test_filter_fold.py: every column within 2 % of its
-standard error of the FFT pair's).
+half-size ones, :mod:`ingest.processing.zf_fft`).
 Fitted shifts, widths and areas agree within a small fraction of their
 standard errors; ``snr`` within the noise estimate's scatter (a few %).
 """
@@ -58,7 +54,7 @@ import numpy as np
 import scipy.fft
 from scipy.linalg.blas import dgemm
 
-from ingest.processing import filter_fold as ffold
+from ingest.processing import zf_fft_nb
 from ingest.processing.assignment import assignment_warnings
 from ingest.processing.fft_precision import PrecisionCheck, check_precision, fid_norm
 from ingest.processing.lorentz_batch import (
@@ -68,6 +64,8 @@ from ingest.processing.lorentz_batch import (
 )
 from ingest.processing.nmr import (
     ProcessedNMR,
+    effective_first_point,
+    filter_phase,
     group_delay_points,
     noise_sigma,
     ppm_axis,
@@ -102,11 +100,9 @@ class _Series:
 
     key: tuple
     m: int                       # FFT size
-    keep0: int                   # first FID point kept (the filter rise before it is zeroed)
-    apod: np.ndarray             # (td,) apodization, zero before keep0
-    lin: np.ndarray              # (m,) complex128 digital-filter linear phase, FFT order
-    rot: np.ndarray              # (m,) complex128 phase * 2/sw, FFT order
-    fp_c: float                  # 1 - first_point
+    apod: np.ndarray             # (td,) apodization, time from the filter delay
+    rot: np.ndarray              # (m,) complex128 phase * filter phase * 2/sw, FFT order
+    fp_c: float                  # 1 - first_point (0: no first-point correction)
     perm: np.ndarray             # FFT order -> vendor order
     ppm: np.ndarray              # raw axis (before referencing), vendor order
     noise: float
@@ -115,16 +111,9 @@ class _Series:
     vander: np.ndarray | None    # (m, order+1) polynomial basis on the scaled axis
     params: dict[str, Any]
     phase: tuple[float, float]
-    gd: float = 0.0
-    gd_int: int = 0                      # the delay when a whole number of points (else 0)
-    n_kept: int = 0
-    lin_td: np.ndarray | None = None     # (td,) complex128 shift over the acquired length
-    apod_kept: np.ndarray | None = None  # (n_kept,) apodization of the shifted FID
-    fold: ffold.FoldCorrection | None = None   # the corrected fold, when its check passed
-    fold_check: ffold.FoldCheck | None = None  # that check, on the first FID (None: not tried)
     exact: bool = False                  # baseline marginal: noise, baseline and fits per spectrum
     fp_rows: np.ndarray | None = None    # (2, m) first-point correction rows (vendor order)
-    basis: np.ndarray | None = None      # (order + 3, m) baseline polynomial and fp_rows, stacked
+    basis: np.ndarray | None = None      # (order + 3, m) baseline polynomial and fp_rows, stacked (fp_c 0: no fp_rows)
     precision: PrecisionCheck | None = None  # the transforms' precision, proven on the first FID
     cast: dict = field(default_factory=dict)  # dtype char -> :meth:`BatchExtractor._consts` in that precision
 
@@ -146,17 +135,6 @@ class BatchExtractor:
         Known phase; None auto-phases the first NMR spectrum (and reuses that phase).
     chunk : int
         Spectra per FFT / fit batch (memory: ~3 x chunk x FFT size x 8 bytes).
-    exact_filter : bool
-        True (default): remove a fractional digital-filter delay as the per-spectrum path does
-        (a circular shift over the acquired length: an FFT pair of half the transform's size).
-        False (opt-in, ~0.7 ms a 64k-point spectrum faster, 0.3-0.5 s once per series and
-        process): fold it into the zero-filled transform with the correction of
-        :mod:`ingest.processing.filter_fold` when the series' first FID shows the result within
-        that module's guard (:meth:`fold_of`; ``params["filter_removal"]``), else the FFT pair.
-        The guard sees only the first FID, so a later spectrum that differs from it near the
-        spectral edges can move by a fraction of a standard error unseen (docs/conventions.md,
-        "Batch reprocessing: the digital filter"); hence not the default.  A whole number of
-        points is a slice either way.
     precision : {"auto", "complex128"}
         ``"auto"`` (default): a series' transforms run in complex64 when its first FID shows
         the round-off harmless against the noise (:mod:`ingest.processing.fft_precision`),
@@ -172,7 +150,7 @@ class BatchExtractor:
     """
 
     def __init__(self, cfg: ObservablesConfig | None = None, *, phase: tuple[float, float] | None = None,
-                 chunk: int = DEFAULT_CHUNK, exact_filter: bool = True, precision: str = "auto") -> None:
+                 chunk: int = DEFAULT_CHUNK, precision: str = "auto") -> None:
         if precision not in ("auto", "complex128"):
             raise ValueError(f"precision must be 'auto' or 'complex128', got {precision!r}")
         self.cfg = cfg or ObservablesConfig.default()
@@ -180,7 +158,6 @@ class BatchExtractor:
         self.stats: dict[str, int] = {}
         self.extractor = Extractor(self.cfg, phase=phase)
         self.chunk = max(1, int(chunk))
-        self.exact_filter = bool(exact_filter)
         self._series: dict[tuple, _Series] = {}
         self._work: dict[tuple, tuple[np.ndarray, ...]] = {}
 
@@ -189,12 +166,6 @@ class BatchExtractor:
         series is not batched)."""
         ser = self._series.get(_series_key(spec))
         return None if ser is None else ser.precision
-
-    def fold_of(self, spec: NMRSpectrum) -> ffold.FoldCheck | None:
-        """The check of the corrected filter fold on ``spec``'s series (None when not tried: no
-        series yet, a whole-point or no delay, or ``exact_filter=True``)."""
-        ser = self._series.get(_series_key(spec))
-        return None if ser is None else ser.fold_check
 
     @property
     def phase(self) -> tuple[float, float] | None:
@@ -248,15 +219,12 @@ class BatchExtractor:
         td = int(np.asarray(spec.fid).size)
         gd = float(proc.params.get("group_delay", 0.0))
         m = int(proc.params["size"])
-        k = np.arange(td)
-        keep0 = int(math.floor(gd))
-        apod = np.exp(-np.pi * float(n_cfg.lb_hz) * (k - gd) / meta.sw_hz)
-        apod[:keep0] = 0.0
-        f = scipy.fft.fftfreq(m) * m
-        lin = np.exp(2j * np.pi * gd * f / m)
+        apod = np.exp(-np.pi * float(n_cfg.lb_hz) * (np.arange(td) - max(gd, 0.0)) / meta.sw_hz)
         perm = np.fft.fftshift(np.arange(m))[::-1]  # vendor index j <- FFT index perm[j]
         p0, p1 = proc.phase
         ph_vendor = np.exp(1j * np.deg2rad(p0 + p1 * np.arange(m) / m)) * (2.0 / float(meta.sw_hz))
+        if gd > 0:  # the filter's delay, as the per-spectrum path removes it
+            ph_vendor *= filter_phase(m, gd)
         rot = np.empty(m, dtype=np.complex128)
         rot[perm] = ph_vendor
         ppm = ppm_axis(m, meta.sw_hz, meta.sfo1_hz, meta.carrier_ppm)
@@ -265,7 +233,8 @@ class BatchExtractor:
         marginal = False
         if n_cfg.baseline is not None and proc.baseline is not None:
             fit_idx, pinv, vander, marginal = baseline_operator(ppm, proc, params)
-        self._series[key] = _Series(key, m, keep0, apod, lin, rot, 1.0 - float(params.get("first_point", 0.5)), perm,
+        fp_c = 1.0 - effective_first_point(float(params.get("first_point", 0.5)), gd)
+        self._series[key] = _Series(key, m, apod, rot, fp_c, perm,
                                     ppm, float(proc.params["noise_sigma"]), fit_idx, pinv, vander, params,
                                     (float(p0), float(p1)))
         ser = self._series[key]
@@ -273,16 +242,7 @@ class BatchExtractor:
         # barely cover the axis, and the order (hence the integrals) may flip from spectrum to
         # spectrum; then each spectrum gets its own noise, baseline and fits, as per spectrum
         ser.exact = n_cfg.baseline is not None and (marginal or params.get("baseline") != f"poly{n_cfg.baseline}")
-        ser.gd, ser.n_kept = gd, td - int(math.ceil(gd))
-        ser.gd_int = int(gd) if gd == int(gd) else 0
-        ser.lin_td = np.exp(2j * np.pi * gd * scipy.fft.fftfreq(td))
-        ser.apod_kept = np.exp(-np.pi * float(n_cfg.lb_hz) * np.arange(ser.n_kept) / meta.sw_hz)
         ser.params["fft_dtype"] = "complex128"
-        ser.params["filter_removal"] = "exact"
-        # not for a marginal baseline: each spectrum's robust baseline then reacts to the fold's
-        # difference near the edges (0.5 standard errors on bruker-array's series)
-        if not self.exact_filter and gd > 0 and not ser.gd_int and m >= 2 * td and not ser.exact:
-            self._check_fold(ser, np.asarray(spec.fid), float(n_cfg.lb_hz), float(meta.sw_hz))
         if self.precision == "auto":
             self._check_precision(ser, np.asarray(spec.fid))
         return row
@@ -300,23 +260,6 @@ class BatchExtractor:
         got = {dt: self._first_real(ser, fid, dt) for dt in (np.complex128, np.complex64)}
         ser.precision = check_precision(got[np.complex64], got[np.complex128], ser.noise, fid_norm(fid))
         ser.params["fft_dtype"] = ser.precision.label
-        self._work.clear()
-
-    def _check_fold(self, ser: _Series, fid: np.ndarray, lb_hz: float, sw_hz: float) -> None:
-        """The series' first FID through the exact filter removal and the corrected fold
-        (complex128): the fold for the series when within the guard of
-        :mod:`ingest.processing.filter_fold` (block sums after the series' baseline).  One FID
-        decides, as for the precision, so that the rows do not depend on how a series is cut
-        into batches or workers."""
-        fold = ffold.series_correction(int(fid.size), float(ser.gd), int(ser.m), lb_hz, sw_hz)
-        got = []
-        for f in (None, fold):
-            ser.fold = f
-            got.append(self._first_real(ser, fid, np.complex128))
-        base = None if ser.pinv is None else (lambda y: ser.vander @ (ser.pinv @ y[ser.fit_idx]))
-        ser.fold_check = ffold.check_fold(got[1], got[0], ser.noise, base)
-        ser.fold = fold if ser.fold_check.ok else None
-        ser.params["filter_removal"] = "fold" if ser.fold_check.ok else "exact"
         self._work.clear()
 
     def _dtype(self, ser: _Series, fids: Sequence[np.ndarray]) -> np.dtype:
@@ -351,27 +294,18 @@ class BatchExtractor:
         ``fids`` (overwritten) and ``U`` are work arrays; every FFT runs in place, in their
         precision (complex64 or complex128).
         """
-        m, h = ser.m, ser.m // 2
-        _, _, rot, lin_td, apod_kept, split = self._consts(ser, U.dtype)
-        if ser.fold is not None:
-            return self._folded_real(ser, fids, U, real)
-        if ser.gd > 0 and not ser.gd_int:
-            # the per-spectrum path's circular shift over the acquired length (an FFT pair)
-            F = scipy.fft.fft(fids, axis=1, workers=1, overwrite_x=True)
-            F *= lin_td
-            x = scipy.fft.ifft(F, axis=1, workers=1, overwrite_x=True)
-        else:  # no delay, or a whole number of points: the circular shift is a slice
-            x = fids[:, ser.gd_int:]
+        m, h, td = ser.m, ser.m // 2, ser.apod.size
+        apod, rot, split = self._consts(ser, U.dtype)
         if split is not None:  # complex64: the zero-filled transform as two half-size ones
             tw, rot2 = split
             U2 = U.reshape(U.shape[0], 2, h)
-            np.multiply(x[:, :ser.n_kept], apod_kept, out=U2[:, 0, :ser.n_kept])
-            U2[:, 0, ser.n_kept:] = 0.0
+            np.multiply(fids, apod, out=U2[:, 0, :td])
+            U2[:, 0, td:] = 0.0
             x0 = U2[:, 0, 0].copy()
             vendor_real(split_fft(U2, tw), rot2, real)
             return real, ser.fp_c * x0
-        np.multiply(x[:, :ser.n_kept], apod_kept, out=U[:, :ser.n_kept])
-        U[:, ser.n_kept:] = 0.0
+        np.multiply(fids, apod, out=U[:, :td])
+        U[:, td:] = 0.0
         x0 = U[:, 0].copy()
         U = scipy.fft.fft(U, axis=1, workers=1, overwrite_x=True)
         U *= rot
@@ -383,34 +317,48 @@ class BatchExtractor:
             np.copyto(real, U.real[:, ser.perm])
         return real, ser.fp_c * x0
 
-    def _folded_real(self, ser: _Series, fids: np.ndarray, U: np.ndarray, real: np.ndarray
-                     ) -> tuple[np.ndarray, np.ndarray]:
-        """:meth:`_spectra_real` through the corrected fold (:func:`ingest.processing.filter_fold.folded_real`)."""
-        apod, _, _, _, _, split = self._consts(ser, U.dtype)
-        key = "fold" + U.dtype.char
-        if key not in ser.cast:  # the filter's linear phase times the phase, FFT order and split layout
-            lr = ser.lin * ser.rot
-            ser.cast[key] = (lr.astype(U.dtype), even_odd(lr, U.dtype) if split is not None else None)
-        linrot, linrot2 = ser.cast[key]
-        tw = None if split is None else split[0]
-        real, x0 = ffold.folded_real(ser.fold, fids, U, real, apod, linrot, ser.perm, tw, linrot2)
+    def _spectra_compiled(self, ser: _Series, fids: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`_spectra_real` in complex64 through the compiled preparation pass
+        (:mod:`ingest.processing.zf_fft_nb`: copy, norm, apodization and twiddle in one pass), when
+        it is loaded, the series runs split in complex64 and every FID is within the precision
+        guard; None otherwise (the caller then takes the numpy path, which decides afresh)."""
+        nb = zf_fft_nb.kernels()
+        p = ser.precision
+        if nb is None or p is None or not p.single:
+            return None
+        dt = np.dtype(np.complex64)
+        apod, _, split = self._consts(ser, dt)
+        if split is None or any(np.asarray(f).dtype != np.complex128 or not np.asarray(f).flags.c_contiguous
+                                for f in fids):
+            return None
+        tw, rot2 = split
+        b, h = len(fids), ser.m // 2
+        _, U, real = self._buffers(ser, b, dt)
+        U2 = U.reshape(b, 2, h)
+        twv = tw.view(np.float32)
+        for j, f in enumerate(fids):
+            ss = nb.prep_split(np.asarray(f).view(np.float64), apod, twv, U2[j, 0].view(np.float32),
+                               U2[j, 1].view(np.float32))
+            if not p.holds(math.sqrt(ss)):
+                return None
+        self.stats["complex64"] = self.stats.get("complex64", 0) + b
+        x0 = U2[:, 0, 0].copy()
+        vendor_real(scipy.fft.fft(U2, axis=-1, workers=1, overwrite_x=True), rot2, real)
         return real, ser.fp_c * x0
 
     def _consts(self, ser: _Series, dtype: np.dtype) -> tuple[Any, ...]:
-        """The series' apodizations, filter phases and phase in ``dtype``'s precision (cached), and
-        for complex64 with the FID inside the first half of the zero-filled length, what the
-        split transform (:mod:`ingest.processing.zf_fft`) needs: the odd bins' twiddle and the
-        phase in the even/odd layout; else None."""
+        """The series' apodization and phase (filter phase and 2/sw included) in ``dtype``'s
+        precision (cached), and for complex64 with the FID inside the first half of the
+        zero-filled length, what the split transform (:mod:`ingest.processing.zf_fft`) needs:
+        the odd bins' twiddle and the phase in the even/odd layout; else None."""
         dtype = np.dtype(dtype)
         got = ser.cast.get(dtype.char)
         if got is None:
             real = np.float32 if dtype == np.complex64 else np.float64
             split = None
-            if dtype == np.complex64 and ser.m % 2 == 0 and ser.n_kept <= ser.m // 2:
+            if dtype == np.complex64 and ser.m % 2 == 0 and ser.apod.size <= ser.m // 2:
                 split = (half_twiddle(ser.m, dtype), even_odd(ser.rot, dtype))
-            got = (ser.apod.astype(real), ser.lin.astype(dtype), ser.rot.astype(dtype),
-                   None if ser.lin_td is None else ser.lin_td.astype(dtype),
-                   None if ser.apod_kept is None else ser.apod_kept.astype(real), split)
+            got = (ser.apod.astype(real), ser.rot.astype(dtype), split)
             ser.cast[dtype.char] = got
         return got
 
@@ -425,16 +373,23 @@ class BatchExtractor:
 
     def _flush(self, spectra: Sequence[Any], idx: list[int], out: list[dict[str, Any] | None]) -> None:
         ser = self._series[_series_key(spectra[idx[0]])]
-        dt = self._dtype(ser, [spectra[i].fid for i in idx])
+        got = self._spectra_compiled(ser, [spectra[i].fid for i in idx])
+        if got is not None:
+            dt = np.dtype(np.complex64)
+            real, fp = got
+        else:
+            dt = self._dtype(ser, [spectra[i].fid for i in idx])
+            fids, U, real = self._buffers(ser, len(idx), dt)
+            for j, i in enumerate(idx):
+                fids[j] = spectra[i].fid
+            real, fp = self._spectra_real(ser, fids, U, real)
         params = ser.params if dt.name == ser.params.get("fft_dtype") else dict(ser.params, fft_dtype=dt.name)
-        fids, U, real = self._buffers(ser, len(idx), dt)
-        for j, i in enumerate(idx):
-            fids[j] = spectra[i].fid
-        real, fp = self._spectra_real(ser, fids, U, real)
-        F = np.stack([fp.real, fp.imag], axis=1).astype(np.float64)  # (b, 2)
+        # the first-point correction (FIDs sampled from t = 0; none for digital-filter data)
+        F = np.stack([fp.real, fp.imag], axis=1).astype(np.float64) if ser.fp_c else None  # (b, 2)
         rows2 = self._first_point(ser)
         if ser.exact or ser.pinv is None:
-            _subtract_product(real, F, rows2)
+            if F is not None:
+                _subtract_product(real, F, rows2)
             if ser.exact:
                 for j, row in enumerate(self._rows_exact(ser, [spectra[i] for i in idx], real, params)):
                     out[idx[j]] = row
@@ -446,10 +401,16 @@ class BatchExtractor:
         else:
             # baseline on the corrected signal-free points; then one matrix product subtracts the
             # baseline polynomial and the first-point correction together (one pass over the spectra)
-            coef = (real[:, ser.fit_idx] - F @ rows2[:, ser.fit_idx]) @ ser.pinv.T
-            if ser.basis is None:
-                ser.basis = np.ascontiguousarray(np.vstack([ser.vander.T, rows2]))
-            _subtract_product(real, np.hstack([coef, F]), ser.basis)
+            if F is None:
+                coef = real[:, ser.fit_idx] @ ser.pinv.T
+                if ser.basis is None:
+                    ser.basis = np.ascontiguousarray(ser.vander.T)
+                _subtract_product(real, coef, ser.basis)
+            else:
+                coef = (real[:, ser.fit_idx] - F @ rows2[:, ser.fit_idx]) @ ser.pinv.T
+                if ser.basis is None:
+                    ser.basis = np.ascontiguousarray(np.vstack([ser.vander.T, rows2]))
+                _subtract_product(real, np.hstack([coef, F]), ser.basis)
             # the baselines are not kept (only their presence is read by the rows: the polynomial
             # was fitted at the configured order); NaN, loudly, should anything read the values
             blv = np.broadcast_to(np.nan, real.shape)

@@ -278,14 +278,20 @@ def _lm_compiled() -> Any:
 
 
 def load_compiled() -> bool:
-    """Load the compiled line fits now (before forking workers, before a long batch).
+    """Load the compiled line fits now (before forking workers, before a long batch), and with
+    them the batch transform's compiled preparation pass (:mod:`ingest.processing.zf_fft_nb`).
 
     Returns
     -------
     bool
         True when :func:`fit_lorentzians` will use them by default from now on.
     """
-    return _lm_compiled() is not None and lorentz_batch_nb.load() is not None
+    ok = _lm_compiled() is not None and lorentz_batch_nb.load() is not None
+    if ok:
+        from ingest.processing import zf_fft_nb  # the batch engine's pass, loaded with the fits
+
+        zf_fft_nb.load()
+    return ok
 
 
 def _batch_kernels(compiled: bool | None) -> Any:

@@ -22,7 +22,7 @@ Conventions (written down once, used everywhere)
   ``+sw/2`` instead, i.e. one point (``sw/n`` Hz, 0.0002 ppm at 64k points and
   12 ppm) apart; we keep the grid that is exact for our own transform.
 * **Scaling.**  The first FID point is halved (removes the DC offset of a
-  discrete transform) and the transform is multiplied by ``2*dt``, so that the
+  discrete transform; not for digital-filter data, below) and the transform is multiplied by ``2*dt``, so that the
   integral of the real, phased spectrum over frequency (Hz) equals the FID
   amplitude of that component at ``t = 0``.  Peak areas are therefore
   independent of zero filling, spectral width and exponential line broadening
@@ -31,11 +31,17 @@ Conventions (written down once, used everywhere)
 * **Phase.**  nmrglue's convention (``ng.proc_base.ps``): the spectrum is
   multiplied by ``exp(1j * radians(p0 + p1 * j / n))``; the ``p1`` pivot is the
   left edge (index 0).
-* **Digital filter.**  Bruker's oversampling filter delays the FID by
-  ``GRPDLY`` dwell points (docs/physics.md §5.1).  It is removed the standard way,
-  as a circular time shift done exactly by a linear phase in the frequency
-  domain (the same frequency shift as nmrglue's ``rm_dig_filter``), after
-  which the ``ceil(GRPDLY)`` wrapped points at the end are dropped.
+* **Digital filter.**  Bruker's oversampling filter delivers the band-limited FID
+  ``GRPDLY`` dwell points late, with the filter's precursor before it
+  (docs/physics.md §5.1).  The delay is removed as TopSpin removes it: the raw FID
+  (precursor included, nothing shifted or dropped) is zero-filled and transformed,
+  and the spectrum multiplied by the linear phase ``exp(2j*pi*GRPDLY*q/n)`` of the
+  zero-filled length (:func:`filter_phase`).  On the TopSpin-processed files in
+  ``shared/data`` this gives TopSpin's ``|1r + i 1i|`` to 2e-8 (tests/test_topspin_filter.py);
+  the exponential apodization counts time from the FID's true start (``GRPDLY``
+  points in), and no first-point factor applies (there is no sample at ``t = 0``).
+  :func:`remove_digital_filter`, the circular shift over the acquired length that
+  this package used before, stays available but is no longer part of processing.
 
 References: docs/physics.md §5.1 (Bruker keys, digital filter), §5.2 (Spinsolve),
 §1.3 (why the water-peak shift must not be self-referenced).
@@ -67,6 +73,7 @@ __all__ = [
     "ProcessedNMR",
     "group_delay_points",
     "remove_digital_filter",
+    "filter_phase",
     "apodize",
     "zero_fill",
     "fft",
@@ -198,7 +205,14 @@ def group_delay_points(meta: NMRMeta) -> float:
 
 
 def remove_digital_filter(fid: np.ndarray, group_delay: float) -> np.ndarray:
-    """Remove a Bruker digital-filter group delay from a FID.
+    """Remove a Bruker digital-filter group delay from a FID, in the time domain.
+
+    Not what :func:`process_fid` does (it folds the delay into the zero-filled
+    transform as TopSpin does, :func:`filter_phase`; module docstring, *Digital
+    filter*): this circular shift treats the FID as periodic over its acquired
+    length and cuts the filter's precursor, which leaves a smooth rolling offset
+    of ~0.3-2 % of TopSpin's spectrum on real files.  Kept for users who want a
+    shifted FID.
 
     The FID is advanced by ``group_delay`` points as a circular shift, done
     exactly for fractional delays by a linear phase in the frequency domain
@@ -230,12 +244,38 @@ def remove_digital_filter(fid: np.ndarray, group_delay: float) -> np.ndarray:
     return shifted[: n - drop]
 
 
+def filter_phase(n: int, group_delay: float) -> np.ndarray:
+    """The linear phase that removes a digital-filter delay, in vendor order.
+
+    ``exp(2j*pi*group_delay*q/n)`` with ``q = n/2 - 1 - j`` the signed frequency
+    index of vendor point ``j`` (:func:`fft`): multiplying the transform of the
+    raw, zero-filled FID by it advances the band-limited FID by ``group_delay``
+    points over the zero-filled length, as TopSpin does (module docstring,
+    *Digital filter*; docs/physics.md §5.1).
+
+    Parameters
+    ----------
+    n : int
+        Size of the (zero-filled) transform.
+    group_delay : float
+        Delay, dwell points (Bruker ``GRPDLY``; may be fractional).
+
+    Returns
+    -------
+    ndarray of complex128, shape (n,)
+    """
+    q = n // 2 - 1 - np.arange(int(n))
+    return np.exp(2j * np.pi * float(group_delay) * q / int(n))
+
+
 # ------------------------------------------------------------ time domain
-def apodize(fid: np.ndarray, sw_hz: float, lb_hz: float) -> np.ndarray:
+def apodize(fid: np.ndarray, sw_hz: float, lb_hz: float, *, t0_points: float = 0.0) -> np.ndarray:
     """Exponential apodization (line broadening).
 
-    ``fid * exp(-pi * lb_hz * t)``, ``t = k / sw_hz``: adds ``lb_hz`` Hz to the
-    FWHM of a Lorentzian line and leaves its area unchanged.
+    ``fid * exp(-pi * lb_hz * t)``, ``t = (k - t0_points) / sw_hz``: adds ``lb_hz``
+    Hz to the FWHM of a Lorentzian line and leaves its area unchanged when time
+    counts from the FID's start (``t0_points``: the digital-filter delay of a raw
+    Bruker FID, 0 otherwise).
 
     Parameters
     ----------
@@ -244,6 +284,8 @@ def apodize(fid: np.ndarray, sw_hz: float, lb_hz: float) -> np.ndarray:
         Spectral width, Hz (1/dwell time).
     lb_hz : float
         Line broadening, Hz (0 = none).
+    t0_points : float
+        Index (dwell points, may be fractional) of ``t = 0``.
 
     Returns
     -------
@@ -252,7 +294,7 @@ def apodize(fid: np.ndarray, sw_hz: float, lb_hz: float) -> np.ndarray:
     fid = np.asarray(fid)
     if lb_hz == 0:
         return fid.astype(np.complex128, copy=True)
-    t = np.arange(fid.shape[-1]) / float(sw_hz)
+    t = (np.arange(fid.shape[-1]) - float(t0_points)) / float(sw_hz)
     return fid * np.exp(-np.pi * float(lb_hz) * t)
 
 
@@ -457,17 +499,25 @@ def _noise_corr_points(n: int, fid_size: int, gd: float, lb_hz: float, sw_hz: fl
     FID noise with apodization weights w_k (checked numerically: lb 0.5 Hz, zf 2 ->
     6.4; lb 0, zf 2 -> 1).  Least-squares errors from correlated points must be
     inflated by sqrt of this (ingest.processing.peaks).  ``n`` is the processed
-    size, ``gd`` the group delay in points, ``lb_hz`` and ``sw_hz`` in Hz.
+    size, ``gd`` the group delay in points (every raw point carries noise; time counts
+    from ``gd``), ``lb_hz`` and ``sw_hz`` in Hz.
     """
-    w = np.exp(-np.pi * float(lb_hz) * np.arange(fid_size - math.ceil(gd)) / sw_hz)
+    w = np.exp(-np.pi * float(lb_hz) * (np.arange(fid_size) - float(gd)) / sw_hz)
     return max(1.0, n / (2.0 * float(np.sum(w * w))))
+
+
+def effective_first_point(first_point: float, group_delay: float) -> float:
+    """The first-point factor :func:`process_fid` applies: ``first_point`` for a FID
+    sampled from ``t = 0`` (no digital filter), 1 for digital-filter data, whose first
+    raw point is the filter's precursor, not the FID at ``t = 0`` (module docstring)."""
+    return float(first_point) if group_delay <= 0 else 1.0
 
 
 def _phased_spectrum(
     spec: NMRSpectrum, fid: np.ndarray, gd: float, *, lb_hz: float, zero_fill: int, first_point: float,
     phase: tuple[float, float] | None, autophase_p1: bool,
 ) -> tuple[np.ndarray, int, float, float, str]:
-    """Filter removal, apodization (``lb_hz``, Hz), zero filling, FFT and phase of one FID.
+    """Apodization (``lb_hz``, Hz), zero filling, FFT, filter removal and phase of one FID.
 
     Returns
     -------
@@ -476,11 +526,12 @@ def _phased_spectrum(
         its size, the phase used (degrees) and where it came from.
     """
     meta = spec.meta
-    x = remove_digital_filter(fid, gd)
-    x = apodize(x, meta.sw_hz, lb_hz)
+    x = apodize(fid, meta.sw_hz, lb_hz, t0_points=gd)
     x = _zero_fill(x, zero_fill)
     n = x.size
-    s = fft(x, meta.sw_hz, first_point=first_point)
+    s = fft(x, meta.sw_hz, first_point=effective_first_point(first_point, gd))
+    if gd > 0:  # the filter's delay as a linear phase of the zero-filled transform (TopSpin's way)
+        s *= filter_phase(n, gd)
     phase_source = "given"
     if phase is None:
         p0, p1, phase_source = _default_phase(spec, s, meta, autophase_p1)
@@ -504,8 +555,8 @@ def process_fid(
 ) -> ProcessedNMR:
     """FID to a phased, baseline-corrected, referenced real spectrum.
 
-    Steps: digital-filter removal (:func:`remove_digital_filter`, Bruker
-    only), exponential apodization, zero filling, FFT (vendor order), phase
+    Steps: exponential apodization, zero filling, FFT (vendor order),
+    digital-filter removal (:func:`filter_phase`, Bruker only), phase
     (given, or :func:`autophase` when ``phase`` is None), baseline
     (:func:`baseline`, polynomial order 3, or the given order), referencing
     (:func:`reference_offset`).
@@ -527,7 +578,8 @@ def process_fid(
     autophase_p1 : bool
         Let autophase fit the first-order phase too.
     first_point : float
-        First-point factor in :func:`fft`.
+        First-point factor in :func:`fft`; not applied to digital-filter data
+        (``group_delay`` > 0: :func:`effective_first_point`).
     group_delay : float or None
         Override the digital-filter delay (points); default from the metadata.
     zf : int, optional
@@ -569,7 +621,7 @@ def process_fid(
         "noise_corr_points": noise_corr,
         "noise_sigma": sigma,
         "group_delay": gd, "lb_hz": float(lb_hz), "zero_fill": int(zero_fill), "size": n,
-        "first_point": first_point, "autophased": autophased, "phase_source": phase_source, "baseline": bl_label,
+        "first_point": effective_first_point(first_point, gd), "autophased": autophased, "phase_source": phase_source, "baseline": bl_label,
         "order": None if bl is None else (3 if baseline is True else int(baseline)),
         "reference": reference,
     }

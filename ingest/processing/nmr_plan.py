@@ -5,11 +5,11 @@ frequency, carrier, digital-filter delay and processing parameters) has been pro
 in full by :func:`ingest.processing.nmr.process_fid` (phase found or given, robust
 baseline), a :class:`SeriesPlan` keeps:
 
-* the digital-filter ramp (the exact circular shift of
-  :func:`ingest.processing.nmr.remove_digital_filter`: an FFT pair over the acquired
-  length, kept because folding the delay into the main FFT leaks a smooth offset of
-  ~1e-4 of the largest line), the apodization weights with the first-point factor, and
-  the phase with the ``2/sw`` scaling, as arrays in vendor order;
+* the apodization weights (time from the digital filter's delay; the first-point factor
+  folded in where it applies, :func:`ingest.processing.nmr.effective_first_point`), and the
+  phase with the ``2/sw`` scaling and the filter's linear phase
+  (:func:`ingest.processing.nmr.filter_phase`, TopSpin's removal of the delay), as arrays
+  in vendor order;
 * the ppm axis;
 * where the robust baseline's iteration converged (its decimated signal-free mask and
   noise threshold per order, :func:`ingest.processing.nmr_baseline.baseline`) and the
@@ -41,7 +41,6 @@ standard errors).  Physics of the steps: docs/physics.md §5.1 (digital filter),
 
 from __future__ import annotations
 
-import math
 import os
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +51,8 @@ import scipy.fft
 from ingest.processing.fft_precision import PrecisionCheck, check_precision, fid_norm
 from ingest.processing.nmr import (
     ProcessedNMR,
+    effective_first_point,
+    filter_phase,
     group_delay_points,
     noise_sigma,
     phase,
@@ -121,11 +122,10 @@ class SeriesPlan:
     td: int
     n: int
     gd: float
-    n_kept: int
-    lin_td: np.ndarray | None      # (td,) complex digital-filter ramp, FFT order (None: no delay)
+    n_kept: int                    # FID points transformed (all of them: the filter's delay is in rot)
     apod: np.ndarray               # (n_kept,) apodization, first-point factor folded in
-    rot_re: np.ndarray             # (n,) Re(phase) * 2/sw, vendor order
-    rot_im: np.ndarray             # (n,) Im(phase) * 2/sw, vendor order
+    rot_re: np.ndarray             # (n,) Re(phase * filter phase) * 2/sw, vendor order
+    rot_im: np.ndarray             # (n,) Im(phase * filter phase) * 2/sw, vendor order
     ppm: np.ndarray                # (n,) raw axis, vendor order
     order_cfg: int | None          # the configured baseline order (None: no baseline)
     #: the robust baseline's converged state per order tried: (decimated signal-free mask, threshold noise)
@@ -163,19 +163,17 @@ class SeriesPlan:
         td = fid.size
         gd = float(proc.params.get("group_delay", group_delay_points(meta)))
         n = int(proc.params["size"])
-        drop = math.ceil(gd) if gd > 0 else 0
-        n_kept = td - drop
-        lin_td = None
-        if gd > 0:
-            f = scipy.fft.fftfreq(td) * td
-            lin_td = np.exp(2j * np.pi * gd * f / td)
-        apod = np.exp(-np.pi * float(lb_hz) * np.arange(n_kept) / float(meta.sw_hz)) if lb_hz else np.ones(n_kept)
-        apod[0] *= first_point
+        n_kept = td
+        k = np.arange(n_kept) - max(gd, 0.0)
+        apod = np.exp(-np.pi * float(lb_hz) * k / float(meta.sw_hz)) if lb_hz else np.ones(n_kept)
+        apod[0] *= effective_first_point(first_point, gd)
         rot = phase(np.ones(n, dtype=complex), proc.p0_deg, proc.p1_deg) * (2.0 / float(meta.sw_hz))
+        if gd > 0:
+            rot *= filter_phase(n, gd)
         ppm = ppm_axis(n, meta.sw_hz, meta.sfo1_hz, meta.carrier_ppm)
         key = series_key(spec, lb_hz, zero_fill, baseline, proc.phase)
         params = dict(proc.params, autophased=False, phase_source="given")
-        plan = cls(key=key, td=td, n=n, gd=gd, n_kept=n_kept, lin_td=lin_td, apod=apod,
+        plan = cls(key=key, td=td, n=n, gd=gd, n_kept=n_kept, apod=apod,
                    rot_re=np.ascontiguousarray(rot.real), rot_im=np.ascontiguousarray(rot.imag), ppm=ppm,
                    order_cfg=baseline, params=params, phase=proc.phase, reference=reference,
                    workers=live_fft_workers() if workers is None else max(1, int(workers)))
@@ -209,19 +207,16 @@ class SeriesPlan:
     def _scratch(self, dtype: np.dtype) -> tuple[np.ndarray, ...]:
         """Scratch arrays and constants of one precision, reused from spectrum to spectrum (no page
         faults): FID (td,) and zero-filled FID (n,; (2, n/2) when split) in ``dtype``, two (n,)
-        float64; the filter ramp, the apodization and (split) the odd bins' twiddle and the phase
+        float64; the apodization and (split) the odd bins' twiddle and the phase
         in the even/odd layout, in that precision."""
         dtype = np.dtype(dtype)
         have = self._bufs.get(dtype.char)
         if have is None:
             real = np.float32 if dtype == np.complex64 else np.float64
-            lin = None if self.lin_td is None else self.lin_td.astype(dtype)
-            if lin is not None and dtype == np.complex64:  # the inverse as a forward transform: spectrum()
-                lin = (np.conj(self.lin_td) / self.td).astype(dtype)
             split = self._split(dtype)
             u = np.zeros((2, self.n // 2) if split else self.n, dtype)
             rot2 = even_odd(self._rot_re_fft + 1j * self._rot_im_fft, dtype) if split else None
-            have = (np.empty(self.td, dtype), u, np.empty(self.n), np.empty(self.n), lin, self.apod.astype(real),
+            have = (np.empty(self.td, dtype), u, np.empty(self.n), np.empty(self.n), self.apod.astype(real),
                     (half_twiddle(self.n, dtype), rot2) if split else None)
             self._bufs[dtype.char] = have
         return have
@@ -233,20 +228,8 @@ class SeriesPlan:
         rounding; as two half-size transforms on two threads when :attr:`workers` is 2) or complex64 (what :meth:`process` uses once :meth:`check_precision` proved it
         harmless for the series: :attr:`fft_dtype`); the result is float64 either way.
         """
-        x, u, re, tmp, lin, apod, tw = self._scratch(dtype)
+        x, u, re, tmp, apod, tw = self._scratch(dtype)
         np.copyto(x, fid, casting="same_kind")
-        if lin is not None:  # the exact circular shift over the acquired length, in place
-            X = scipy.fft.fft(x, workers=1, overwrite_x=True)
-            if x.dtype == np.complex64:
-                # ifft(X lin) = conj(fft(conj(X) conj(lin) / td)): pocketfft's one-row complex64
-                # inverse takes ~40 % longer than its forward transform (0.5 ms here)
-                np.conjugate(X, out=X)
-                X *= lin  # conj(lin_td) / td
-                x = scipy.fft.fft(X, workers=1, overwrite_x=True)
-                np.conjugate(x, out=x)
-            else:
-                X *= lin
-                x = scipy.fft.ifft(X, workers=1, overwrite_x=True)
         if tw is not None:  # complex64: the zero-filled transform as two half-size ones
             np.multiply(x[:self.n_kept], apod, out=u[0, :self.n_kept])
             u[0, self.n_kept:] = 0.0
