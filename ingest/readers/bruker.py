@@ -65,6 +65,7 @@ from __future__ import annotations
 import errno
 import math
 import os
+import posixpath
 import stat
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -153,9 +154,17 @@ def _stat(path: str) -> os.stat_result | None:
 
 
 def _join(folder: Path, name: str) -> str:
-    """``str(folder / name)`` without the Path object (~5 us on the live path)."""
+    """``str(folder / name)`` without the Path object (~5 us on the live path); on POSIX by
+    concatenation, what ``os.path.join`` gives for a relative ``name`` (~1.5 us less a call)."""
     f = str(folder)
-    return name if f == "." else os.path.join(f, name)
+    if f == ".":
+        return name
+    if _POSIX:
+        return f + name if f[-1] == "/" else f + "/" + name
+    return os.path.join(f, name)
+
+
+_POSIX = os.sep == "/" and os.path is posixpath
 
 
 def _expno(path: str | Path) -> Path:
