@@ -18,9 +18,12 @@ carrier, digital-filter delay) done once:
   bounded by the chunk, no fresh pages to fault in), in complex64 when the series' first FID
   shows the round-off harmless against its noise (:mod:`ingest.processing.fft_precision`;
   complex128 otherwise, and for a batch holding a FID outside that guard);
-* the baseline polynomial of each spectrum is a least-squares fit on the series'
-  signal-free points; it and the first-point correction are subtracted by one matrix
-  product per batch; the noise is the series' noise;
+* only what the rows read is written (:mod:`ingest.processing.slab`): the phased real part on
+  one slab holding every window wherever the followed line moves them, and at the baseline's
+  points; the rest stays NaN (a spectrum is made whole where a line is too broad for its
+  window, and for the extractor's ``last``); the baseline polynomial of each spectrum is a
+  least-squares fit on the series' signal-free points, subtracted with the first-point
+  correction by one matrix product per batch; the noise is the series' noise;
 * the window offset (the water line's measured position, ``[nmr] follow``) is one argmax
   per spectrum on precomputed indices, and every Lorentzian window is fitted in all
   spectra of a batch at once (:func:`ingest.processing.lorentz_batch.fit_lorentzians`;
@@ -52,7 +55,6 @@ from typing import Any
 
 import numpy as np
 import scipy.fft
-from scipy.linalg.blas import dgemm
 
 from ingest.processing import zf_fft_nb
 from ingest.processing.assignment import assignment_warnings
@@ -82,8 +84,9 @@ from ingest.processing.observables import (
 from ingest.processing.peaks import PeakFit
 from ingest.processing.row_parts import cfg_note as _cfg_note
 from ingest.processing.row_parts import peak_columns as _peak_columns
-from ingest.processing.series_baseline import baseline_operator
-from ingest.processing.widths import refine_widths
+from ingest.processing.series_baseline import baseline_operator, subtract_product
+from ingest.processing.slab import Slab, observed_windows, slab_range
+from ingest.processing.widths import broadened, refine_widths
 from ingest.processing.zf_fft import even_odd, half_twiddle, split_fft, vendor_real
 from ingest.types import NMRSpectrum
 
@@ -116,6 +119,8 @@ class _Series:
     basis: np.ndarray | None = None      # (order + 3, m) baseline polynomial and fp_rows, stacked (fp_c 0: no fp_rows)
     precision: PrecisionCheck | None = None  # the transforms' precision, proven on the first FID
     cast: dict = field(default_factory=dict)  # dtype char -> :meth:`BatchExtractor._consts` in that precision
+    slab_at: tuple[int, int] | None = None  # the windows' vendor range (None: whole spectra are written)
+    slab: Slab | None = None                # its pieces in the split layout (complex64), built once
 
 
 def _series_key(spec: NMRSpectrum) -> tuple:
@@ -160,6 +165,9 @@ class BatchExtractor:
         self.chunk = max(1, int(chunk))
         self._series: dict[tuple, _Series] = {}
         self._work: dict[tuple, tuple[np.ndarray, ...]] = {}
+        self._slab_buf: tuple[Any, np.ndarray] = (None, np.empty((0, 0)))  # (series key, NaN-filled spectra)
+        self._split: tuple[np.ndarray, np.ndarray] | None = None  # the last slab batch's transforms
+        self._in_check = False  # the precision check's own transforms: whole spectra
 
     def precision_of(self, spec: NMRSpectrum) -> PrecisionCheck | None:
         """The precision check of ``spec``'s series (None before its first spectrum, or when the
@@ -243,6 +251,8 @@ class BatchExtractor:
         # spectrum; then each spectrum gets its own noise, baseline and fits, as per spectrum
         ser.exact = n_cfg.baseline is not None and (marginal or params.get("baseline") != f"poly{n_cfg.baseline}")
         ser.params["fft_dtype"] = "complex128"
+        if not ser.exact and ser.pinv is not None and m % 4 == 0:
+            ser.slab_at = slab_range(ppm, *observed_windows(n_cfg))
         if self.precision == "auto":
             self._check_precision(ser, np.asarray(spec.fid))
         return row
@@ -251,7 +261,11 @@ class BatchExtractor:
         """One FID's real spectrum (first-point corrected, before baseline) in ``dtype``."""
         fids, U, real = self._buffers(ser, 1, dtype)
         fids[0] = fid
-        r, fp = self._spectra_real(ser, fids, U, real)
+        self._in_check = True
+        try:
+            r, fp = self._spectra_real(ser, fids, U, real)
+        finally:
+            self._in_check = False
         return r[0] - (np.stack([fp.real, fp.imag], axis=1).astype(np.float64) @ self._first_point(ser))[0]
 
     def _check_precision(self, ser: _Series, fid: np.ndarray) -> None:
@@ -302,8 +316,7 @@ class BatchExtractor:
             np.multiply(fids, apod, out=U2[:, 0, :td])
             U2[:, 0, td:] = 0.0
             x0 = U2[:, 0, 0].copy()
-            vendor_real(split_fft(U2, tw), rot2, real)
-            return real, ser.fp_c * x0
+            return self._split_real(ser, split_fft(U2, tw), rot2, real), ser.fp_c * x0
         np.multiply(fids, apod, out=U[:, :td])
         U[:, td:] = 0.0
         x0 = U[:, 0].copy()
@@ -343,8 +356,37 @@ class BatchExtractor:
                 return None
         self.stats["complex64"] = self.stats.get("complex64", 0) + b
         x0 = U2[:, 0, 0].copy()
-        vendor_real(scipy.fft.fft(U2, axis=-1, workers=1, overwrite_x=True), rot2, real)
-        return real, ser.fp_c * x0
+        return self._split_real(ser, scipy.fft.fft(U2, axis=-1, workers=1, overwrite_x=True), rot2, real), ser.fp_c * x0
+
+    def _split_real(self, ser: _Series, R: np.ndarray, rot2: np.ndarray, real: np.ndarray) -> np.ndarray:
+        """The phased real spectra of the split transforms ``R`` (b, 2, h): whole, in ``real``
+        (:func:`ingest.processing.zf_fft.vendor_real`), or, for a series with a slab
+        (:mod:`ingest.processing.slab`), on the windows' slab and the baseline's points only, in a
+        NaN-filled array of the series (then ``R`` is kept for :meth:`_full_row` until the next batch)."""
+        self._split = None
+        if ser.slab_at is None or self._in_check:
+            return vendor_real(R, rot2, real)
+        if ser.slab is None:
+            ser.slab = Slab.build(ser.m, *ser.slab_at, ser.fit_idx, rot2)
+        b = R.shape[0]
+        key, buf = self._slab_buf
+        if key != ser.key or buf.shape[0] < b:
+            buf = np.full((max(b, self.chunk), ser.m), np.nan)
+            self._slab_buf = (ser.key, buf)
+        self._split = (R, rot2)
+        return ser.slab.fill(R, rot2, buf[:b])
+
+    def _full_row(self, ser: _Series, j: int, coef: np.ndarray | None, F: np.ndarray | None) -> np.ndarray:
+        """Spectrum ``j`` of the batch whole (baseline, first point subtracted) from :meth:`_split_real`'s transforms."""
+        R, rot2 = self._split
+        out = np.empty((1, ser.m))
+        vendor_real(R[j:j + 1].copy(), rot2, out)
+        parts = [] if coef is None else [(coef[j], ser.vander.T)]
+        if F is not None:
+            parts.append((F[j], self._first_point(ser)))
+        for h, rows in parts:
+            out[0] -= h @ rows
+        return out[0]
 
     def _consts(self, ser: _Series, dtype: np.dtype) -> tuple[Any, ...]:
         """The series' apodization and phase (filter phase and 2/sw included) in ``dtype``'s
@@ -389,7 +431,7 @@ class BatchExtractor:
         rows2 = self._first_point(ser)
         if ser.exact or ser.pinv is None:
             if F is not None:
-                _subtract_product(real, F, rows2)
+                subtract_product(real, F, rows2)
             if ser.exact:
                 for j, row in enumerate(self._rows_exact(ser, [spectra[i] for i in idx], real, params)):
                     out[idx[j]] = row
@@ -405,21 +447,29 @@ class BatchExtractor:
                 coef = real[:, ser.fit_idx] @ ser.pinv.T
                 if ser.basis is None:
                     ser.basis = np.ascontiguousarray(ser.vander.T)
-                _subtract_product(real, coef, ser.basis)
+                H = coef
             else:
                 coef = (real[:, ser.fit_idx] - F @ rows2[:, ser.fit_idx]) @ ser.pinv.T
                 if ser.basis is None:
                     ser.basis = np.ascontiguousarray(np.vstack([ser.vander.T, rows2]))
-                _subtract_product(real, np.hstack([coef, F]), ser.basis)
+                H = np.hstack([coef, F])
+            if self._split is not None:  # the slab only (ingest.processing.slab); the rest stays NaN
+                ser.slab.forget_points(real)
+                lo, hi = ser.slab_at
+                real[:, lo:hi] -= H @ ser.basis[:, lo:hi]
+            else:
+                subtract_product(real, H, ser.basis)
             # the baselines are not kept (only their presence is read by the rows: the polynomial
             # was fitted at the configured order); NaN, loudly, should anything read the values
             blv = np.broadcast_to(np.nan, real.shape)
-        for j, row in enumerate(self._rows(ser, [spectra[i] for i in idx], real, blv, params)):
+        full = None if self._split is None else (lambda j: self._full_row(ser, j, coef, F))
+        for j, row in enumerate(self._rows(ser, [spectra[i] for i in idx], real, blv, params, full)):
             out[idx[j]] = row
         last = self.extractor.last  # it must not alias the work arrays the next batch overwrites
         if last is not None:
             base = None if coef is None else ser.vander @ coef[-1]
-            self.extractor.last = replace(last, real=last.real.copy(), baseline=base)
+            y = last.real.copy() if full is None or not np.shares_memory(last.real, real) else full(len(idx) - 1)
+            self.extractor.last = replace(last, real=y, baseline=base)
 
     def _rows_exact(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray, params0: dict[str, Any]
                     ) -> list[dict[str, Any]]:
@@ -446,7 +496,9 @@ class BatchExtractor:
         return rows
 
     def _rows(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray, bl: np.ndarray | None,
-              params: dict[str, Any]) -> list[dict[str, Any]]:
+              params: dict[str, Any], full: Any = None) -> list[dict[str, Any]]:
+        """Rows of a batch; ``full(j)``: spectrum ``j`` whole, when ``real`` holds only the
+        windows' slab (:meth:`_split_real`; None: ``real`` is whole)."""
         n_cfg = self.cfg.nmr
         ref = n_cfg.processing_reference()
         offs = [reference_offset(ser.ppm, real[j], ref) for j in range(len(specs))]
@@ -469,7 +521,8 @@ class BatchExtractor:
                                          noise_corr=corr)
             for j, pf in enumerate(batch):
                 fits[j][p.name] = pf if pf is not None else _peak_fit(p, procs[j], n_cfg.snr_min, ser.noise, woff[j])
-        return [self._row(s, pr, f, o) for s, pr, f, o in zip(specs, procs, fits, woff)]
+        return [self._row(s, pr, f, o, None if full is None else (lambda j=j: full(j)))
+                for j, (s, pr, f, o) in enumerate(zip(specs, procs, fits, woff))]
 
     @staticmethod
     def _integral_baseline(p: Any, proc: ProcessedNMR) -> str:
@@ -508,10 +561,14 @@ class BatchExtractor:
             out.append(float(found - exp) if math.isfinite(found) else 0.0)
         return out
 
-    def _row(self, spec: NMRSpectrum, proc: ProcessedNMR, fits: dict[str, PeakFit], offset: float
-             ) -> dict[str, Any]:
-        """The row of :func:`ingest.processing.observables._nmr_row` from a processed spectrum and its fits."""
+    def _row(self, spec: NMRSpectrum, proc: ProcessedNMR, fits: dict[str, PeakFit], offset: float,
+             full: Any = None) -> dict[str, Any]:
+        """The row of :func:`ingest.processing.observables._nmr_row` from a processed spectrum and its
+        fits; ``full()``: the whole spectrum when ``proc.real`` holds only the windows' slab (a line
+        too broad for its window is re-measured beyond the windows: it gets the whole spectrum)."""
         cfg, meta = self.cfg, spec.meta
+        if full is not None and broadened(fits, cfg.nmr.peaks, sfo1_hz=proc.sfo1_hz, offset=offset):
+            proc = replace(proc, real=full())
         fits = refine_widths(fits, cfg.nmr.peaks, proc.ppm, proc.real, sfo1_hz=proc.sfo1_hz, offset=offset,
                              noise=proc.params.get("noise_sigma"),
                              noise_corr=float(proc.params.get("noise_corr_points", 1.0)))  # as the Extractor
@@ -531,14 +588,6 @@ class BatchExtractor:
         self.extractor.last, self.extractor.last_fits = proc, fits
         return row
 
-
-
-def _subtract_product(real: np.ndarray, h: np.ndarray, basis: np.ndarray) -> None:
-    """``real -= h @ basis`` in place, in one pass over ``real`` (BLAS dgemm with beta = 1; no
-    (b, m) product written and read back).  ``real`` (b, m) C-contiguous float64."""
-    got = dgemm(-1.0, basis.T, np.asarray(h, dtype=np.float64).T, 1.0, real.T, overwrite_c=1)
-    if not np.shares_memory(got, real):  # BLAS had to copy (not expected for these layouts)
-        real[...] = got.T
 
 
 def reference_rows(spectra: Sequence[Any], cfg: ObservablesConfig | None = None,

@@ -10,11 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from scipy.linalg.blas import dgemm
 
 from ingest.processing.nmr import ProcessedNMR
 from ingest.processing.nmr import baseline as robust_baseline
 
-__all__ = ["baseline_operator"]
+__all__ = ["baseline_operator", "subtract_product"]
 
 
 def baseline_operator(ppm: np.ndarray, proc: ProcessedNMR, params: dict[str, Any]
@@ -37,3 +38,11 @@ def baseline_operator(ppm: np.ndarray, proc: ProcessedNMR, params: dict[str, Any
     runs = np.flatnonzero(sig == -1) - np.flatnonzero(sig == 1)
     marginal = min(segs[0].mean(), segs[-1].mean()) < 0.15 or (runs.size > 0 and runs.max() > 0.35 * n)
     return idx, pinv, vander, bool(marginal)
+
+
+def subtract_product(real: np.ndarray, h: np.ndarray, basis: np.ndarray) -> None:
+    """``real -= h @ basis`` in place, in one pass over ``real`` (BLAS dgemm with beta = 1; no
+    (b, m) product written and read back).  ``real`` (b, m) C-contiguous float64."""
+    got = dgemm(-1.0, basis.T, np.asarray(h, dtype=np.float64).T, 1.0, real.T, overwrite_c=1)
+    if not np.shares_memory(got, real):  # BLAS had to copy (not expected for these layouts)
+        real[...] = got.T

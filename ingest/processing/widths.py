@@ -46,6 +46,7 @@ __all__ = [
     "MAX_POINTS",
     "MIN_HALF_RANGE_FWHM",
     "TRIGGER_FRACTION",
+    "broadened",
     "extended_range",
     "max_fwhm_hz",
     "refine_widths",
@@ -141,6 +142,24 @@ def _groups(broad: list[str], ranges: Mapping[str, tuple[float, float]]) -> list
     return [sorted(g, key=broad.index) for g in groups]
 
 
+def broadened(fits: Mapping[str, PeakFit], peaks: Sequence[Any], *, sfo1_hz: float, offset: float = 0.0
+              ) -> list[str]:
+    """The configured lines :func:`refine_widths` re-measures over an extended range (names, in
+    ``peaks`` order): found at home with a FWHM above :data:`TRIGGER_FRACTION` of the window,
+    or flagged broader than the window; empty for most spectra (then nothing outside the
+    windows is read)."""
+    broad = []
+    for p in peaks:  # _broad's first test written out (most lines are narrow: one comparison each)
+        if p.name not in fits:
+            continue
+        pf = fits[p.name]
+        lo, hi = p.window_ppm
+        if (pf.fwhm_hz > TRIGGER_FRACTION * abs(hi - lo) * sfo1_hz * 1e-6
+                or (pf.warnings and not _BROAD_SET.isdisjoint(pf.warnings))) and _broad(p, pf, sfo1_hz, offset):
+            broad.append(p.name)
+    return broad
+
+
 def refine_widths(fits: Mapping[str, PeakFit], peaks: Sequence[Any], ppm: np.ndarray, real: np.ndarray, *,
                   sfo1_hz: float, offset: float = 0.0, noise: float | None = None, noise_corr: float = 1.0
                   ) -> dict[str, PeakFit]:
@@ -179,15 +198,7 @@ def refine_widths(fits: Mapping[str, PeakFit], peaks: Sequence[Any], ppm: np.nda
         measure keeps its in-window centre and area, with NaN width and the reason in its
         warnings.  Unchanged when no line is broadened.
     """
-    broad = []
-    for p in peaks:  # _broad's first test written out (most lines are narrow: one comparison each)
-        if p.name not in fits:
-            continue
-        pf = fits[p.name]
-        lo, hi = p.window_ppm
-        if (pf.fwhm_hz > TRIGGER_FRACTION * abs(hi - lo) * sfo1_hz * 1e-6
-                or (pf.warnings and not _BROAD_SET.isdisjoint(pf.warnings))) and _broad(p, pf, sfo1_hz, offset):
-            broad.append(p.name)
+    broad = broadened(fits, peaks, sfo1_hz=sfo1_hz, offset=offset)
     if not broad:
         return dict(fits)
     spec = {p.name: p for p in peaks}

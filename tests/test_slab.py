@@ -1,0 +1,100 @@
+"""The batch engine writes only the windows' slab and the baseline's points (ingest.processing.slab).
+
+* :meth:`Slab.fill` gives :func:`vendor_real`'s numbers on the slab and at the baseline's points
+  outside it, leaves every other point as it found it (NaN) and does not touch the transform.
+* The rows are the whole-spectrum rows (within 1e-6 of each standard error: the baseline is
+  subtracted by another matrix product), for narrow lines and for lines too broad for their
+  windows (whose extended fits read beyond the slab: those spectra are made whole first); the
+  extractor's last spectrum is whole.
+
+Data: Bruker expnos written by tests/generators/bruker_expno.py (imports nothing from the package).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pandas as pd
+import pytest
+from generators.bruker_expno import GD, fid, write_expno
+
+from ingest.batch import find_acquisitions
+from ingest.processing import batch_nmr
+from ingest.processing.batch_nmr import BatchExtractor
+from ingest.processing.slab import Slab, slab_range
+from ingest.processing.zf_fft import even_odd, vendor_real
+from ingest.readers.dispatch import read_rows
+
+
+def test_fill_is_vendor_real_on_the_slab_and_nan_elsewhere():
+    rng = np.random.default_rng(2)
+    m, b = 4096, 3
+    h = m // 2
+    R = (rng.standard_normal((b, 2, h)) + 1j * rng.standard_normal((b, 2, h))).astype(np.complex64)
+    rot2 = even_odd(np.exp(1j * rng.uniform(0, 6.3, m)), np.complex64)
+    ref = np.empty((b, m))
+    vendor_real(R.copy(), rot2, ref)
+    fit_idx = np.arange(0, m, 7)
+    for lo, hi in ((0, m), (100, 2000), (2047, 2049), (1500, 3901), (3000, m)):
+        slab = Slab.build(m, lo, hi, fit_idx, rot2)
+        got = np.full((b, m), np.nan)
+        R0 = R.copy()
+        slab.fill(R, rot2, got)
+        assert np.array_equal(R, R0)  # the transform is kept for whole spectra
+        written = np.zeros(m, bool)
+        written[lo:hi] = True
+        written[fit_idx] = True
+        assert np.array_equal(got[:, written], ref[:, written])
+        assert np.isnan(got[:, ~written]).all()
+        slab.forget_points(got)
+        outside = np.zeros(m, bool)
+        outside[lo:hi] = True
+        assert np.isnan(got[:, ~outside]).all() and np.array_equal(got[:, lo:hi], ref[:, lo:hi])
+
+
+def test_slab_range_covers_the_windows_moved_by_any_offset():
+    ppm = 10.0 - np.arange(20000) * 1e-3  # 10 ... -9.999 ppm, decreasing
+    lo, hi = slab_range(ppm, [(4.19, 5.39), (7.95, 8.15), (2.12, 2.32)], (-0.6, 0.6))
+    inside = ppm[lo:hi]
+    assert inside.max() >= 8.75 and inside.min() <= 1.52
+    assert 8.75 + 0.07 > inside.max() and inside.min() > 1.52 - 0.07  # the margin, 64 points
+
+
+def _series(root, widths_hz, n=12, td=8192, seed=4):
+    rng = np.random.default_rng(seed)
+    t0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    for k in range(n):
+        lines = ((4.79 + 0.003 * k, 10.0, 1.0),) + tuple((ppm, 1.0, w) for ppm, w in zip((7.45, 7.05, 7.72), widths_hz))
+        write_expno(root / str(10 + k), fid(lines, td, phase_deg=-40.0, noise=2e-3, rng=rng, group_delay=GD),
+                    t0 + timedelta(minutes=k))
+    return [s for p in find_acquisitions(root) for s in read_rows(p)]
+
+
+@pytest.mark.parametrize("widths_hz", [(3.0, 3.0, 3.0), (3.0, 30.0, 3.0)], ids=["narrow", "one-broad"])
+def test_rows_equal_whole_spectra(tmp_path, monkeypatch, widths_hz):
+    spectra = _series(tmp_path, widths_hz)
+    calls = []
+    whole_row = BatchExtractor._full_row
+    monkeypatch.setattr(BatchExtractor, "_full_row", lambda self, *a: calls.append(a[1]) or whole_row(self, *a))
+    ex = BatchExtractor(chunk=5)
+    slab = pd.DataFrame(ex.rows(spectra))
+    monkeypatch.undo()
+    ser = next(iter(ex._series.values()))
+    assert ser.slab_at is not None and ser.slab is not None  # the slab ran
+    lo, hi = ser.slab_at
+    assert hi - lo < 0.6 * ser.m
+    assert np.isfinite(ex.extractor.last.real).all()  # the last spectrum is whole
+    monkeypatch.setattr(batch_nmr, "slab_range", lambda *a: None)
+    whole = pd.DataFrame(BatchExtractor(chunk=5).rows(spectra))
+    for p in ("hdo", "dhaq_h1", "dhaq_h3", "dhaq_h4"):
+        for col, err in (("shift_ppm", "shift_err_ppm"), ("fwhm_Hz", "fwhm_err_Hz"), ("area", "area_err")):
+            a, b, e = slab[f"{p}_{col}"], whole[f"{p}_{col}"], whole[f"{p}_{err}"]
+            assert np.isfinite(a).all() and np.isfinite(b).all(), (p, col)
+            assert (np.abs(a - b) <= 1e-6 * e).all(), (p, col, float(np.abs(a - b).max()), float(e.min()))
+    # whole spectra: the last of each of the 3 batches (the extractor's), and with a broad line
+    # every one, once (the first spectrum is the series' reference, processed whole per spectrum)
+    assert len(calls) == (11 if widths_hz[1] > 10 else 3), calls
+    if widths_hz[1] > 10:
+        assert np.abs(slab["dhaq_h3_fwhm_Hz"] - (30.0 + 0.5)).max() < 1.5
+    assert list(slab["nmr_warnings"]) == list(whole["nmr_warnings"])
