@@ -7,6 +7,8 @@ returns plain data; the driver (:mod:`flowcell.screen.run`) caches what they ret
 from __future__ import annotations
 
 import math
+import os
+import stat
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -50,9 +52,51 @@ def phase_task(config_path: str, first_nmr: str | None) -> tuple[float, float] |
 
 
 @lru_cache(maxsize=64)
-def _experiment_phase(config_path: str, first_nmr: str) -> tuple[float, float] | None:
-    """:func:`phase_task`, once per process and experiment (every chunk of an experiment asks)."""
+def _experiment_phase(config_path: str, first_nmr: str, stamp: tuple = ()) -> tuple[float, float] | None:
+    """:func:`phase_task`, once per process and experiment (every chunk of an experiment asks);
+    ``stamp`` (:func:`_stamp` of both) makes a rewritten file a new experiment."""
     return phase_task(config_path, first_nmr)
+
+
+def _stamp(*paths: str) -> tuple:
+    """(name, mtime_ns, size) of each path and, for a folder (a Bruker expno), of the files in it:
+    what a per-process cache keys on besides the paths, so that a long-lived worker (Dask) never
+    reuses what it computed from an older version of the files."""
+    out = []
+    for p in paths:
+        try:
+            st = os.stat(p)
+            out.append((p, st.st_mtime_ns, st.st_size))
+            if stat.S_ISDIR(st.st_mode):
+                with os.scandir(p) as it:
+                    out += sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in it if e.is_file())
+        except OSError:
+            out.append((p, None, None))
+    return tuple(out)
+
+
+#: Extractors primed on an experiment's first NMR acquisition, per process (:func:`_primed`).
+_PRIMED: dict[tuple, BatchExtractor] = {}
+_PRIMED_MAX = 4
+
+
+def _primed(config_path: str, first_nmr: str, phase: tuple[float, float] | None, stamp: tuple = ()
+            ) -> BatchExtractor:
+    """A :class:`BatchExtractor` primed on ``first_nmr`` (its series set up: noise, baseline
+    points, precision), once per process and experiment; chunks take
+    :meth:`BatchExtractor.primed_copy` of it, so every chunk's rows are those of a fresh
+    extractor primed the same way, whichever chunks the process ran before; ``stamp``
+    (:func:`_stamp`) makes rewritten files a new key."""
+    key = (config_path, first_nmr, phase, stamp)
+    base = _PRIMED.get(key)
+    if base is None:
+        base = BatchExtractor(_obs_cfg(config_path), phase=phase)
+        for spec in read_rows(first_nmr):
+            base.prime(spec)
+        if len(_PRIMED) >= _PRIMED_MAX:
+            _PRIMED.pop(next(iter(_PRIMED)))
+        _PRIMED[key] = base
+    return base
 
 
 def reprocess_chunk(config_path: str, paths: Sequence[str], phase: tuple[float, float] | None,
@@ -79,12 +123,13 @@ def reprocess_chunk(config_path: str, paths: Sequence[str], phase: tuple[float, 
     skipped : list of (path, reason)
         Unreadable acquisitions (they do not fail the task).
     """
+    stamp = () if first_nmr is None else _stamp(str(config_path), str(first_nmr))
     if phase is None and first_nmr is not None:
-        phase = _experiment_phase(str(config_path), str(first_nmr))
-    bx = BatchExtractor(_obs_cfg(config_path), phase=phase)
-    if first_nmr is not None:  # the series is set up on the experiment's first spectrum, whatever the chunk
-        for spec in read_rows(first_nmr):
-            bx.prime(spec)
+        phase = _experiment_phase(str(config_path), str(first_nmr), stamp)
+    if first_nmr is None:
+        bx = BatchExtractor(_obs_cfg(config_path), phase=phase)
+    else:  # the series is set up on the experiment's first spectrum, whatever the chunk
+        bx = _primed(str(config_path), str(first_nmr), phase, stamp).primed_copy()
     res = ingest_paths(list(paths), extractor=bx)
     return res.table, [(str(p), str(r)) for p, r in res.skipped]
 

@@ -197,6 +197,16 @@ class BatchExtractor:
             if key not in self._series:
                 self._start_series(spec, key)
 
+    def primed_copy(self) -> BatchExtractor:
+        """A new extractor with this one's configuration, phase and series (those :meth:`prime`
+        set up), sharing their precomputed state, with work arrays and statistics of its own:
+        what a screening worker reuses from chunk to chunk of one experiment, so that the
+        series' set-up (~70 ms a 64k-point series) is paid once per process, not per chunk.
+        Its rows are those of a fresh extractor primed with the same spectra."""
+        new = BatchExtractor(self.cfg, phase=self.phase, chunk=self.chunk, precision=self.precision)
+        new._series = dict(self._series)
+        return new
+
     def rows(self, spectra: Sequence[Any]) -> list[dict[str, Any]]:
         """One row per spectrum, in order (columns of :mod:`ingest.processing.observables`)."""
         out: list[dict[str, Any] | None] = [None] * len(spectra)
