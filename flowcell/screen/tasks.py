@@ -69,7 +69,8 @@ def _stamp(*paths: str) -> tuple:
             out.append((p, st.st_mtime_ns, st.st_size))
             if stat.S_ISDIR(st.st_mode):
                 with os.scandir(p) as it:
-                    out += sorted((e.name, e.stat().st_mtime_ns, e.stat().st_size) for e in it if e.is_file())
+                    files = [(e.name, e.stat()) for e in it if e.is_file()]
+                out += sorted((name, es.st_mtime_ns, es.st_size) for name, es in files)
         except OSError:
             out.append((p, None, None))
     return tuple(out)

@@ -66,6 +66,7 @@ from ingest.processing.lorentz_batch import (
 )
 from ingest.processing.nmr import (
     ProcessedNMR,
+    apodization,
     effective_first_point,
     filter_phase,
     group_delay_points,
@@ -201,7 +202,8 @@ class BatchExtractor:
         """A new extractor with this one's configuration, phase and series (those :meth:`prime`
         set up), sharing their precomputed state, with work arrays and statistics of its own:
         what a screening worker reuses from chunk to chunk of one experiment, so that the
-        series' set-up (~70 ms a 64k-point series) is paid once per process, not per chunk.
+        series' set-up (the first spectrum's full processing, its baseline operator and the
+        precision check) is paid once per process, not per chunk.
         Its rows are those of a fresh extractor primed with the same spectra."""
         new = BatchExtractor(self.cfg, phase=self.phase, chunk=self.chunk, precision=self.precision)
         new._series = dict(self._series)
@@ -237,7 +239,7 @@ class BatchExtractor:
         td = int(np.asarray(spec.fid).size)
         gd = float(proc.params.get("group_delay", 0.0))
         m = int(proc.params["size"])
-        apod = np.exp(-np.pi * float(n_cfg.lb_hz) * (np.arange(td) - max(gd, 0.0)) / meta.sw_hz)
+        apod = apodization(td, meta.sw_hz, n_cfg.lb_hz, max(gd, 0.0))
         perm = np.fft.fftshift(np.arange(m))[::-1]  # vendor index j <- FFT index perm[j]
         p0, p1 = proc.phase
         ph_vendor = np.exp(1j * np.deg2rad(p0 + p1 * np.arange(m) / m)) * (2.0 / float(meta.sw_hz))

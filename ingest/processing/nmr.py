@@ -74,6 +74,7 @@ __all__ = [
     "group_delay_points",
     "remove_digital_filter",
     "filter_phase",
+    "apodization",
     "apodize",
     "zero_fill",
     "fft",
@@ -269,6 +270,19 @@ def filter_phase(n: int, group_delay: float) -> np.ndarray:
 
 
 # ------------------------------------------------------------ time domain
+def apodization(n: int, sw_hz: float, lb_hz: float, t0_points: float = 0.0) -> np.ndarray:
+    """The exponential apodization's weights of an ``n``-point FID, ``exp(-pi * lb_hz * t)`` with
+    ``t = (k - t0_points) / sw_hz`` (``t0_points``: the digital-filter delay, where the FID's
+    time starts; module docstring, *Digital filter*): what the series plan and the batch engine
+    multiply every FID by, and the weights of the spectrum's noise (:func:`_noise_corr_points`).
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+    """
+    return np.exp(-np.pi * float(lb_hz) * (np.arange(int(n)) - float(t0_points)) / float(sw_hz))
+
+
 def apodize(fid: np.ndarray, sw_hz: float, lb_hz: float, *, t0_points: float = 0.0) -> np.ndarray:
     """Exponential apodization (line broadening).
 
@@ -502,7 +516,7 @@ def _noise_corr_points(n: int, fid_size: int, gd: float, lb_hz: float, sw_hz: fl
     size, ``gd`` the group delay in points (every raw point carries noise; time counts
     from ``gd``), ``lb_hz`` and ``sw_hz`` in Hz.
     """
-    w = np.exp(-np.pi * float(lb_hz) * (np.arange(fid_size) - float(gd)) / sw_hz)
+    w = apodization(fid_size, sw_hz, lb_hz, gd)
     return max(1.0, n / (2.0 * float(np.sum(w * w))))
 
 

@@ -51,6 +51,7 @@ import scipy.fft
 from ingest.processing.fft_precision import PrecisionCheck, check_precision, fid_norm
 from ingest.processing.nmr import (
     ProcessedNMR,
+    apodization,
     effective_first_point,
     filter_phase,
     group_delay_points,
@@ -122,8 +123,7 @@ class SeriesPlan:
     td: int
     n: int
     gd: float
-    n_kept: int                    # FID points transformed (all of them: the filter's delay is in rot)
-    apod: np.ndarray               # (n_kept,) apodization, first-point factor folded in
+    apod: np.ndarray               # (td,) apodization, first-point factor folded in
     rot_re: np.ndarray             # (n,) Re(phase * filter phase) * 2/sw, vendor order
     rot_im: np.ndarray             # (n,) Im(phase * filter phase) * 2/sw, vendor order
     ppm: np.ndarray                # (n,) raw axis, vendor order
@@ -163,9 +163,7 @@ class SeriesPlan:
         td = fid.size
         gd = float(proc.params.get("group_delay", group_delay_points(meta)))
         n = int(proc.params["size"])
-        n_kept = td
-        k = np.arange(n_kept) - max(gd, 0.0)
-        apod = np.exp(-np.pi * float(lb_hz) * k / float(meta.sw_hz)) if lb_hz else np.ones(n_kept)
+        apod = apodization(td, meta.sw_hz, lb_hz, max(gd, 0.0))
         apod[0] *= effective_first_point(first_point, gd)
         rot = phase(np.ones(n, dtype=complex), proc.p0_deg, proc.p1_deg) * (2.0 / float(meta.sw_hz))
         if gd > 0:
@@ -173,7 +171,7 @@ class SeriesPlan:
         ppm = ppm_axis(n, meta.sw_hz, meta.sfo1_hz, meta.carrier_ppm)
         key = series_key(spec, lb_hz, zero_fill, baseline, proc.phase)
         params = dict(proc.params, autophased=False, phase_source="given")
-        plan = cls(key=key, td=td, n=n, gd=gd, n_kept=n_kept, apod=apod,
+        plan = cls(key=key, td=td, n=n, gd=gd, apod=apod,
                    rot_re=np.ascontiguousarray(rot.real), rot_im=np.ascontiguousarray(rot.imag), ppm=ppm,
                    order_cfg=baseline, params=params, phase=proc.phase, reference=reference,
                    workers=live_fft_workers() if workers is None else max(1, int(workers)))
@@ -202,7 +200,7 @@ class SeriesPlan:
         in complex64 (where that is faster on one thread) or on two threads, with the FID inside
         the first half."""
         return (np.dtype(dtype) == np.complex64 or self.workers > 1) and self.n % 2 == 0 \
-            and self.n_kept <= self.n // 2
+            and self.td <= self.n // 2
 
     def _scratch(self, dtype: np.dtype) -> tuple[np.ndarray, ...]:
         """Scratch arrays and constants of one precision, reused from spectrum to spectrum (no page
@@ -231,11 +229,11 @@ class SeriesPlan:
         x, u, re, tmp, apod, tw = self._scratch(dtype)
         np.copyto(x, fid, casting="same_kind")
         if tw is not None:  # complex64: the zero-filled transform as two half-size ones
-            np.multiply(x[:self.n_kept], apod, out=u[0, :self.n_kept])
-            u[0, self.n_kept:] = 0.0
+            np.multiply(x, apod, out=u[0, :self.td])
+            u[0, self.td:] = 0.0
             return vendor_real(split_fft(u, tw[0], self.workers), tw[1], np.empty(self.n))
-        np.multiply(x[:self.n_kept], apod, out=u[:self.n_kept])
-        u[self.n_kept:] = 0.0
+        np.multiply(x, apod, out=u[:self.td])
+        u[self.td:] = 0.0
         S = scipy.fft.fft(u, workers=1, overwrite_x=True)
         # phase applied in FFT order (the same products, in float64), then the real part put in
         # vendor order (fftshift reversed, nmr.fft): one real permutation instead of a complex one
