@@ -42,6 +42,7 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "potentiostat": ("bench_potentiostat_tail.py", [], []),
     "batchfits": ("bench_batch_fits.py", [], ["--repeats", "3"]),
     "bruker_read": ("bench_bruker_read.py", [], ["--files", "64", "--repeats", "3"]),
+    "topspin_filter": ("bench_topspin_filter.py", [], []),
 }
 
 
