@@ -9,7 +9,10 @@ thread CPU per spectrum, median of ``--repeats`` interleaved rounds, next to the
 * ``read_rows`` dropping each spectrum before the next (freed memory reused);
 * ``read_rows`` in blocks of 32 spectra dropped before the next block, as
   :func:`ingest.batch.ingest_paths` reads them, without and with
-  :func:`ingest.readers.bruker_words.recycled_arrays` (what ingest_paths uses);
+  :func:`ingest.readers.bruker_words.recycled_arrays` (what ingest_paths uses), the words
+  converted by numpy (two passes) and, with the batch engine's compiled kernels loaded (as
+  ``flowcell ingest`` of >= 200 acquisitions loads them), by one compiled pass
+  (:mod:`ingest.readers.bruker_words_nb`; skipped without numba);
 * the per-stage split of the dropping read (identify, parameters, words, times, checks);
 * the same series with a TopSpin-size ``acqus`` (the package's writer puts ~35 lines in it, a
   TopSpin acqus has 300-1000: here :func:`topspin_size` adds 300 lines of arrays and values),
@@ -43,7 +46,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_ingest
 
-from ingest.readers import bruker, bruker_params, checks, dispatch
+from ingest.readers import (
+    bruker,
+    bruker_params,
+    bruker_words,
+    bruker_words_nb,
+    dispatch,
+)
 from ingest.readers.bruker_words import recycled_arrays
 
 TARGET_MS = 0.5
@@ -77,6 +86,25 @@ def _blocks(paths: list[Path]) -> None:
         _blocks_fresh(paths)
 
 
+def _blocks_numpy(paths: list[Path]) -> None:
+    """:func:`_blocks` with the words converted by numpy even when the compiled pass is loaded."""
+    saved, bruker_words.converter = bruker_words.converter, lambda: None
+    try:
+        _blocks(paths)
+    finally:
+        bruker_words.converter = saved
+
+
+def _compiled() -> bool:
+    """Load the batch engine's compiled kernels (numba), as ``flowcell ingest`` of 200 or more
+    acquisitions does; False without numba."""
+    try:
+        from ingest.processing.lorentz_batch import load_compiled
+        return bool(load_compiled()) and bruker_words_nb.converter() is not None
+    except ImportError:
+        return False
+
+
 def _split(paths: list[Path]) -> dict[str, float]:
     """Thread CPU (us a spectrum) of each stage of the dropping read, by wrapping the stages."""
     acc: collections.Counter = collections.Counter()
@@ -94,10 +122,11 @@ def _split(paths: list[Path]) -> dict[str, float]:
                 acc[name] += time.thread_time_ns() - t
         setattr(mod, name, w)
 
-    wrap(dispatch, "identify")
-    for n in ("read_acqus", "read_words", "_times", "_processed", "_meta_fields", "_check_size"):
+    wrap(bruker, "identify_seen")
+    for n in ("read_acqus", "read_words", "_times", "_processed", "_checked_fields"):
         wrap(bruker, n)
-    wrap(checks, "check_meta")
+    wrap(bruker_words, "_declared_order_evident")
+    wrap(bruker, "check_meta")
     try:
         _drop(paths)
     finally:
@@ -157,11 +186,16 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--files", type=int, default=192)
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--no-compiled", dest="compiled", action="store_false",
+                    help="do not load numba's kernels (no compiled-conversion line)")
     a = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         paths = bench_ingest.write_files(Path(tmp), a.files)
         runs = {"floor (bare numpy)": _floor, "read_rows, keep all": _keep, "read_rows, drop each": _drop,
-                "read_rows, blocks of 32": _blocks_fresh, "read_rows, blocks of 32 recycled": _blocks}
+                "read_rows, blocks of 32": _blocks_fresh, "read_rows, blocks of 32 recycled": _blocks_numpy}
+        compiled = a.compiled and _compiled()
+        if compiled:
+            runs["... recycled, compiled conversion"] = _blocks
         for f in runs.values():
             f(paths[:8])
         res: dict[str, list[float]] = {k: [] for k in runs}
@@ -183,6 +217,11 @@ def main() -> None:
     print(f"  TopSpin-size acqus ({ts_lines} lines), blocks of 32 recycled: {ts_patched:.3f} ms/spectrum, each acqus "
           f"patched from the last; {ts_full:.3f} parsed in full (x{ts_full / ts_patched:.2f})")
     got, floor = statistics.median(res["read_rows, blocks of 32 recycled"]), statistics.median(res["floor (bare numpy)"])
+    if compiled:
+        nb = statistics.median(res["... recycled, compiled conversion"])
+        print(f"RESULT | Bruker batch read per 64k-point expno with the compiled kernels loaded (`flowcell ingest` of "
+              f">= 200 acquisitions; load {load:.2f}) | {nb:.2f} ms CPU | {got:.2f} ms converted by numpy | "
+              f"{nb / got:.2f}")
     print(f"RESULT | Bruker batch read per 64k-point expno, as `flowcell ingest` reads (blocks of 32, arrays recycled; "
           f"budget <= {TARGET_MS} ms: {got / TARGET_MS:.2f} of it; load {load:.2f}) | {got:.2f} ms CPU | "
           f"floor {floor:.2f} ms (bare numpy read + complex conversion) | {got / floor:.2f}")

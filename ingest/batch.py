@@ -251,11 +251,21 @@ def _resolve(paths: Iterable[str | Path | Acquisition]) -> tuple[list[Acquisitio
 
 
 def _incomplete(a: Acquisition) -> str | None:
-    """Why an acquisition cannot be read yet (missing or truncated files), or None."""
+    """Why an acquisition cannot be read yet (missing or truncated files), or None.
+
+    ``check_complete`` first: it stats every file once, and a complete answer means none is
+    missing, so the usual case costs no ``exists()`` per file (~10 us an expno)."""
+    try:
+        chk = check_complete(a, math.inf)
+    except OSError:  # e.g. a symlink loop, which pathlib's exists() below calls missing
+        chk = None
+    if chk is not None and chk.complete:
+        return None
     missing = [f.name for f in a.files if not f.exists()]
     if missing:
         return f"{a.read_path}: incomplete acquisition, missing {', '.join(missing)}"
-    chk = check_complete(a, math.inf)
+    if chk is None:
+        chk = check_complete(a, math.inf)  # raises as it did before
     if not chk.complete and chk.expected_bytes is not None:
         return f"{a.read_path}: truncated ({chk.reason}, per its parameter file)"
     return None

@@ -74,13 +74,23 @@ from typing import Any
 import numpy as np
 
 from ingest.readers.bruker_audita import CLOSING_FILE, read_audita
+from ingest.readers.bruker_fields import (
+    _DSP_TABLE_FIRMWARE,  # noqa: F401 (tests/test_bruker_fast_read.py checks it)
+    _ITEMSIZE,
+    BLOCK_BYTES,
+    _check_size,
+    _checked_fields,
+    _meta_fields,
+    _num,
+    _scan_time_s,
+)
 from ingest.readers.bruker_params import cached_head, read_acqus, remember_read
 from ingest.readers.bruker_words import _declared_order_evident, read_words  # noqa: F401 (tests use the former)
 from ingest.readers.checks import (
+    check_meta,
     checked,
     epoch_time,
     read_small,
-    regular_size,
 )
 from ingest.readers.nmr_writers import write_bruker_1d, write_bruker_ser
 from ingest.types import IngestError, NMRMeta, NMRSpectrum
@@ -97,45 +107,12 @@ PARAM_FILES = frozenset({
     "acqu2ms", "vdlist", "vclist", "vplist", "vtlist", "fq1list", "fq2list",
     "prosol_History", "cpdprg", "cpdprg2", "gradprogram",
 })
-_MAX_NC = 64  # |NC| beyond this is no TopSpin scaling (2**64 ~ 1.8e19)
-
-#: Every FID (1D fid or ser row) starts on a multiple of this many bytes.
-BLOCK_BYTES = 1024
-
-_ITEMSIZE = {0: 4, 2: 8}  # DTYPA -> bytes per stored word
 _HERE = Path()  # its type is the concrete Path class of this platform
 
 
 # --------------------------------------------------------------------------- #
 # parameter files
 # --------------------------------------------------------------------------- #
-def _num(dic: dict[str, Any], key: str, path: str | Path, default: Any = None, *, required: bool = False) -> Any:
-    """A numeric parameter, with an error naming the file when it is missing or bad."""
-    if key not in dic:
-        if required:
-            raise IngestError(path, f"acqus has no {key}")
-        return default
-    val = dic[key]
-    if isinstance(val, (int, float)) and not isinstance(val, bool):
-        num = val
-    else:
-        try:
-            num = float(str(val).strip())
-        except ValueError:
-            raise IngestError(path, f"{key} = {val!r} is not a number") from None
-    if not math.isfinite(num):
-        raise IngestError(path, f"{key} = {val!r} is not a finite number")
-    return num
-
-
-def _text(dic: dict[str, Any], key: str) -> str | None:
-    val = dic.get(key)
-    if val is None:
-        return None
-    s = str(val).strip().strip("<>").strip()
-    return s or None
-
-
 # --------------------------------------------------------------------------- #
 # shared metadata
 # --------------------------------------------------------------------------- #
@@ -181,86 +158,10 @@ def _expno(path: str | Path) -> Path:
     return p
 
 
-#: DSPFVS values with a row in nmrglue's ``bruker_dsp_table`` (old firmware): only these
-#: import nmrglue (and scipy.signal, ~0.5 s on the first spectrum of a ``flowcell watch``);
-#: tests/test_bruker_fast_read.py checks the set against nmrglue's table.
-_DSP_TABLE_FIRMWARE = frozenset({10, 11, 12, 13})
-
-
-def _group_delay(acqus: dict[str, Any], path: Path) -> float:
-    grp = _num(acqus, "GRPDLY", path, -1)
-    if grp is not None and grp > 0:
-        return float(grp)
-    dspfvs = int(_num(acqus, "DSPFVS", path, 0) or 0)
-    decim = _num(acqus, "DECIM", path, 0) or 0
-    if dspfvs not in _DSP_TABLE_FIRMWARE:  # newer firmware without GRPDLY > 0: no filter delay
-        return 0.0
-    import nmrglue as ng  # lazy: only old firmware (no GRPDLY) needs its table; keeps start-up light
-    table = ng.fileio.bruker.bruker_dsp_table
-    if dspfvs in table:
-        key = int(decim) if float(decim).is_integer() else decim
-        if key in table[dspfvs]:
-            return float(table[dspfvs][key])
-    return 0.0
-
-
-def _scan_time_s(acqus: dict[str, Any], path: Path) -> float:
-    """One scan, AQ + D1 (s), with AQ = TD/(2·SW_h)."""
-    td = _num(acqus, "TD", path, required=True)
-    sw_h = _num(acqus, "SW_h", path, required=True)
-    d = acqus.get("D")
-    d1 = float(d[1]) if isinstance(d, list) and len(d) > 1 else 0.0
-    return float(td) / (2.0 * float(sw_h)) + d1
-
-
 def _meta_from_acqus(folder: Path, acqus: dict[str, Any], acqus_path: str | Path) -> tuple[NMRMeta, dict[str, Any]]:
     """NMRMeta (without times) plus a dict of derived numbers."""
     fields, derived = _meta_fields(folder, acqus, acqus_path)
     return NMRMeta(**fields, extra=dict(acqus)), derived
-
-
-def _meta_fields(folder: Path, acqus: dict[str, Any], acqus_path: str | Path) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The NMRMeta fields read from ``acqus`` (all but ``extra`` and the times), checked, plus
-    a dict of derived numbers."""
-    td = int(_num(acqus, "TD", acqus_path, required=True))
-    if td <= 0:
-        raise IngestError(acqus_path, f"TD = {td} (no points)")
-    sw_h = float(_num(acqus, "SW_h", acqus_path, required=True))
-    sfo1 = float(_num(acqus, "SFO1", acqus_path, required=True))
-    bf1 = float(_num(acqus, "BF1", acqus_path, sfo1))
-    o1 = float(_num(acqus, "O1", acqus_path, (sfo1 - bf1) * 1e6))
-    if sw_h <= 0 or sfo1 <= 0:
-        raise IngestError(acqus_path, f"SW_h = {sw_h}, SFO1 = {sfo1}: must be positive")
-    ns = int(_num(acqus, "NS", acqus_path, 1))
-    ds = int(_num(acqus, "DS", acqus_path, 0))
-    rg = _num(acqus, "RG", acqus_path, None)
-    te = _num(acqus, "TE", acqus_path, None)
-    nucleus = _text(acqus, "NUC1") or "1H"
-    if nucleus.lower() == "off":
-        nucleus = "1H"
-    fields = {
-        "path": folder,
-        "vendor": "bruker",
-        "nucleus": nucleus,
-        "sfo1_hz": sfo1 * 1e6,
-        "bf1_hz": bf1 * 1e6,
-        "sw_hz": sw_h,
-        "carrier_ppm": o1 / bf1,  # O1 (Hz) / BF1 (MHz) = ppm, SR = 0
-        "td": td // 2,
-        "ns": ns,
-        "rg": None if rg is None else float(rg),
-        "temperature_K": None if te is None or te <= 0 else float(te),
-        "group_delay": _group_delay(acqus, acqus_path),
-        "pulse_program": _text(acqus, "PULPROG"),
-        "solvent": _text(acqus, "SOLVENT"),
-    }
-    nc = int(_num(acqus, "NC", acqus_path, 0))
-    if abs(nc) > _MAX_NC:
-        raise IngestError(acqus_path, f"NC = {nc}: the scaling 2**NC is beyond any TopSpin data (|NC| <= {_MAX_NC})")
-    if ns < 1 or ds < 0:
-        raise IngestError(acqus_path, f"NS = {ns}, DS = {ds}: NS must be >= 1 and DS >= 0")
-    derived = {"ds": ds, "scan_s": _scan_time_s(acqus, acqus_path), "nc": nc}
-    return fields, derived
 
 
 def _times(folder: Path, acqus: dict[str, Any], acqus_path: str | Path, duration_s: float) -> tuple[datetime | None, datetime | None, str]:
@@ -272,52 +173,6 @@ def _times(folder: Path, acqus: dict[str, Any], acqus_path: str | Path, duration
         end = epoch_time(acqus_path, "DATE", date)
         return end - timedelta(seconds=duration_s), end, "DATE (end) - (NS+DS)*(AQ+D1)"
     return None, None, "none"
-
-
-def _check_size(data_path: str | Path, acqus: dict[str, Any], acqus_path: str | Path, rows: int = 1,
-                size: int | None = None) -> tuple[int, bool, int]:
-    """Check the binary size against TD, DTYPA, BYTORDA; return (row words, big, isfloat).
-    ``size``: of the regular file ``data_path``, when the caller has just stat'ed it."""
-    td = int(_num(acqus, "TD", acqus_path, required=True))
-    dtypa = int(_num(acqus, "DTYPA", acqus_path, 0))
-    if dtypa not in _ITEMSIZE:
-        raise IngestError(acqus_path, f"DTYPA = {dtypa} is not supported (0 = int32, 2 = float64)")
-    bytorda = int(_num(acqus, "BYTORDA", acqus_path, 0))
-    if bytorda not in (0, 1):
-        raise IngestError(acqus_path, f"BYTORDA = {bytorda} (must be 0 little or 1 big endian)")
-    item = _ITEMSIZE[dtypa]
-    name = os.path.basename(data_path)
-    if size is None:
-        size = regular_size(data_path, name)
-    if size == 0:
-        raise IngestError(data_path, f"{name} is empty (0 bytes): acquisition not started or still being written")
-    if size % item:
-        raise IngestError(data_path, f"{name} has {size} bytes, not a whole number of {item}-byte words (DTYPA {dtypa}): "
-                                         f"truncated or still being written (acqus TD {td})")
-    need = td * item
-    padded = math.ceil(need / BLOCK_BYTES) * BLOCK_BYTES
-    if rows == 1:
-        if size < need:
-            raise IngestError(
-                data_path,
-                f"{name} holds {size // item} points but acqus TD says {td} — truncated or still being written",
-            )
-        if size > padded:
-            raise IngestError(
-                data_path,
-                f"{name} holds {size // item} points, more than acqus TD {td} allows "
-                f"({padded // item} with block padding): wrong acqus or a serial file",
-            )
-        return size // item, bytorda == 1, dtypa == 2
-    # serial: rows padded to blocks (TopSpin) or, leniently, unpadded
-    for row_bytes in (padded, need):
-        if size == rows * row_bytes:
-            return row_bytes // item, bytorda == 1, dtypa == 2
-    raise IngestError(
-        data_path,
-        f"{name} holds {size // item} points but {rows} rows of TD {td} need {rows * padded // item} "
-        f"(block-padded) — truncated, still being written, or wrong acqu2s TD",
-    )
 
 
 def _processed(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
@@ -352,7 +207,7 @@ def _processed(folder: Path) -> tuple[np.ndarray | None, np.ndarray | None]:
 # --------------------------------------------------------------------------- #
 # public readers
 # --------------------------------------------------------------------------- #
-@checked()
+@checked(meta=False)
 def read_bruker(path: str | Path) -> NMRSpectrum:
     """Read one TopSpin 1D experiment (an expno folder, or its ``fid``).
 
@@ -379,22 +234,35 @@ def read_bruker(path: str | Path) -> NMRSpectrum:
         TD, DTYPA (e.g. truncated, still being written); a serial ``ser``
         dataset (use :func:`read_bruker_ser`).
     """
-    folder = _expno(path)
+    return _read_1d(_expno(path), None, None)
+
+
+@checked(meta=False)
+def read_identified(folder: Path, seen: tuple[tuple, os.stat_result]) -> NMRSpectrum:
+    """:func:`read_bruker` of an expno folder that :func:`identify_seen` has just named
+    ``'bruker'``, with what it saw (``seen``: the acqus stamp and the fid's stat), so that
+    neither the folder nor these two files are stat'ed again (:mod:`ingest.readers.dispatch`)."""
+    return _read_1d(folder, seen[1], seen[0])
+
+
+def _read_1d(folder: Path, st: os.stat_result | None, acqus_stamp: tuple | None) -> NMRSpectrum:
+    """The body of :func:`read_bruker` (``st``: the fid's stat, ``acqus_stamp``: the acqus
+    stamp of :func:`_params_stamp`, when just taken; None: taken here)."""
     # string paths below, the same text as str(folder / name): ~5 us less per Path object
     acqus_path = _join(folder, "acqus")
     data_path = _join(folder, "fid")
-    try:  # os.path.isfile's answer, and the size _check_size compares with TD
-        st: os.stat_result | None = os.stat(data_path)
-    except (OSError, ValueError):
-        st = None
+    if st is None:
+        try:  # os.path.isfile's answer, and the size _check_size compares with TD
+            st = os.stat(data_path)
+        except (OSError, ValueError):
+            st = None
     if st is None or not stat.S_ISREG(st.st_mode):
         if os.path.isfile(_join(folder, "ser")):
             raise IngestError(folder, "holds a serial 'ser' file, not a 1D 'fid': use read_bruker_ser")
         found = sorted(x.name for x in folder.iterdir())[:12]
         raise IngestError(folder, f"no Bruker 'fid' file here (found: {found})")
-    acqus = read_acqus(acqus_path)  # a fresh dict: it becomes meta.extra
-    fields, derived = _meta_fields(folder, acqus, acqus_path)
-    words, big, isfloat = _check_size(data_path, acqus, acqus_path, size=st.st_size)
+    acqus = read_acqus(acqus_path, _stamp=acqus_stamp)  # a fresh dict: it becomes meta.extra
+    fields, derived, (words, big, isfloat) = _checked_fields(folder, acqus, acqus_path, data_path, st.st_size)
     scale = 2.0 ** derived["nc"] if not isfloat and derived["nc"] else None  # TopSpin's 2**NC
     data = read_words(data_path, words, big, isfloat, scale, checked=True)[: fields["td"]]
     duration = (fields["ns"] + derived["ds"]) * derived["scan_s"]
@@ -402,7 +270,8 @@ def read_bruker(path: str | Path) -> NMRSpectrum:
     acqus.update(time_source=source, nominal_duration_s=duration, data_file=str(data_path))
     meta = NMRMeta(**fields, extra=acqus, start=start, end=end)  # one NMRMeta, not one and a copy
     ppm, real = _processed(folder)
-    return NMRSpectrum(fid=data, meta=meta, processed_ppm=ppm, processed=real)
+    spec = NMRSpectrum(fid=data, meta=meta, processed_ppm=ppm, processed=real)
+    return check_meta(spec, fid_finite=not isfloat)  # int32 words times 2**NC: finite by making
 
 
 @checked()
@@ -473,11 +342,15 @@ def is_params(p: str | Path) -> bool:
     Its first 8 kB, from :func:`ingest.readers.bruker_params.read_acqus`'s cache when the
     file was parsed in this very state (the completeness check parses it first), else read.
     """
-    s = os.fspath(p)
+    return _params_stamp(os.fspath(p)) is not None
+
+
+def _params_stamp(s: str) -> tuple | None:
+    """(path, mtime_ns, size, inode) of the file ``s`` when :func:`is_params` says yes, else None."""
     try:
         st = os.stat(s)
         if not stat.S_ISREG(st.st_mode):
-            return False
+            return None
         stamp = (s, st.st_mtime_ns, st.st_size, st.st_ino)
         h = cached_head(stamp)
         if h is None and st.st_size <= _WHOLE_PARAMS:  # all of it, for read_acqus next (one read less)
@@ -488,19 +361,28 @@ def is_params(p: str | Path) -> bool:
         elif h is None:
             h = read_small(s, 8192)
     except OSError:
-        return False
-    return b"\x00" not in h[:512] and h.lstrip().startswith(b"##") and b"##$" in h
+        return None
+    return stamp if b"\x00" not in h[:512] and h.lstrip().startswith(b"##") and b"##$" in h else None
 
 
 def identify_dir(d: Path) -> str | None:
     """``'bruker'`` (``fid``), ``'bruker-ser'`` (``ser``) or None for a folder."""
-    if not is_params(_join(d, "acqus")):
-        return None
+    return identify_seen(d)[0]
+
+
+def identify_seen(d: Path) -> tuple[str | None, tuple[tuple, os.stat_result] | None]:
+    """:func:`identify_dir`, and for ``'bruker'`` what it saw: (acqus stamp, the fid's stat),
+    which :func:`read_identified` takes instead of stat'ing the files again."""
+    stamp = _params_stamp(_join(d, "acqus"))
+    if stamp is None:
+        return None, None
     if os.path.isfile(_join(d, "ser")):
-        return "bruker-ser"
-    if os.path.isfile(_join(d, "fid")):
-        return "bruker"
-    return None
+        return "bruker-ser", None
+    try:  # os.path.isfile's answer, from a stat the reader uses
+        st = os.stat(_join(d, "fid"))
+    except (OSError, ValueError):
+        return None, None
+    return ("bruker", (stamp, st)) if stat.S_ISREG(st.st_mode) else (None, None)
 
 
 def _params_or_none(path: str | Path) -> dict[str, Any] | None:

@@ -256,13 +256,16 @@ def _patched(lines: list[bytes], diff: list[int], dic: dict[str, Any], where: _W
     return out
 
 
-def read_acqus(path: str | Path) -> dict[str, Any]:
+def read_acqus(path: str | Path, *, _stamp: tuple | None = None) -> dict[str, Any]:
     """Parse a Bruker JCAMP-style parameter file (acqus, acqu2s, procs).
 
     Parameters
     ----------
     path : str or Path
         The parameter file.
+    _stamp : tuple, optional
+        Internal: (path, mtime_ns, size, inode) of the regular file ``path`` as
+        :func:`ingest.readers.bruker.is_params` has just stat'ed it (not stat'ed again).
 
     Returns
     -------
@@ -276,6 +279,8 @@ def read_acqus(path: str | Path) -> dict[str, Any]:
         The file is missing, empty or holds no ``##$`` parameters.
     """
     p = os.fspath(path)  # a string: no Path object unless there is an error to report
+    if _stamp is not None and _stamp[0] == p:
+        return _read_stamped(p, _stamp, _stamp[2])
     try:
         st = os.stat(p)  # one stat: the cache key, and whether the file is there at all
         stamp: tuple | None = (p, st.st_mtime_ns, st.st_size, st.st_ino)
@@ -283,13 +288,19 @@ def read_acqus(path: str | Path) -> dict[str, Any]:
         raise IngestError(p, "parameter file is missing") from None
     except OSError:
         stamp = None
+    return _read_stamped(p, stamp, st.st_size if stamp is not None and stat.S_ISREG(st.st_mode) else None)
+
+
+def _read_stamped(p: str, stamp: tuple | None, size: int | None) -> dict[str, Any]:
+    """:func:`read_acqus` once the file is stat'ed (``stamp`` None: it could not be;
+    ``size``: of the regular file, else None)."""
     if stamp is not None:
         hit = _ACQUS_CACHE.get(stamp)  # completeness check, then the reader
         if hit is not None:
             return dict(hit[0])
     last = _LAST_READ[0]  # the bytes is_params has just read of this very file, if it has
     raw = last[1] if last is not None and last[0] == stamp else None
-    dic, head = _read_acqus(p, st.st_size if stamp is not None and stat.S_ISREG(st.st_mode) else None, raw)
+    dic, head = _read_acqus(p, size, raw)
     if stamp is not None:
         if len(_ACQUS_CACHE) >= 64:
             _ACQUS_CACHE.pop(next(iter(_ACQUS_CACHE)))

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ingest.readers.bruker_words_nb import converter, counter
 from ingest.readers.checks import MAX_FILE_BYTES, byte_order_check, checked_size
 from ingest.types import IngestError
 
@@ -60,21 +61,49 @@ def _declared_order_evident(raw: bytes, dt: np.dtype) -> bool:
     n = min(len(raw) // 4, _ORDER_SAMPLE)
     if n < 8:
         return False
-    h, lim = n // 2, 1 << 24
+    h = n // 2
     t = n - h
-    declared = np.frombuffer(raw, dtype=dt, count=n)  # views: no copy of the bytes
-    other = np.frombuffer(raw, dtype=dt.newbyteorder(), count=t, offset=4 * h)  # its tail
-    tail_d = _extended(declared[h:], lim)
-    tail_o = _extended(other, lim)
+    # The words as little-endian uint32 (native on x86/ARM: no byte swapping, unlike a view
+    # in the other order): file byte 3 is the declared top byte of '<' data, byte 0 that of
+    # '>' data; a top byte is a pure sign extension (0x00/0xFF, i.e. -2**24 <= x < 2**24
+    # read in that order) when adding 1 at its lowest bit leaves its upper 7 bits clear.
+    u = np.frombuffer(raw, dtype="<u4", count=n)
+    little = dt.byteorder == "<" or (dt.byteorder == "=" and sys.byteorder == "little")
+    count = counter()
+    if count is not None:  # all five counts in one compiled pass (bruker_words_nb)
+        head_d, tail_d, head_o, tail_o, k = count(u, h, little)
+    else:
+        work = np.empty(n, dtype=np.uint32)
+        top_d, top_o = (_B3, _B0) if little else (_B0, _B3)
+        head_d, tail_d = _extended_split(u, top_d, work, h)
+        tail_o = _extended_split(u[h:], top_o, work[h:], 0)[1]
+        head_o = k = -1  # counted below only when needed
     if tail_d > 0.9 * t and tail_o < 0.5 * t:
         return True  # small data: neither ground applies (see above; (b) needs < 10 %)
-    s_d = (_extended(declared[:h], lim) + tail_d) / n  # checks._sign_extended(declared)
+    s_d = (head_d + tail_d) / n  # checks._sign_extended(declared)
     if s_d < 0.1:  # ground (b) possible: its exact value decides
-        s_o = _extended(np.frombuffer(raw, dtype=dt.newbyteorder(), count=n), lim) / n
-        if s_o - s_d > 0.3:
+        if head_o < 0:
+            head_o = _extended_split(u[:h], top_o, work[:h], 0)[1]
+        if (head_o + tail_o) / n - s_d > 0.3:
             return False  # refused by the full check
-    k = int(np.count_nonzero(other))  # non-zero tail words (the same in both orders)
+    if k < 0:
+        k = int(np.count_nonzero(u[h:]))  # non-zero tail words (the same in both orders)
     return k == 0 or tail_o - (t - k) <= (k - 1) // 2  # no non-zero tail, or large data
+
+
+#: (add, mask) of file byte 3 and byte 0 of a little-endian uint32 for :func:`_extended_split`.
+_B3 = (np.uint32(1 << 24), np.uint32(0xFE000000))
+_B0 = (np.uint32(1), np.uint32(0xFE))
+
+
+def _extended_split(u: np.ndarray, byte: tuple[np.uint32, np.uint32], work: np.ndarray, h: int) -> tuple[int, int]:
+    """How many of ``u[:h]`` and of ``u[h:]`` have a pure sign-extension byte (0x00/0xFF) where
+    ``byte`` says, in two in-place passes: that byte is 0x00 or 0xFF exactly when adding 1 at
+    its lowest bit (wrapping within the byte's 8 bits or carrying out of them) clears its
+    upper 7 bits, ``(x + add) & mask == 0`` (the carry into higher bits is masked off)."""
+    np.add(u, byte[0], out=work)
+    np.bitwise_and(work, byte[1], out=work)
+    return h - int(np.count_nonzero(work[:h])), (u.size - h) - int(np.count_nonzero(work[h:]))
 
 
 def _extended(v: np.ndarray, lim: int) -> int:
@@ -115,6 +144,12 @@ def read_words(data_path: str | Path, words: int, big: bool, isfloat: bool, scal
         byte_order_check(os.path.join(os.path.dirname(data_path), "acqus"), f"BYTORDA {1 if big else 0}", first, dt)
     src = w[: w.size // 2 * 2]
     out = _recycled(src.size)
+    conv = converter() if not isfloat and dt.isnative else None
+    if conv is not None:  # one compiled pass, the same numbers (bruker_words_nb)
+        if out is None:
+            out = np.empty(src.size, dtype=np.float64)
+        conv(src, out, 1.0 if scale is None else scale)
+        return out.view(np.complex128)
     if out is None:
         out = src.astype(np.float64)
     else:

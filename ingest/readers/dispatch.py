@@ -253,7 +253,14 @@ def read_rows(path: str | Path) -> list[NMRSpectrum | EPRSpectrum]:
         As :func:`read`.
     """
     p = path if type(path) is type(_HERE) else Path(path)  # a Path is used as it is
-    fmt = identify(p)
+    if _is_dir(p):  # an expno folder, the batch's commonest case: its files stat'ed once
+        fmt, seen = bruker.identify_seen(p)
+        if fmt == "bruker":
+            return [bruker.read_identified(p, seen)]
+        if fmt is None and not bruker.is_params(p / "acqus"):
+            fmt = _identify_dir(p)  # what identify() gives a folder that is no Bruker expno
+    else:
+        fmt = identify(p)
     if fmt == "bruker-ser":
         return list(bruker.read_bruker_ser(p))
     if fmt == "bruker":  # the commonest case, without identifying the folder a second time
