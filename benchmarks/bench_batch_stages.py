@@ -38,6 +38,16 @@ def files(root: Path, n: int) -> list[Path]:
         bi.write_files(root, n)
     return sorted(root.iterdir(), key=lambda p: int(p.name))[:n]
 
+def _err_column(c: str) -> str | None:
+    """The standard-error column of a value column: NAME_shift_ppm -> NAME_shift_err_ppm,
+    NAME_fwhm_Hz -> NAME_fwhm_err_Hz, NAME_area -> NAME_area_err (None for an error column)."""
+    for unit in ("_ppm", "_Hz"):
+        if c.endswith(unit):
+            stem = c[: -len(unit)]
+            return None if stem.endswith("_err") else stem + "_err" + unit
+    return None if c.endswith("_err") else c + "_err"
+
+
 def main():
     ap = argparse.ArgumentParser(); ap.add_argument("--n", type=int, default=192); ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--profile", action="store_true"); ap.add_argument("--save"); ap.add_argument("--compare")
@@ -86,7 +96,7 @@ def run(a, paths):
                 if c in got and not ref[c].equals(got[c]): worst.append((float("inf"), c, "non-numeric differs"))
                 continue
             d = (got[c].astype(float) - ref[c].astype(float)).abs()
-            ec = c.rsplit("_", 1)[0] + "_err" if not c.endswith("_err") else None
+            ec = _err_column(c)
             scale = ref[ec].astype(float) if ec in ref else ref[c].astype(float).abs().clip(lower=1e-300)
             r = (d / scale).max()
             if r > 0 or (ref[c].isna() != got[c].isna()).any(): worst.append((float(r), c, "/err" if ec in ref else "rel"))

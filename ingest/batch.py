@@ -21,6 +21,7 @@ Command line: ``flowcell ingest PATH -o table.parquet [--observables obs.toml]``
 
 from __future__ import annotations
 
+import contextlib
 import math
 import multiprocessing
 import sys
@@ -33,12 +34,14 @@ from tqdm.auto import tqdm
 
 from ingest.live.completion import Acquisition, acquisition_for, check_complete, discover, sort_key
 from ingest.live.store import tidy
+from ingest.processing import zf_fft_nb
 from ingest.processing.batch_nmr import BatchExtractor, _series_key
 from ingest.processing.lorentz_batch import load_compiled
 from ingest.processing.numba_switch import numba_switch
 from ingest.processing.observables import Extractor as _Extractor, ObservablesConfig
 from ingest.readers.bruker_words import recycled_arrays
 from ingest.readers.dispatch import read_rows
+from ingest.readers.stored_fid import deferred_fids
 from ingest.types import IngestError, NMRSpectrum
 
 __all__ = [
@@ -305,6 +308,7 @@ def _worker_block(i: int) -> tuple[int, list[dict], list[tuple[Path, str]], dict
     with the acquisition index that started each."""
     ex: BatchExtractor = _FORK["extractor"]
     ex._series = dict(_FORK["series"])
+    ex.keep_last = False  # its rows go back to the parent; its last spectrum is read by no one
     blocks, reader = _FORK["blocks"], _FORK["reader"]
     before = set(ex._series)
     rows, skipped = _run_block(blocks[i], ex, reader)
@@ -420,7 +424,10 @@ def ingest_paths(
         load_compiled()
     blocks = _blocks(acqs)
     parallel = int(workers) > 1 and len(blocks) >= 3 and "fork" in multiprocessing.get_all_start_methods()
-    with recycled_arrays():  # the FIDs of a block, dropped before the next: their memory reused
+    # the FIDs of a block, dropped before the next: their memory reused; with the compiled kernels
+    # the batch transforms a Bruker FID from its stored words (ingest.readers.stored_fid)
+    words = deferred_fids() if reader is None and zf_fft_nb.kernels() is not None else contextlib.nullcontext()
+    with recycled_arrays(), words:
         r, s = (_parallel(blocks, extractor, reader, int(workers), progress) if parallel
                 else _serial(blocks, extractor, reader, progress))
     return BatchResult(tidy(r), skipped + s)

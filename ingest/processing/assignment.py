@@ -41,35 +41,25 @@ def _ok(x: float) -> bool:
 _isfinite = math.isfinite
 
 
-def _position(peaks: Iterable[Any], fits: Mapping[str, Any], offset: float) -> list[str]:
-    out = []
-    for p in peaks:
-        f = fits.get(p.name)
-        if f is None or not f.success or f.method == "integral":
-            continue
-        c = f.center_ppm
-        if c is None or not _isfinite(c):
-            continue
-        expect = p.expected_ppm + offset
-        d = f.center_ppm - expect
-        if abs(d) > p.tolerance_ppm:
-            out.append(f"{p.name}: line at {f.center_ppm:.4f} ppm is {d:+.3f} ppm from the expected "
-                       f"{expect:.4f} (tolerance {p.tolerance_ppm:.3f}): another line in this window? "
-                       f"(recalibrate: flowcell calibrate)")
-    return out
+def _plan(peaks: Iterable[Any]) -> tuple[tuple[Any, str, float, float, str | None], ...]:
+    """(peak, name, expected ppm, tolerance ppm, species when its siblings are checked) of each
+    peak: the same for every spectrum, kept for the last tuple of peaks seen (by identity: a
+    configuration's peaks are a tuple of frozen PeakSpecs)."""
+    global _PLAN
+    if _PLAN[0] is peaks and isinstance(peaks, tuple):
+        return _PLAN[1]
+    plan = tuple((p, p.name, p.expected_ppm, p.tolerance_ppm, p.species if (p.species and p.n_h) else None)
+                 for p in peaks)
+    if isinstance(peaks, tuple):
+        _PLAN = (peaks, plan)
+    return plan
 
 
-def _same_line(peaks: list[Any], fits: Mapping[str, Any], sfo1_hz: float | None) -> list[str]:
-    if not sfo1_hz:
-        return []
-    got = []  # (name, centre, FWHM or None) of each fitted line, in the order of ``peaks``
-    for p in peaks:
-        f = fits.get(p.name)
-        if f is None or not f.success or f.method == "integral":
-            continue
-        c, w = f.center_ppm, f.fwhm_hz
-        if c is not None and _isfinite(c):
-            got.append((p.name, c, w if w is not None and _isfinite(w) else None))
+_PLAN: tuple[Any, tuple] = (None, ())
+
+
+def _same_line(got: list[tuple[str, float, float | None]], sfo1_hz: float) -> list[str]:
+    """Same-line check of the fitted lines ``got`` = (name, centre ppm, FWHM Hz or None), in peak order."""
     out: list[str] = []
     mhz = sfo1_hz * 1e-6
     widths = [w for _, _, w in got if w is not None]
@@ -89,18 +79,8 @@ def _same_line(peaks: list[Any], fits: Mapping[str, Any], sfo1_hz: float | None)
     return out
 
 
-def _siblings(peaks: list[Any], fits: Mapping[str, Any], snr_check: float, area_factor: float,
-              width_factor: float) -> list[str]:
-    groups: dict[str, list[tuple[Any, Any]]] = {}
-    for p in peaks:
-        if not (p.species and p.n_h):
-            continue
-        f = fits.get(p.name)
-        if f is None:
-            continue
-        a, snr = f.area, f.snr
-        if a is not None and _isfinite(a) and snr is not None and _isfinite(snr) and snr >= snr_check:
-            groups.setdefault(p.species, []).append((p, f))
+def _siblings(groups: Mapping[str, list[tuple[Any, Any]]], area_factor: float, width_factor: float) -> list[str]:
+    """Sibling checks of the lines above ``snr_check`` grouped by species (in peak order)."""
     out = []
     for species, members in groups.items():
         if len(members) < 2:
@@ -143,12 +123,35 @@ def assignment_warnings(peaks: Iterable[Any], fits: Mapping[str, Any], offset: f
     Returns
     -------
     list of str
-        ``'<peak>: <reason>'``.
+        ``'<peak>: <reason>'``: the position warnings, then the same-line ones, then the
+        siblings', each in peak order.  One pass over the peaks gathers what the three
+        checks read (they run on every spectrum of a batch).
     """
-    peaks = list(peaks)
-    out = _position(peaks, fits, offset)
-    out += _same_line(peaks, fits, sfo1_hz)
-    out += _siblings(peaks, fits, snr_check, area_factor, width_factor)
+    out: list[str] = []
+    got: list[tuple[str, float, float | None]] = []  # fitted lines: (name, centre, FWHM or None)
+    groups: dict[str, list[tuple[Any, Any]]] = {}
+    for p, name, expected, tol, species in _plan(peaks):
+        f = fits.get(name)
+        if f is None:
+            continue
+        if f.success and f.method != "integral":
+            c = f.center_ppm
+            if c is not None and _isfinite(c):
+                expect = expected + offset
+                d = c - expect
+                if abs(d) > tol:  # position
+                    out.append(f"{name}: line at {c:.4f} ppm is {d:+.3f} ppm from the expected "
+                               f"{expect:.4f} (tolerance {tol:.3f}): another line in this window? "
+                               f"(recalibrate: flowcell calibrate)")
+                w = f.fwhm_hz
+                got.append((name, c, w if w is not None and _isfinite(w) else None))
+        if species is not None:
+            a, snr = f.area, f.snr
+            if a is not None and _isfinite(a) and snr is not None and _isfinite(snr) and snr >= snr_check:
+                groups.setdefault(species, []).append((p, f))
+    if sfo1_hz:
+        out += _same_line(got, sfo1_hz)
+    out += _siblings(groups, area_factor, width_factor)
     return out
 
 

@@ -23,7 +23,8 @@ carrier, digital-filter delay) done once:
   points; the rest stays NaN (a spectrum is made whole where a line is too broad for its
   window, and for the extractor's ``last``); the baseline polynomial of each spectrum is a
   least-squares fit on the series' signal-free points, subtracted with the first-point
-  correction by one matrix product per batch; the noise is the series' noise;
+  correction on the slab by one BLAS matrix-vector product per spectrum, in place
+  (:func:`ingest.processing.series_baseline.subtract_rows`); the noise is the series' noise;
 * the window offset (the water line's measured position, ``[nmr] follow``) is one argmax
   per spectrum on precomputed indices, and every Lorentzian window is fitted in all
   spectra of a batch at once (:func:`ingest.processing.lorentz_batch.fit_lorentzians`;
@@ -58,11 +59,11 @@ import scipy.fft
 
 from ingest.processing import zf_fft_nb
 from ingest.processing.assignment import assignment_warnings
+from ingest.processing.batch_rows import integral_baseline, window_offsets
 from ingest.processing.fft_precision import PrecisionCheck, check_precision, fid_norm
 from ingest.processing.lorentz_batch import (
     fit_lorentzians,
     window_integrals,
-    window_slices,
 )
 from ingest.processing.nmr import (
     ProcessedNMR,
@@ -84,8 +85,12 @@ from ingest.processing.observables import (
 )
 from ingest.processing.peaks import PeakFit
 from ingest.processing.row_parts import cfg_note as _cfg_note
-from ingest.processing.row_parts import peak_columns as _peak_columns
-from ingest.processing.series_baseline import baseline_operator, subtract_product
+from ingest.processing.row_parts import peaks_columns as _peaks_columns
+from ingest.processing.series_baseline import (
+    baseline_operator,
+    subtract_product,
+    subtract_rows,
+)
 from ingest.processing.slab import Slab, observed_windows, slab_range
 from ingest.processing.widths import broadened, refine_widths
 from ingest.processing.zf_fft import even_odd, half_twiddle, split_fft, vendor_real
@@ -122,11 +127,21 @@ class _Series:
     cast: dict = field(default_factory=dict)  # dtype char -> :meth:`BatchExtractor._consts` in that precision
     slab_at: tuple[int, int] | None = None  # the windows' vendor range (None: whole spectra are written)
     slab: Slab | None = None                # its pieces in the split layout (complex64), built once
+    slab_basis: np.ndarray | None = None    # basis[:, lo:hi] of the slab, contiguous (built once)
+
+
+def stored_words(spec: Any) -> tuple[np.ndarray, float] | None:
+    """``(words, scale)`` of a spectrum whose FID is still its stored int32 words
+    (:class:`ingest.readers.stored_fid.WordsSpectrum`, not converted yet), else None; reads no ``fid``."""
+    w = getattr(spec, "words", None)
+    return None if w is None else (w, spec.scale)
 
 
 def _series_key(spec: NMRSpectrum) -> tuple:
     m = spec.meta
-    return (m.vendor, int(np.asarray(spec.fid).size), float(m.sw_hz), float(m.sfo1_hz), float(m.carrier_ppm),
+    kept = stored_words(spec)  # a FID still as its words: its size without converting it
+    n = kept[0].size // 2 if kept is not None else int(np.asarray(spec.fid).size)
+    return (m.vendor, n, float(m.sw_hz), float(m.sfo1_hz), float(m.carrier_ppm),
             float(group_delay_points(m)))
 
 
@@ -169,6 +184,10 @@ class BatchExtractor:
         self._slab_buf: tuple[Any, np.ndarray] = (None, np.empty((0, 0)))  # (series key, NaN-filled spectra)
         self._split: tuple[np.ndarray, np.ndarray] | None = None  # the last slab batch's transforms
         self._in_check = False  # the precision check's own transforms: whole spectra
+        self._last_pending: tuple | None = None  # the last batch's last spectrum, for _settle_last
+        #: Keep the extractor's ``last`` spectrum (whole, its own arrays) after each :meth:`rows`;
+        #: False where nothing reads it (a forked worker of ingest.batch): then it may alias work arrays.
+        self.keep_last = True
 
     def precision_of(self, spec: NMRSpectrum) -> PrecisionCheck | None:
         """The precision check of ``spec``'s series (None before its first spectrum, or when the
@@ -214,7 +233,7 @@ class BatchExtractor:
         out: list[dict[str, Any] | None] = [None] * len(spectra)
         pending: dict[tuple, list[int]] = {}
         for i, s in enumerate(spectra):
-            if not isinstance(s, NMRSpectrum) or s.fid is None or np.asarray(s.fid).ndim != 1:
+            if stored_words(s) is None and (not isinstance(s, NMRSpectrum) or s.fid is None or np.asarray(s.fid).ndim != 1):
                 out[i] = self.extractor(s)
                 continue
             key = _series_key(s)
@@ -226,6 +245,8 @@ class BatchExtractor:
                 self._flush(spectra, pending.pop(key), out)
         for idx in pending.values():
             self._flush(spectra, idx, out)
+        if self.keep_last:
+            self._settle_last()
         return out  # type: ignore[return-value]
 
     # ------------------------------------------------------------------ series
@@ -342,28 +363,39 @@ class BatchExtractor:
             np.copyto(real, U.real[:, ser.perm])
         return real, ser.fp_c * x0
 
-    def _spectra_compiled(self, ser: _Series, fids: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
-        """:meth:`_spectra_real` in complex64 through the compiled preparation pass
-        (:mod:`ingest.processing.zf_fft_nb`: copy, norm, apodization and twiddle in one pass), when
-        it is loaded, the series runs split in complex64 and every FID is within the precision
-        guard; None otherwise (the caller then takes the numpy path, which decides afresh)."""
+    def _spectra_compiled(self, ser: _Series, specs: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+        """:meth:`_spectra_real` of the spectra ``specs`` in complex64 through the compiled preparation
+        pass (:mod:`ingest.processing.zf_fft_nb`: copy, norm, apodization and twiddle in one pass; a
+        FID still as its stored words, :mod:`ingest.readers.stored_fid`, read as such), when it is
+        loaded, the series runs split in complex64 and every FID is within the precision guard;
+        None otherwise (the caller then takes the numpy path, which decides afresh)."""
         nb = zf_fft_nb.kernels()
         p = ser.precision
         if nb is None or p is None or not p.single:
             return None
         dt = np.dtype(np.complex64)
         apod, _, split = self._consts(ser, dt)
-        if split is None or any(np.asarray(f).dtype != np.complex128 or not np.asarray(f).flags.c_contiguous
-                                for f in fids):
+        if split is None:
             return None
+        src = []
+        for s in specs:
+            kept = stored_words(s)
+            if kept is None:
+                f = np.asarray(s.fid)
+                if f.dtype != np.complex128 or not f.flags.c_contiguous:
+                    return None
+            src.append((kept, None) if kept is not None else (None, f))
         tw, rot2 = split
-        b, h = len(fids), ser.m // 2
+        b, h = len(specs), ser.m // 2
         _, U, real = self._buffers(ser, b, dt)
         U2 = U.reshape(b, 2, h)
         twv = tw.view(np.float32)
-        for j, f in enumerate(fids):
-            ss = nb.prep_split(np.asarray(f).view(np.float64), apod, twv, U2[j, 0].view(np.float32),
-                               U2[j, 1].view(np.float32))
+        for j, (kept, f) in enumerate(src):
+            u0, u1 = U2[j, 0].view(np.float32), U2[j, 1].view(np.float32)
+            if kept is not None:
+                ss = nb.prep_split_words(kept[0], kept[1], apod, twv, u0, u1)
+            else:
+                ss = nb.prep_split(f.view(np.float64), apod, twv, u0, u1)
             if not p.holds(math.sqrt(ss)):
                 return None
         self.stats["complex64"] = self.stats.get("complex64", 0) + b
@@ -426,8 +458,9 @@ class BatchExtractor:
         return ser.fp_rows
 
     def _flush(self, spectra: Sequence[Any], idx: list[int], out: list[dict[str, Any] | None]) -> None:
+        self._last_pending = None  # this batch's rows replace the extractor's last: never settled
         ser = self._series[_series_key(spectra[idx[0]])]
-        got = self._spectra_compiled(ser, [spectra[i].fid for i in idx])
+        got = self._spectra_compiled(ser, [spectra[i] for i in idx])
         if got is not None:
             dt = np.dtype(np.complex64)
             real, fp = got
@@ -453,8 +486,8 @@ class BatchExtractor:
                 return
             coef, blv = None, None
         else:
-            # baseline on the corrected signal-free points; then one matrix product subtracts the
-            # baseline polynomial and the first-point correction together (one pass over the spectra)
+            # baseline on the corrected signal-free points; then one product subtracts the baseline
+            # polynomial and the first-point correction together (one pass over the spectra)
             if F is None:
                 coef = real[:, ser.fit_idx] @ ser.pinv.T
                 if ser.basis is None:
@@ -468,7 +501,9 @@ class BatchExtractor:
             if self._split is not None:  # the slab only (ingest.processing.slab); the rest stays NaN
                 ser.slab.forget_points(real)
                 lo, hi = ser.slab_at
-                real[:, lo:hi] -= H @ ser.basis[:, lo:hi]
+                if ser.slab_basis is None or ser.slab_basis.shape[0] != ser.basis.shape[0]:
+                    ser.slab_basis = np.ascontiguousarray(ser.basis[:, lo:hi])
+                subtract_rows(real[:, lo:hi], H, ser.slab_basis)
             else:
                 subtract_product(real, H, ser.basis)
             # the baselines are not kept (only their presence is read by the rows: the polynomial
@@ -477,11 +512,21 @@ class BatchExtractor:
         full = None if self._split is None else (lambda j: self._full_row(ser, j, coef, F))
         for j, row in enumerate(self._rows(ser, [spectra[i] for i in idx], real, blv, params, full)):
             out[idx[j]] = row
-        last = self.extractor.last  # it must not alias the work arrays the next batch overwrites
-        if last is not None:
-            base = None if coef is None else ser.vander @ coef[-1]
-            y = last.real.copy() if full is None or not np.shares_memory(last.real, real) else full(len(idx) - 1)
-            self.extractor.last = replace(last, real=y, baseline=base)
+        last = self.extractor.last  # made whole and its own (no alias of the work arrays) by _settle_last
+        self._last_pending = None if last is None else (ser, last, coef, full, real, len(idx) - 1)
+
+    def _settle_last(self) -> None:
+        """The extractor's ``last`` (the last spectrum of the last batch) made whole, with its baseline,
+        in arrays of its own: once per :meth:`rows` call, not per batch (a later batch replaces it)."""
+        pending, self._last_pending = self._last_pending, None
+        if pending is None:
+            return
+        ser, last, coef, full, real, j = pending
+        if self.extractor.last is not last:  # replaced since (a series' first spectrum)
+            return
+        base = None if coef is None else ser.vander @ coef[-1]
+        y = last.real.copy() if full is None or not np.shares_memory(last.real, real) else full(j)
+        self.extractor.last = replace(last, real=y, baseline=base)
 
     def _rows_exact(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray, params0: dict[str, Any]
                     ) -> list[dict[str, Any]]:
@@ -515,11 +560,12 @@ class BatchExtractor:
         ref = n_cfg.processing_reference()
         offs = [reference_offset(ser.ppm, real[j], ref) for j in range(len(specs))]
         shared = all(o == offs[0] for o in offs)
-        procs = [ProcessedNMR(ppm=ser.ppm + o if o else ser.ppm, real=real[j], p0_deg=ser.phase[0],
-                              p1_deg=ser.phase[1], sfo1_hz=float(specs[j].meta.sfo1_hz), reference_offset_ppm=float(o),
-                              baseline=None if bl is None else bl[j], params=params)
+        axes = {o: ser.ppm + o if o else ser.ppm for o in set(offs)}  # one referenced axis an offset
+        p0, p1 = ser.phase
+        procs = [ProcessedNMR(ppm=axes[o], real=real[j], p0_deg=p0, p1_deg=p1, sfo1_hz=float(specs[j].meta.sfo1_hz),
+                              reference_offset_ppm=float(o), baseline=None if bl is None else bl[j], params=params)
                  for j, o in enumerate(offs)]
-        woff = self._window_offsets(procs, real, shared)
+        woff = window_offsets(self.cfg.nmr, procs, real, shared)
         fits: list[dict[str, PeakFit]] = [{} for _ in specs]
         corr = float(ser.params.get("noise_corr_points", 1.0))
         for p in n_cfg.peaks:
@@ -528,82 +574,47 @@ class BatchExtractor:
             if p.method == "fit" and p.shape == "lorentzian" and shared:
                 batch = fit_lorentzians(procs[0].ppm, real, wins, sfo1_hz=procs[0].sfo1_hz, snr_min=n_cfg.snr_min,
                                         noise=ser.noise, noise_corr=corr)
-            elif p.method == "integral" and shared and self._integral_baseline(p, procs[0]) == "none":
+            elif p.method == "integral" and shared and integral_baseline(p, procs[0]) == "none":
                 batch = window_integrals(procs[0].ppm, real, wins, sfo1_hz=procs[0].sfo1_hz, noise=ser.noise,
                                          noise_corr=corr)
             for j, pf in enumerate(batch):
                 fits[j][p.name] = pf if pf is not None else _peak_fit(p, procs[j], n_cfg.snr_min, ser.noise, woff[j])
-        return [self._row(s, pr, f, o, None if full is None else (lambda j=j: full(j)))
+        notes: dict[Any, str] = {}  # the provenance note of each (offset, sfo1): the same string
+        for pr in procs:
+            k = (pr.reference_offset_ppm, pr.sfo1_hz)
+            if k not in notes:
+                notes[k] = pr.processing + _cfg_note(self.cfg.source)
+        return [self._row(s, pr, f, o, None if full is None else (lambda j=j: full(j)),
+                          note=notes[pr.reference_offset_ppm, pr.sfo1_hz])
                 for j, (s, pr, f, o) in enumerate(zip(specs, procs, fits, woff))]
 
-    @staticmethod
-    def _integral_baseline(p: Any, proc: ProcessedNMR) -> str:
-        """The local baseline :func:`ingest.processing.observables._peak_fit` gives an integral window."""
-        if p.baseline != "auto":
-            return str(p.baseline)
-        full = proc.baseline is not None and proc.params.get("baseline") == f"poly{proc.params.get('order')}"
-        return "none" if full else "linear"
-
-    def _window_offsets(self, procs: list[ProcessedNMR], real: np.ndarray, shared: bool) -> list[float]:
-        """:func:`ingest.processing.observables.window_offset` of every spectrum (one argmax each)."""
-        nmr = self.cfg.nmr
-        if not nmr.follow:
-            return [0.0] * len(procs)
-        pk = nmr.peak(nmr.follow)
-        exp = nmr.follow_ppm if nmr.follow_ppm is not None else pk.expected_ppm
-        win = [tuple(sorted(pk.window_ppm))]
-        out = []
-        i0 = i1 = 0
-        for j, pr in enumerate(procs):
-            if j == 0 or not shared:  # shared: one axis (the same offset) for every spectrum
-                (i0, i1), = window_slices(pr.ppm, win)
-            if i1 - i0 < 3:
-                out.append(0.0)
-                continue
-            y, x = real[j], pr.ppm
-            i = i0 + int(y[i0:i1].argmax())
-            if i <= 0 or i >= y.size - 1:
-                found = float(x[i])
-            else:
-                a, b, c = y[i - 1], y[i], y[i + 1]
-                den = a - 2 * b + c
-                # np.clip's value (NaN stays NaN) without its call overhead (~5 us a spectrum)
-                d = float(min(max(0.5 * (a - c) / den if den != 0 else 0.0, -0.5), 0.5))
-                found = float(x[i] + d * (x[i + 1] - x[i - 1]) / 2.0)
-            out.append(float(found - exp) if math.isfinite(found) else 0.0)
-        return out
-
     def _row(self, spec: NMRSpectrum, proc: ProcessedNMR, fits: dict[str, PeakFit], offset: float,
-             full: Any = None) -> dict[str, Any]:
+             full: Any = None, note: str | None = None) -> dict[str, Any]:
         """The row of :func:`ingest.processing.observables._nmr_row` from a processed spectrum and its
-        fits; ``full()``: the whole spectrum when ``proc.real`` holds only the windows' slab (a line
-        too broad for its window is re-measured beyond the windows: it gets the whole spectrum)."""
+        fits (a dict of this spectrum's own, kept as ``extractor.last_fits``); ``full()``: the whole
+        spectrum when ``proc.real`` holds only the windows' slab (a line too broad for its window is
+        re-measured beyond the windows: it gets the whole spectrum); ``note``: ``proc.processing``
+        with the observables file's name, when already made for another spectrum of the batch."""
         cfg, meta = self.cfg, spec.meta
-        if full is not None and broadened(fits, cfg.nmr.peaks, sfo1_hz=proc.sfo1_hz, offset=offset):
-            proc = replace(proc, real=full())
-        fits = refine_widths(fits, cfg.nmr.peaks, proc.ppm, proc.real, sfo1_hz=proc.sfo1_hz, offset=offset,
-                             noise=proc.params.get("noise_sigma"),
-                             noise_corr=float(proc.params.get("noise_corr_points", 1.0)))  # as the Extractor
+        peaks = cfg.nmr.peaks
+        if broadened(fits, peaks, sfo1_hz=proc.sfo1_hz, offset=offset):  # else refine_widths changes nothing
+            if full is not None:
+                proc = replace(proc, real=full())
+            fits = refine_widths(fits, peaks, proc.ppm, proc.real, sfo1_hz=proc.sfo1_hz, offset=offset,
+                                 noise=proc.params.get("noise_sigma"),
+                                 noise_corr=float(proc.params.get("noise_corr_points", 1.0)))  # as the Extractor
         row = _common(meta, "nmr", meta.vendor)
         row["sfo1_MHz"] = meta.sfo1_hz / 1e6
         row["ns"] = int(meta.ns)
         row["window_offset_ppm"] = offset
+        row.update(_peaks_columns(peaks, fits))
         notes: list[str] = []
-        for p in cfg.nmr.peaks:
+        for p in peaks:
             pf = fits[p.name]
-            row.update(_peak_columns(p.name, pf))
             if pf.warnings:
                 notes += [f"{p.name}: {w}" for w in pf.warnings if not (p.optional and w == "no peak above noise")]
-        notes += assignment_warnings(cfg.nmr.peaks, fits, offset, sfo1_hz=proc.sfo1_hz)
-        row["processing"] = proc.processing + _cfg_note(cfg.source)
+        notes += assignment_warnings(peaks, fits, offset, sfo1_hz=proc.sfo1_hz)
+        row["processing"] = note if note is not None else proc.processing + _cfg_note(cfg.source)
         row["nmr_warnings"] = "; ".join(notes)
         self.extractor.last, self.extractor.last_fits = proc, fits
         return row
-
-
-
-def reference_rows(spectra: Sequence[Any], cfg: ObservablesConfig | None = None,
-                   phase: tuple[float, float] | None = None) -> list[dict[str, Any]]:
-    """The per-spectrum rows (:class:`Extractor`), for comparisons with :class:`BatchExtractor`."""
-    ex = Extractor(cfg, phase=phase)
-    return [ex(s) for s in spectra]

@@ -14,22 +14,36 @@ returned as None: the caller runs ``fit_peak`` on it.
 
 Two implementations of the same steps: numpy (below; ``FLOWCELL_NUMBA=0``, or numba not
 loaded) and, once :func:`load_compiled` ran, compiled passes
-(:mod:`ingest.processing.lorentz_batch_nb`: gather, guesses, windowed integrals, the
-padded arrays and the Levenberg-Marquardt in numba, one call per window and batch; the
-3x3 least squares of the linear start and the covariance stay numpy's, whose BLAS/LAPACK
-sums set the last bits).  The compiled passes give the numbers of the numpy steps feeding
-the compiled Levenberg-Marquardt to the bit (tests/test_lorentz_batch_nb.py), ~3x faster.
+(:mod:`ingest.processing.lorentz_rows_nb`: the window ranges, the guesses and the windowed
+integrals of the rows below ``snr_min`` in one call per window and batch;
+:mod:`ingest.processing.lorentz_batch_nb`: the padded arrays and the Levenberg-Marquardt in
+numba; the linear start's 3x3 least squares in the kernel, :data:`COMPILED_LINEAR_START`).
+With the numpy linear start the compiled passes give the numbers of the numpy steps feeding
+the compiled Levenberg-Marquardt to the bit (tests/test_lorentz_batch_nb.py,
+tests/test_lorentz_rows_nb.py); the compiled start, its sums in point order instead of
+BLAS's, moves the optimum of the strongest lines by ~1e-5 of a standard error (the fit's
+stopping tolerance), ~1.4x faster fits.  Results are built by
+:mod:`ingest.processing.lorentz_results`.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from ingest.processing import lorentz_batch_nb, lorentz_nb
+from ingest.processing import lorentz_batch_nb, lorentz_nb, lorentz_rows_nb
+from ingest.processing.lorentz_results import (
+    _NO_PEAK,
+    _cov_diag,
+    _inflation,
+    _new_fit,
+    _peak_fits,
+    _results,
+)
 from ingest.processing.peaks import PeakFit
 
 __all__ = ["fit_lorentzians", "load_compiled", "window_integrals", "window_slices"]
@@ -47,6 +61,11 @@ def window_slices(ppm: np.ndarray, windows: Sequence[tuple[float, float]]) -> li
 
 def _slice_arrays(ppm: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`window_slices` as two index arrays (i0, i1) of the windows ``w`` (B, 2)."""
+    rk = lorentz_rows_nb.kernels()
+    if rk is not None:  # bisection of the axis in place (searchsorted would copy the reversed axis)
+        i0, i1 = np.empty(w.shape[0], dtype=np.int64), np.empty(w.shape[0], dtype=np.int64)
+        if rk.axis_slices(ppm, np.ascontiguousarray(w, dtype=float), i0, i1):
+            return i0, i1
     rev = ppm[::-1]
     n = ppm.size
     a = np.searchsorted(rev, w[:, 0], side="left")   # first rev index with rev >= lo
@@ -137,13 +156,13 @@ def window_integrals(ppm: np.ndarray, real: np.ndarray, windows: Sequence[tuple[
     for b, (i0, i1) in enumerate(ranges):
         lo, hi = sorted(windows[b])
         if i1 - i0 < 3:
-            out.append(PeakFit(NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, False, (lo, hi), i1 - i0, "integral",
-                               ("too few points in window",)))
+            out.append(_new_fit(NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, NAN, False, (lo, hi), i1 - i0, "integral",
+                                ("too few points in window",)))
             continue
         snr = float(height[b] / noise) if noise > 0 else math.inf
-        out.append(PeakFit(float(center[b]), NAN, NAN, NAN, float(area[b]), float(err[b]), float(height[b]), snr, NAN,
-                           True, (float(lo), float(hi)), int(i1 - i0), "integral",
-                           ("no peak above noise",) if snr < 5 else ()))
+        out.append(_new_fit(float(center[b]), NAN, NAN, NAN, float(area[b]), float(err[b]), float(height[b]), snr,
+                            NAN, True, (float(lo), float(hi)), int(i1 - i0), "integral",
+                            _NO_PEAK if snr < 5 else ()))
     return out
 
 
@@ -178,6 +197,15 @@ def _normal(J: np.ndarray, w: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, np
     """``J^T W^2 J`` (B, 5, 5) and ``J^T W r`` (B, 5) of weighted residuals ``r``."""
     Jw = J * w[:, None, :]
     return Jw @ Jw.transpose(0, 2, 1), (Jw @ r[..., None])[..., 0]
+
+
+#: The compiled passes start each fit from the linear start solved in the kernel
+#: (:func:`ingest.processing.lorentz_rows_nb.linear_rows`: sums in point order, a 3x3 elimination)
+#: instead of numpy's batched products and solve (~0.3 of the fits' time): the same start to
+#: round-off, so the same optimum within the fit's stopping tolerance (the fitted values move by
+#: < 1e-4 of their standard errors, tests/test_lorentz_rows_nb.py); False gives the numpy steps'
+#: bits (what the tests of the other compiled passes compare with).
+COMPILED_LINEAR_START = True
 
 
 def _linear_basis(q0: np.ndarray, X: np.ndarray, Y: np.ndarray, W: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -286,9 +314,10 @@ def load_compiled() -> bool:
     bool
         True when :func:`fit_lorentzians` will use them by default from now on.
     """
-    ok = _lm_compiled() is not None and lorentz_batch_nb.load() is not None
+    ok = _lm_compiled() is not None and lorentz_batch_nb.load() is not None and lorentz_rows_nb.load() is not None
     if ok:
-        from ingest.processing import zf_fft_nb  # the batch engine's pass, loaded with the fits
+        # the batch engine's pass, loaded with the fits
+        from ingest.processing import zf_fft_nb
 
         zf_fft_nb.load()
     return ok
@@ -322,52 +351,89 @@ def _integrals_compiled(nb: Any, ppm: np.ndarray, real: np.ndarray, rows: Sequen
 def _fit_compiled(nb: Any, out: list[PeakFit | None], ppm: np.ndarray, real: np.ndarray,
                   windows: Sequence[tuple[float, float]], *, sfo1_hz: float, snr_min: float, noise: float,
                   noise_corr: float, max_points: int) -> bool:
-    """:func:`fit_lorentzians` with the compiled passes, into ``out``: the same steps, the
-    same numbers.  False (``out`` untouched) when a window holds a value that is not finite:
-    the numpy steps then."""
-    w = np.asarray(windows, dtype=float).reshape(-1, 2)
-    a0, a1 = _slice_arrays(ppm, w)
-    r = np.flatnonzero(a1 - a0 >= 8)
-    if r.size == 0:
-        return True
-    i0s = a0[r]
-    lns = a1[r] - i0s
-    rg = np.stack([i0s, a1[r]], axis=1)
-    G = r.size
-    guess, stride, flag = np.empty((G, 5)), np.ones(G, dtype=np.int64), np.empty(G, dtype=np.int64)
-    nb.guess_rows(ppm, real, r, i0s, lns, float(snr_min), float(noise), int(max_points), guess, stride, flag)
-    if (flag == 2).any():
+    """:func:`fit_lorentzians` with the compiled passes, into ``out``: one pass over the rows
+    (:func:`ingest.processing.lorentz_rows_nb.prepare_rows`), then per stride the points and the
+    linear start, the Levenberg-Marquardt, the covariances and the
+    PeakFits.  False (``out`` untouched) when a window holds a value that is not finite: the
+    numpy steps then."""
+    rk = lorentz_rows_nb.load()
+    if rk is None:
         return False
-    wins = np.sort(w[r], axis=1)
-    low = flag == 1
-    if low.any():  # fit_peak: no fit, the windowed integral with the guess's height
-        gl = np.flatnonzero(low)
-        ints = _integrals_compiled(nb, ppm, real, r[gl].tolist(), rg[gl].tolist(), sfo1_hz, noise, noise_corr)
-        if ints is None:
-            return False
+    w = np.asarray(windows, dtype=float).reshape(-1, 2)
+    B = w.shape[0]
+    ri = np.empty((3, B), dtype=np.int64)  # rows, i0s, lns
+    lo, hi, guess, ints = np.empty(B), np.empty(B), np.empty((B, 5)), np.empty((B, 4))  # contiguous: the kernels'
+    stride, flag, npts = np.ones(B, dtype=np.int64), np.empty(B, dtype=np.int64), np.zeros(B, dtype=np.int64)
+    G = rk.prepare_rows(ppm, real, w, float(snr_min), float(noise), int(max_points), float(sfo1_hz),
+                        float(noise_corr), ri[0], ri[1], ri[2], lo, hi, guess, stride, flag, ints, npts)
+    if G <= 0:
+        return G == 0
+    r, i0s, lns = ri[0, :G], ri[1, :G], ri[2, :G]
+    fl = flag[:G].tolist()
+    if 1 in fl:  # fit_peak: no fit, the windowed integral with the guess's height
+        gl = np.flatnonzero(flag[:G] == 1)
         h = guess[gl, 4]
-        for b, (ar, ae, _, _), hh, snr, (lo, hi), n in zip(r[gl].tolist(), ints.tolist(), h.tolist(),
-                                                           (h / noise).tolist(), wins[gl].tolist(), lns[gl].tolist()):
-            out[b] = PeakFit(NAN, NAN, NAN, NAN, ar, ae, hh, snr, NAN, False, (lo, hi), n, "lorentzian",
-                             ("no peak above noise",))
-    fit = ~low
-    for st in np.unique(stride[fit]).tolist():
-        sel = np.flatnonzero(fit & (stride == st))
-        npts = (lns[sel] + st - 1) // st
-        n_max, S = int(npts.max()), sel.size
-        X, Y, W, Bm, YW = np.empty((S, n_max)), np.empty((S, n_max)), np.empty((S, n_max)), \
-            np.empty((S, 3, n_max)), np.empty((S, n_max))
-        q0, lb, ub = np.empty((S, 5)), np.empty((S, 5)), np.empty((S, 5))
-        nb.group_rows(ppm, real, sel, r, i0s, lns, st, guess, wins[:, 0].copy(), wins[:, 1].copy(),
-                      X, Y, W, q0, lb, ub, Bm, YW)
-        q = _linear_start(q0, X, Y, W, lb, ub, basis=(Bm, YW))
-        chi2, ok, JTJ = np.empty(S), np.empty(S, dtype=np.bool_), np.empty((S, 5, 5))
-        nb.lm_rows_unit(q, X, Y, npts, 200, chi2, ok, JTJ)
-        res = _results_compiled(nb, q, chi2, ok, JTJ, lb, ub, npts, guess[sel, 2], wins[sel], st, sfo1_hz, noise,
-                                noise_corr)
-        for b, pf in zip(r[sel].tolist(), res):
-            out[b] = pf
+        for b, (ar, ae, _, _), hh, snr, lo_, hi_, n in zip(r[gl].tolist(), ints[gl].tolist(), h.tolist(),
+                                                           (h / noise).tolist(), lo[gl].tolist(), hi[gl].tolist(),
+                                                           lns[gl].tolist()):
+            out[b] = _new_fit(NAN, NAN, NAN, NAN, ar, ae, hh, snr, NAN, False, (lo_, hi_), n, "lorentzian",
+                              _NO_PEAK)
+    if 0 not in fl:
+        return True
+    f = np.flatnonzero(flag[:G] == 0)
+    st = stride[f]
+    strides = sorted(set(st.tolist()))
+    S = f.size
+    q, lb, ub, JTJ, chi2, ok = np.empty((S, 5)), np.empty((S, 5)), np.empty((S, 5)), np.empty((S, 5, 5)), \
+        np.empty(S), np.empty(S, dtype=np.bool_)
+    nf = npts[f]
+    for s in strides:
+        e = slice(None) if len(strides) == 1 else np.flatnonzero(st == s)  # one group a stride, as the numpy steps
+        ne = nf[e]
+        n_max = int(ne.max())
+        Sg = ne.size
+        X, Y, W, YW, Bm = _scratch(Sg, n_max)
+        q0 = np.empty((Sg, 5))
+        lbs, ubs = (lb, ub) if len(strides) == 1 else (np.empty((Sg, 5)), np.empty((Sg, 5)))
+        nb.group_rows(ppm, real, f[e], r, i0s, lns, s, guess, lo, hi, X, Y, W, q0, lbs, ubs, Bm, YW)
+        if COMPILED_LINEAR_START:
+            qs = np.empty_like(q0)
+            rk.linear_rows(q0, X, Y, W, ne, lbs, ubs, qs)  # summed in point order: numpy's last bits move
+        else:
+            qs = _linear_start(q0, X, Y, W, lbs, ubs, basis=(Bm, YW))  # numpy's sums: the numpy steps' bits
+        if len(strides) == 1:
+            nb.lm_rows_unit(qs, X, Y, ne, 200, chi2, ok, JTJ)
+            q = qs
+        else:
+            c2, oks, J = np.empty(Sg), np.empty(Sg, dtype=np.bool_), np.empty((Sg, 5, 5))
+            nb.lm_rows_unit(qs, X, Y, ne, 200, c2, oks, J)
+            q[e], chi2[e], ok[e], JTJ[e], lb[e], ub[e] = qs, c2, oks, J, lbs, ubs
+    infl = np.full(S, _inflation(noise_corr, strides[0])) if len(strides) == 1 else \
+        np.array([_inflation(noise_corr, s) for s in st.tolist()])
+    F, flags = np.empty((S, 9)), np.empty((S, 4), dtype=np.bool_)
+    lof, hif = lo[f], hi[f]
+    nb.result_cols(q, chi2, ok, _cov_diag(JTJ), lb, ub, nf, guess[f, 2], lof, hif, infl, sfo1_hz * 1e-6, float(noise),
+                   F, flags)
+    for b, pf in zip(r[f].tolist(), _peak_fits(zip(*flags.T.tolist(), *F.T.tolist(), lof.tolist(), hif.tolist(),
+                                                   nf.tolist()))):
+        out[b] = pf
     return True
+
+
+def _scratch(S: int, n: int) -> tuple[np.ndarray, ...]:
+    """Work arrays of one stride group, (S, n) x 4 and (S, 3, n), carved from this thread's
+    buffer (kept between calls: fresh arrays of this size are new pages to fault in, ~2x the
+    cost of filling them); each view starts on a 64-byte boundary, as a fresh array."""
+    k = -(-S * n // 8) * 8
+    buf = getattr(_SCRATCH, "buf", None)
+    if buf is None or buf.size < 7 * k:
+        buf = _SCRATCH.buf = np.empty(7 * k + 8)
+    o = (-buf.ctypes.data % 64) // 8
+    v = [buf[o + j * k:o + j * k + S * n].reshape(S, n) for j in range(4)]
+    return (*v, buf[o + 4 * k:o + 4 * k + 3 * S * n].reshape(S, 3, n))
+
+
+_SCRATCH = threading.local()
 
 
 def fit_lorentzians(ppm: np.ndarray, real: np.ndarray, windows: Sequence[tuple[float, float]], *,
@@ -471,76 +537,3 @@ def _fit_group(ppm: np.ndarray, real: np.ndarray, items: list[tuple], stride: in
     wins = np.array([sorted(it[3]) for it in items], dtype=float)
     return _results(q, chi2, ok, JTJ, lb, ub, npts, np.array([it[6] for it in items]), wins, stride,
                     sfo1_hz, noise, noise_corr)
-
-
-def _results(q: np.ndarray, chi2: np.ndarray, ok: np.ndarray, JTJ: np.ndarray, lb: np.ndarray, ub: np.ndarray,
-             npts: np.ndarray, c: np.ndarray, wins: np.ndarray, stride: int, sfo1_hz: float, noise: float,
-             noise_corr: float) -> list[PeakFit | None]:
-    """The PeakFits of one stride group from its optimum ``q`` (x centred on ``c``, ppm),
-    chi-square, convergence flags and ``J^T J``: fit_peak's standard errors (``inv(J^T J)``
-    scaled by the reduced chi-square, then by ``sqrt(noise_corr)`` per point kept) and
-    warnings; None where the optimum is outside the bounds or did not converge."""
-    corr = max(1.0, noise_corr / stride) if stride > 1 else noise_corr
-    infl = math.sqrt(max(1.0, float(corr))) if corr != 1.0 else 1.0
-    to_hz = sfo1_hz * 1e-6
-    inside = np.all((q >= lb) & (q <= ub), axis=1) & ok
-    redchi = chi2 / np.maximum(1, npts - 5)
-    dg = _cov_diag(JTJ)
-    err = np.sqrt(np.clip(dg * redchi[:, None], 0, None))
-    ok_cov = np.isfinite(err).all(1)
-    lo, hi = wins[:, 0], wins[:, 1]
-    a, sg, cc = q[:, 0], q[:, 2], q[:, 1] + c
-    ae, ce, se = err[:, 0] * infl, err[:, 1] * infl, err[:, 2] * infl
-    height = a / (math.pi * sg)
-    edge = np.maximum(sg, 0.02 * (hi - lo))
-    at_edge = (cc - lo < edge) | (hi - cc < edge)
-    wide = 2 * sg > 0.5 * (hi - lo)
-    cols = zip(inside.tolist(), ok_cov.tolist(), at_edge.tolist(), wide.tolist(), cc.tolist(), ce.tolist(),
-               (2 * sg * to_hz).tolist(), (2 * se * to_hz).tolist(), (a * to_hz).tolist(), (ae * to_hz).tolist(),
-               height.tolist(), (height / noise).tolist(), redchi.tolist(), lo.tolist(), hi.tolist(), npts.tolist())
-    return _peak_fits(cols)
-
-
-def _cov_diag(JTJ: np.ndarray) -> np.ndarray:
-    """Diagonal of ``inv(J^T J)`` of every row (B, 5): one batched LAPACK call, row by row
-    when a row is singular (NaN there)."""
-    try:
-        return np.einsum("bii->bi", np.linalg.inv(JTJ))  # all rows at once
-    except np.linalg.LinAlgError:  # one singular row: row by row
-        dg = np.full(JTJ.shape[:2], NAN)
-        for g in range(JTJ.shape[0]):
-            try:
-                dg[g] = np.diag(np.linalg.inv(JTJ[g]))
-            except np.linalg.LinAlgError:
-                pass  # NaN errors: "uncertainties not estimated"
-        return dg
-
-
-def _results_compiled(nb: Any, q: np.ndarray, chi2: np.ndarray, ok: np.ndarray, JTJ: np.ndarray, lb: np.ndarray,
-                      ub: np.ndarray, npts: np.ndarray, c: np.ndarray, wins: np.ndarray, stride: int, sfo1_hz: float,
-                      noise: float, noise_corr: float) -> list[PeakFit | None]:
-    """:func:`_results` with its arithmetic compiled (``result_cols``: the same operations)."""
-    corr = max(1.0, noise_corr / stride) if stride > 1 else noise_corr
-    infl = math.sqrt(max(1.0, float(corr))) if corr != 1.0 else 1.0
-    S = q.shape[0]
-    F, flags = np.empty((S, 9)), np.empty((S, 4), dtype=np.bool_)
-    lo, hi = wins[:, 0].copy(), wins[:, 1].copy()
-    nb.result_cols(q, chi2, ok, _cov_diag(JTJ), lb, ub, npts, c, lo, hi, float(infl), sfo1_hz * 1e-6, float(noise),
-                   F, flags)
-    return _peak_fits(zip(*flags.T.tolist(), *F.T.tolist(), lo.tolist(), hi.tolist(), npts.tolist()))
-
-
-def _peak_fits(cols: Any) -> list[PeakFit | None]:
-    """PeakFits (None outside the bounds) from the columns of :func:`_results`."""
-    res: list[PeakFit | None] = []
-    for ins, okc, edg, wd, cc_, ce_, fw, fwe, ar, are, ht, snr, rc, lo_, hi_, n in cols:
-        if not ins:
-            res.append(None)  # fit_peak's bounded refit decides
-            continue
-        warn = () if okc else ("uncertainties not estimated",)
-        if edg:
-            warn += ("peak at window edge",)
-        if wd:
-            warn += ("peak wider than half the window",)
-        res.append(PeakFit(cc_, ce_, fw, fwe, ar, are, ht, snr, rc, okc, (lo_, hi_), int(n), "lorentzian", warn))
-    return res

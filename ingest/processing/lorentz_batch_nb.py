@@ -9,12 +9,14 @@ and batch, the same numbers to the bit.
   (the 3x3 least squares itself stays numpy's: BLAS and LAPACK sum in their own order);
 * :func:`integral_rows`: :func:`ingest.processing.lorentz_batch.window_integrals` (trapezoid
   weights, area, its error, height, centroid), with numpy's pairwise summation
-  (:func:`_pairwise`) over the same padded rows, so that every sum has numpy's bits;
+  (:func:`_pairwise`) over the same padded rows, so that every sum has numpy's bits; the Hz
+  axis, weights and error sum once for consecutive rows of one window (:func:`_integral_sel`,
+  also called for the rows below ``snr_min`` by :mod:`ingest.processing.lorentz_rows_nb`);
 * :func:`lm_rows_unit`: :func:`ingest.processing.lorentz_nb.lm_rows` for rows of unit
   weights (the batch's): the same iterations, the normal equations by :func:`_normal_unit`
   (the per-point values first, in a loop without sums that the compiler runs on several
   points at once, then the sums in point order; the three sums that do not depend on the
-  parameters once per row): the same bits, ~2x faster;
+  parameters once per row): the same bits, ~2x faster; one row: :func:`_lm_row_unit`;
 * :func:`result_cols`: the arithmetic of ``_results`` after numpy's ``inv(J^T J)``.
 
 Medians by selection (:func:`_median_sorted`; ``np.sort``/``np.partition`` would add ~12 s
@@ -254,8 +256,15 @@ def integral_rows(ppm, real, rows, i0s, lns, sfo1_hz, noise, corr, out):  # prag
     """``window_integrals`` of rows ``rows`` (windows ``i0s``, ``lns`` per row of ``rows``):
     ``out[j]`` = (area, area error, height, centroid).  The rows padded to the longest, as
     numpy's; False when a value is not finite (the numpy steps then)."""
+    return _integral_sel(ppm, real, rows, i0s, lns, np.arange(rows.size), sfo1_hz, noise, corr, out)
+
+
+def _integral_sel(ppm, real, rows, i0s, lns, sel, sfo1_hz, noise, corr, out):  # pragma: no cover - compiled
+    """:func:`integral_rows` of the entries ``sel`` of ``rows``/``i0s``/``lns`` (into ``out[sel[j]]``),
+    padded to the longest of them.  The Hz axis and the trapezoid weights are computed once
+    for consecutive rows of the same window (the same values)."""
     L = 0
-    for j in range(rows.size):
+    for j in sel:
         L = max(L, lns[j])
     nc = ppm.size
     hz = np.empty(L)
@@ -265,35 +274,58 @@ def integral_rows(ppm, real, rows, i0s, lns, sfo1_hz, noise, corr, out):  # prag
     t3 = np.empty(L)
     t4 = np.empty(L)
     cf = max(1.0, corr)
-    for j in range(rows.size):
+    last_i0 = last_ln = -1
+    for j in sel:
         b, i0, ln = rows[j], i0s[j], lns[j]
-        for k in range(L):
-            i = min(i0 + k, nc - 1)
-            hz[k] = ppm[i] * sfo1_hz * 1e-6
-        for k in range(L):
-            w[k] = 0.0
-        for k in range(L - 1):
-            d = abs(hz[k + 1] - hz[k]) * (1.0 if k + 1 < ln else 0.0)
-            w[k] += d / 2.0
-        for k in range(L - 1):
-            d = abs(hz[k + 1] - hz[k]) * (1.0 if k + 1 < ln else 0.0)
-            w[k + 1] += d / 2.0
+        inside = i0 + L <= nc  # no index past the axis: contiguous loops (the same values)
+        if i0 != last_i0 or ln != last_ln:
+            last_i0, last_ln = i0, ln
+            if inside:
+                for k in range(L):
+                    hz[k] = ppm[i0 + k] * sfo1_hz * 1e-6
+            else:
+                for k in range(L):
+                    hz[k] = ppm[min(i0 + k, nc - 1)] * sfo1_hz * 1e-6
+            for k in range(L):
+                w[k] = 0.0
+            for k in range(L - 1):
+                d = abs(hz[k + 1] - hz[k]) * (1.0 if k + 1 < ln else 0.0)
+                w[k] += d / 2.0
+            for k in range(L - 1):
+                d = abs(hz[k + 1] - hz[k]) * (1.0 if k + 1 < ln else 0.0)
+                w[k + 1] += d / 2.0
+            for k in range(L):
+                t2[k] = w[k] * w[k]
+            s2 = _pairwise(t2, 0, L)
         height = -np.inf
-        for k in range(L):
-            i = min(i0 + k, nc - 1)
-            y = real[b, i]
-            if not math.isfinite(y):
-                return False
-            t1[k] = w[k] * y
-            t2[k] = w[k] * w[k]
-            p = max(y, 0.0) if k < ln else 0.0
-            t3[k] = p
-            t4[k] = ppm[i] * p
-            if k < ln and y > height:
-                height = y
+        finite = True
+        if inside:
+            row = real[b, i0:i0 + L]
+            for k in range(L):
+                y = row[k]
+                finite &= math.isfinite(y)
+                t1[k] = w[k] * y
+                p = max(y, 0.0) if k < ln else 0.0
+                t3[k] = p
+                t4[k] = ppm[i0 + k] * p
+            for k in range(ln):
+                height = max(height, row[k])  # (a NaN: False below, whatever it gives)
+        else:
+            for k in range(L):
+                i = min(i0 + k, nc - 1)
+                y = real[b, i]
+                finite &= math.isfinite(y)
+                t1[k] = w[k] * y
+                p = max(y, 0.0) if k < ln else 0.0
+                t3[k] = p
+                t4[k] = ppm[i] * p
+                if k < ln and y > height:
+                    height = y
+        if not finite:
+            return False
         psum = _pairwise(t3, 0, L)
         out[j, 0] = _pairwise(t1, 0, L)
-        out[j, 1] = noise * math.sqrt(cf * _pairwise(t2, 0, L))
+        out[j, 1] = noise * math.sqrt(cf * s2)
         out[j, 2] = height
         out[j, 3] = _pairwise(t4, 0, L) / psum if psum > 0 else np.nan
     return True
@@ -373,64 +405,62 @@ def _normal_unit(q, x, y, n, sx, sxx, JTJ, g, tmp):  # pragma: no cover - compil
 def lm_rows_unit(q, X, Y, npts, max_iter, chi2_out, ok_out, JTJ_out):  # pragma: no cover - compiled
     """:func:`ingest.processing.lorentz_nb.lm_rows` with every weight 1 over ``npts[b]``
     points (the same steps and tests; :func:`_normal_unit`, the same bits)."""
-    B = q.shape[0]
-    JTJ = np.empty((5, 5))
-    g = np.empty(5)
-    JTJn = np.empty((5, 5))
-    gn = np.empty(5)
-    M = np.empty((5, 5))
-    rhs = np.empty(5)
-    step = np.empty(5)
-    qn = np.empty(5)
-    d = np.empty(5)
     tmp = np.empty((4, X.shape[1]))
-    for b in range(B):
-        n = npts[b]
-        x, y = X[b], Y[b]
-        qb = q[b].copy()
-        lam = 1e-3
-        sx = sxx = 0.0
-        for k in range(n):
-            sx += x[k]
-            sxx += x[k] * x[k]
-        chi2 = _normal_unit(qb, x, y, n, sx, sxx, JTJ, g, tmp)
-        done = False
-        for _ in range(max_iter):
-            for i in range(5):
-                d[i] = JTJ[i, i]
-            if not _damped_step(JTJ, g, lam, d, M, rhs, step):
-                break
-            for i in range(5):
-                qn[i] = qb[i] + step[i]
-            cn = _normal_unit(qn, x, y, n, sx, sxx, JTJn, gn, tmp)
-            fin = math.isfinite(cn)
-            tiny = True
-            for i in range(5):
-                if abs(step[i]) > 1e-10 * (abs(qb[i]) + 1e-30):
-                    tiny = False
-            small = fin and (abs(chi2 - cn) <= 1e-10 * chi2 or tiny)
-            if fin and cn <= chi2:
-                _take(qb, g, JTJ, qn, gn, JTJn)
-                chi2 = cn
-                lam /= 10.0
-            else:
-                lam *= 10.0
-            if small or lam > 1e12:
-                done = True
-                break
+    work = np.empty((9, 5, 5))
+    for b in range(q.shape[0]):
+        chi2_out[b], ok_out[b] = _lm_row_unit(q[b], X[b], Y[b], npts[b], max_iter, JTJ_out[b], work, tmp)
+
+
+def _lm_row_unit(q, x, y, n, max_iter, JTJ_out, work, tmp):  # pragma: no cover - compiled
+    """One row of :func:`lm_rows_unit`: ``q`` (5,) from its start to the optimum over the
+    first ``n`` points of ``x``, ``y`` (in place), ``J^T J`` there into ``JTJ_out``; returns
+    (chi-square, converged).  ``work`` (9, 5, 5) and ``tmp`` (4, >= n): scratch."""
+    JTJ, JTJn, M = work[0], work[1], work[2]
+    g, gn, rhs, step, qn, d = work[3, 0], work[3, 1], work[3, 2], work[3, 3], work[3, 4], work[4, 0]
+    qb = q.copy()
+    lam = 1e-3
+    sx = sxx = 0.0
+    for k in range(n):
+        sx += x[k]
+        sxx += x[k] * x[k]
+    chi2 = _normal_unit(qb, x, y, n, sx, sxx, JTJ, g, tmp)
+    done = False
+    for _ in range(max_iter):
         for i in range(5):
-            q[b, i] = qb[i]
-            for j in range(5):
-                JTJ_out[b, i, j] = JTJ[i, j]
-        chi2_out[b] = chi2
-        ok_out[b] = done and lam <= 1e12
+            d[i] = JTJ[i, i]
+        if not _damped_step(JTJ, g, lam, d, M, rhs, step):
+            break
+        for i in range(5):
+            qn[i] = qb[i] + step[i]
+        cn = _normal_unit(qn, x, y, n, sx, sxx, JTJn, gn, tmp)
+        fin = math.isfinite(cn)
+        tiny = True
+        for i in range(5):
+            if abs(step[i]) > 1e-10 * (abs(qb[i]) + 1e-30):
+                tiny = False
+        small = fin and (abs(chi2 - cn) <= 1e-10 * chi2 or tiny)
+        if fin and cn <= chi2:
+            _take(qb, g, JTJ, qn, gn, JTJn)
+            chi2 = cn
+            lam /= 10.0
+        else:
+            lam *= 10.0
+        if small or lam > 1e12:
+            done = True
+            break
+    for i in range(5):
+        q[i] = qb[i]
+        for j in range(5):
+            JTJ_out[i, j] = JTJ[i, j]
+    return chi2, done and lam <= 1e12
 
 
 def result_cols(q, chi2, ok, dg, lb, ub, npts, c, lo, hi, infl, to_hz, noise, F, flags):  # pragma: no cover
     """``_results``' arithmetic, row by row (the same operations): ``F[g]`` = (centre, its
     error, fwhm, its error, area, its error, height, snr, reduced chi-square), ppm and Hz;
     ``flags[g]`` = (inside the bounds and converged, errors finite, at the window edge,
-    wider than half the window).  ``dg``: the diagonal of ``inv(J^T J)``."""
+    wider than half the window).  ``dg``: the diagonal of ``inv(J^T J)``; ``infl``: each row's
+    factor on its standard errors (its stride's)."""
     for g in range(q.shape[0]):
         inside = ok[g]
         for j in range(5):
@@ -452,12 +482,12 @@ def result_cols(q, chi2, ok, dg, lb, ub, npts, c, lo, hi, infl, to_hz, noise, F,
                 e2 = e
         a, sg = q[g, 0], q[g, 2]
         cc = q[g, 1] + c[g]
-        se = e2 * infl
-        ae = e0 * infl
+        se = e2 * infl[g]
+        ae = e0 * infl[g]
         height = a / (math.pi * sg)
         wd = 0.02 * (hi[g] - lo[g])
         edge = sg if (sg >= wd or math.isnan(sg)) else wd  # np.maximum
-        F[g, 0], F[g, 1] = cc, e1 * infl
+        F[g, 0], F[g, 1] = cc, e1 * infl[g]
         F[g, 2], F[g, 3] = 2 * sg * to_hz, 2 * se * to_hz
         F[g, 4], F[g, 5] = a * to_hz, ae * to_hz
         F[g, 6], F[g, 7], F[g, 8] = height, height / noise, redchi
@@ -479,6 +509,7 @@ def load() -> SimpleNamespace | None:
     ``result_cols``), compiling them on the first call; None when :func:`ingest.processing.lorentz_nb.load_kernels`
     gives None (no numba, ``FLOWCELL_NUMBA=0``)."""
     global _KERNELS, _pairwise_leaf, _pairwise, _median_sorted, _axis_median, _normal_unit, _damped_step, _take
+    global _lm_row_unit, _integral_sel
     if _KERNELS is None:
         with _LOCK:
             if _KERNELS is None:
@@ -494,6 +525,8 @@ def load() -> SimpleNamespace | None:
                     _pairwise = jit(_pairwise)  # after the leaf: it calls it
                     _median_sorted = jit(_median_sorted)
                     _axis_median = jit(_axis_median)  # after _median_sorted: it calls it
+                    _lm_row_unit = jit(_lm_row_unit)  # after _normal_unit, _damped_step, _take
+                    _integral_sel = jit(_integral_sel)  # after _pairwise
                     _KERNELS = SimpleNamespace(guess_rows=jit(guess_rows), group_rows=jit(group_rows),
                                                integral_rows=jit(integral_rows), lm_rows_unit=jit(lm_rows_unit),
                                                result_cols=jit(result_cols))

@@ -10,12 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from scipy.linalg.blas import dgemm
+from scipy.linalg.blas import dgemm, dgemv
 
 from ingest.processing.nmr import ProcessedNMR
 from ingest.processing.nmr import baseline as robust_baseline
 
-__all__ = ["baseline_operator", "subtract_product"]
+__all__ = ["baseline_operator", "subtract_product", "subtract_rows"]
 
 
 def baseline_operator(ppm: np.ndarray, proc: ProcessedNMR, params: dict[str, Any]
@@ -46,3 +46,17 @@ def subtract_product(real: np.ndarray, h: np.ndarray, basis: np.ndarray) -> None
     got = dgemm(-1.0, basis.T, np.asarray(h, dtype=np.float64).T, 1.0, real.T, overwrite_c=1)
     if not np.shares_memory(got, real):  # BLAS had to copy (not expected for these layouts)
         real[...] = got.T
+
+
+def subtract_rows(real: np.ndarray, h: np.ndarray, basis: np.ndarray) -> None:
+    """``real -= h @ basis`` in place, row by row (BLAS dgemv with beta = 1: each row updated
+    where it lies, no (b, n) product written and read back; ~0.07 against ~0.17 ms a 47k-point
+    row for numpy's product and subtraction).  ``real`` (b, n) float64 whose rows are contiguous
+    (a column slice of a C-contiguous array will do), ``h`` (b, k), ``basis`` (k, n)
+    C-contiguous."""
+    bt = basis.T  # (n, k), Fortran-contiguous: BLAS reads it in place
+    for j in range(real.shape[0]):
+        row = real[j]
+        got = dgemv(-1.0, bt, np.asarray(h[j], dtype=np.float64), beta=1.0, y=row, overwrite_y=1)
+        if not np.shares_memory(got, row):  # BLAS had to copy (not expected for these layouts)
+            row[...] = got

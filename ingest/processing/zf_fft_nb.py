@@ -6,8 +6,8 @@ Before the transform numpy makes five passes over every spectrum: copy the FID i
 complex64 work array, its norm for the precision guard
 (:func:`ingest.processing.fft_precision.fid_norm`), the apodization, the zero filling and the
 odd bins' twiddle.  :func:`prep_split` makes one: it reads the FID (complex128) once and
-writes both rows, returning the FID's sum of squares (0.33 ms a 64k-point spectrum in a batch
-of 16, benchmarks/bench_batch_stages.py --profile).  The phase product and the vendor-order copies
+writes both rows, returning the FID's sum of squares (its cost: the ``prep_split`` line of
+``benchmarks/bench_batch_stages.py --profile``).  The phase product and the vendor-order copies
 after the transform stay numpy's (a compiled twin, reading the rows backwards, was slower).
 
 numpy's bits: the cast and the apodization are exact operations that the kernel repeats;
@@ -16,8 +16,9 @@ numpy's SIMD loops use), rounds ``ar*br - ai*bi`` once after the first product
 (``fma(ar, br, -(ai*bi))``); the kernel does the same in float64, where float32 products are
 exact, and rounds to float32: the same bits but in rare double-rounding cases
 (tests/test_zf_fft_nb.py compares with numpy's own arithmetic on the machine it runs on).
-The sum of squares runs in point order, not BLAS's, so the norm differs from
-:func:`fid_norm` in the last bits; it only decides the precision against a threshold.
+The sum of squares runs in four interleaved partial sums (neither point order nor BLAS's), so
+the norm differs from :func:`fid_norm` in the last bits; it only decides the precision against
+a threshold.
 Loaded with the batch line fits' kernels (:func:`ingest.processing.lorentz_batch.load_compiled`;
 one switch, ``FLOWCELL_NUMBA``), compiled once per machine (``cache=True``).
 """
@@ -32,7 +33,7 @@ import numpy as np
 
 from ingest.processing import lorentz_batch_nb
 
-__all__ = ["kernels", "load", "prep_split"]
+__all__ = ["kernels", "load", "prep_split", "prep_split_words"]
 
 
 def prep_split(fv, apod, twv, u0v, u1v):  # pragma: no cover - compiled
@@ -44,11 +45,9 @@ def prep_split(fv, apod, twv, u0v, u1v):  # pragma: no cover - compiled
     ``complex64(fid) * apod`` (zeros after ``td``) and that times the twiddle.
     """
     td = apod.size
-    s = 0.0
-    for k in range(td):
+    for k in range(td):  # no sum in this loop: the compiler runs it on several points at once
         zr = fv[2 * k]
         zi = fv[2 * k + 1]
-        s += zr * zr + zi * zi
         a = apod[k]
         vr = np.float32(zr) * a
         vi = np.float32(zi) * a
@@ -61,7 +60,64 @@ def prep_split(fv, apod, twv, u0v, u1v):  # pragma: no cover - compiled
         u1v[2 * k + 1] = np.float32(np.float64(vr) * np.float64(ti) + np.float64(vi * tr))
     u0v[2 * td:] = 0.0
     u1v[2 * td:] = 0.0
-    return s
+    # the sum of squares in four interleaved partial sums (one running sum is latency-bound)
+    s0 = s1 = s2 = s3 = 0.0
+    n = 2 * td
+    k = 0
+    while k + 8 <= n:
+        s0 += fv[k] * fv[k] + fv[k + 4] * fv[k + 4]
+        s1 += fv[k + 1] * fv[k + 1] + fv[k + 5] * fv[k + 5]
+        s2 += fv[k + 2] * fv[k + 2] + fv[k + 6] * fv[k + 6]
+        s3 += fv[k + 3] * fv[k + 3] + fv[k + 7] * fv[k + 7]
+        k += 8
+    while k < n:
+        s0 += fv[k] * fv[k]
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
+def prep_split_words(wv, scale, apod, twv, u0v, u1v):  # pragma: no cover - compiled
+    """:func:`prep_split` of a FID still as its stored int32 words ``wv`` (re, im pairs) and
+    ``scale`` (2**NC): the values ``float64(word) * scale`` are the FID's (exact), so the rows
+    and the sum of squares are :func:`prep_split`'s of the converted FID, bit for bit
+    (:class:`ingest.readers.stored_fid.WordsSpectrum`)."""
+    td = apod.size
+    for k in range(td):
+        zr = np.float64(wv[2 * k]) * scale
+        zi = np.float64(wv[2 * k + 1]) * scale
+        a = apod[k]
+        vr = np.float32(zr) * a
+        vi = np.float32(zi) * a
+        u0v[2 * k] = vr
+        u0v[2 * k + 1] = vi
+        tr = twv[2 * k]
+        ti = twv[2 * k + 1]
+        u1v[2 * k] = np.float32(np.float64(vr) * np.float64(tr) - np.float64(vi * ti))
+        u1v[2 * k + 1] = np.float32(np.float64(vr) * np.float64(ti) + np.float64(vi * tr))
+    u0v[2 * td:] = 0.0
+    u1v[2 * td:] = 0.0
+    s0 = s1 = s2 = s3 = 0.0
+    n = 2 * td
+    k = 0
+    while k + 8 <= n:
+        a0 = np.float64(wv[k]) * scale
+        a1 = np.float64(wv[k + 1]) * scale
+        a2 = np.float64(wv[k + 2]) * scale
+        a3 = np.float64(wv[k + 3]) * scale
+        a4 = np.float64(wv[k + 4]) * scale
+        a5 = np.float64(wv[k + 5]) * scale
+        a6 = np.float64(wv[k + 6]) * scale
+        a7 = np.float64(wv[k + 7]) * scale
+        s0 += a0 * a0 + a4 * a4
+        s1 += a1 * a1 + a5 * a5
+        s2 += a2 * a2 + a6 * a6
+        s3 += a3 * a3 + a7 * a7
+        k += 8
+    while k < n:
+        a0 = np.float64(wv[k]) * scale
+        s0 += a0 * a0
+        k += 1
+    return (s0 + s1) + (s2 + s3)
 
 
 _KERNELS: Any = None  # None: not tried; False: unavailable or switched off
@@ -69,7 +125,7 @@ _LOCK = threading.Lock()
 
 
 def load() -> SimpleNamespace | None:
-    """The kernel (``prep_split``), compiled on the first call; None
+    """The kernels (``prep_split``, ``prep_split_words``), compiled on the first call; None
     when :func:`ingest.processing.lorentz_batch_nb.load` gives None (no numba, ``FLOWCELL_NUMBA=0``)."""
     global _KERNELS
     if _KERNELS is None:
@@ -81,7 +137,7 @@ def load() -> SimpleNamespace | None:
                     import numba  # lazy: already imported by the line fits' kernels
 
                     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-                    _KERNELS = SimpleNamespace(prep_split=jit(prep_split))
+                    _KERNELS = SimpleNamespace(prep_split=jit(prep_split), prep_split_words=jit(prep_split_words))
     return _KERNELS or None
 
 

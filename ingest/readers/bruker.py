@@ -93,6 +93,7 @@ from ingest.readers.checks import (
     read_small,
 )
 from ingest.readers.nmr_writers import write_bruker_1d, write_bruker_ser
+from ingest.readers.stored_fid import WordsSpectrum, deferring
 from ingest.types import IngestError, NMRMeta, NMRSpectrum
 
 __all__ = ["BLOCK_BYTES", "CLOSING_FILE", "PARAM_FILES", "expected_size", "identify_dir", "is_closed", "is_params",
@@ -264,12 +265,19 @@ def _read_1d(folder: Path, st: os.stat_result | None, acqus_stamp: tuple | None)
     acqus = read_acqus(acqus_path, _stamp=acqus_stamp)  # a fresh dict: it becomes meta.extra
     fields, derived, (words, big, isfloat) = _checked_fields(folder, acqus, acqus_path, data_path, st.st_size)
     scale = 2.0 ** derived["nc"] if not isfloat and derived["nc"] else None  # TopSpin's 2**NC
-    data = read_words(data_path, words, big, isfloat, scale, checked=True)[: fields["td"]]
+    data = read_words(data_path, words, big, isfloat, scale, checked=True, keep_words=deferring())
+    kept = type(data) is tuple  # (words, scale): the FID converted when first read (stored_fid)
+    if not kept:
+        data = data[: fields["td"]]
     duration = (fields["ns"] + derived["ds"]) * derived["scan_s"]
     start, end, source = _times(folder, acqus, acqus_path, duration)
     acqus.update(time_source=source, nominal_duration_s=duration, data_file=str(data_path))
     meta = NMRMeta(**fields, extra=acqus, start=start, end=end)  # one NMRMeta, not one and a copy
     ppm, real = _processed(folder)
+    if kept:
+        w, s = data
+        check_meta(NMRSpectrum(fid=None, meta=meta, processed_ppm=ppm, processed=real))  # int32 words: finite
+        return WordsSpectrum(meta=meta, processed_ppm=ppm, processed=real, words=w[: 2 * fields["td"]], scale=s)
     spec = NMRSpectrum(fid=data, meta=meta, processed_ppm=ppm, processed=real)
     return check_meta(spec, fid_finite=not isfloat)  # int32 words times 2**NC: finite by making
 

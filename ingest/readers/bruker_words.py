@@ -116,7 +116,7 @@ _CHUNK = _ORDER_SAMPLE * 8
 
 
 def read_words(data_path: str | Path, words: int, big: bool, isfloat: bool, scale: float | None = None, *,
-                checked: bool = False) -> np.ndarray:
+                checked: bool = False, keep_words: bool = False) -> np.ndarray | tuple[np.ndarray, float]:
     """``words`` stored words as complex128 pairs; the declared BYTORDA checked against the data.
 
     The checks and messages of :func:`ingest.readers.checks.read_bytes` (size declared by
@@ -125,6 +125,9 @@ def read_words(data_path: str | Path, words: int, big: bool, isfloat: bool, scal
     object in between; ``checked``: the caller has just checked its size, as
     :func:`_check_size` does); ``scale`` (2**NC) is applied in the conversion to float64, which is
     exact (a power of two): the same numbers whether applied in the conversion or after it.
+    ``keep_words`` (native int32 data only, else ignored): no conversion; ``(words, scale)``, the
+    words in an array of their own (from :func:`recycled_arrays`' pool), for
+    :class:`ingest.readers.stored_fid.WordsSpectrum`.
     """
     dt = np.dtype((">" if big else "<") + ("f8" if isfloat else "i4"))
     what = os.path.basename(data_path)
@@ -135,7 +138,12 @@ def read_words(data_path: str | Path, words: int, big: bool, isfloat: bool, scal
                                          f"more than the {MAX_FILE_BYTES} read at most")
     else:
         checked_size(data_path, nbytes, what=what, exact=False, declared_by=f"acqus (TD, DTYPA {2 if isfloat else 0})")
-    w = _scratch(nbytes).view(dt)[:words]  # the stored words, converted to a fresh array below
+    keep = keep_words and not isfloat and dt.isnative
+    if keep:  # the words are the result: read into an array of their own
+        w = _recycled(words, np.int32)
+        w = np.empty(words, dtype=np.int32) if w is None else w
+    else:
+        w = _scratch(nbytes).view(dt)[:words]  # the stored words, converted to a fresh array below
     got = _fill(data_path, memoryview(w).cast("B"))
     if got < nbytes:
         raise IngestError(data_path, f"{what} shrank while being read (byte offset {got})")
@@ -143,6 +151,8 @@ def read_words(data_path: str | Path, words: int, big: bool, isfloat: bool, scal
     if not _declared_order_evident(first, dt):
         byte_order_check(os.path.join(os.path.dirname(data_path), "acqus"), f"BYTORDA {1 if big else 0}", first, dt)
     src = w[: w.size // 2 * 2]
+    if keep:
+        return src, 1.0 if scale is None else float(scale)
     out = _recycled(src.size)
     conv = converter() if not isfloat and dt.isnative else None
     if conv is not None:  # one compiled pass, the same numbers (bruker_words_nb)
@@ -200,20 +210,21 @@ _FREE_REFS = 3
 _CAN_RECYCLE = sys.implementation.name == "cpython"
 
 
-def _recycled(n: int) -> np.ndarray | None:
-    """A float64 array of ``n`` values from the pool, or None (outside the context, or none free:
-    then a fresh one, which joins the pool while there is room)."""
+def _recycled(n: int, dtype: type = np.float64) -> np.ndarray | None:
+    """An array of ``n`` values of ``dtype`` (float64: converted FIDs; int32: kept words) from the
+    pool, or None (outside the context, or none free: then a fresh one, which joins the pool
+    while there is room)."""
     arrays = getattr(_POOL, "arrays", None)
     if arrays is None or not _CAN_RECYCLE:
         return None
     for a in arrays:
-        if a.size == n and sys.getrefcount(a) <= _FREE_REFS:
+        if a.size == n and a.dtype == dtype and sys.getrefcount(a) <= _FREE_REFS:
             return a
-    if n * 8 > _POOL.room:
+    a = np.empty(n, dtype=dtype)
+    if a.nbytes > _POOL.room:
         return None
-    a = np.empty(n, dtype=np.float64)
     arrays.append(a)
-    _POOL.room -= n * 8
+    _POOL.room -= a.nbytes
     return a
 
 
