@@ -488,18 +488,19 @@ class BatchExtractor:
         else:
             # baseline on the corrected signal-free points; then one product subtracts the baseline
             # polynomial and the first-point correction together (one pass over the spectra)
+            # the spectra at the baseline's points (the slab's fill wrote only the slab)
+            yb = real[:, ser.fit_idx] if self._split is None else ser.slab.at_points(*self._split, real)
             if F is None:
-                coef = real[:, ser.fit_idx] @ ser.pinv.T
+                coef = yb @ ser.pinv.T
                 if ser.basis is None:
                     ser.basis = np.ascontiguousarray(ser.vander.T)
                 H = coef
             else:
-                coef = (real[:, ser.fit_idx] - F @ rows2[:, ser.fit_idx]) @ ser.pinv.T
+                coef = (yb - F @ rows2[:, ser.fit_idx]) @ ser.pinv.T
                 if ser.basis is None:
                     ser.basis = np.ascontiguousarray(np.vstack([ser.vander.T, rows2]))
                 H = np.hstack([coef, F])
             if self._split is not None:  # the slab only (ingest.processing.slab); the rest stays NaN
-                ser.slab.forget_points(real)
                 lo, hi = ser.slab_at
                 if ser.slab_basis is None or ser.slab_basis.shape[0] != ser.basis.shape[0]:
                     ser.slab_basis = np.ascontiguousarray(ser.basis[:, lo:hi])

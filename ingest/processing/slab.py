@@ -12,9 +12,10 @@ after the split transform (:mod:`ingest.processing.zf_fft`):
 * :class:`Slab` (per series and transform layout) and :meth:`Slab.fill`: the phased real part
   on that range (the same strided pieces and the same complex product as
   :func:`ingest.processing.zf_fft.vendor_real`, on contiguous parts of each row: the same
-  numbers to the bit) and at the baseline's points outside it; every other point of the
-  work array is NaN (allocated so, never written), so that a reader outside the slab gets
-  NaN, loudly, rather than a stale value;
+  numbers to the bit); :meth:`Slab.at_points`: its values at the baseline's points (outside
+  the slab computed there, not written); every other point of the work array is NaN
+  (allocated so, never written), so that a reader outside the slab gets NaN, loudly, rather
+  than a stale value;
 * :meth:`Slab.full`: one spectrum's whole real part from the same transform (the rows a caller
   needs in full: a line too broad for its window, whose extended fit reaches beyond the
   windows, ingest.processing.widths.refine_widths; the spectrum the extractor keeps as
@@ -77,6 +78,9 @@ class Slab:
     out_idx: np.ndarray                      # baseline points outside the slab, vendor indices
     out_flat: np.ndarray                     # the same, flat indices of the (2, h) layout
     out_rot: np.ndarray                      # the phase factor at those flat indices
+    in_idx: np.ndarray                       # baseline points inside the slab, vendor indices
+    in_pos: np.ndarray                       # positions in fit_idx of the points inside the slab
+    out_pos: np.ndarray                      # ... and of those outside it
 
     @classmethod
     def build(cls, m: int, lo: int, hi: int, fit_idx: np.ndarray | None, rot2: np.ndarray) -> Slab:
@@ -93,25 +97,28 @@ class Slab:
             # vendor s0 + 2t <- R[row, first - t]: columns first-t1+1 .. first-t0, read backwards
             pieces.append((slice(s0 + 2 * t0, s0 + 2 * t1, 2), row, slice(first - t1 + 1, first - t0 + 1)))
         idx = np.asarray(fit_idx if fit_idx is not None else [], dtype=np.intp)
-        out = idx[(idx < lo) | (idx >= hi)]
+        outside = (idx < lo) | (idx >= hi)
+        out = idx[outside]
         fft_i = (h - 1 - out) % m                      # vendor j <- FFT index (m/2 - 1 - j) mod m
         flat = (fft_i % 2) * h + fft_i // 2
-        return cls(lo, hi, pieces, out, flat, rot2.reshape(-1)[flat])
+        return cls(lo, hi, pieces, out, flat, rot2.reshape(-1)[flat], idx[~outside], np.flatnonzero(~outside),
+                   np.flatnonzero(outside))
 
     def fill(self, R: np.ndarray, rot2: np.ndarray, real: np.ndarray) -> np.ndarray:
-        """``real[:, lo:hi]`` and ``real[:, out_idx]`` = the phased real part of the split transforms
-        ``R`` (b, 2, h), in vendor order; ``R`` is not modified.  Returns ``real``."""
+        """``real[:, lo:hi]`` = the phased real part of the split transforms ``R`` (b, 2, h), in
+        vendor order; ``R`` is not modified.  Returns ``real``."""
         for vs, row, cs in self.pieces:
             prod = R[:, row, cs] * rot2[row, cs]       # contiguous: numpy's product, vendor_real's bits
             np.copyto(real[:, vs], prod.real[:, ::-1])
-        if self.out_idx.size:
-            b = R.shape[0]
-            prod = R.reshape(b, -1)[:, self.out_flat] * self.out_rot
-            real[:, self.out_idx] = prod.real
         return real
 
-    def forget_points(self, real: np.ndarray) -> None:
-        """NaN again at the baseline points outside the slab (once the baseline is fitted: they
-        are not baseline-corrected, and nothing else may read them)."""
+    def at_points(self, R: np.ndarray, rot2: np.ndarray, real: np.ndarray) -> np.ndarray:
+        """(b, k): the phased real part at the baseline's points (``fit_idx`` order), the values
+        :func:`ingest.processing.zf_fft.vendor_real` gives there: read from ``real`` inside the
+        slab (after :meth:`fill`), from ``R`` outside it (nothing written to ``real`` there)."""
+        b = R.shape[0]
+        out = np.empty((b, self.in_pos.size + self.out_pos.size))
+        out[:, self.in_pos] = real[:, self.in_idx]
         if self.out_idx.size:
-            real[:, self.out_idx] = np.nan
+            out[:, self.out_pos] = (R.reshape(b, -1)[:, self.out_flat] * self.out_rot).real
+        return out
