@@ -166,3 +166,15 @@ def test_blocks_short_head_up_to_the_first_nmr_acquisition(monkeypatch):
     assert [a for b in batch._blocks(mixed) for a in b] == mixed
     assert [len(b) for b in batch._blocks([acq(k, "bes3t") for k in range(6)])] == [4, 2]  # no NMR: capped
     assert [len(b) for b in batch._blocks([])] == [0]
+
+
+def test_blocks_of_a_long_run_end_in_quarter_blocks():
+    """600 acquisitions: the head, blocks of 32, the last 64 in blocks of 8 (the workers' last
+    blocks short, so they finish together); the order kept; the same partition whatever the workers."""
+    from ingest.live.acquisition import Acquisition
+
+    acqs = [Acquisition(Path(str(k)), "bruker", (), Path(str(k))) for k in range(600)]
+    sizes = [len(b) for b in batch._blocks(acqs)]
+    assert sizes == [1] + [32] * 16 + [23] + [8] * 8
+    assert [a for b in batch._blocks(acqs) for a in b] == acqs
+    assert [len(b) for b in batch._blocks(acqs[:256])] == [1] + [32] * 7 + [31]  # shorter runs: no tail
