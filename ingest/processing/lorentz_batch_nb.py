@@ -13,15 +13,20 @@ and batch, the same numbers to the bit.
   axis, weights and error sum once for consecutive rows of one window (:func:`_integral_sel`,
   also called for the rows below ``snr_min`` by :mod:`ingest.processing.lorentz_rows_nb`);
 * :func:`lm_rows_unit`: :func:`ingest.processing.lorentz_nb.lm_rows` for rows of unit
-  weights (the batch's): the same iterations, the normal equations by :func:`_normal_unit`
-  (the per-point values first, in a loop without sums that the compiler runs on several
-  points at once, then the sums in point order; the three sums that do not depend on the
-  parameters once per row): the same bits, ~2x faster; one row: :func:`_lm_row_unit`;
+  weights (the batch's): the same iterations and tests, the normal equations by
+  :func:`_normal_unit` (the per-point values first, in a loop without sums that the compiler
+  runs on several points at once, then the sums, which it may reassociate and fuse to run
+  them on several points at once too: ``fastmath={"reassoc", "contract"}``, ~25 % faster;
+  the three sums that do not depend on the parameters once per row); the last bits differ
+  from lorentz_nb's, the optimum the same within the fit's stopping tolerance (< 1e-6 of a
+  standard error in ``benchmarks/bench_batch_stages.py --compare``); the numpy steps of
+  :mod:`ingest.processing.lorentz_batch` use this one too when it is loaded; one row:
+  :func:`_lm_row_unit`;
 * :func:`result_cols`: the arithmetic of ``_results`` after numpy's ``inv(J^T J)``.
 
 Medians by selection (:func:`_median_sorted`; ``np.sort``/``np.partition`` would add ~12 s
 to the one-time compilation), sums in numpy's order: every number is the numpy steps' to
-the last bit, with the compiled Levenberg-Marquardt (tests/test_lorentz_batch_nb.py).
+the last bit, with the same compiled Levenberg-Marquardt (tests/test_lorentz_batch_nb.py).
 Every kernel reports a window holding a non-finite value (flag 2 / False) and the caller
 then runs the numpy steps (their NaN handling).  ``error_model="numpy"``: a division by
 zero gives inf/NaN as in numpy (no ZeroDivisionError from inside a fit).  Loaded by
@@ -334,7 +339,8 @@ def _integral_sel(ppm, real, rows, i0s, lns, sel, sfo1_hz, noise, corr, out):  #
 def _normal_unit(q, x, y, n, sx, sxx, JTJ, g, tmp):  # pragma: no cover - compiled
     """:func:`ingest.processing.lorentz_nb._normal_eq1` with its three sums that do not depend
     on ``q`` given (``sx`` = sum of x, ``sxx`` = sum of x^2, in point order; ``n`` = sum of
-    ones): the same sums in the same order, the same bits.
+    ones): the same sums, reassociated by the compiler (``load``: fastmath), so the last bits
+    may differ.
 
     Two loops: the per-point values (line, residual, derivatives; one division each) first,
     into ``tmp`` (4, n) -- no sum there, so the compiler runs it on several points at once --
@@ -404,7 +410,7 @@ def _normal_unit(q, x, y, n, sx, sxx, JTJ, g, tmp):  # pragma: no cover - compil
 
 def lm_rows_unit(q, X, Y, npts, max_iter, chi2_out, ok_out, JTJ_out):  # pragma: no cover - compiled
     """:func:`ingest.processing.lorentz_nb.lm_rows` with every weight 1 over ``npts[b]``
-    points (the same steps and tests; :func:`_normal_unit`, the same bits)."""
+    points (the same steps and tests; :func:`_normal_unit`'s sums)."""
     tmp = np.empty((4, X.shape[1]))
     work = np.empty((9, 5, 5))
     for b in range(q.shape[0]):
@@ -520,7 +526,10 @@ def load() -> SimpleNamespace | None:
 
                     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
                     _damped_step, _take = lorentz_nb._damped_step, lorentz_nb._take
-                    _normal_unit = jit(_normal_unit)
+                    # the sums reassociated (vectorised over points): ~25 % off the fits' iterations;
+                    # their last bits differ from lorentz_nb's, the optimum within the fit's tolerance
+                    _normal_unit = numba.njit(cache=True, nogil=True, error_model="numpy",
+                                              fastmath={"reassoc", "contract"})(_normal_unit)
                     _pairwise_leaf = jit(_pairwise_leaf)
                     _pairwise = jit(_pairwise)  # after the leaf: it calls it
                     _median_sorted = jit(_median_sorted)
