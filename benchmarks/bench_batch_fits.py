@@ -4,7 +4,9 @@ spectrum of :func:`ingest.processing.lorentz_batch.fit_lorentzians` +
 (default observables, 64k-point noisy 1H FIDs of benchmarks/bench_ingest.py, chunks of 16),
 with the compiled passes (:mod:`ingest.processing.lorentz_batch_nb`, what ships once
 ``load_compiled`` ran) against the numpy steps feeding the compiled Levenberg-Marquardt (the
-path before them), interleaved; checks that both give the same fits to the bit.
+path before them), interleaved; prints how far apart their fits are (in standard errors:
+the compiled passes solve the linear start in the kernel, its sums in point order, so the
+strongest lines' optima move within the fit's tolerance, docs/conventions.md).
 
 Target: <= 1.2 ms per spectrum (a third of the previous ~3.5).
 
@@ -55,6 +57,23 @@ def _calls(files: int) -> tuple[list, int]:
     return calls, len(specs)
 
 
+def _deviation(a: list, b: list) -> float:
+    """Largest |a - b| / b's standard error over the fitted centres, widths and areas of two runs'
+    outputs (lists, one per call, of PeakFit or None)."""
+    worst = 0.0
+    for xs, ys in zip(a, b):
+        for x, y in zip(xs, ys):
+            if x is None or y is None:
+                if (x is None) != (y is None):
+                    return float("inf")
+                continue
+            for v, e in (("center_ppm", "center_err_ppm"), ("fwhm_hz", "fwhm_err_hz"), ("area", "area_err")):
+                d, err = abs(getattr(x, v) - getattr(y, v)), getattr(y, e)
+                if d > 0:
+                    worst = max(worst, d / err if err > 0 else float("inf"))
+    return worst
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--files", type=int, default=96)
@@ -79,15 +98,16 @@ def main() -> None:
             t, outs[passes] = run(passes)
             times[passes].append(t)
     lb._batch_kernels = compiled_kernels
-    same = repr(outs[True]) == repr(outs[False])
+    dev = _deviation(outs[True], outs[False])
     new, old = statistics.median(times[True]), statistics.median(times[False])
     print(f"{n} spectra, {len(calls)} calls; load {os.getloadavg()[0]:.2f}")
     print(f"numpy steps + compiled LM: {old:.3f} ms/spectrum CPU (median of {a.repeats})")
     print(f"compiled passes:           {new:.3f} ms/spectrum CPU  ({old / new:.2f}x faster; "
           f"target <= {TARGET_MS} ms: {new / TARGET_MS:.2f} of it)")
-    print("same fits to the bit:", same)
+    print(f"largest difference of a fitted value (centre, width, area): {dev:.1e} of its standard error")
     print(f"RESULT | batch line fits + window integrals per spectrum, compiled passes (numpy steps + compiled LM "
-          f"{old:.2f} ms; same fits to the bit: {same}; load {os.getloadavg()[0]:.2f}) | {new:.2f} ms CPU | "
+          f"{old:.2f} ms; fits within {dev:.0e} of a standard error of theirs; load {os.getloadavg()[0]:.2f}) | "
+          f"{new:.2f} ms CPU | "
           f"<= {TARGET_MS} ms (this round's budget) | {new / TARGET_MS:.2f}")
 
 

@@ -62,7 +62,7 @@ def main() -> int:
         new.append(_rel_rms(theirs, ours))
         old.append(_rel_rms(theirs, former))
         print(f"expno {folder.name:>3}: GD {gd:g}, SI {si}: package {new[-1]:.2e}, former convention {old[-1]:.2e}")
-    print(f"RESULT | |1r + i 1i| of TopSpin vs process_fid, {len(new)} expnos (worst) | {max(new):.1e} | "
+    print(f"RESULT | magnitude of TopSpin's 1r + i 1i vs process_fid, {len(new)} expnos (worst) | {max(new):.1e} | "
           f"int32 storage ~2e-8 | {max(new) / 2e-8:.2f}")
     print(f"RESULT | the same vs the former convention (circular shift over TD), best to worst | "
           f"{min(old):.1e} to {max(old):.1e} | - | -")
