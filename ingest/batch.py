@@ -25,20 +25,28 @@ import contextlib
 import math
 import multiprocessing
 import sys
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any
 
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ingest.live.completion import Acquisition, acquisition_for, check_complete, discover, sort_key
+from ingest.live.completion import (
+    Acquisition,
+    acquisition_for,
+    check_complete,
+    discover,
+    sort_key,
+)
 from ingest.live.store import tidy
 from ingest.processing import zf_fft_nb
 from ingest.processing.batch_nmr import BatchExtractor, _series_key
 from ingest.processing.lorentz_batch import load_compiled
 from ingest.processing.numba_switch import numba_switch
-from ingest.processing.observables import Extractor as _Extractor, ObservablesConfig
+from ingest.processing.observables import Extractor as _Extractor
+from ingest.processing.observables import ObservablesConfig
 from ingest.readers.bruker_words import recycled_arrays
 from ingest.readers.dispatch import read_rows
 from ingest.readers.stored_fid import deferred_fids
@@ -49,9 +57,9 @@ __all__ = [
     "find_acquisitions",
     "ingest_folder",
     "ingest_paths",
-    "process_acquisition",
-    "make_extractor",
     "main",
+    "make_extractor",
+    "process_acquisition",
 ]
 
 Reader = Callable[[Path], list]
@@ -154,7 +162,7 @@ def process_acquisition(
             row = dict(extractor(s))
         except IngestError:
             raise
-        except Exception as e:  # noqa: BLE001
+        except Exception as e:
             raise IngestError(acq.read_path, f"observables failed ({type(e).__name__}: {e})") from e
         row.setdefault("source", str(acq.key))
         if not row.get("source"):
@@ -170,7 +178,7 @@ def _read_spectra(acq: Acquisition, reader: Reader | None) -> list:
         spectra = reader(acq.read_path)
     except IngestError:
         raise
-    except Exception as e:  # noqa: BLE001 - a reader bug must not stop the batch
+    except Exception as e:  # a reader bug must not stop the batch
         raise IngestError(acq.read_path, f"could not be read ({type(e).__name__}: {e})") from e
     if not spectra:
         raise IngestError(acq.read_path, "no spectra in file")
@@ -495,7 +503,9 @@ def ingest_folder(
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m ingest.batch PATH ...`` is ``flowcell ingest PATH ...``: one command line,
     one set of exit codes (see ``flowcell ingest --help``)."""
-    from flowcell.cli import main as flowcell_main  # lazy: the library part of ingest needs no flowcell
+    from flowcell.cli import (
+        main as flowcell_main,  # lazy: the library part of ingest needs no flowcell
+    )
     try:
         return flowcell_main(["ingest", *(sys.argv[1:] if argv is None else argv)])
     except SystemExit as exc:  # argparse: --help (0) or bad usage (2)
