@@ -4,7 +4,7 @@
   access, is the plain read's FID bit for bit (int32 words generated here with numpy only, NC != 0);
   outside it, or for float64 data, the plain spectrum;
 * the batch engine's compiled pass reads the words themselves and gives the plain FID's rows bit
-  for bit (``prep_split_words`` = ``prep_split`` of the converted FID), and ``ingest_paths`` the
+  for bit (``prep_split`` of the words = of the converted FID), and ``ingest_paths`` the
   same table with and without the deferral.
 """
 

@@ -392,10 +392,8 @@ class BatchExtractor:
         twv = tw.view(np.float32)
         for j, (kept, f) in enumerate(src):
             u0, u1 = U2[j, 0].view(np.float32), U2[j, 1].view(np.float32)
-            if kept is not None:
-                ss = nb.prep_split_words(kept[0], kept[1], apod, twv, u0, u1)
-            else:
-                ss = nb.prep_split(f.view(np.float64), apod, twv, u0, u1)
+            src, scale = kept if kept is not None else (f.view(np.float64), 1.0)
+            ss = nb.prep_split(src, scale, apod, twv, u0, u1)
             if not p.holds(math.sqrt(ss)):
                 return None
         self.stats["complex64"] = self.stats.get("complex64", 0) + b
@@ -502,7 +500,7 @@ class BatchExtractor:
                 H = np.hstack([coef, F])
             if self._split is not None:  # the slab only (ingest.processing.slab); the rest stays NaN
                 lo, hi = ser.slab_at
-                if ser.slab_basis is None or ser.slab_basis.shape[0] != ser.basis.shape[0]:
+                if ser.slab_basis is None:  # ser.basis is set once, just above
                     ser.slab_basis = np.ascontiguousarray(ser.basis[:, lo:hi])
                 subtract_rows(real[:, lo:hi], H, ser.slab_basis)
             else:

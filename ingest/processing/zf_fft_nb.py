@@ -33,21 +33,25 @@ import numpy as np
 
 from ingest.processing import lorentz_batch_nb
 
-__all__ = ["kernels", "load", "prep_split", "prep_split_words"]
+__all__ = ["kernels", "load", "prep_split"]
 
 
-def prep_split(fv, apod, twv, u0v, u1v):  # pragma: no cover - compiled
+def prep_split(src, scale, apod, twv, u0v, u1v):  # pragma: no cover - compiled
     """One FID into the split transform's rows; returns its sum of squares (float64).
 
-    ``fv``: the FID (complex128, ``td`` points) as float64 pairs; ``apod`` (td,) float32;
-    ``twv``: the odd bins' twiddle (complex64, ``h >= td`` points) as float32 pairs;
-    ``u0v``, ``u1v``: the even and odd rows (complex64, ``h`` points) as float32 pairs, set to
-    ``complex64(fid) * apod`` (zeros after ``td``) and that times the twiddle.
+    ``src``: the FID as (re, im) pairs, either float64 (a complex128 FID viewed as floats,
+    ``scale`` 1.0) or the stored int32 words with ``scale`` = 2**NC
+    (:class:`ingest.readers.stored_fid.WordsSpectrum`): the values are ``float64(src) * scale``,
+    exact either way, so the words give the converted FID's rows and sum to the bit (numba
+    compiles one version per type); ``apod`` (td,) float32; ``twv``: the odd bins' twiddle
+    (complex64, ``h >= td`` points) as float32 pairs; ``u0v``, ``u1v``: the even and odd rows
+    (complex64, ``h`` points) as float32 pairs, set to ``complex64(fid) * apod`` (zeros after
+    ``td``) and that times the twiddle.
     """
     td = apod.size
     for k in range(td):  # no sum in this loop: the compiler runs it on several points at once
-        zr = fv[2 * k]
-        zi = fv[2 * k + 1]
+        zr = np.float64(src[2 * k]) * scale
+        zi = np.float64(src[2 * k + 1]) * scale
         a = apod[k]
         vr = np.float32(zr) * a
         vi = np.float32(zi) * a
@@ -65,56 +69,17 @@ def prep_split(fv, apod, twv, u0v, u1v):  # pragma: no cover - compiled
     n = 2 * td
     k = 0
     while k + 8 <= n:
-        s0 += fv[k] * fv[k] + fv[k + 4] * fv[k + 4]
-        s1 += fv[k + 1] * fv[k + 1] + fv[k + 5] * fv[k + 5]
-        s2 += fv[k + 2] * fv[k + 2] + fv[k + 6] * fv[k + 6]
-        s3 += fv[k + 3] * fv[k + 3] + fv[k + 7] * fv[k + 7]
-        k += 8
-    while k < n:
-        s0 += fv[k] * fv[k]
-        k += 1
-    return (s0 + s1) + (s2 + s3)
-
-
-def prep_split_words(wv, scale, apod, twv, u0v, u1v):  # pragma: no cover - compiled
-    """:func:`prep_split` of a FID still as its stored int32 words ``wv`` (re, im pairs) and
-    ``scale`` (2**NC): the values ``float64(word) * scale`` are the FID's (exact), so the rows
-    and the sum of squares are :func:`prep_split`'s of the converted FID, bit for bit
-    (:class:`ingest.readers.stored_fid.WordsSpectrum`)."""
-    td = apod.size
-    for k in range(td):
-        zr = np.float64(wv[2 * k]) * scale
-        zi = np.float64(wv[2 * k + 1]) * scale
-        a = apod[k]
-        vr = np.float32(zr) * a
-        vi = np.float32(zi) * a
-        u0v[2 * k] = vr
-        u0v[2 * k + 1] = vi
-        tr = twv[2 * k]
-        ti = twv[2 * k + 1]
-        u1v[2 * k] = np.float32(np.float64(vr) * np.float64(tr) - np.float64(vi * ti))
-        u1v[2 * k + 1] = np.float32(np.float64(vr) * np.float64(ti) + np.float64(vi * tr))
-    u0v[2 * td:] = 0.0
-    u1v[2 * td:] = 0.0
-    s0 = s1 = s2 = s3 = 0.0
-    n = 2 * td
-    k = 0
-    while k + 8 <= n:
-        a0 = np.float64(wv[k]) * scale
-        a1 = np.float64(wv[k + 1]) * scale
-        a2 = np.float64(wv[k + 2]) * scale
-        a3 = np.float64(wv[k + 3]) * scale
-        a4 = np.float64(wv[k + 4]) * scale
-        a5 = np.float64(wv[k + 5]) * scale
-        a6 = np.float64(wv[k + 6]) * scale
-        a7 = np.float64(wv[k + 7]) * scale
+        a0, a4 = np.float64(src[k]) * scale, np.float64(src[k + 4]) * scale
+        a1, a5 = np.float64(src[k + 1]) * scale, np.float64(src[k + 5]) * scale
+        a2, a6 = np.float64(src[k + 2]) * scale, np.float64(src[k + 6]) * scale
+        a3, a7 = np.float64(src[k + 3]) * scale, np.float64(src[k + 7]) * scale
         s0 += a0 * a0 + a4 * a4
         s1 += a1 * a1 + a5 * a5
         s2 += a2 * a2 + a6 * a6
         s3 += a3 * a3 + a7 * a7
         k += 8
     while k < n:
-        a0 = np.float64(wv[k]) * scale
+        a0 = np.float64(src[k]) * scale
         s0 += a0 * a0
         k += 1
     return (s0 + s1) + (s2 + s3)
@@ -125,7 +90,7 @@ _LOCK = threading.Lock()
 
 
 def load() -> SimpleNamespace | None:
-    """The kernels (``prep_split``, ``prep_split_words``), compiled on the first call; None
+    """The kernel (``prep_split``), compiled on the first call; None
     when :func:`ingest.processing.lorentz_batch_nb.load` gives None (no numba, ``FLOWCELL_NUMBA=0``)."""
     global _KERNELS
     if _KERNELS is None:
@@ -137,7 +102,7 @@ def load() -> SimpleNamespace | None:
                     import numba  # lazy: already imported by the line fits' kernels
 
                     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-                    _KERNELS = SimpleNamespace(prep_split=jit(prep_split), prep_split_words=jit(prep_split_words))
+                    _KERNELS = SimpleNamespace(prep_split=jit(prep_split))
     return _KERNELS or None
 
 

@@ -26,7 +26,7 @@ from ingest.readers.bruker_words_nb import converter, counter
 from ingest.readers.checks import MAX_FILE_BYTES, byte_order_check, checked_size
 from ingest.types import IngestError
 
-__all__ = ["read_words", "recycled_arrays"]
+__all__ = ["read_words", "recycled_arrays", "words_to_complex"]
 
 
 #: Words :func:`ingest.readers.checks.byte_order_check` looks at (its default ``limit``).
@@ -153,20 +153,24 @@ def read_words(data_path: str | Path, words: int, big: bool, isfloat: bool, scal
     src = w[: w.size // 2 * 2]
     if keep:
         return src, 1.0 if scale is None else float(scale)
-    out = _recycled(src.size)
-    conv = converter() if not isfloat and dt.isnative else None
-    if conv is not None:  # one compiled pass, the same numbers (bruker_words_nb)
-        if out is None:
-            out = np.empty(src.size, dtype=np.float64)
-        conv(src, out, 1.0 if scale is None else scale)
-        return out.view(np.complex128)
+    return words_to_complex(src, 1.0 if scale is None else scale, _recycled(src.size))
+
+
+def words_to_complex(src: np.ndarray, scale: float = 1.0, out: np.ndarray | None = None) -> np.ndarray:
+    """Stored words (int32 or float64, (re, im) pairs) as complex128: ``float64(src) * scale``,
+    into ``out`` (float64, ``src.size``) or a fresh array.  Exact for a power of two ``scale``
+    (2**NC), whichever pass applies it; native int32 by one compiled pass when the batch
+    kernels are loaded (:mod:`ingest.readers.bruker_words_nb`, the same numbers)."""
     if out is None:
-        out = src.astype(np.float64)
+        out = np.empty(src.size, dtype=np.float64)
+    conv = converter() if src.dtype.kind == "i" and src.dtype.isnative else None
+    if conv is not None:
+        conv(src, out, scale)
     else:
         np.copyto(out, src)  # int32 or float64 words -> float64: the values of astype
-    if scale is not None:
-        out *= scale  # in place: exact (a power of two), the numbers of scaling during the conversion
-    return out.view(np.complex128)  # (re, im) pairs
+        if scale != 1.0:
+            out *= scale  # in place: exact (a power of two)
+    return out.view(np.complex128)
 
 
 #: Reused buffers for the stored words, one per thread (a fresh 512 kB array per 64k-point
@@ -220,9 +224,9 @@ def _recycled(n: int, dtype: type = np.float64) -> np.ndarray | None:
     for a in arrays:
         if a.size == n and a.dtype == dtype and sys.getrefcount(a) <= _FREE_REFS:
             return a
-    a = np.empty(n, dtype=dtype)
-    if a.nbytes > _POOL.room:
+    if n * np.dtype(dtype).itemsize > _POOL.room:
         return None
+    a = np.empty(n, dtype=dtype)
     arrays.append(a)
     _POOL.room -= a.nbytes
     return a

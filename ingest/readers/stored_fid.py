@@ -7,7 +7,7 @@ engine reads once more, to cast it to complex64 for its transform.  Inside
 are loaded), :func:`ingest.readers.bruker.read_bruker` of a 1D expno with native int32 words
 returns a :class:`WordsSpectrum` instead: the same spectrum, whose ``fid`` is converted on first
 access, while the batch engine's compiled pass reads the words themselves
-(:func:`ingest.processing.zf_fft_nb.prep_split_words`: the same float32 values, hence the same
+(:func:`ingest.processing.zf_fft_nb.prep_split` of the words: the same float32 values, hence the same
 rows bit for bit; tests/test_stored_fid.py).
 """
 
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ingest.readers.bruker_words_nb import converter
+from ingest.readers.bruker_words import words_to_complex
 from ingest.types import NMRSpectrum
 
 __all__ = ["WordsSpectrum", "deferred_fids", "deferring"]
@@ -72,7 +72,7 @@ class WordsSpectrum(NMRSpectrum):
     @property  # type: ignore[override]
     def fid(self) -> np.ndarray | None:
         if self._fid is None and self.words is not None:
-            self._fid = _convert(self.words, self.scale)
+            self._fid = words_to_complex(self.words, self.scale)
             self.words = None
         return self._fid
 
@@ -81,16 +81,3 @@ class WordsSpectrum(NMRSpectrum):
         self._fid = value
         if value is not None:
             self.words = None
-
-
-def _convert(words: np.ndarray, scale: float) -> np.ndarray:
-    """``float64(words) * scale`` as complex128 pairs (read_words' numbers)."""
-    conv = converter()
-    if conv is not None:
-        out = np.empty(words.size, dtype=np.float64)
-        conv(words, out, scale)
-    else:
-        out = words.astype(np.float64)
-        if scale != 1.0:
-            out *= scale
-    return out.view(np.complex128)
