@@ -377,23 +377,22 @@ class BatchExtractor:
         apod, _, split = self._consts(ser, dt)
         if split is None:
             return None
-        src = []
+        src = []  # (values as pairs, scale): the stored words, or the FID's float64 pairs
         for s in specs:
             kept = stored_words(s)
             if kept is None:
                 f = np.asarray(s.fid)
                 if f.dtype != np.complex128 or not f.flags.c_contiguous:
                     return None
-            src.append((kept, None) if kept is not None else (None, f))
+                kept = (f.view(np.float64), 1.0)
+            src.append(kept)
         tw, rot2 = split
         b, h = len(specs), ser.m // 2
         _, U, real = self._buffers(ser, b, dt)
         U2 = U.reshape(b, 2, h)
         twv = tw.view(np.float32)
-        for j, (kept, f) in enumerate(src):
-            u0, u1 = U2[j, 0].view(np.float32), U2[j, 1].view(np.float32)
-            src, scale = kept if kept is not None else (f.view(np.float64), 1.0)
-            ss = nb.prep_split(src, scale, apod, twv, u0, u1)
+        for j, (x, scale) in enumerate(src):
+            ss = nb.prep_split(x, scale, apod, twv, U2[j, 0].view(np.float32), U2[j, 1].view(np.float32))
             if not p.holds(math.sqrt(ss)):
                 return None
         self.stats["complex64"] = self.stats.get("complex64", 0) + b
@@ -484,9 +483,9 @@ class BatchExtractor:
                 return
             coef, blv = None, None
         else:
-            # baseline on the corrected signal-free points; then one product subtracts the baseline
-            # polynomial and the first-point correction together (one pass over the spectra)
-            # the spectra at the baseline's points (the slab's fill wrote only the slab)
+            # baseline on the corrected signal-free points (read there, or computed there when the
+            # slab's fill wrote only the slab); then one product subtracts the baseline polynomial
+            # and the first-point correction together (one pass over the spectra)
             yb = real[:, ser.fit_idx] if self._split is None else ser.slab.at_points(*self._split, real)
             if F is None:
                 coef = yb @ ser.pinv.T
