@@ -265,7 +265,7 @@ def _incomplete(a: Acquisition) -> str | None:
     """Why an acquisition cannot be read yet (missing or truncated files), or None.
 
     ``check_complete`` first: it stats every file once, and a complete answer means none is
-    missing, so the usual case costs no ``exists()`` per file (~10 us an expno)."""
+    missing, so the usual case costs no ``exists()`` per file."""
     try:
         chk = check_complete(a, math.inf)
     except OSError:  # e.g. a symlink loop, which pathlib's exists() below calls missing
@@ -287,8 +287,7 @@ def _blocks(acqs: Sequence[Acquisition]) -> list[Sequence[Acquisition]]:
     rows may depend on the spectra it is transformed with: its precision is the batch's):
     a short first block, up to the first NMR acquisition (at most :data:`BATCH_ACQUISITIONS`),
     then blocks of :data:`BATCH_ACQUISITIONS`; in a run of 8 such blocks or more, the last two
-    blocks' worth in quarter blocks (the workers finish closer together: ~2 % on 600 spectra
-    with 2 workers)."""
+    blocks' worth in quarter blocks (the workers finish closer together)."""
     first = next((j for j, a in enumerate(acqs) if a.format in _NMR_FORMATS), len(acqs))
     head = max(1, min(first + 1, BATCH_ACQUISITIONS))
     n, step = len(acqs), max(1, BATCH_ACQUISITIONS // 4)

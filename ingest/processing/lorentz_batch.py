@@ -22,7 +22,7 @@ With the numpy linear start the compiled passes give the numbers of the numpy st
 the compiled Levenberg-Marquardt to the bit (tests/test_lorentz_batch_nb.py,
 tests/test_lorentz_rows_nb.py); the compiled start, its sums in point order instead of
 BLAS's, moves the optimum of the strongest lines by ~1e-5 of a standard error (the fit's
-stopping tolerance), ~1.4x faster fits.  Results are built by
+stopping tolerance), faster fits.  Results are built by
 :mod:`ingest.processing.lorentz_results`.
 """
 
@@ -422,8 +422,8 @@ def _fit_compiled(nb: Any, out: list[PeakFit | None], ppm: np.ndarray, real: np.
 
 def _scratch(S: int, n: int) -> tuple[np.ndarray, ...]:
     """Work arrays of one stride group, (S, n) x 4 and (S, 3, n), carved from this thread's
-    buffer (kept between calls: fresh arrays of this size are new pages to fault in, ~2x the
-    cost of filling them); each view starts on a 64-byte boundary, as a fresh array."""
+    buffer (kept between calls: fresh arrays of this size are new pages to fault in, which
+    costs more than filling them); each view starts on a 64-byte boundary, as a fresh array."""
     k = -(-S * n // 8) * 8
     buf = getattr(_SCRATCH, "buf", None)
     if buf is None or buf.size < 7 * k:

@@ -16,7 +16,7 @@ and batch, the same numbers to the bit.
   weights (the batch's): the same iterations and tests, the normal equations by
   :func:`_normal_unit` (the per-point values first, in a loop without sums that the compiler
   runs on several points at once, then the sums, which it may reassociate and fuse to run
-  them on several points at once too: ``fastmath={"reassoc", "contract"}``, ~25 % faster;
+  them on several points at once too: ``fastmath={"reassoc", "contract"}``;
   the three sums that do not depend on the parameters once per row); the last bits differ
   from lorentz_nb's, the optimum the same within the fit's stopping tolerance (< 1e-6 of a
   standard error in ``benchmarks/bench_batch_stages.py --compare``); the numpy steps of
@@ -526,7 +526,7 @@ def load() -> SimpleNamespace | None:
 
                     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
                     _damped_step, _take = lorentz_nb._damped_step, lorentz_nb._take
-                    # the sums reassociated (vectorised over points): ~25 % off the fits' iterations;
+                    # the sums reassociated (vectorised over points): cheaper iterations;
                     # their last bits differ from lorentz_nb's, the optimum within the fit's tolerance
                     _normal_unit = numba.njit(cache=True, nogil=True, error_model="numpy",
                                               fastmath={"reassoc", "contract"})(_normal_unit)

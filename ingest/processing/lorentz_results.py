@@ -4,8 +4,8 @@ the optimum, fit_peak's standard errors and warnings.
 * :func:`_results`: the PeakFits of one stride group (numpy steps);
 * :func:`_cov_diag`: the diagonal of ``inv(J^T J)``, batched;
 * :func:`_inflation`: fit_peak's factor on the errors, ``sqrt(noise_corr)`` per point kept;
-* :func:`_new_fit`: ``PeakFit(*values)`` without the frozen dataclass's ``__init__`` (~5 us a
-  fit, thousands of fits a second).
+* :func:`_new_fit`: ``PeakFit(*values)`` without the frozen dataclass's ``__init__`` (one
+  ``object.__setattr__`` a field; thousands of fits a second).
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ _object_new = object.__new__
 
 def _new_fit(*values: Any) -> PeakFit:
     """``PeakFit(*values)`` without the frozen dataclass's ``__init__`` (one ``object.__setattr__``
-    a field: ~5 us a fit, thousands of fits a second): the same object, field for field
+    a field; thousands of fits a second): the same object, field for field
     (tests/test_lorentz_rows_nb.py; PeakFit has no ``__post_init__`` and no slots)."""
     pf = _object_new(PeakFit)
     pf.__dict__.update(zip(_FIELDS, values))

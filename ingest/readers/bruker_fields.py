@@ -157,7 +157,7 @@ def _checked_fields(folder: Path, acqus: dict[str, Any], acqus_path: str, data_p
     Their results depend on nothing but the objects :func:`_field_values` lists and the size
     (paths appear in errors only, and ``path`` in the fields).  When every one of those objects
     *is* the one of the last call that passed (identity, not equality: so the same type, value
-    and sign of zero) and the size is the same, that call's results are reused (~40 us): the
+    and sign of zero) and the size is the same, that call's results are reused: the
     case of an acqus patched from the last one parsed (:mod:`ingest.readers.bruker_params`)
     where only the date, the path or ``DATE`` differ.  Anything else is checked afresh.
     """

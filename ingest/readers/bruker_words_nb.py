@@ -3,8 +3,8 @@
 :func:`ingest.readers.bruker_words.read_words` turns the stored words into float64 pairs and
 scales integer data by ``2**NC``: numpy does it in two passes over the 1 MB result of a
 64k-point fid (``np.copyto``, then ``*=``); :func:`words_to_float` does both in one
-(~40 us less a spectrum in the batch read, where the result arrays are not in cache:
-benchmarks/bench_bruker_read.py).  The numbers are numpy's: an int32 converts to float64
+(the batch read's arrays are not in cache; benchmarks/bench_bruker_read.py prints both
+conversions' costs).  The numbers are numpy's: an int32 converts to float64
 exactly and a product with a power of two (``|NC| <= 64``) is exact, whichever pass does it
 (tests/test_bruker_read_seen.py compares the two bit for bit).  :func:`order_counts` gives the
 byte-order shortcut's five counts in one pass instead of numpy's seven (integers: the same
