@@ -23,7 +23,15 @@ from ingest.batch import find_acquisitions
 from ingest.processing.batch_nmr import BatchExtractor
 from ingest.processing.fft_precision import PEAK_MAX, RMS_MAX, check_precision
 from ingest.processing.observables import Extractor, ObservablesConfig
-from ingest.processing.zf_fft import even_odd, half_twiddle, split_fft, vendor_real
+from ingest.processing.zf_fft import (
+    even_odd,
+    half_twiddle,
+    quarter_fft,
+    split_fft,
+    split_layout,
+    split_twiddles,
+    vendor_real,
+)
 from ingest.readers.dispatch import read_rows
 
 TD = 16384
@@ -185,6 +193,40 @@ def test_split_transform_is_the_zero_filled_fft(n, dtype):
     tol = 1e-12 if dtype == np.complex128 else 2e-6
     assert np.max(np.abs(out[1] - ref)) <= tol * np.max(np.abs(ref))
     assert np.max(np.abs(out[0])) == 0.0  # the zero row stays zero
+
+
+@pytest.mark.parametrize("n, td", [(4, 2), (16, 8), (16, 5), (16, 3), (4096, 2048), (4096, 1500), (4096, 700)])
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_quarter_transform_is_the_zero_filled_fft(n, td, dtype):
+    """Four quarter-size transforms (bins 4j + r), phased into vendor order, against numpy's full
+    transform of the zero-filled FID: a FID filling half the length, less, or under a quarter."""
+    rng = np.random.default_rng(n + td)
+    u = np.zeros(n, complex)
+    u[:td] = rng.standard_normal(td) + 1j * rng.standard_normal(td)
+    rot = np.exp(1j * rng.uniform(0.0, 2 * np.pi, n)) * 3.0  # vendor order
+    ref = (np.fft.fftshift(np.fft.fft(u))[::-1] * rot).real
+    rot_fft = np.empty(n, complex)
+    rot_fft[np.fft.fftshift(np.arange(n))[::-1]] = rot
+    u4 = np.full((2, 4, n // 4), np.nan, dtype)  # rows 2 and 3 are scratch: stale values must not matter
+    u4[:, :2] = 0.0
+    u4[1].reshape(-1)[: n // 2] = u[: n // 2]
+    out = np.empty((2, n))
+    vendor_real(quarter_fft(u4, split_twiddles(n, 4, dtype)), split_layout(rot_fft, 4, dtype), out)
+    tol = 1e-12 if dtype == np.complex128 else 2e-6
+    assert np.max(np.abs(out[1] - ref)) <= tol * np.max(np.abs(ref))
+    assert np.max(np.abs(out[0])) == 0.0
+
+
+def test_split_twiddles_and_layout():
+    n = 64
+    tw = split_twiddles(n, 4, np.complex128)
+    t = np.arange(n // 4)
+    for r in range(4):
+        assert np.allclose(tw[r], np.exp(-2j * np.pi * r * t / n), rtol=0, atol=1e-15)
+    assert np.array_equal(split_twiddles(n, 2)[1], half_twiddle(n))
+    a = np.arange(n) + 0j
+    assert np.array_equal(split_layout(a, 4).real, np.arange(n).reshape(-1, 4).T)
+    assert np.array_equal(even_odd(a), split_layout(a, 2))
 
 
 # ----------------------------------------------------------------- two threads (issue 13)

@@ -3,7 +3,7 @@
 * :func:`prep_split` writes what numpy's five passes write (copy to complex64, apodization,
   zero filling, the odd bins' twiddle): the same bits where numpy's complex64 product uses
   fused multiply-add (x86-64-v3 processors), within one float32 ulp anywhere; and the FID's
-  sum of squares.
+  sum of squares; :func:`prep_quarters` likewise for the four-way layout's numpy operations.
 * The batch engine's rows are the same with and without it.
 
 Data: random FIDs over eight decades of amplitude; a Bruker series written by
@@ -27,7 +27,7 @@ if os.environ.get("FLOWCELL_NUMBA", "").strip().lower() in ("0", "false", "no", 
 
 from ingest.processing import zf_fft_nb  # noqa: E402
 from ingest.processing.fft_precision import fid_norm  # noqa: E402
-from ingest.processing.zf_fft import half_twiddle  # noqa: E402
+from ingest.processing.zf_fft import half_twiddle, quarter_fft, split_twiddles  # noqa: E402
 
 
 def _numpy_prep(f: np.ndarray, apod: np.ndarray, tw: np.ndarray, h: int) -> np.ndarray:
@@ -75,6 +75,53 @@ def test_prep_split_is_numpys_passes():
     assert worst <= 1
     if numpy_fuses:
         assert differ == 0, f"{differ} of {total} twiddled values differ from numpy's"
+
+
+@pytest.mark.parametrize("td", [6000, 8192, 3000, 1])
+def test_prep_quarters_is_numpys_passes(td, monkeypatch):
+    """The four-way pass writes what quarter_fft's numpy operations write before the transform
+    (same bits where numpy's complex64 product fuses, within one ulp anywhere), the apodized
+    first point and the sum of squares; for a FID filling half the length, less, or under a
+    quarter of it; from float64 pairs and from int32 words."""
+    from ingest.processing import zf_fft
+
+    nb = zf_fft_nb.load()
+    rng = np.random.default_rng(td)
+    m = 16384
+    q = m // 4
+    tw = split_twiddles(m, 4)
+    apod = np.exp(-np.pi * 1.0 * (np.arange(td) - GD) / 8012.8).astype(np.float32)
+    monkeypatch.setattr(zf_fft.scipy.fft, "fft", lambda a, **_: a)  # quarter_fft's rows, not transformed
+    for words in (False, True):
+        f = (rng.standard_normal(td) + 1j * rng.standard_normal(td)) * 1e3
+        src, scale = (np.round(f.view(np.float64)).astype(np.int32), 0.25) if words else (f.view(np.float64), 1.0)
+        f = src.astype(np.float64).view(np.complex128) * scale
+        u = np.full((4, q), np.nan + 0j, np.complex64)  # stale values must be overwritten
+        x0 = np.full(1, np.nan, np.complex64)
+        tv = tw.view(np.float32)
+        ss = nb.prep_quarters(src, scale, apod, tv[1], tv[2], tv[3], *u.view(np.float32), x0.view(np.float32))
+        ref = np.zeros((4, q), np.complex64)
+        x = np.empty(td, np.complex64)
+        x[:] = f
+        np.multiply(x, apod, out=ref.reshape(-1)[:td])
+        first = ref[0, 0]
+        ref = quarter_fft(ref, tw)
+        assert x0[0] == first
+        assert np.array_equal(u[0].view(np.uint32), ref[0].view(np.uint32))  # additions only
+        d = _ulps(u[1:], ref[1:])
+        assert int(d.max()) <= 1
+        if _numpy_fuses():
+            assert not d.any()
+        assert np.sqrt(ss) == pytest.approx(fid_norm(f), rel=1e-13)
+
+
+def _numpy_fuses() -> bool:
+    """Does numpy's complex64 product fuse (fma(ar, br, -(ai*bi)))?  Then the kernels match it to the bit."""
+    rng = np.random.default_rng(0)
+    a = (rng.standard_normal(4096) + 1j * rng.standard_normal(4096)).astype(np.complex64)
+    b = (rng.standard_normal(4096) + 1j * rng.standard_normal(4096)).astype(np.complex64)
+    fused = (a.real.astype(np.float64) * b.real - (a.imag * b.imag).astype(np.float64)).astype(np.float32)
+    return bool(np.array_equal((a * b).real, fused))
 
 
 def test_engine_rows_with_and_without_the_pass(tmp_path):

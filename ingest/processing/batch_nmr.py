@@ -93,7 +93,7 @@ from ingest.processing.series_baseline import (
 )
 from ingest.processing.slab import Slab, observed_windows, slab_range
 from ingest.processing.widths import broadened, refine_widths
-from ingest.processing.zf_fft import even_odd, half_twiddle, split_fft, vendor_real
+from ingest.processing.zf_fft import even_odd, half_twiddle, quarter_fft, split_fft, split_layout, split_twiddles, vendor_real
 from ingest.types import NMRSpectrum
 
 __all__ = ["DEFAULT_CHUNK", "BatchExtractor"]
@@ -101,6 +101,9 @@ __all__ = ["DEFAULT_CHUNK", "BatchExtractor"]
 #: Spectra per FFT/fit batch: 16 x 128k complex64 = 16 MB per work array (8 to 32 measured
 #: within 15 % of each other; 16 the fastest, benchmarks/bench_ingest.py).
 DEFAULT_CHUNK = 16
+#: The complex64 zero-filled transform as 4 quarter-size transforms (ingest.processing.zf_fft:
+#: quarter_fft), or 2 half-size ones; 4 stay in cache (benchmarks/bench_split_fft.py).
+SPLIT_WAYS = 4
 
 
 @dataclass
@@ -343,13 +346,14 @@ class BatchExtractor:
         """
         m, h, td = ser.m, ser.m // 2, ser.apod.size
         apod, rot, split = self._consts(ser, U.dtype)
-        if split is not None:  # complex64: the zero-filled transform as two half-size ones
-            tw, rot2 = split
-            U2 = U.reshape(U.shape[0], 2, h)
-            np.multiply(fids, apod, out=U2[:, 0, :td])
-            U2[:, 0, td:] = 0.0
-            x0 = U2[:, 0, 0].copy()
-            return self._split_real(ser, split_fft(U2, tw), rot2, real), ser.fp_c * x0
+        if split is not None:  # complex64: the zero-filled transform as 2 or 4 shorter ones
+            ways, tw, rot2 = split
+            np.multiply(fids, apod, out=U[:, :td])
+            U[:, td:h] = 0.0
+            x0 = U[:, 0].copy()
+            Uw = U.reshape(U.shape[0], ways, m // ways)
+            R = split_fft(Uw, tw) if ways == 2 else quarter_fft(Uw, tw)
+            return self._split_real(ser, R, rot2, real), ser.fp_c * x0
         np.multiply(fids, apod, out=U[:, :td])
         U[:, td:] = 0.0
         x0 = U[:, 0].copy()
@@ -386,21 +390,28 @@ class BatchExtractor:
                     return None
                 kept = (f.view(np.float64), 1.0)
             src.append(kept)
-        tw, rot2 = split
-        b, h = len(specs), ser.m // 2
+        ways, tw, rot2 = split
+        b = len(specs)
         _, U, real = self._buffers(ser, b, dt)
-        U2 = U.reshape(b, 2, h)
+        Uw = U.reshape(b, ways, ser.m // ways).view(np.float32)  # rows as float32 pairs
         twv = tw.view(np.float32)
+        x0 = np.empty(b, dt)
         for j, (x, scale) in enumerate(src):
-            ss = nb.prep_split(x, scale, apod, twv, U2[j, 0].view(np.float32), U2[j, 1].view(np.float32))
+            if ways == 2:
+                ss = nb.prep_split(x, scale, apod, twv, Uw[j, 0], Uw[j, 1])
+                x0[j] = U[j, 0]
+            else:
+                u = Uw[j]
+                ss = nb.prep_quarters(x, scale, apod, twv[1], twv[2], twv[3], u[0], u[1], u[2], u[3],
+                                      x0[j:j + 1].view(np.float32))
             if not p.holds(math.sqrt(ss)):
                 return None
         self.stats["complex64"] = self.stats.get("complex64", 0) + b
-        x0 = U2[:, 0, 0].copy()
-        return self._split_real(ser, scipy.fft.fft(U2, axis=-1, workers=1, overwrite_x=True), rot2, real), ser.fp_c * x0
+        R = scipy.fft.fft(Uw.view(dt), axis=-1, workers=1, overwrite_x=True)
+        return self._split_real(ser, R, rot2, real), ser.fp_c * x0
 
     def _split_real(self, ser: _Series, R: np.ndarray, rot2: np.ndarray, real: np.ndarray) -> np.ndarray:
-        """The phased real spectra of the split transforms ``R`` (b, 2, h): whole, in ``real``
+        """The phased real spectra of the split transforms ``R`` (b, ways, m/ways): whole, in ``real``
         (:func:`ingest.processing.zf_fft.vendor_real`), or, for a series with a slab
         (:mod:`ingest.processing.slab`), on the windows' slab and the baseline's points only, in a
         NaN-filled array of the series (then ``R`` is kept for :meth:`_full_row` until the next batch)."""
@@ -433,14 +444,18 @@ class BatchExtractor:
         """The series' apodization and phase (filter phase and 2/sw included) in ``dtype``'s
         precision (cached), and for complex64 with the FID inside the first half of the
         zero-filled length, what the split transform (:mod:`ingest.processing.zf_fft`) needs:
-        the odd bins' twiddle and the phase in the even/odd layout; else None."""
+        its number of ways (:data:`SPLIT_WAYS` when the length allows), the twiddles and the phase
+        in the split layout; else None."""
         dtype = np.dtype(dtype)
         got = ser.cast.get(dtype.char)
         if got is None:
             real = np.float32 if dtype == np.complex64 else np.float64
             split = None
             if dtype == np.complex64 and ser.m % 2 == 0 and ser.apod.size <= ser.m // 2:
-                split = (half_twiddle(ser.m, dtype), even_odd(ser.rot, dtype))
+                if SPLIT_WAYS == 4 and ser.m % 4 == 0:
+                    split = (4, split_twiddles(ser.m, 4, dtype), split_layout(ser.rot, 4, dtype))
+                else:
+                    split = (2, half_twiddle(ser.m, dtype), even_odd(ser.rot, dtype))
             got = (ser.apod.astype(real), ser.rot.astype(dtype), split)
             ser.cast[dtype.char] = got
         return got

@@ -76,7 +76,7 @@ class Slab:
     hi: int
     pieces: list[tuple[slice, int, slice]]   # (vendor slice, row, forward column slice of the row)
     out_idx: np.ndarray                      # baseline points outside the slab, vendor indices
-    out_flat: np.ndarray                     # the same, flat indices of the (2, h) layout
+    out_flat: np.ndarray                     # the same, flat indices of the split layout
     out_rot: np.ndarray                      # the phase factor at those flat indices
     in_idx: np.ndarray                       # baseline points inside the slab, vendor indices
     in_pos: np.ndarray                       # positions in fit_idx of the points inside the slab
@@ -85,27 +85,29 @@ class Slab:
     @classmethod
     def build(cls, m: int, lo: int, hi: int, fit_idx: np.ndarray | None, rot2: np.ndarray) -> Slab:
         """The slab ``[lo, hi)`` of an ``m``-point spectrum (``m`` a multiple of 4) whose phase
-        in the split layout is ``rot2`` (2, m/2); ``fit_idx`` the baseline's points."""
-        h = m // 2
+        in the split layout is ``rot2`` (ways, m/ways: 2 or 4 ways, :mod:`ingest.processing.zf_fft`);
+        ``fit_idx`` the baseline's points."""
+        ways = rot2.shape[0]
+        h, q = m // 2, m // ways
         pieces = []
-        for sl, row, first, cnt in _pieces(m):
+        for sl, row, first, cnt in _pieces(m, ways):
             s0 = sl.start
-            t0 = max(0, -(-(lo - s0) // 2))            # first t with s0 + 2t >= lo
-            t1 = min(cnt, -(-(hi - s0) // 2))          # first t with s0 + 2t >= hi
+            t0 = max(0, -(-(lo - s0) // ways))         # first t with s0 + ways t >= lo
+            t1 = min(cnt, -(-(hi - s0) // ways))       # first t with s0 + ways t >= hi
             if t1 <= t0:
                 continue
-            # vendor s0 + 2t <- R[row, first - t]: columns first-t1+1 .. first-t0, read backwards
-            pieces.append((slice(s0 + 2 * t0, s0 + 2 * t1, 2), row, slice(first - t1 + 1, first - t0 + 1)))
+            # vendor s0 + ways t <- R[row, first - t]: columns first-t1+1 .. first-t0, read backwards
+            pieces.append((slice(s0 + ways * t0, s0 + ways * t1, ways), row, slice(first - t1 + 1, first - t0 + 1)))
         idx = np.asarray(fit_idx if fit_idx is not None else [], dtype=np.intp)
         outside = (idx < lo) | (idx >= hi)
         out = idx[outside]
         fft_i = (h - 1 - out) % m                      # vendor j <- FFT index (m/2 - 1 - j) mod m
-        flat = (fft_i % 2) * h + fft_i // 2
+        flat = (fft_i % ways) * q + fft_i // ways
         return cls(lo, hi, pieces, out, flat, rot2.reshape(-1)[flat], idx[~outside], np.flatnonzero(~outside),
                    np.flatnonzero(outside))
 
     def fill(self, R: np.ndarray, rot2: np.ndarray, real: np.ndarray) -> np.ndarray:
-        """``real[:, lo:hi]`` = the phased real part of the split transforms ``R`` (b, 2, h), in
+        """``real[:, lo:hi]`` = the phased real part of the split transforms ``R`` (b, ways, m/ways), in
         vendor order; ``R`` is not modified.  Returns ``real``."""
         for vs, row, cs in self.pieces:
             prod = R[:, row, cs] * rot2[row, cs]       # contiguous: numpy's product, vendor_real's bits

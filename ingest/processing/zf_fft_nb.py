@@ -33,7 +33,7 @@ import numpy as np
 
 from ingest.processing import lorentz_batch_nb
 
-__all__ = ["kernels", "load", "prep_split"]
+__all__ = ["kernels", "load", "prep_quarters", "prep_split"]
 
 
 def prep_split(src, scale, apod, twv, u0v, u1v):  # pragma: no cover - compiled
@@ -85,12 +85,74 @@ def prep_split(src, scale, apod, twv, u0v, u1v):  # pragma: no cover - compiled
     return (s0 + s1) + (s2 + s3)
 
 
+def prep_quarters(src, scale, apod, t1, t2, t3, u0, u1, u2, u3, x0v):  # pragma: no cover - compiled
+    """One FID into the four rows of :func:`ingest.processing.zf_fft.quarter_fft`; returns its sum
+    of squares (float64).
+
+    ``src``, ``scale``, ``apod`` as for :func:`prep_split` (``td <= 2 q``); ``t1``, ``t2``,
+    ``t3``: rows 1-3 of the four ways' twiddles (complex64, q points) as float32 pairs; ``u0`` ..
+    ``u3``: the spectrum's four work rows (complex64, q points; each row its own argument, which
+    the compiler vectorises where it did not a 2D array's rows) as float32 pairs, set to
+    ``a + b``, ``(a - i b) w``,
+    ``(a - b) w**2``, ``(a + i b) w**3`` with ``a``, ``b`` the apodized FID's points ``t`` and
+    ``t + q`` in complex64 (zero past the FID): numpy's operations in :func:`quarter_fft`, one
+    by one; ``x0v`` (2,) float32: the apodized first point (the first-point correction's).
+    """
+    td = apod.size
+    q = u0.size // 2
+    # first pass: the apodized FID in complex64 over rows 0 and 1 (zeros after it); two simple
+    # loops run on several points at once, where one loop reading a and b did not
+    for k in range(2 * min(td, q)):
+        u0[k] = np.float32(np.float64(src[k]) * scale) * apod[k >> 1]
+    for k in range(2 * min(td, q), 2 * q):
+        u0[k] = 0.0
+    for k in range(2 * max(min(td - q, q), 0)):
+        u1[k] = np.float32(np.float64(src[k + 2 * q]) * scale) * apod[(k >> 1) + q]
+    for k in range(2 * max(min(td - q, q), 0), 2 * q):
+        u1[k] = 0.0
+    x0v[0] = u0[0]
+    x0v[1] = u0[1]
+    # second pass: a + b, and (a - i b, a - b, a + i b) times the twiddle: numpy's complex64
+    # product with fused multiply-add, fma(vr, tr, -(vi*ti)) and fma(vr, ti, vi*tr), as in prep_split
+    for k in range(q):
+        ar, ai, br, bi = u0[2 * k], u0[2 * k + 1], u1[2 * k], u1[2 * k + 1]
+        u0[2 * k] = ar + br
+        u0[2 * k + 1] = ai + bi
+        vr, vi, tr, ti = ar + bi, ai - br, t1[2 * k], t1[2 * k + 1]
+        u1[2 * k] = np.float32(np.float64(vr) * np.float64(tr) - np.float64(vi * ti))
+        u1[2 * k + 1] = np.float32(np.float64(vr) * np.float64(ti) + np.float64(vi * tr))
+        vr, vi, tr, ti = ar - br, ai - bi, t2[2 * k], t2[2 * k + 1]
+        u2[2 * k] = np.float32(np.float64(vr) * np.float64(tr) - np.float64(vi * ti))
+        u2[2 * k + 1] = np.float32(np.float64(vr) * np.float64(ti) + np.float64(vi * tr))
+        vr, vi, tr, ti = ar - bi, ai + br, t3[2 * k], t3[2 * k + 1]
+        u3[2 * k] = np.float32(np.float64(vr) * np.float64(tr) - np.float64(vi * ti))
+        u3[2 * k + 1] = np.float32(np.float64(vr) * np.float64(ti) + np.float64(vi * tr))
+    s0 = s1 = s2 = s3 = 0.0
+    n = 2 * td
+    k = 0
+    while k + 8 <= n:
+        a0, a4 = np.float64(src[k]) * scale, np.float64(src[k + 4]) * scale
+        a1, a5 = np.float64(src[k + 1]) * scale, np.float64(src[k + 5]) * scale
+        a2, a6 = np.float64(src[k + 2]) * scale, np.float64(src[k + 6]) * scale
+        a3, a7 = np.float64(src[k + 3]) * scale, np.float64(src[k + 7]) * scale
+        s0 += a0 * a0 + a4 * a4
+        s1 += a1 * a1 + a5 * a5
+        s2 += a2 * a2 + a6 * a6
+        s3 += a3 * a3 + a7 * a7
+        k += 8
+    while k < n:
+        a0 = np.float64(src[k]) * scale
+        s0 += a0 * a0
+        k += 1
+    return (s0 + s1) + (s2 + s3)
+
+
 _KERNELS: Any = None  # None: not tried; False: unavailable or switched off
 _LOCK = threading.Lock()
 
 
 def load() -> SimpleNamespace | None:
-    """The kernel (``prep_split``), compiled on the first call; None
+    """The kernels (``prep_split``, ``prep_quarters``), compiled on the first call; None
     when :func:`ingest.processing.lorentz_batch_nb.load` gives None (no numba, ``FLOWCELL_NUMBA=0``)."""
     global _KERNELS
     if _KERNELS is None:
@@ -102,7 +164,7 @@ def load() -> SimpleNamespace | None:
                     import numba  # lazy: already imported by the line fits' kernels
 
                     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-                    _KERNELS = SimpleNamespace(prep_split=jit(prep_split))
+                    _KERNELS = SimpleNamespace(prep_split=jit(prep_split), prep_quarters=jit(prep_quarters))
     return _KERNELS or None
 
 
