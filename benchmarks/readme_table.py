@@ -43,6 +43,8 @@ BENCHES: dict[str, tuple[str, list[str], list[str]]] = {
     "batchfits": ("bench_batch_fits.py", [], ["--repeats", "3"]),
     "bruker_read": ("bench_bruker_read.py", [], ["--files", "64", "--repeats", "3"]),
     "topspin_filter": ("bench_topspin_filter.py", [], []),
+    "split_fft": ("bench_split_fft.py", [], ["--reps", "5"]),
+    "ingest_timeline": ("bench_ingest_timeline.py", [], ["--n", "200", "--reps", "2"]),
 }
 
 

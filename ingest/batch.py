@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
+import queue
 import sys
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -312,13 +313,14 @@ def _run_block(acqs: Sequence[Acquisition], extractor: BatchExtractor, reader: R
 
 #: What forked workers read (set by the parent just before it forks; copy-on-write).
 _FORK: dict[str, Any] = {}
+#: Seconds between the parent's checks that its workers are alive while it waits for their rows.
+_POLL_S = 0.5
 
 
-def _worker_block(i: int) -> tuple[int, list[dict], list[tuple[Path, str]], dict[tuple, int]]:
-    """Block ``i`` in a forked worker, from the parent's primed series only (so no block's
-    rows depend on which blocks this worker ran before); returns the series it started,
-    with the acquisition index that started each."""
-    ex: BatchExtractor = _FORK["extractor"]
+def _from_primed(ex: BatchExtractor, i: int) -> tuple[int, list[dict], list[tuple[Path, str]], dict[tuple, int]]:
+    """Block ``i`` with ``ex`` set to the parent's primed series only (so no block's rows depend
+    on which blocks this process ran before); returns the series it started, with the
+    acquisition index that started each."""
     ex._series = dict(_FORK["series"])
     ex.keep_last = False  # its rows go back to the parent; its last spectrum is read by no one
     blocks, reader = _FORK["blocks"], _FORK["reader"]
@@ -326,6 +328,30 @@ def _worker_block(i: int) -> tuple[int, list[dict], list[tuple[Path, str]], dict
     rows, skipped = _run_block(blocks[i], ex, reader)
     started = {k: _FORK["first"](blocks[i], k) for k in set(ex._series) - before}
     return i, rows, skipped, started
+
+
+def _take() -> int:
+    """The next block to run, from the counter the parent and its forked workers share."""
+    nxt = _FORK["next"]
+    with nxt.get_lock():
+        i = nxt.value
+        nxt.value = i + 1
+    return i
+
+
+def _worker_loop() -> None:
+    """A forked worker: blocks from the shared counter until none is left, each block's rows put
+    on the results queue (a block that raised is reported, and the parent redoes it)."""
+    q, n = _FORK["results"], len(_FORK["blocks"])
+    try:
+        while (i := _take()) < n:
+            try:
+                q.put(("rows", *_from_primed(_FORK["extractor"], i)))
+            except Exception as e:  # noqa: BLE001 - the parent redoes the block in order
+                q.put(("failed", i, f"{type(e).__name__}: {e}"))
+    finally:
+        q.close()
+        q.join_thread()  # everything put reaches the parent before this process exits
 
 
 def _first_of(block: Sequence[Acquisition], key: tuple) -> int:
@@ -342,10 +368,12 @@ def _first_of(block: Sequence[Acquisition], key: tuple) -> int:
 
 def _parallel(blocks: list[list[Acquisition]], extractor: BatchExtractor, reader: Reader | None, workers: int,
               progress: bool) -> tuple[list[dict], list[tuple[Path, str]]]:
-    """Blocks 1.. in ``workers`` forked processes, block 0 in this one first (it sets the phase
-    and the series the workers share).  The rows are those of the serial run: a block in which
-    a worker started a series that an earlier block also holds is redone here, in order, with
-    the series the serial run would have (see :func:`ingest_paths`)."""
+    """Block 0 in this process first (it sets the phase and the series the workers share), then
+    blocks 1.. in this process and ``workers - 1`` forked ones, each taking the next block from a
+    shared counter.  The rows are those of the serial run: a block in which a process started a
+    series that an earlier block also holds, or that a worker could not finish (it raised, or
+    died), is redone here, in order, with the series the serial run would have (see
+    :func:`ingest_paths`)."""
     rows0, skipped0 = _run_block(blocks[0], extractor, reader)
     if extractor.phase is None:  # no NMR phase yet: the workers would each auto-phase; stay serial
         for blk in _progress(blocks[1:], progress, "ingest", "block"):
@@ -353,27 +381,74 @@ def _parallel(blocks: list[list[Acquisition]], extractor: BatchExtractor, reader
             rows0 += r
             skipped0 += s
         return rows0, skipped0
-    _FORK.update(extractor=extractor, series=dict(extractor._series), blocks=blocks, reader=reader, first=_first_of)
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    _FORK.update(extractor=extractor, series=dict(extractor._series), blocks=blocks, reader=reader, first=_first_of,
+                 next=ctx.Value("i", 1), results=results)
     out: dict[int, tuple[list[dict], list[tuple[Path, str]], dict[tuple, int]]] = {}
+    bar = tqdm(total=len(blocks) - 1, desc="ingest", unit="block", leave=False) if progress else None
+    procs: list[Any] = []
+    done = [0]  # blocks finished (or failed) in any process
+
+    def receive(timeout: float | None) -> bool:
+        """One worker message into ``out`` (False: none within ``timeout``)."""
+        try:
+            msg = results.get(timeout=timeout) if timeout else results.get_nowait()
+        except queue.Empty:
+            return False
+        if msg[0] == "rows":
+            out[msg[1]] = msg[2:]
+        done[0] += 1
+        if bar is not None:
+            bar.update(1)
+        return True
+
     try:
-        with multiprocessing.get_context("fork").Pool(workers) as pool:
-            it = pool.imap_unordered(_worker_block, range(1, len(blocks)))
-            for i, rows, skipped, started in _progress(it, progress, "ingest", "block"):  # type: ignore[misc]
-                out[i] = (rows, skipped, started)
+        for _ in range(workers - 1):
+            procs.append(ctx.Process(target=_worker_loop, daemon=True))
+            procs[-1].start()
+        mine = extractor.primed_copy()  # this process's blocks leave the extractor's own state alone
+        while (i := _take()) < len(blocks):
+            j, rows, skipped, started = _from_primed(mine, i)
+            out[j] = (rows, skipped, started)
+            done[0] += 1
+            if bar is not None:
+                bar.update(1)
+            while receive(None):
+                pass
+        # the workers' last blocks; a worker that died leaves its block to be redone below
+        while done[0] < len(blocks) - 1:
+            if not receive(_POLL_S) and not any(p.is_alive() for p in procs):
+                while receive(_POLL_S / 5):  # what a worker put before it ended
+                    pass
+                break
     finally:
+        for p in procs:
+            p.join(5)
+            if p.is_alive():
+                p.terminate()
+        results.close()
         _FORK.clear()
+        if bar is not None:
+            bar.close()
     rows_all, skipped_all = list(rows0), list(skipped0)
     seen = set(extractor._series)
     for i in range(1, len(blocks)):
-        rows, skipped, started = out[i]
-        if any(k in seen for k in started):  # the serial run had this series from an earlier block
+        got = out.get(i)
+        if got is None or any(k in seen for k in got[2]):
+            # the serial run had this series from an earlier block, or no process finished the block
+            before = set(extractor._series)
             rows, skipped = _run_block(blocks[i], extractor, reader)
+            seen |= set(extractor._series) - before
+            if got is not None:
+                seen |= set(got[2])
         else:
+            rows, skipped, started = got
             for k, j in started.items():  # prime it here as the serial run did, for later redone blocks
                 if k not in extractor._series and j < len(blocks[i]):
                     for sp in _read_spectra(blocks[i][j], reader):
                         extractor.prime(sp)
-        seen |= set(started)
+            seen |= set(started)
         rows_all += rows
         skipped_all += skipped
     return rows_all, skipped_all
@@ -405,8 +480,8 @@ def ingest_paths(
     extractor, reader : callable, optional
         Replace the default extractor / reader (tests, other pipelines).
     workers : int
-        Processes for the batch engine (forked; where ``fork`` is unavailable, or for
-        fewer than three blocks, one).  The table does not depend on it: the acquisitions
+        Processes for the batch engine: this one and ``workers - 1`` forked ones (where
+        ``fork`` is unavailable, or for fewer than three blocks, this one only).  The table does not depend on it: the acquisitions
         are cut into the same blocks (:func:`_blocks`), the first block runs first in this process (it sets the phase and the
         series' noise and baseline mask, which every worker then shares), and a block whose
         worker had to start a series that an earlier block holds is redone in order here.

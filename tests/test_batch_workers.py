@@ -68,6 +68,30 @@ def test_workers_report_unreadable_files_once(two_series, tmp_path, monkeypatch)
     assert [p for p, _ in res.skipped] == [bad] and "truncated" in res.skipped[0][1]
 
 
+@pytest.mark.parametrize("how", ["raises", "dies"])
+def test_a_failed_worker_block_is_redone_here(two_series, monkeypatch, how):
+    """A block that a forked worker could not finish (it raised, or the worker died in it) is
+    redone in this process: the table is still the serial one, nothing lost or doubled."""
+    monkeypatch.setattr(batch, "BATCH_ACQUISITIONS", 2)
+    one = ingest_paths(two_series, workers=1)
+    parent, real = os.getpid(), batch._from_primed
+    taken = []
+
+    def flaky(ex, i):
+        if os.getpid() != parent and not taken:  # the worker's first block
+            taken.append(i)
+            if how == "dies":
+                os._exit(3)
+            raise RuntimeError("worker fails")
+        return real(ex, i)
+
+    monkeypatch.setattr(batch, "_from_primed", flaky)
+    monkeypatch.setattr(batch, "_POLL_S", 0.05)
+    two = ingest_paths(two_series, workers=2)
+    assert not two.skipped
+    pd.testing.assert_frame_equal(one.table, two.table)
+
+
 def test_compiled_lm_reaches_the_numpy_optimum():
     pytest.importorskip("numba")
     rng = np.random.default_rng(3)

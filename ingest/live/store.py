@@ -195,7 +195,7 @@ def tidy(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
     if df.empty:
         return pd.DataFrame(columns=list(COMMON_COLUMNS))
     for c in TIME_COLUMNS:
-        if c in df.columns:
+        if c in df.columns and str(df[c].dtype) != "datetime64[ns, UTC]":  # (already so: skip ~1.5 ms a column)
             df[c] = pd.to_datetime(df[c], utc=True)
     if "time_mid" in df.columns:
         df = df.sort_values(["time_mid"], kind="stable", na_position="last").reset_index(drop=True)

@@ -1,0 +1,125 @@
+"""Where the wall time of a 2-worker batch ingest goes: the serial parts around the workers.
+
+Runs :func:`ingest.batch.ingest_paths` (``workers=2``, the shipped forked run) on
+bench_ingest's noisy 64k-point 1H expnos, ``--reps`` times, with timers wrapped around the
+engine's own steps (nothing else changes), and prints, as medians in ms:
+
+* resolve: the paths made acquisitions (``ingest.batch._resolve``);
+* block 0: the parent's first block, which sets the phase and the series every worker shares
+  (the other core idles meanwhile);
+* start: from the end of block 0 to the first of blocks 1.. begun (the worker's fork);
+* workers: from then to the last block ended, in this process or the forked worker, with how
+  busy the two cores were;
+* exit: from the last block to the table being built (results back, the worker joined, the
+  merge in block order);
+* tidy: the table (``ingest.live.store.tidy``);
+* the whole run, its spectra/s and the share of the wall time in serial parts.
+
+Usage::
+
+    PYTHONPATH=. python benchmarks/bench_ingest_timeline.py [--n 600] [--reps 5] [--files DIR]
+"""
+
+from __future__ import annotations
+
+from flowcell.cli import one_blas_thread  # light: loads no numpy
+
+one_blas_thread()
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_batch_stages as bs  # noqa: E402  (its files() writes bench_ingest's expnos once)
+
+
+def run_once(paths: list[Path], log: Path) -> dict[str, float]:
+    """One timed ``ingest_paths(paths, workers=2)``; the phases in ms."""
+    import ingest.batch as b
+    marks: dict[str, float] = {}
+    parent = os.getpid()
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)
+    orig = {k: getattr(b, k) for k in ("_resolve", "_run_block", "tidy")}
+
+    def resolve(*a, **k):
+        out = orig["_resolve"](*a, **k)
+        marks["resolved"] = time.perf_counter()
+        return out
+
+    def run_block(*a, **k):
+        t0 = time.perf_counter()
+        out = orig["_run_block"](*a, **k)
+        t1 = time.perf_counter()
+        if os.getpid() == parent and "block0" not in marks:
+            marks["block0"], marks["block0_end"] = t0, t1
+        else:  # blocks 1.., here or in a forked worker: one line per block (O_APPEND: whole lines)
+            os.write(fd, f"{os.getpid()} {t0!r} {t1!r}\n".encode())
+        return out
+
+    def tidy(*a, **k):
+        marks["tidy"] = time.perf_counter()
+        out = orig["tidy"](*a, **k)
+        marks["tidy_end"] = time.perf_counter()
+        return out
+
+    b._resolve, b._run_block, b.tidy = resolve, run_block, tidy
+    try:
+        t0 = time.perf_counter()
+        n = len(b.ingest_paths(paths, workers=2).table)
+        t1 = time.perf_counter()
+    finally:
+        for k, v in orig.items():
+            setattr(b, k, v)
+        os.close(fd)
+    spans = [tuple(map(float, ln.split()[1:])) for ln in log.read_text().splitlines()]
+    w0, w1 = min(s for s, _ in spans), max(e for _, e in spans)
+    busy = sum(e - s for s, e in spans)
+    ms = {
+        "resolve": marks["resolved"] - t0,
+        "block 0": marks["block0_end"] - marks["block0"],
+        "start": w0 - marks["block0_end"],
+        "workers": w1 - w0,
+        "exit": marks["tidy"] - w1,
+        "tidy": marks["tidy_end"] - marks["tidy"],
+        "whole": t1 - t0,
+    }
+    out = {k: v * 1e3 for k, v in ms.items()}
+    out["busy"] = busy / (2 * (w1 - w0))
+    out["per_s"] = n / (t1 - t0)
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--n", type=int, default=600)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--files", type=Path, default=None, help="folder for the expnos (kept; default: a temporary one)")
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = bs.files(a.files or Path(tmp) / "nmr", a.n)
+        from ingest.batch import ingest_paths
+        ingest_paths(paths[:4])  # imports, numba's cached kernels
+        ingest_paths(paths, workers=2)  # warm
+        runs = [run_once(paths, Path(tmp) / "spans.log") for _ in range(a.reps)]
+    med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
+    load = os.getloadavg()[0]
+    print(f"{a.n} spectra, ingest_paths(workers=2), median of {a.reps} runs (load {load:.1f}); ms of wall time")
+    for k in ("resolve", "block 0", "start", "workers", "exit", "tidy"):
+        lo, hi = min(r[k] for r in runs), max(r[k] for r in runs)
+        extra = f"   cores busy {med['busy']:.0%}" if k == "workers" else ""
+        print(f"  {k:<8} {med[k]:8.1f}  ({lo:.1f}-{hi:.1f}){extra}")
+    serial = med["whole"] - med["workers"]
+    print(f"  {'whole':<8} {med['whole']:8.1f}   {med['per_s']:.0f} spectra/s; outside the workers' span "
+          f"{serial:.0f} ms ({serial / med['whole']:.0%})")
+    print(f"RESULT | 2-worker ingest of {a.n} spectra, wall time outside the workers' span | {serial:.0f} ms "
+          f"| whole run {med['whole']:.0f} ms | {serial / med['whole']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
