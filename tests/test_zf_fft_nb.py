@@ -99,20 +99,26 @@ def test_prep_quarters_is_numpys_passes(td, monkeypatch):
         u = np.full((4, q), np.nan + 0j, np.complex64)  # stale values must be overwritten
         x0 = np.full(1, np.nan, np.complex64)
         tv = tw.view(np.float32)
-        ss = nb.prep_quarters(src, scale, apod, tv[1], tv[2], tv[3], *u.view(np.float32), x0.view(np.float32))
+        assert zf_fft_nb.exact_in_float32(src, scale)  # int32 words times 0.25, float64 pairs times 1.0
         ref = np.zeros((4, q), np.complex64)
         x = np.empty(td, np.complex64)
         x[:] = f
         np.multiply(x, apod, out=ref.reshape(-1)[:td])
         first = ref[0, 0]
         ref = quarter_fft(ref, tw)
-        assert x0[0] == first
-        assert np.array_equal(u[0].view(np.uint32), ref[0].view(np.uint32))  # additions only
-        d = _ulps(u[1:], ref[1:])
-        assert int(d.max()) <= 1
-        if _numpy_fuses():
-            assert not d.any()
-        assert np.sqrt(ss) == pytest.approx(fid_norm(f), rel=1e-13)
+        for f32 in (True, False):  # the float32 form of the cast and the general one: the same bits
+            u[:] = np.nan
+            ss = nb.prep_quarters(src, scale, apod, tv[1], tv[2], tv[3], *u.view(np.float32), x0.view(np.float32), f32)
+            assert x0[0] == first
+            assert np.array_equal(u[0].view(np.uint32), ref[0].view(np.uint32))  # additions only
+            d = _ulps(u[1:], ref[1:])
+            assert int(d.max()) <= 1
+            if _numpy_fuses():
+                assert not d.any()
+            assert np.sqrt(ss) == pytest.approx(fid_norm(f), rel=1e-13)
+    assert not zf_fft_nb.exact_in_float32(np.zeros(2), 0.25)  # float64 values: not without 1.0
+    assert not zf_fft_nb.exact_in_float32(np.zeros(2, np.int32), 0.3)  # not a power of two
+    assert not zf_fft_nb.exact_in_float32(np.zeros(2, np.int32), 2.0 ** -100)  # subnormal products
 
 
 def _numpy_fuses() -> bool:

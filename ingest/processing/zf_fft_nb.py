@@ -25,6 +25,7 @@ one switch, ``FLOWCELL_NUMBA``), compiled once per machine (``cache=True``).
 
 from __future__ import annotations
 
+import math
 import threading
 from types import SimpleNamespace
 from typing import Any
@@ -33,7 +34,7 @@ import numpy as np
 
 from ingest.processing import lorentz_batch_nb
 
-__all__ = ["kernels", "load", "prep_quarters", "prep_split"]
+__all__ = ["exact_in_float32", "kernels", "load", "prep_quarters", "prep_split"]
 
 
 def prep_split(src, scale, apod, twv, u0v, u1v):  # pragma: no cover - compiled
@@ -85,7 +86,7 @@ def prep_split(src, scale, apod, twv, u0v, u1v):  # pragma: no cover - compiled
     return (s0 + s1) + (s2 + s3)
 
 
-def prep_quarters(src, scale, apod, t1, t2, t3, u0, u1, u2, u3, x0v):  # pragma: no cover - compiled
+def prep_quarters(src, scale, apod, t1, t2, t3, u0, u1, u2, u3, x0v, f32):  # pragma: no cover - compiled
     """One FID into the four rows of :func:`ingest.processing.zf_fft.quarter_fft`; returns its sum
     of squares (float64).
 
@@ -96,19 +97,34 @@ def prep_quarters(src, scale, apod, t1, t2, t3, u0, u1, u2, u3, x0v):  # pragma:
     ``a + b``, ``(a - i b) w``,
     ``(a - b) w**2``, ``(a + i b) w**3`` with ``a``, ``b`` the apodized FID's points ``t`` and
     ``t + q`` in complex64 (zero past the FID): numpy's operations in :func:`quarter_fft`, one
-    by one; ``x0v`` (2,) float32: the apodized first point (the first-point correction's).
+    by one; ``x0v`` (2,) float32: the apodized first point (the first-point correction's);
+    ``f32``: :func:`exact_in_float32` of ``src`` and ``scale``.
     """
     td = apod.size
     q = u0.size // 2
-    # first pass: the apodized FID in complex64 over rows 0 and 1 (zeros after it); two simple
-    # loops run on several points at once, where one loop reading a and b did not
-    for k in range(2 * min(td, q)):
-        u0[k] = np.float32(np.float64(src[k]) * scale) * apod[k >> 1]
-    for k in range(2 * min(td, q), 2 * q):
+    # first pass: the apodized FID in complex64 over rows 0 and 1 (zeros after it), in loops
+    # simple enough for the compiler to run on several points at once (one loop reading a and b
+    # was not); with ``f32`` (:func:`exact_in_float32`) the cheaper float32(v) * scale, the same bits
+    na = min(td, q)
+    nb = max(min(td - q, q), 0)
+    if f32:
+        fs = np.float32(scale)
+        for k in range(na):
+            u0[2 * k] = (np.float32(src[2 * k]) * fs) * apod[k]
+            u0[2 * k + 1] = (np.float32(src[2 * k + 1]) * fs) * apod[k]
+        for k in range(nb):
+            u1[2 * k] = (np.float32(src[2 * (k + q)]) * fs) * apod[k + q]
+            u1[2 * k + 1] = (np.float32(src[2 * (k + q) + 1]) * fs) * apod[k + q]
+    else:
+        for k in range(na):
+            u0[2 * k] = np.float32(np.float64(src[2 * k]) * scale) * apod[k]
+            u0[2 * k + 1] = np.float32(np.float64(src[2 * k + 1]) * scale) * apod[k]
+        for k in range(nb):
+            u1[2 * k] = np.float32(np.float64(src[2 * (k + q)]) * scale) * apod[k + q]
+            u1[2 * k + 1] = np.float32(np.float64(src[2 * (k + q) + 1]) * scale) * apod[k + q]
+    for k in range(2 * na, 2 * q):
         u0[k] = 0.0
-    for k in range(2 * max(min(td - q, q), 0)):
-        u1[k] = np.float32(np.float64(src[k + 2 * q]) * scale) * apod[(k >> 1) + q]
-    for k in range(2 * max(min(td - q, q), 0), 2 * q):
+    for k in range(2 * nb, 2 * q):
         u1[k] = 0.0
     x0v[0] = u0[0]
     x0v[1] = u0[1]
@@ -145,6 +161,17 @@ def prep_quarters(src, scale, apod, t1, t2, t3, u0, u1, u2, u3, x0v):  # pragma:
         s0 += a0 * a0
         k += 1
     return (s0 + s1) + (s2 + s3)
+
+
+def exact_in_float32(src: np.ndarray, scale: float) -> bool:
+    """Is ``float32(float64(v) * scale)`` equal to ``float32(v) * float32(scale)`` for every value
+    of ``src``?  Yes for ``scale`` 1.0; and for int32 words (``|v| < 2**31``) times a power of two
+    between 2**-90 and 2**90 (the Bruker words' 2**NC): one rounding to 24 bits, then an exact
+    scaling that keeps the values normal float32 numbers."""
+    if scale == 1.0:
+        return True
+    frac, exp = math.frexp(scale)
+    return src.dtype == np.int32 and frac == 0.5 and -90 <= exp <= 90
 
 
 _KERNELS: Any = None  # None: not tried; False: unavailable or switched off
