@@ -38,6 +38,7 @@ from typing import Any
 import numpy as np
 
 from ingest.processing.lineshape_fit import fit_lorentzians
+from ingest.processing.peak_find import peak_widths_at, prominent_peaks
 from ingest.processing.peaks import PeakFit
 
 __all__ = [
@@ -265,19 +266,16 @@ def _unconfigured_lines(ppm: np.ndarray, real: np.ndarray, rng: tuple[float, flo
     i = np.flatnonzero((ppm >= lo) & (ppm <= hi))
     if i.size < 10 or not (noise and noise > 0):
         return []
-    # lazy: scipy.signal costs ~0.75 s to import, and only spectra with broadened lines get here
-    from scipy.signal import find_peaks, peak_widths
-
     y = real[i]
-    pk, props = find_peaks(y, prominence=10.0 * noise)
+    pk, prom, left, right = prominent_peaks(y, 10.0 * noise)  # scipy.signal's find_peaks, without its import
     if pk.size == 0:
         return []
     step_ppm = abs(float(ppm[1] - ppm[0]))
-    w_pts = peak_widths(y, pk, rel_height=0.5)[0]
+    w_pts = peak_widths_at(y, pk, prom, left, right, rel_height=0.5)
     c_mod = np.asarray(centres, dtype=float)
     w_mod = np.asarray(widths_hz, dtype=float) * 1e6 / sfo1_hz
     out = []
-    for j in np.argsort(-props["prominences"]):
+    for j in np.argsort(-prom):
         c = float(ppm[i[pk[j]]])
         if np.any(np.abs(c_mod - c) <= np.maximum(0.25 * w_mod, 3 * step_ppm)):
             continue
