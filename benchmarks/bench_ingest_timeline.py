@@ -5,11 +5,12 @@ bench_ingest's noisy 64k-point 1H expnos, ``--reps`` times, with timers wrapped 
 engine's own steps (nothing else changes), and prints, as medians in ms:
 
 * resolve: the paths made acquisitions (``ingest.batch._resolve``);
-* block 0: the parent's first block, which sets the phase and the series every worker shares
-  (the other core idles meanwhile);
-* start: from the end of block 0 to the first of blocks 1.. begun (the worker's fork);
-* workers: from then to the last block ended, in this process or the forked worker, with how
-  busy the two cores were;
+* set-up: the series of the first block set up in the parent (``ingest.batch._set_up_head``:
+  the phase, noise, baseline points and precision every worker shares; the other core idles
+  meanwhile);
+* start: from then to the first block begun (the worker's fork);
+* workers: from then to the last block ended (the parent makes the first block's rows, then
+  takes blocks as the forked worker does), with how busy the two cores were;
 * exit: from the last block to the table being built (results back, the worker joined, the
   merge in block order);
 * tidy: the table (``ingest.live.store.tidy``);
@@ -44,21 +45,24 @@ def run_once(paths: list[Path], log: Path) -> dict[str, float]:
     marks: dict[str, float] = {}
     parent = os.getpid()
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)
-    orig = {k: getattr(b, k) for k in ("_resolve", "_run_block", "tidy")}
+    orig = {k: getattr(b, k) for k in ("_resolve", "_set_up_head", "_run_block", "tidy")}
 
     def resolve(*a, **k):
         out = orig["_resolve"](*a, **k)
         marks["resolved"] = time.perf_counter()
         return out
 
+    def set_up_head(*a, **k):
+        marks["setup"] = time.perf_counter()
+        out = orig["_set_up_head"](*a, **k)
+        marks["setup_end"] = time.perf_counter()
+        return out
+
     def run_block(*a, **k):
         t0 = time.perf_counter()
         out = orig["_run_block"](*a, **k)
         t1 = time.perf_counter()
-        if os.getpid() == parent and "block0" not in marks:
-            marks["block0"], marks["block0_end"] = t0, t1
-        else:  # blocks 1.., here or in a forked worker: one line per block (O_APPEND: whole lines)
-            os.write(fd, f"{os.getpid()} {t0!r} {t1!r}\n".encode())
+        os.write(fd, f"{os.getpid()} {t0!r} {t1!r}\n".encode())  # one line per block (O_APPEND: whole lines)
         return out
 
     def tidy(*a, **k):
@@ -67,7 +71,7 @@ def run_once(paths: list[Path], log: Path) -> dict[str, float]:
         marks["tidy_end"] = time.perf_counter()
         return out
 
-    b._resolve, b._run_block, b.tidy = resolve, run_block, tidy
+    b._resolve, b._set_up_head, b._run_block, b.tidy = resolve, set_up_head, run_block, tidy
     try:
         t0 = time.perf_counter()
         n = len(b.ingest_paths(paths, workers=2).table)
@@ -81,8 +85,8 @@ def run_once(paths: list[Path], log: Path) -> dict[str, float]:
     busy = sum(e - s for s, e in spans)
     ms = {
         "resolve": marks["resolved"] - t0,
-        "block 0": marks["block0_end"] - marks["block0"],
-        "start": w0 - marks["block0_end"],
+        "set-up": marks["setup_end"] - marks["setup"],
+        "start": w0 - marks["setup_end"],
         "workers": w1 - w0,
         "exit": marks["tidy"] - w1,
         "tidy": marks["tidy_end"] - marks["tidy"],
@@ -109,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     load = os.getloadavg()[0]
     print(f"{a.n} spectra, ingest_paths(workers=2), median of {a.reps} runs (load {load:.1f}); ms of wall time")
-    for k in ("resolve", "block 0", "start", "workers", "exit", "tidy"):
+    for k in ("resolve", "set-up", "start", "workers", "exit", "tidy"):
         lo, hi = min(r[k] for r in runs), max(r[k] for r in runs)
         extra = f"   cores busy {med['busy']:.0%}" if k == "workers" else ""
         print(f"  {k:<8} {med[k]:8.1f}  ({lo:.1f}-{hi:.1f}){extra}")

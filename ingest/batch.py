@@ -322,6 +322,7 @@ def _from_primed(ex: BatchExtractor, i: int) -> tuple[int, list[dict], list[tupl
     on which blocks this process ran before); returns the series it started, with the
     acquisition index that started each."""
     ex._series = dict(_FORK["series"])
+    ex.drop_early()  # the first block's first rows are the parent's
     ex.keep_last = False  # its rows go back to the parent; its last spectrum is read by no one
     blocks, reader = _FORK["blocks"], _FORK["reader"]
     before = set(ex._series)
@@ -354,6 +355,20 @@ def _worker_loop() -> None:
         q.join_thread()  # everything put reaches the parent before this process exits
 
 
+def _set_up_head(block: Sequence[Acquisition], extractor: BatchExtractor, reader: Reader | None) -> None:
+    """The series of the first block's NMR spectra set up, their first rows left for
+    :func:`_run_block` (:meth:`BatchExtractor.start_series_early`); an acquisition that cannot be
+    read or processed here is left to that run, which reports it as a serial run would."""
+    for a in block:
+        if a.format not in _NMR_FORMATS or _incomplete(a) is not None:
+            continue
+        try:
+            for s in _read_spectra(a, reader):
+                extractor.start_series_early(s)
+        except Exception:  # noqa: BLE001, S112 - _run_block meets it again and reports it
+            continue
+
+
 def _first_of(block: Sequence[Acquisition], key: tuple) -> int:
     """Index in ``block`` of the first acquisition whose spectra belong to series ``key``."""
     for j, a in enumerate(block):
@@ -368,19 +383,17 @@ def _first_of(block: Sequence[Acquisition], key: tuple) -> int:
 
 def _parallel(blocks: list[list[Acquisition]], extractor: BatchExtractor, reader: Reader | None, workers: int,
               progress: bool) -> tuple[list[dict], list[tuple[Path, str]]]:
-    """Block 0 in this process first (it sets the phase and the series the workers share), then
-    blocks 1.. in this process and ``workers - 1`` forked ones, each taking the next block from a
-    shared counter.  The rows are those of the serial run: a block in which a process started a
+    """Block 0's series set up in this process first (the phase, noise, baseline points and
+    precision the workers share; :meth:`BatchExtractor.start_series_early`), then blocks 1.. in
+    ``workers - 1`` forked processes and in this one once it has made block 0's rows, each
+    taking the next block from a shared counter.  The rows are those of the serial run: a block in which a process started a
     series that an earlier block also holds, or that a worker could not finish (it raised, or
     died), is redone here, in order, with the series the serial run would have (see
     :func:`ingest_paths`)."""
-    rows0, skipped0 = _run_block(blocks[0], extractor, reader)
-    if extractor.phase is None:  # no NMR phase yet: the workers would each auto-phase; stay serial
-        for blk in _progress(blocks[1:], progress, "ingest", "block"):
-            r, s = _run_block(blk, extractor, reader)
-            rows0 += r
-            skipped0 += s
-        return rows0, skipped0
+    _set_up_head(blocks[0], extractor, reader)
+    if extractor.phase is None:  # no NMR phase: the workers would each auto-phase; stay serial
+        extractor.drop_early()
+        return _serial(blocks, extractor, reader, progress)
     ctx = multiprocessing.get_context("fork")
     results = ctx.Queue()
     _FORK.update(extractor=extractor, series=dict(extractor._series), blocks=blocks, reader=reader, first=_first_of,
@@ -407,6 +420,10 @@ def _parallel(blocks: list[list[Acquisition]], extractor: BatchExtractor, reader
         for _ in range(workers - 1):
             procs.append(ctx.Process(target=_worker_loop, daemon=True))
             procs[-1].start()
+        try:
+            rows0, skipped0 = _run_block(blocks[0], extractor, reader)  # the first rows, while they work
+        finally:
+            extractor.drop_early()  # (a spectrum read differently this time leaves none behind)
         mine = extractor.primed_copy()  # this process's blocks leave the extractor's own state alone
         while (i := _take()) < len(blocks):
             j, rows, skipped, started = _from_primed(mine, i)

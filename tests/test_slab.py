@@ -30,7 +30,7 @@ from ingest.readers.dispatch import read_rows
 @pytest.mark.parametrize("ways", [2, 4])
 def test_fill_is_vendor_real_on_the_slab_and_nan_elsewhere(ways):
     rng = np.random.default_rng(2)
-    m, b = 4096, 3
+    m, b = 4096, 6  # more spectra than Slab.fill writes together
     q = m // ways
     R = (rng.standard_normal((b, ways, q)) + 1j * rng.standard_normal((b, ways, q))).astype(np.complex64)
     rot2 = split_layout(np.exp(1j * rng.uniform(0, 6.3, m)), ways, np.complex64)

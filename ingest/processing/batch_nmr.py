@@ -188,6 +188,7 @@ class BatchExtractor:
         self._split: tuple[np.ndarray, np.ndarray] | None = None  # the last slab batch's transforms
         self._in_check = False  # the precision check's own transforms: whole spectra
         self._last_pending: tuple | None = None  # the last batch's last spectrum, for _settle_last
+        self._early: dict[tuple, Any] = {}  # series set up ahead of their first row: its processing
         #: Keep the extractor's ``last`` spectrum (whole, its own arrays) after each :meth:`rows`;
         #: False where nothing reads it (a forked worker of ingest.batch): then it may alias work arrays.
         self.keep_last = True
@@ -220,6 +221,24 @@ class BatchExtractor:
             if key not in self._series:
                 self._start_series(spec, key)
 
+    def start_series_early(self, spec: Any) -> None:
+        """Set the series of ``spec`` up now, as its first row would (phase, noise, baseline
+        mask, precision), keeping its processing: the next spectrum of that series given to
+        :meth:`rows` (``spec``, read again) then gets the row a series' first spectrum gets, from
+        that processing, the same row.  ingest.batch sets the first block's series up this
+        way, forks its workers, then makes that block's rows while they work."""
+        if isinstance(spec, NMRSpectrum) and spec.fid is not None and np.asarray(spec.fid).ndim == 1:
+            key = _series_key(spec)
+            if key not in self._series and key not in self._early:
+                proc = self.extractor.process(spec)
+                if math.isfinite(proc.p0_deg):
+                    self._setup_series(spec, key, proc)
+                    self._early[key] = proc
+
+    def drop_early(self) -> None:
+        """Forget the processing kept by :meth:`start_series_early` (its series stay set up)."""
+        self._early.clear()
+
     def primed_copy(self) -> BatchExtractor:
         """A new extractor with this one's configuration, phase and series (those :meth:`prime`
         set up), sharing their precomputed state, with work arrays and statistics of its own:
@@ -243,6 +262,9 @@ class BatchExtractor:
             if key not in self._series:
                 out[i] = self._start_series(s, key)
                 continue
+            if key in self._early:  # its series set up ahead (start_series_early): the first row
+                out[i] = self.extractor.row_from(s, self._early.pop(key))
+                continue
             pending.setdefault(key, []).append(i)
             if len(pending[key]) >= self.chunk:
                 self._flush(spectra, pending.pop(key), out)
@@ -256,8 +278,12 @@ class BatchExtractor:
     def _start_series(self, spec: NMRSpectrum, key: tuple) -> dict[str, Any]:
         row = self.extractor(spec)  # the reference row; sets the phase
         proc = self.extractor.last
-        if proc is None or not math.isfinite(proc.p0_deg):
-            return row
+        if proc is not None and math.isfinite(proc.p0_deg):
+            self._setup_series(spec, key, proc)
+        return row
+
+    def _setup_series(self, spec: NMRSpectrum, key: tuple, proc: Any) -> None:
+        """The series of ``spec`` from its reference processing ``proc`` (finite phase)."""
         n_cfg = self.cfg.nmr
         meta = spec.meta
         td = int(np.asarray(spec.fid).size)
@@ -291,7 +317,6 @@ class BatchExtractor:
             ser.slab_at = slab_range(ppm, *observed_windows(n_cfg))
         if self.precision == "auto":
             self._check_precision(ser, np.asarray(spec.fid))
-        return row
 
     def _first_real(self, ser: _Series, fid: np.ndarray, dtype: Any) -> np.ndarray:
         """One FID's real spectrum (first-point corrected, before baseline) in ``dtype``."""

@@ -440,11 +440,12 @@ def _peak_fit(p: PeakSpec, proc: ProcessedNMR, snr_min: float, noise: float, off
 
 
 def _nmr_row(spec: NMRSpectrum, cfg: ObservablesConfig, phase: tuple[float, float] | None,
-             proc: ProcessedNMR | None = None, prev: Mapping[str, PeakFit] | None = None
-             ) -> tuple[dict[str, Any], ProcessedNMR, dict[str, PeakFit]]:
-    """The row of one NMR spectrum; ``proc`` given (the live plan) selects the fast fits."""
+             proc: ProcessedNMR | None = None, prev: Mapping[str, PeakFit] | None = None,
+             fast: bool | None = None) -> tuple[dict[str, Any], ProcessedNMR, dict[str, PeakFit]]:
+    """The row of one NMR spectrum; ``proc`` given (the live plan) selects the fast fits unless
+    ``fast`` is False (``proc`` then is :func:`process_for_config`'s, made beforehand)."""
     meta = spec.meta
-    fast = proc is not None
+    fast = proc is not None if fast is None else fast
     if proc is None:
         proc = process_for_config(spec, cfg, phase)
     row = _common(meta, "nmr", meta.vendor)
@@ -560,6 +561,21 @@ class Extractor:
             if self.fast and spec.fid is not None and math.isfinite(proc.p0_deg) and np.asarray(spec.fid).ndim == 1:
                 self.plan = SeriesPlan.from_first(spec, proc, lb_hz=n.lb_hz, zero_fill=n.zero_fill,
                                                   baseline=n.baseline, reference=n.processing_reference())
+        self.last, self.last_fits = proc, fits
+        return row
+
+    def process(self, spec: NMRSpectrum) -> ProcessedNMR:
+        """The processing :meth:`__call__` gives an NMR spectrum (auto-phased while no phase is
+        set, the phase then kept), without its row: :meth:`row_from` makes the row later, the
+        same row (the batch engine sets a series up between the two, ingest.batch)."""
+        proc = process_for_config(spec, self.cfg, self.phase)
+        if self.phase is None and spec.fid is not None and math.isfinite(proc.p0_deg):
+            self.phase = proc.phase
+        return proc
+
+    def row_from(self, spec: NMRSpectrum, proc: ProcessedNMR) -> dict[str, Any]:
+        """The row :meth:`__call__` gives ``spec`` (not fast), from its :meth:`process` ``proc``."""
+        row, proc, fits = _nmr_row(spec, self.cfg, self.phase, proc, fast=False)
         self.last, self.last_fits = proc, fits
         return row
 
