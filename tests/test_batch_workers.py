@@ -92,6 +92,22 @@ def test_a_failed_worker_block_is_redone_here(two_series, monkeypatch, how):
     pd.testing.assert_frame_equal(one.table, two.table)
 
 
+def test_series_set_up_early_gives_the_same_rows(two_series):
+    """BatchExtractor.start_series_early (the parallel run's set-up before its fork): the series
+    set up from the first spectrum, whose row made afterwards is the row a first spectrum gets."""
+    from ingest.processing.batch_nmr import BatchExtractor
+    from ingest.readers.dispatch import read_rows
+
+    spectra = [s for p in two_series for s in read_rows(p)]
+    want = pd.DataFrame(BatchExtractor().rows(spectra))
+    ex = BatchExtractor()
+    ex.start_series_early(read_rows(two_series[0])[0])
+    assert ex.phase is not None and len(ex._series) == 1 and len(ex._early) == 1
+    got = pd.DataFrame(ex.rows(spectra))
+    assert not ex._early  # used once
+    pd.testing.assert_frame_equal(got, want)
+
+
 def test_compiled_lm_reaches_the_numpy_optimum():
     pytest.importorskip("numba")
     rng = np.random.default_rng(3)
