@@ -386,10 +386,10 @@ def _parallel(blocks: list[list[Acquisition]], extractor: BatchExtractor, reader
     """Block 0's series set up in this process first (the phase, noise, baseline points and
     precision the workers share; :meth:`BatchExtractor.start_series_early`), then blocks 1.. in
     ``workers - 1`` forked processes and in this one once it has made block 0's rows, each
-    taking the next block from a shared counter.  The rows are those of the serial run: a block in which a process started a
-    series that an earlier block also holds, or that a worker could not finish (it raised, or
-    died), is redone here, in order, with the series the serial run would have (see
-    :func:`ingest_paths`)."""
+    taking the next block from a shared counter.  The rows are those of the serial run: a block
+    in which a process started a series that an earlier block also holds, or that a worker could
+    not finish (it raised, or died), is redone here, in order, with the series the serial run
+    would have (see :func:`ingest_paths`)."""
     _set_up_head(blocks[0], extractor, reader)
     if extractor.phase is None:  # no NMR phase: the workers would each auto-phase; stay serial
         extractor.drop_early()
@@ -440,6 +440,8 @@ def _parallel(blocks: list[list[Acquisition]], extractor: BatchExtractor, reader
                     pass
                 break
     finally:
+        with _FORK["next"].get_lock():  # should this process have stopped early, the workers stop too
+            _FORK["next"].value = len(blocks)
         for p in procs:
             p.join(5)
             if p.is_alive():
@@ -498,10 +500,12 @@ def ingest_paths(
         Replace the default extractor / reader (tests, other pipelines).
     workers : int
         Processes for the batch engine: this one and ``workers - 1`` forked ones (where
-        ``fork`` is unavailable, or for fewer than three blocks, this one only).  The table does not depend on it: the acquisitions
-        are cut into the same blocks (:func:`_blocks`), the first block runs first in this process (it sets the phase and the
-        series' noise and baseline mask, which every worker then shares), and a block whose
-        worker had to start a series that an earlier block holds is redone in order here.
+        ``fork`` is unavailable, or for fewer than three blocks, this one only).  The table does
+        not depend on it: the acquisitions are cut into the same blocks (:func:`_blocks`); the
+        first block's series are set up in this process before any fork (the phase and the
+        series' noise, baseline points and precision, which every process then shares); and a
+        block whose process had to start a series that an earlier block holds, or that a worker
+        could not finish, is redone in order here.
 
     Returns
     -------
