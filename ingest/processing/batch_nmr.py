@@ -427,8 +427,9 @@ class BatchExtractor:
                 x0[j] = U[j, 0]
             else:
                 u = Uw[j]
-                ss = nb.prep_quarters(x, scale, apod, twv[1], twv[2], twv[3], u[0], u[1], u[2], u[3],
-                                      x0[j:j + 1].view(np.float32), zf_fft_nb.exact_in_float32(x, scale))
+                nb.prep_quarters(x, scale, apod, twv[1], twv[2], twv[3], u[0], u[1], u[2], u[3],
+                                 x0[j:j + 1].view(np.float32), zf_fft_nb.exact_in_float32(x, scale))
+                ss = nb.sum_squares(x, scale)
             if not p.holds(math.sqrt(ss)):
                 return None
         self.stats["complex64"] = self.stats.get("complex64", 0) + b

@@ -1,24 +1,25 @@
-"""The compiled pass before the batch engine's split transform (numba): numpy's numbers, one pass.
+"""The compiled passes before the batch engine's split transform (numba): numpy's numbers.
 
 The batch engine (:class:`ingest.processing.batch_nmr.BatchExtractor`) runs each series'
-zero-filled transform in complex64 as two half-size ones (:mod:`ingest.processing.zf_fft`).
-Before the transform numpy makes five passes over every spectrum: copy the FID into the
-complex64 work array, its norm for the precision guard
-(:func:`ingest.processing.fft_precision.fid_norm`), the apodization, the zero filling and the
-odd bins' twiddle.  :func:`prep_split` makes one: it reads the FID (complex128) once and
-writes both rows, returning the FID's sum of squares (its cost: the ``prep_split`` line of
+zero-filled transform in complex64 as four quarter-size ones (or two half-size ones,
+:mod:`ingest.processing.zf_fft`).  Before the transform numpy makes several passes over every
+spectrum: copy the FID into the complex64 work array, its norm for the precision guard
+(:func:`ingest.processing.fft_precision.fid_norm`), the apodization, the zero filling, the
+four-way sums and the twiddles.  :func:`prep_quarters` (four ways) and :func:`prep_split` (two)
+do it in one call, reading the FID (complex128 pairs, or the stored int32 words) themselves;
+:func:`sum_squares` (four ways; :func:`prep_split` returns it) gives the FID's sum of squares
+(their cost: the ``prep_quarters`` / ``prep_split`` and ``sum_squares`` lines of
 ``benchmarks/bench_batch_stages.py --profile``).  The phase product and the vendor-order copies
 after the transform stay numpy's (a compiled twin, reading the rows backwards, was slower).
 
-numpy's bits: the cast and the apodization are exact operations that the kernel repeats;
+numpy's bits: the cast and the apodization are exact operations that the kernels repeat;
 numpy's complex64 product, on processors with fused multiply-add (x86-64-v3 and later, which
 numpy's SIMD loops use), rounds ``ar*br - ai*bi`` once after the first product
-(``fma(ar, br, -(ai*bi))``); the kernel does the same in float64, where float32 products are
-exact, and rounds to float32: the same bits but in rare double-rounding cases
+(``fma(ar, br, -(ai*bi))``); the kernels do the same in float64, where float32 products are
+exact, and round to float32: the same bits but in rare double-rounding cases
 (tests/test_zf_fft_nb.py compares with numpy's own arithmetic on the machine it runs on).
-The sum of squares runs in four interleaved partial sums (neither point order nor BLAS's), so
-the norm differs from :func:`fid_norm` in the last bits; it only decides the precision against
-a threshold.
+The sum of squares runs in an order of the compiler's (partial sums), so the norm differs from
+:func:`fid_norm` in the last bits; it only decides the precision against a threshold.
 Loaded with the batch line fits' kernels (:func:`ingest.processing.lorentz_batch.load_compiled`;
 one switch, ``FLOWCELL_NUMBA``), compiled once per machine (``cache=True``).
 """
@@ -34,7 +35,7 @@ import numpy as np
 
 from ingest.processing import lorentz_batch_nb
 
-__all__ = ["exact_in_float32", "kernels", "load", "prep_quarters", "prep_split"]
+__all__ = ["exact_in_float32", "kernels", "load", "prep_quarters", "prep_split", "sum_squares"]
 
 
 def prep_split(src, scale, apod, twv, u0v, u1v):  # pragma: no cover - compiled
@@ -87,8 +88,8 @@ def prep_split(src, scale, apod, twv, u0v, u1v):  # pragma: no cover - compiled
 
 
 def prep_quarters(src, scale, apod, t1, t2, t3, u0, u1, u2, u3, x0v, f32):  # pragma: no cover - compiled
-    """One FID into the four rows of :func:`ingest.processing.zf_fft.quarter_fft`; returns its sum
-    of squares (float64).
+    """One FID into the four rows of :func:`ingest.processing.zf_fft.quarter_fft` (its sum of
+    squares: :func:`sum_squares`).
 
     ``src``, ``scale``, ``apod`` as for :func:`prep_split` (``td <= 2 q``); ``t1``, ``t2``,
     ``t3``: rows 1-3 of the four ways' twiddles (complex64, q points) as float32 pairs; ``u0`` ..
@@ -143,24 +144,18 @@ def prep_quarters(src, scale, apod, t1, t2, t3, u0, u1, u2, u3, x0v, f32):  # pr
         vr, vi, tr, ti = ar - bi, ai + br, t3[2 * k], t3[2 * k + 1]
         u3[2 * k] = np.float32(np.float64(vr) * np.float64(tr) - np.float64(vi * ti))
         u3[2 * k + 1] = np.float32(np.float64(vr) * np.float64(ti) + np.float64(vi * tr))
-    s0 = s1 = s2 = s3 = 0.0
-    n = 2 * td
-    k = 0
-    while k + 8 <= n:
-        a0, a4 = np.float64(src[k]) * scale, np.float64(src[k + 4]) * scale
-        a1, a5 = np.float64(src[k + 1]) * scale, np.float64(src[k + 5]) * scale
-        a2, a6 = np.float64(src[k + 2]) * scale, np.float64(src[k + 6]) * scale
-        a3, a7 = np.float64(src[k + 3]) * scale, np.float64(src[k + 7]) * scale
-        s0 += a0 * a0 + a4 * a4
-        s1 += a1 * a1 + a5 * a5
-        s2 += a2 * a2 + a6 * a6
-        s3 += a3 * a3 + a7 * a7
-        k += 8
-    while k < n:
-        a0 = np.float64(src[k]) * scale
-        s0 += a0 * a0
-        k += 1
-    return (s0 + s1) + (s2 + s3)
+
+
+def sum_squares(src, scale):  # pragma: no cover - compiled (fastmath: the sum reassociated)
+    """The FID's sum of squares, ``sum((float64(v) * scale)**2)`` over ``src`` (float64 pairs or
+    int32 words), for the precision guard: compiled with ``fastmath={"reassoc"}``, so the
+    compiler sums several points at once in an order of its choosing (last bits only; the sum
+    decides the precision against a threshold)."""
+    s = 0.0
+    for k in range(src.size):
+        v = np.float64(src[k]) * scale
+        s += v * v
+    return s
 
 
 def exact_in_float32(src: np.ndarray, scale: float) -> bool:
@@ -179,7 +174,7 @@ _LOCK = threading.Lock()
 
 
 def load() -> SimpleNamespace | None:
-    """The kernels (``prep_split``, ``prep_quarters``), compiled on the first call; None
+    """The kernels (``prep_split``, ``prep_quarters``, ``sum_squares``), compiled on the first call; None
     when :func:`ingest.processing.lorentz_batch_nb.load` gives None (no numba, ``FLOWCELL_NUMBA=0``)."""
     global _KERNELS
     if _KERNELS is None:
@@ -191,7 +186,10 @@ def load() -> SimpleNamespace | None:
                     import numba  # lazy: already imported by the line fits' kernels
 
                     jit = numba.njit(cache=True, nogil=True, error_model="numpy")
-                    _KERNELS = SimpleNamespace(prep_split=jit(prep_split), prep_quarters=jit(prep_quarters))
+                    _KERNELS = SimpleNamespace(
+                        prep_split=jit(prep_split), prep_quarters=jit(prep_quarters),
+                        sum_squares=numba.njit(cache=True, nogil=True, error_model="numpy",
+                                               fastmath={"reassoc"})(sum_squares))
     return _KERNELS or None
 
 
