@@ -43,7 +43,8 @@ from ingest.live.completion import (
 )
 from ingest.live.store import tidy
 from ingest.processing import zf_fft_nb
-from ingest.processing.batch_nmr import BatchExtractor, _series_key
+from ingest.processing.batch_nmr import BatchExtractor
+from ingest.processing.batch_series import series_key
 from ingest.processing.lorentz_batch import load_compiled
 from ingest.processing.numba_switch import numba_switch
 from ingest.processing.observables import Extractor as _Extractor
@@ -376,7 +377,7 @@ def _first_of(block: Sequence[Acquisition], key: tuple) -> int:
             spectra = read_rows(a.read_path)
         except Exception:  # noqa: BLE001, S112 - unreadable: it started nothing
             continue
-        if any(isinstance(s, NMRSpectrum) and s.fid is not None and _series_key(s) == key for s in spectra):
+        if any(isinstance(s, NMRSpectrum) and s.fid is not None and series_key(s) == key for s in spectra):
             return j
     return len(block)
 

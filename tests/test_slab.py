@@ -20,7 +20,7 @@ import pytest
 from generators.bruker_expno import GD, fid, write_expno
 
 from ingest.batch import find_acquisitions
-from ingest.processing import batch_nmr
+from ingest.processing import batch_series
 from ingest.processing.batch_nmr import BatchExtractor
 from ingest.processing.slab import Slab, slab_range
 from ingest.processing.zf_fft import split_layout, vendor_real
@@ -82,8 +82,10 @@ def test_rows_equal_whole_spectra(tmp_path, monkeypatch, widths_hz):
     lo, hi = ser.slab_at
     assert hi - lo < 0.6 * ser.m
     assert np.isfinite(ex.extractor.last.real).all()  # the last spectrum is whole
-    monkeypatch.setattr(batch_nmr, "slab_range", lambda *a: None)
-    whole = pd.DataFrame(BatchExtractor(chunk=5).rows(spectra))
+    monkeypatch.setattr(batch_series, "slab_range", lambda *a: None)
+    wx = BatchExtractor(chunk=5)
+    whole = pd.DataFrame(wx.rows(spectra))
+    assert next(iter(wx._series.values())).slab_at is None  # whole spectra this time
     for p in ("hdo", "dhaq_h1", "dhaq_h3", "dhaq_h4"):
         for col, err in (("shift_ppm", "shift_err_ppm"), ("fwhm_Hz", "fwhm_err_Hz"), ("area", "area_err")):
             a, b, e = slab[f"{p}_{col}"], whole[f"{p}_{col}"], whole[f"{p}_{err}"]
@@ -105,8 +107,8 @@ def test_four_way_transform_gives_the_two_way_rows(tmp_path, monkeypatch):
     ex = BatchExtractor(chunk=5)
     four = pd.DataFrame(ex.rows(spectra))
     ser = next(iter(ex._series.values()))
-    assert batch_nmr.SPLIT_WAYS == 4 and ser.cast["F"][2][0] == 4 and ex.stats.get("complex64", 0) >= 10
-    monkeypatch.setattr(batch_nmr, "SPLIT_WAYS", 2)
+    assert batch_series.SPLIT_WAYS == 4 and ser.cast["F"][2][0] == 4 and ex.stats.get("complex64", 0) >= 10
+    monkeypatch.setattr(batch_series, "SPLIT_WAYS", 2)
     two = pd.DataFrame(BatchExtractor(chunk=5).rows(spectra))
     for p in ("hdo", "dhaq_h1", "dhaq_h3", "dhaq_h4"):
         for col, err in (("shift_ppm", "shift_err_ppm"), ("fwhm_Hz", "fwhm_err_Hz"), ("area", "area_err")):

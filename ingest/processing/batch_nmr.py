@@ -41,8 +41,9 @@ Spectra without a FID (vendor-processed only) and EPR spectra go through the Ext
 Differences from the per-spectrum path (tests/test_fast_path.py): the noise and the
 baseline mask are the series' (per spectrum they are re-estimated), and the transforms
 run in complex64 where the series proved it harmless (tests/test_precision.py: within 1e-3
-of each standard error of the complex128 numbers; the zero-filled transform then as two
-half-size ones, :mod:`ingest.processing.zf_fft`).
+of each standard error of the complex128 numbers; the zero-filled transform then as four
+quarter-size ones, :mod:`ingest.processing.zf_fft`).  What a series shares is
+:mod:`ingest.processing.batch_series`.
 Fitted shifts, widths and areas agree within a small fraction of their
 standard errors; ``snr`` within the noise estimate's scatter (a few %).
 """
@@ -51,7 +52,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -60,6 +61,7 @@ import scipy.fft
 from ingest.processing import zf_fft_nb
 from ingest.processing.assignment import assignment_warnings
 from ingest.processing.batch_rows import integral_baseline, window_offsets
+from ingest.processing.batch_series import Series, series_from, series_key, stored_words
 from ingest.processing.fft_precision import PrecisionCheck, check_precision, fid_norm
 from ingest.processing.lorentz_batch import (
     fit_lorentzians,
@@ -67,12 +69,7 @@ from ingest.processing.lorentz_batch import (
 )
 from ingest.processing.nmr import (
     ProcessedNMR,
-    apodization,
-    effective_first_point,
-    filter_phase,
-    group_delay_points,
     noise_sigma,
-    ppm_axis,
     reference_offset,
 )
 from ingest.processing.nmr import baseline as robust_baseline
@@ -87,13 +84,12 @@ from ingest.processing.peaks import PeakFit
 from ingest.processing.row_parts import cfg_note as _cfg_note
 from ingest.processing.row_parts import peaks_columns as _peaks_columns
 from ingest.processing.series_baseline import (
-    baseline_operator,
     subtract_product,
     subtract_rows,
 )
-from ingest.processing.slab import Slab, observed_windows, slab_range
+from ingest.processing.slab import Slab
 from ingest.processing.widths import broadened, refine_widths
-from ingest.processing.zf_fft import even_odd, half_twiddle, quarter_fft, split_fft, split_layout, split_twiddles, vendor_real
+from ingest.processing.zf_fft import quarter_fft, split_fft, vendor_real
 from ingest.types import NMRSpectrum
 
 __all__ = ["DEFAULT_CHUNK", "BatchExtractor"]
@@ -101,53 +97,6 @@ __all__ = ["DEFAULT_CHUNK", "BatchExtractor"]
 #: Spectra per FFT/fit batch: 16 x 128k complex64 = 16 MB per work array (8 to 32 measured
 #: within 15 % of each other; 16 the fastest, benchmarks/bench_ingest.py).
 DEFAULT_CHUNK = 16
-#: The complex64 zero-filled transform as 4 quarter-size transforms (ingest.processing.zf_fft:
-#: quarter_fft), or 2 half-size ones; 4 stay in cache (benchmarks/bench_split_fft.py).
-SPLIT_WAYS = 4
-
-
-@dataclass
-class _Series:
-    """What a series of spectra shares (computed on its first spectrum)."""
-
-    key: tuple
-    m: int                       # FFT size
-    apod: np.ndarray             # (td,) apodization, time from the filter delay
-    rot: np.ndarray              # (m,) complex128 phase * filter phase * 2/sw, FFT order
-    fp_c: float                  # 1 - first_point (0: no first-point correction)
-    perm: np.ndarray             # FFT order -> vendor order
-    ppm: np.ndarray              # raw axis (before referencing), vendor order
-    noise: float
-    fit_idx: np.ndarray | None   # baseline: signal-free subsample indices (None: no baseline)
-    pinv: np.ndarray | None      # (order+1, k) least-squares operator on those points
-    vander: np.ndarray | None    # (m, order+1) polynomial basis on the scaled axis
-    params: dict[str, Any]
-    phase: tuple[float, float]
-    exact: bool = False                  # baseline marginal: noise, baseline and fits per spectrum
-    fp_rows: np.ndarray | None = None    # (2, m) first-point correction rows (vendor order)
-    basis: np.ndarray | None = None      # (order + 3, m) baseline polynomial and fp_rows, stacked (fp_c 0: no fp_rows)
-    precision: PrecisionCheck | None = None  # the transforms' precision, proven on the first FID
-    cast: dict = field(default_factory=dict)  # dtype char -> :meth:`BatchExtractor._consts` in that precision
-    slab_at: tuple[int, int] | None = None  # the windows' vendor range (None: whole spectra are written)
-    slab: Slab | None = None                # its pieces in the split layout (complex64), built once
-    slab_basis: np.ndarray | None = None    # basis[:, lo:hi] of the slab, contiguous (built once)
-
-
-def stored_words(spec: Any) -> tuple[np.ndarray, float] | None:
-    """``(words, scale)`` of a spectrum whose FID is still its stored int32 words
-    (:class:`ingest.readers.stored_fid.WordsSpectrum`, not converted yet), else None; reads no ``fid``."""
-    w = getattr(spec, "words", None)
-    return None if w is None else (w, spec.scale)
-
-
-def _series_key(spec: NMRSpectrum) -> tuple:
-    m = spec.meta
-    kept = stored_words(spec)  # a FID still as its words: its size without converting it
-    n = kept[0].size // 2 if kept is not None else int(np.asarray(spec.fid).size)
-    return (m.vendor, n, float(m.sw_hz), float(m.sfo1_hz), float(m.carrier_ppm),
-            float(group_delay_points(m)))
-
-
 class BatchExtractor:
     """Rows of many spectra, as :class:`ingest.processing.observables.Extractor` gives them.
 
@@ -182,7 +131,7 @@ class BatchExtractor:
         self.stats: dict[str, int] = {}
         self.extractor = Extractor(self.cfg, phase=phase)
         self.chunk = max(1, int(chunk))
-        self._series: dict[tuple, _Series] = {}
+        self._series: dict[tuple, Series] = {}
         self._work: dict[tuple, tuple[np.ndarray, ...]] = {}
         self._slab_buf: tuple[Any, np.ndarray] = (None, np.empty((0, 0)))  # (series key, NaN-filled spectra)
         self._split: tuple[np.ndarray, np.ndarray] | None = None  # the last slab batch's transforms
@@ -196,7 +145,7 @@ class BatchExtractor:
     def precision_of(self, spec: NMRSpectrum) -> PrecisionCheck | None:
         """The precision check of ``spec``'s series (None before its first spectrum, or when the
         series is not batched)."""
-        ser = self._series.get(_series_key(spec))
+        ser = self._series.get(series_key(spec))
         return None if ser is None else ser.precision
 
     @property
@@ -217,7 +166,7 @@ class BatchExtractor:
         with (screening primes each chunk with its experiment's first NMR spectrum).
         """
         if isinstance(spec, NMRSpectrum) and spec.fid is not None and np.asarray(spec.fid).ndim == 1:
-            key = _series_key(spec)
+            key = series_key(spec)
             if key not in self._series:
                 self._start_series(spec, key)
 
@@ -228,7 +177,7 @@ class BatchExtractor:
         that processing, the same row.  ingest.batch sets the first block's series up this
         way, forks its workers, then makes that block's rows while they work."""
         if isinstance(spec, NMRSpectrum) and spec.fid is not None and np.asarray(spec.fid).ndim == 1:
-            key = _series_key(spec)
+            key = series_key(spec)
             if key not in self._series and key not in self._early:
                 proc = self.extractor.process(spec)
                 if math.isfinite(proc.p0_deg):
@@ -258,7 +207,7 @@ class BatchExtractor:
             if stored_words(s) is None and (not isinstance(s, NMRSpectrum) or s.fid is None or np.asarray(s.fid).ndim != 1):
                 out[i] = self.extractor(s)
                 continue
-            key = _series_key(s)
+            key = series_key(s)
             if key not in self._series:
                 out[i] = self._start_series(s, key)
                 continue
@@ -283,42 +232,13 @@ class BatchExtractor:
         return row
 
     def _setup_series(self, spec: NMRSpectrum, key: tuple, proc: Any) -> None:
-        """The series of ``spec`` from its reference processing ``proc`` (finite phase)."""
-        n_cfg = self.cfg.nmr
-        meta = spec.meta
-        td = int(np.asarray(spec.fid).size)
-        gd = float(proc.params.get("group_delay", 0.0))
-        m = int(proc.params["size"])
-        apod = apodization(td, meta.sw_hz, n_cfg.lb_hz, max(gd, 0.0))
-        perm = np.fft.fftshift(np.arange(m))[::-1]  # vendor index j <- FFT index perm[j]
-        p0, p1 = proc.phase
-        ph_vendor = np.exp(1j * np.deg2rad(p0 + p1 * np.arange(m) / m)) * (2.0 / float(meta.sw_hz))
-        if gd > 0:  # the filter's delay, as the per-spectrum path removes it
-            ph_vendor *= filter_phase(m, gd)
-        rot = np.empty(m, dtype=np.complex128)
-        rot[perm] = ph_vendor
-        ppm = ppm_axis(m, meta.sw_hz, meta.sfo1_hz, meta.carrier_ppm)
-        fit_idx = pinv = vander = None
-        params = dict(proc.params, autophased=False, phase_source="given")
-        marginal = False
-        if n_cfg.baseline is not None and proc.baseline is not None:
-            fit_idx, pinv, vander, marginal = baseline_operator(ppm, proc, params)
-        fp_c = 1.0 - effective_first_point(float(params.get("first_point", 0.5)), gd)
-        self._series[key] = _Series(key, m, apod, rot, fp_c, perm,
-                                    ppm, float(proc.params["noise_sigma"]), fit_idx, pinv, vander, params,
-                                    (float(p0), float(p1)))
-        ser = self._series[key]
-        # the robust baseline had to lower its order on the first spectrum: the signal-free points
-        # barely cover the axis, and the order (hence the integrals) may flip from spectrum to
-        # spectrum; then each spectrum gets its own noise, baseline and fits, as per spectrum
-        ser.exact = n_cfg.baseline is not None and (marginal or params.get("baseline") != f"poly{n_cfg.baseline}")
-        ser.params["fft_dtype"] = "complex128"
-        if not ser.exact and ser.pinv is not None and m % 4 == 0:
-            ser.slab_at = slab_range(ppm, *observed_windows(n_cfg))
+        """The series of ``spec`` from its reference processing ``proc`` (finite phase), with
+        its transforms' precision (:meth:`_check_precision`)."""
+        ser = self._series[key] = series_from(spec, key, proc, self.cfg.nmr)
         if self.precision == "auto":
             self._check_precision(ser, np.asarray(spec.fid))
 
-    def _first_real(self, ser: _Series, fid: np.ndarray, dtype: Any) -> np.ndarray:
+    def _first_real(self, ser: Series, fid: np.ndarray, dtype: Any) -> np.ndarray:
         """One FID's real spectrum (first-point corrected, before baseline) in ``dtype``."""
         fids, U, real = self._buffers(ser, 1, dtype)
         fids[0] = fid
@@ -327,9 +247,9 @@ class BatchExtractor:
             r, fp = self._spectra_real(ser, fids, U, real)
         finally:
             self._in_check = False
-        return r[0] - (np.stack([fp.real, fp.imag], axis=1).astype(np.float64) @ self._first_point(ser))[0]
+        return r[0] - (np.stack([fp.real, fp.imag], axis=1).astype(np.float64) @ ser.first_point_rows())[0]
 
-    def _check_precision(self, ser: _Series, fid: np.ndarray) -> None:
+    def _check_precision(self, ser: Series, fid: np.ndarray) -> None:
         """The series' first FID through both precisions: complex64 for the series when the
         difference is within the guard of :mod:`ingest.processing.fft_precision`."""
         got = {dt: self._first_real(ser, fid, dt) for dt in (np.complex128, np.complex64)}
@@ -337,7 +257,7 @@ class BatchExtractor:
         ser.params["fft_dtype"] = ser.precision.label
         self._work.clear()
 
-    def _dtype(self, ser: _Series, fids: Sequence[np.ndarray]) -> np.dtype:
+    def _dtype(self, ser: Series, fids: Sequence[np.ndarray]) -> np.dtype:
         """complex64 when the series passed the guard and every FID of the batch stays within it."""
         p = ser.precision
         single = p is not None and p.single and all(p.holds(fid_norm(f)) for f in fids)
@@ -346,7 +266,7 @@ class BatchExtractor:
         return dt
 
     # ------------------------------------------------------------------ batches
-    def _buffers(self, ser: _Series, b: int, dtype: Any = np.complex64
+    def _buffers(self, ser: Series, b: int, dtype: Any = np.complex64
                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Work arrays of a series for ``b`` spectra, reused from batch to batch (fresh pages are
         slow to fault in): FIDs (b, td) and spectra (b, m) in ``dtype`` (complex64 or complex128),
@@ -360,17 +280,17 @@ class BatchExtractor:
             self._work = {(ser.key, dtype.char): have}  # one series' buffers at a time bound the memory
         return have[0][:b], have[1][:b], have[2][:b]
 
-    def _spectra_real(self, ser: _Series, fids: np.ndarray, U: np.ndarray, real: np.ndarray
+    def _spectra_real(self, ser: Series, fids: np.ndarray, U: np.ndarray, real: np.ndarray
                       ) -> tuple[np.ndarray, np.ndarray]:
         """Phased real spectra (vendor order, before baseline) of ``fids`` into ``real``, without
         the first-point correction; returns them and that correction's factor per spectrum
-        (``fp``: subtract ``Re(fp * rot)``, :meth:`_first_point`).
+        (``fp``: subtract ``Re(fp * rot)``, :meth:`Series.first_point_rows`).
 
         ``fids`` (overwritten) and ``U`` are work arrays; every FFT runs in place, in their
         precision (complex64 or complex128).
         """
         m, h, td = ser.m, ser.m // 2, ser.apod.size
-        apod, rot, split = self._consts(ser, U.dtype)
+        apod, rot, split = ser.consts(U.dtype)
         if split is not None:  # complex64: the zero-filled transform as 2 or 4 shorter ones
             ways, tw, rot2 = split
             np.multiply(fids, apod, out=U[:, :td])
@@ -392,7 +312,7 @@ class BatchExtractor:
             np.copyto(real, U.real[:, ser.perm])
         return real, ser.fp_c * x0
 
-    def _spectra_compiled(self, ser: _Series, specs: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
+    def _spectra_compiled(self, ser: Series, specs: list[Any]) -> tuple[np.ndarray, np.ndarray] | None:
         """:meth:`_spectra_real` of the spectra ``specs`` in complex64 through the compiled preparation
         pass (:mod:`ingest.processing.zf_fft_nb`: copy, norm, apodization and twiddle in one pass; a
         FID still as its stored words, :mod:`ingest.readers.stored_fid`, read as such), when it is
@@ -403,7 +323,7 @@ class BatchExtractor:
         if nb is None or p is None or not p.single:
             return None
         dt = np.dtype(np.complex64)
-        apod, _, split = self._consts(ser, dt)
+        apod, _, split = ser.consts(dt)
         if split is None:
             return None
         src = []  # (values as pairs, scale): the stored words, or the FID's float64 pairs
@@ -436,7 +356,7 @@ class BatchExtractor:
         R = scipy.fft.fft(Uw.view(dt), axis=-1, workers=1, overwrite_x=True)
         return self._split_real(ser, R, rot2, real), ser.fp_c * x0
 
-    def _split_real(self, ser: _Series, R: np.ndarray, rot2: np.ndarray, real: np.ndarray) -> np.ndarray:
+    def _split_real(self, ser: Series, R: np.ndarray, rot2: np.ndarray, real: np.ndarray) -> np.ndarray:
         """The phased real spectra of the split transforms ``R`` (b, ways, m/ways): whole, in ``real``
         (:func:`ingest.processing.zf_fft.vendor_real`), or, for a series with a slab
         (:mod:`ingest.processing.slab`), on the windows' slab and the baseline's points only, in a
@@ -454,50 +374,21 @@ class BatchExtractor:
         self._split = (R, rot2)
         return ser.slab.fill(R, rot2, buf[:b])
 
-    def _full_row(self, ser: _Series, j: int, coef: np.ndarray | None, F: np.ndarray | None) -> np.ndarray:
+    def _full_row(self, ser: Series, j: int, coef: np.ndarray | None, F: np.ndarray | None) -> np.ndarray:
         """Spectrum ``j`` of the batch whole (baseline, first point subtracted) from :meth:`_split_real`'s transforms."""
         R, rot2 = self._split
         out = np.empty((1, ser.m))
         vendor_real(R[j:j + 1].copy(), rot2, out)
         parts = [] if coef is None else [(coef[j], ser.vander.T)]
         if F is not None:
-            parts.append((F[j], self._first_point(ser)))
+            parts.append((F[j], ser.first_point_rows()))
         for h, rows in parts:
             out[0] -= h @ rows
         return out[0]
 
-    def _consts(self, ser: _Series, dtype: np.dtype) -> tuple[Any, ...]:
-        """The series' apodization and phase (filter phase and 2/sw included) in ``dtype``'s
-        precision (cached), and for complex64 with the FID inside the first half of the
-        zero-filled length, what the split transform (:mod:`ingest.processing.zf_fft`) needs:
-        its number of ways (:data:`SPLIT_WAYS` when the length allows), the twiddles and the phase
-        in the split layout; else None."""
-        dtype = np.dtype(dtype)
-        got = ser.cast.get(dtype.char)
-        if got is None:
-            real = np.float32 if dtype == np.complex64 else np.float64
-            split = None
-            if dtype == np.complex64 and ser.m % 2 == 0 and ser.apod.size <= ser.m // 2:
-                if SPLIT_WAYS == 4 and ser.m % 4 == 0:
-                    split = (4, split_twiddles(ser.m, 4, dtype), split_layout(ser.rot, 4, dtype))
-                else:
-                    split = (2, half_twiddle(ser.m, dtype), even_odd(ser.rot, dtype))
-            got = (ser.apod.astype(real), ser.rot.astype(dtype), split)
-            ser.cast[dtype.char] = got
-        return got
-
-    @staticmethod
-    def _first_point(ser: _Series) -> np.ndarray:
-        """(2, m) float64 rows whose combination ``[Re fp, Im fp] @ rows`` is the real part of the
-        first-point correction ``fp * rot`` in vendor order (``fp = fp_c * x0`` per spectrum)."""
-        if ser.fp_rows is None:
-            rv = ser.rot[ser.perm].astype(np.complex128)
-            ser.fp_rows = np.ascontiguousarray(np.vstack([rv.real, -rv.imag]))
-        return ser.fp_rows
-
     def _flush(self, spectra: Sequence[Any], idx: list[int], out: list[dict[str, Any] | None]) -> None:
         self._last_pending = None  # this batch's rows replace the extractor's last: never settled
-        ser = self._series[_series_key(spectra[idx[0]])]
+        ser = self._series[series_key(spectra[idx[0]])]
         got = self._spectra_compiled(ser, [spectra[i] for i in idx])
         if got is not None:
             dt = np.dtype(np.complex64)
@@ -511,7 +402,7 @@ class BatchExtractor:
         params = ser.params if dt.name == ser.params.get("fft_dtype") else dict(ser.params, fft_dtype=dt.name)
         # the first-point correction (FIDs sampled from t = 0; none for digital-filter data)
         F = np.stack([fp.real, fp.imag], axis=1).astype(np.float64) if ser.fp_c else None  # (b, 2)
-        rows2 = self._first_point(ser)
+        rows2 = ser.first_point_rows()
         if ser.exact or ser.pinv is None:
             if F is not None:
                 subtract_product(real, F, rows2)
@@ -567,7 +458,7 @@ class BatchExtractor:
         y = last.real.copy() if full is None or not np.shares_memory(last.real, real) else full(j)
         self.extractor.last = replace(last, real=y, baseline=base)
 
-    def _rows_exact(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray, params0: dict[str, Any]
+    def _rows_exact(self, ser: Series, specs: list[NMRSpectrum], real: np.ndarray, params0: dict[str, Any]
                     ) -> list[dict[str, Any]]:
         """Rows with the per-spectrum noise, baseline and fits (series whose baseline is marginal)."""
         n_cfg = self.cfg.nmr
@@ -591,7 +482,7 @@ class BatchExtractor:
             rows.append(self._row(spec, proc, fits, offset))
         return rows
 
-    def _rows(self, ser: _Series, specs: list[NMRSpectrum], real: np.ndarray, bl: np.ndarray | None,
+    def _rows(self, ser: Series, specs: list[NMRSpectrum], real: np.ndarray, bl: np.ndarray | None,
               params: dict[str, Any], full: Any = None) -> list[dict[str, Any]]:
         """Rows of a batch; ``full(j)``: spectrum ``j`` whole, when ``real`` holds only the
         windows' slab (:meth:`_split_real`; None: ``real`` is whole)."""
