@@ -4,6 +4,9 @@
 in ``n`` processes at once; ``n * t_alone / t_parallel`` is the speed-up the machine can give
 ``n`` workers at this moment (2.0 on two idle cores; less when other work competes).
 Benchmarks print it next to their own speed-ups, so a busy machine shows in the figure.
+``alone_s`` is the cores' own speed: a host that slows every core (another tenant of the
+machine, clock changes) leaves ``capacity`` near 2 but makes ``alone_s`` grow (bench_ingest.py
+prints both; on the 2-core machine of 2026-12-02 it ranged 0.12-0.23 s).
 """
 
 from __future__ import annotations

@@ -184,13 +184,15 @@ def main(argv: list[str] | None = None) -> int:
         from ingest.processing.lorentz_batch import load_compiled
         load_compiled()  # numba's cached kernels, as ingest_paths loads them from 200 files on
         ingest_paths(paths[:4])  # warm: imports
-        keys = ("floor", "floor64", "cli", "cli1", "rss", "e1", "e2", "ref", "cap", "load")
+        keys = ("floor", "floor64", "cli", "cli1", "rss", "e1", "e2", "ref", "cap", "alone", "load")
         f: dict[str, list[float]] = {k: [] for k in keys}
         for r in range(args.repeats):
             f["load"].append(os.getloadavg()[0])
             f["floor"].append(floor(paths))
             f["floor64"].append(floor_exact(paths))
-            f["cap"].append(parallel_capacity(2)["capacity"])
+            c = parallel_capacity(2)
+            f["cap"].append(c["capacity"])
+            f["alone"].append(c["alone_s"])
             for w in ((1, 2) if r % 2 == 0 else (2, 1)):
                 f[f"e{w}"].append(engine(paths, w))
             c, rss = cli(root, Path(d) / f"t{r}.parquet")
@@ -202,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         sp = {k: _spread(v) for k, v in f.items()}
         print(f"\n{args.files} spectra, {args.repeats} interleaved rounds; spectra/s; load average "
               f"{min(f['load']):.1f}-{max(f['load']):.1f}; CPU calibration: 2 processes could run "
-              f"x{med['cap']:.2f} of one (2.00 = two free cores)")
+              f"x{med['cap']:.2f} of one (2.00 = two free cores); the calibration job alone took "
+              f"{med['alone'] * 1e3:.0f} ms (the cores' own speed: it grows when the host slows them all)")
         print(f"  floor (numpy read + FFT, 1 process)        {med['floor']:7.0f} {sp['floor']}")
         print(f"  exact floor (read + 4 quarter FFTs, c64, x16) {med['floor64']:7.0f} {sp['floor64']}")
         print(f"  batch engine, 1 worker                     {med['e1']:7.0f} {sp['e1']}   "
@@ -215,7 +218,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  flowcell ingest -j 1 (fresh process)       {med['cli1']:7.0f} {sp['cli1']}")
         print(f"  per-spectrum Extractor, 1 worker           {med['ref']:7.0f} {sp['ref']}   "
               f"-> batch engine x{med['e1'] / med['ref']:.1f} faster")
-        cal = f"(load {statistics.median(f['load']):.1f}, calibration x{med['cap']:.2f} of 2 free cores)"
+        cal = (f"(load {statistics.median(f['load']):.1f}, calibration x{med['cap']:.2f} of 2 free cores, "
+               f"its job alone {med['alone'] * 1e3:.0f} ms)")
         print(f"RESULT | batch reprocessing, 2 workers, 64k 1H FIDs, default observables | {med['e2']:.0f} spectra/s "
               f"{cal} | >= {FLOOR_PER_S:.0f}/s | {med['e2'] / FLOOR_PER_S:.2f}")
         print(f"RESULT | batch reprocessing, 1 worker | {med['e1']:.0f} spectra/s | floor {med['floor']:.0f}/s "

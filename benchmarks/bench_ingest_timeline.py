@@ -14,7 +14,8 @@ engine's own steps (nothing else changes), and prints, as medians in ms:
 * exit: from the last block to the table being built (results back, the worker joined, the
   merge in block order);
 * tidy: the table (``ingest.live.store.tidy``);
-* the whole run, its spectra/s and the share of the wall time in serial parts.
+* the whole run, its spectra/s and the share of the wall time in serial parts, with the CPU
+  calibration (benchmarks/_calib.py, run before each repeat: how much of two cores was free).
 
 Usage::
 
@@ -36,14 +37,14 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import bench_batch_stages as bs  # noqa: E402  (its files() writes bench_ingest's expnos once)
+import bench_batch_stages as bs  # its files() writes bench_ingest's expnos once
+from _calib import parallel_capacity
 
 
 def run_once(paths: list[Path], log: Path) -> dict[str, float]:
     """One timed ``ingest_paths(paths, workers=2)``; the phases in ms."""
     import ingest.batch as b
     marks: dict[str, float] = {}
-    parent = os.getpid()
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)
     orig = {k: getattr(b, k) for k in ("_resolve", "_set_up_head", "_run_block", "tidy")}
 
@@ -109,10 +110,17 @@ def main(argv: list[str] | None = None) -> int:
         from ingest.batch import ingest_paths
         ingest_paths(paths[:4])  # imports, numba's cached kernels
         ingest_paths(paths, workers=2)  # warm
-        runs = [run_once(paths, Path(tmp) / "spans.log") for _ in range(a.reps)]
+        runs, caps, alone = [], [], []
+        for _ in range(a.reps):
+            c = parallel_capacity(2)
+            caps.append(c["capacity"])
+            alone.append(c["alone_s"])
+            runs.append(run_once(paths, Path(tmp) / "spans.log"))
     med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     load = os.getloadavg()[0]
-    print(f"{a.n} spectra, ingest_paths(workers=2), median of {a.reps} runs (load {load:.1f}); ms of wall time")
+    cap, job = statistics.median(caps), statistics.median(alone) * 1e3
+    print(f"{a.n} spectra, ingest_paths(workers=2), median of {a.reps} runs (load {load:.1f}; CPU calibration "
+          f"x{cap:.2f}, 2.00 = two free cores, its job alone {job:.0f} ms, benchmarks/_calib.py); ms of wall time")
     for k in ("resolve", "set-up", "start", "workers", "exit", "tidy"):
         lo, hi = min(r[k] for r in runs), max(r[k] for r in runs)
         extra = f"   cores busy {med['busy']:.0%}" if k == "workers" else ""
@@ -120,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     serial = med["whole"] - med["workers"]
     print(f"  {'whole':<8} {med['whole']:8.1f}   {med['per_s']:.0f} spectra/s; outside the workers' span "
           f"{serial:.0f} ms ({serial / med['whole']:.0%})")
-    print(f"RESULT | 2-worker ingest of {a.n} spectra, wall time outside the workers' span | {serial:.0f} ms "
-          f"| whole run {med['whole']:.0f} ms | {serial / med['whole']:.2f}")
+    print(f"RESULT | 2-worker ingest of {a.n} spectra, wall time outside the workers' span (calibration x{cap:.2f}, "
+          f"job alone {job:.0f} ms) "
+          f"| {serial:.0f} ms | whole run {med['whole']:.0f} ms ({med['per_s']:.0f} spectra/s) | {serial / med['whole']:.2f}")
     return 0
 
 
