@@ -179,9 +179,8 @@ class BatchExtractor:
         if isinstance(spec, NMRSpectrum) and spec.fid is not None and np.asarray(spec.fid).ndim == 1:
             key = series_key(spec)
             if key not in self._series and key not in self._early:
-                proc = self.extractor.process(spec)
-                if math.isfinite(proc.p0_deg):
-                    self._setup_series(spec, key, proc)
+                proc = self._process_and_set_up(spec, key)
+                if key in self._series:
                     self._early[key] = proc
 
     def drop_early(self) -> None:
@@ -225,11 +224,16 @@ class BatchExtractor:
 
     # ------------------------------------------------------------------ series
     def _start_series(self, spec: NMRSpectrum, key: tuple) -> dict[str, Any]:
-        row = self.extractor(spec)  # the reference row; sets the phase
-        proc = self.extractor.last
-        if proc is not None and math.isfinite(proc.p0_deg):
+        """The reference row of a series' first spectrum, its series set up on the way."""
+        return self.extractor.row_from(spec, self._process_and_set_up(spec, key))
+
+    def _process_and_set_up(self, spec: NMRSpectrum, key: tuple) -> Any:
+        """The reference processing of ``spec`` (it sets the phase), and from it the series
+        (when its phase is finite)."""
+        proc = self.extractor.process(spec)
+        if math.isfinite(proc.p0_deg):
             self._setup_series(spec, key, proc)
-        return row
+        return proc
 
     def _setup_series(self, spec: NMRSpectrum, key: tuple, proc: Any) -> None:
         """The series of ``spec`` from its reference processing ``proc`` (finite phase), with

@@ -555,9 +555,8 @@ class Extractor:
         if self.fast and self.plan is not None and self.plan.matches(spec, n.lb_hz, n.zero_fill, n.baseline):
             row, proc, fits = _nmr_row(spec, self.cfg, self.phase, self.plan.process(spec), self.last_fits)
         else:
-            row, proc, fits = _nmr_row(spec, self.cfg, self.phase)
-            if self.phase is None and spec.fid is not None and math.isfinite(proc.p0_deg):
-                self.phase = proc.phase
+            proc = self.process(spec)  # auto-phased while no phase is set; the phase then kept
+            row, proc, fits = _nmr_row(spec, self.cfg, self.phase, proc, fast=False)
             if self.fast and spec.fid is not None and math.isfinite(proc.p0_deg) and np.asarray(spec.fid).ndim == 1:
                 self.plan = SeriesPlan.from_first(spec, proc, lb_hz=n.lb_hz, zero_fill=n.zero_fill,
                                                   baseline=n.baseline, reference=n.processing_reference())
@@ -574,7 +573,8 @@ class Extractor:
         return proc
 
     def row_from(self, spec: NMRSpectrum, proc: ProcessedNMR) -> dict[str, Any]:
-        """The row :meth:`__call__` gives ``spec`` (not fast), from its :meth:`process` ``proc``."""
+        """The row :meth:`__call__` gives ``spec`` (not fast), from its :meth:`process` ``proc``
+        (what :meth:`__call__` does, without the live plan)."""
         row, proc, fits = _nmr_row(spec, self.cfg, self.phase, proc, fast=False)
         self.last, self.last_fits = proc, fits
         return row
