@@ -57,7 +57,7 @@ def _run(reps: int) -> dict[int, float]:
                 else:
                     t = tw[4]
                     nb.prep_quarters(w, 1.0, apod, t[1], t[2], t[3], *Uw[j], x0[j:j + 1].view(np.float32), True)
-                    nb.sum_squares(w, 1.0)
+                nb.sum_squares(w, 1.0)
             scipy.fft.fft(Uw.view(np.complex64), axis=-1, workers=1, overwrite_x=True)
             out[ways].append((time.perf_counter() - t0) / B * 1e3)
     return {w: statistics.median(v) for w, v in out.items()}

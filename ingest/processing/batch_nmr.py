@@ -347,14 +347,13 @@ class BatchExtractor:
         x0 = np.empty(b, dt)
         for j, (x, scale) in enumerate(src):
             if ways == 2:
-                ss = nb.prep_split(x, scale, apod, twv, Uw[j, 0], Uw[j, 1])
+                nb.prep_split(x, scale, apod, twv, Uw[j, 0], Uw[j, 1])
                 x0[j] = U[j, 0]
             else:
                 u = Uw[j]
                 nb.prep_quarters(x, scale, apod, twv[1], twv[2], twv[3], u[0], u[1], u[2], u[3],
                                  x0[j:j + 1].view(np.float32), zf_fft_nb.exact_in_float32(x, scale))
-                ss = nb.sum_squares(x, scale)
-            if not p.holds(math.sqrt(ss)):
+            if not p.holds(math.sqrt(nb.sum_squares(x, scale))):
                 return None
         self.stats["complex64"] = self.stats.get("complex64", 0) + b
         R = scipy.fft.fft(Uw.view(dt), axis=-1, workers=1, overwrite_x=True)

@@ -7,7 +7,7 @@ spectrum: copy the FID into the complex64 work array, its norm for the precision
 (:func:`ingest.processing.fft_precision.fid_norm`), the apodization, the zero filling, the
 four-way sums and the twiddles.  :func:`prep_quarters` (four ways) and :func:`prep_split` (two)
 do it in one call, reading the FID (complex128 pairs, or the stored int32 words) themselves;
-:func:`sum_squares` (four ways; :func:`prep_split` returns it) gives the FID's sum of squares
+:func:`sum_squares` gives the FID's sum of squares for either
 (their cost: the ``prep_quarters`` / ``prep_split`` and ``sum_squares`` lines of
 ``benchmarks/bench_batch_stages.py --profile``).  The phase product and the vendor-order copies
 after the transform stay numpy's (a compiled twin, reading the rows backwards, was slower).
@@ -39,12 +39,12 @@ __all__ = ["exact_in_float32", "kernels", "load", "prep_quarters", "prep_split",
 
 
 def prep_split(src, scale, apod, twv, u0v, u1v):  # pragma: no cover - compiled
-    """One FID into the split transform's rows; returns its sum of squares (float64).
+    """One FID into the split transform's rows (its sum of squares: :func:`sum_squares`).
 
     ``src``: the FID as (re, im) pairs, either float64 (a complex128 FID viewed as floats,
     ``scale`` 1.0) or the stored int32 words with ``scale`` = 2**NC
     (:class:`ingest.readers.stored_fid.WordsSpectrum`): the values are ``float64(src) * scale``,
-    exact either way, so the words give the converted FID's rows and sum to the bit (numba
+    exact either way, so the words give the converted FID's rows to the bit (numba
     compiles one version per type); ``apod`` (td,) float32; ``twv``: the odd bins' twiddle
     (complex64, ``h >= td`` points) as float32 pairs; ``u0v``, ``u1v``: the even and odd rows
     (complex64, ``h`` points) as float32 pairs, set to ``complex64(fid) * apod`` (zeros after
@@ -66,25 +66,6 @@ def prep_split(src, scale, apod, twv, u0v, u1v):  # pragma: no cover - compiled
         u1v[2 * k + 1] = np.float32(np.float64(vr) * np.float64(ti) + np.float64(vi * tr))
     u0v[2 * td:] = 0.0
     u1v[2 * td:] = 0.0
-    # the sum of squares in four interleaved partial sums (one running sum is latency-bound)
-    s0 = s1 = s2 = s3 = 0.0
-    n = 2 * td
-    k = 0
-    while k + 8 <= n:
-        a0, a4 = np.float64(src[k]) * scale, np.float64(src[k + 4]) * scale
-        a1, a5 = np.float64(src[k + 1]) * scale, np.float64(src[k + 5]) * scale
-        a2, a6 = np.float64(src[k + 2]) * scale, np.float64(src[k + 6]) * scale
-        a3, a7 = np.float64(src[k + 3]) * scale, np.float64(src[k + 7]) * scale
-        s0 += a0 * a0 + a4 * a4
-        s1 += a1 * a1 + a5 * a5
-        s2 += a2 * a2 + a6 * a6
-        s3 += a3 * a3 + a7 * a7
-        k += 8
-    while k < n:
-        a0 = np.float64(src[k]) * scale
-        s0 += a0 * a0
-        k += 1
-    return (s0 + s1) + (s2 + s3)
 
 
 def prep_quarters(src, scale, apod, t1, t2, t3, u0, u1, u2, u3, x0v, f32):  # pragma: no cover - compiled
