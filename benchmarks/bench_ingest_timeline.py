@@ -48,16 +48,14 @@ def run_once(paths: list[Path], log: Path) -> dict[str, float]:
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)
     orig = {k: getattr(b, k) for k in ("_resolve", "_set_up_head", "_run_block", "tidy")}
 
-    def resolve(*a, **k):
-        out = orig["_resolve"](*a, **k)
-        marks["resolved"] = time.perf_counter()
-        return out
-
-    def set_up_head(*a, **k):
-        marks["setup"] = time.perf_counter()
-        out = orig["_set_up_head"](*a, **k)
-        marks["setup_end"] = time.perf_counter()
-        return out
+    def marked(name: str):
+        """``orig[name]`` with its start and end times kept in ``marks[name]``, ``marks[name + "_end"]``."""
+        def wrapper(*a, **k):
+            marks[name] = time.perf_counter()
+            out = orig[name](*a, **k)
+            marks[name + "_end"] = time.perf_counter()
+            return out
+        return wrapper
 
     def run_block(*a, **k):
         t0 = time.perf_counter()
@@ -66,13 +64,8 @@ def run_once(paths: list[Path], log: Path) -> dict[str, float]:
         os.write(fd, f"{os.getpid()} {t0!r} {t1!r}\n".encode())  # one line per block (O_APPEND: whole lines)
         return out
 
-    def tidy(*a, **k):
-        marks["tidy"] = time.perf_counter()
-        out = orig["tidy"](*a, **k)
-        marks["tidy_end"] = time.perf_counter()
-        return out
-
-    b._resolve, b._set_up_head, b._run_block, b.tidy = resolve, set_up_head, run_block, tidy
+    b._resolve, b._set_up_head, b._run_block, b.tidy = (marked("_resolve"), marked("_set_up_head"), run_block,
+                                                        marked("tidy"))
     try:
         t0 = time.perf_counter()
         n = len(b.ingest_paths(paths, workers=2).table)
@@ -85,9 +78,9 @@ def run_once(paths: list[Path], log: Path) -> dict[str, float]:
     w0, w1 = min(s for s, _ in spans), max(e for _, e in spans)
     busy = sum(e - s for s, e in spans)
     ms = {
-        "resolve": marks["resolved"] - t0,
-        "set-up": marks["setup_end"] - marks["setup"],
-        "start": w0 - marks["setup_end"],
+        "resolve": marks["_resolve_end"] - t0,
+        "set-up": marks["_set_up_head_end"] - marks["_set_up_head"],
+        "start": w0 - marks["_set_up_head_end"],
         "workers": w1 - w0,
         "exit": marks["tidy"] - w1,
         "tidy": marks["tidy_end"] - marks["tidy"],

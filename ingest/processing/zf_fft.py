@@ -33,11 +33,16 @@ __all__ = ["even_odd", "half_twiddle", "quarter_fft", "split_fft", "split_layout
            "vendor_real"]
 
 
+def _twiddle(n: int, count: int) -> np.ndarray:
+    """``exp(-2 pi i t / n)`` for ``t < count``, complex128."""
+    return np.exp(-2j * np.pi * np.arange(count) / n)
+
+
 def half_twiddle(n: int, dtype: object = np.complex64) -> np.ndarray:
     """``exp(-2 pi i t / n)`` for ``t < n/2`` in ``dtype`` (the odd bins' modulation)."""
     if n % 2:
         raise ValueError(f"the transform size must be even, got {n}")
-    return np.exp(-2j * np.pi * np.arange(n // 2) / n).astype(dtype)
+    return _twiddle(n, n // 2).astype(dtype)
 
 
 def split_twiddles(n: int, ways: int = 2, dtype: object = np.complex64) -> np.ndarray:
@@ -48,7 +53,7 @@ def split_twiddles(n: int, ways: int = 2, dtype: object = np.complex64) -> np.nd
     out = np.empty((ways, n // ways), np.complex128)
     out[0] = 1.0
     if ways > 1:
-        out[1] = np.exp(-2j * np.pi * np.arange(n // ways) / n)
+        out[1] = _twiddle(n, n // ways)
     for r in range(2, ways):  # powers in complex128 (rounding ~1e-16, far below dtype's)
         np.multiply(out[r - 1], out[1], out=out[r])
     return out.astype(dtype)
